@@ -1,0 +1,184 @@
+//! The body type of every request and response basehttp's services produce.
+
+use std::any::Any;
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
+use http_body_util::BodyExt;
+use http_body_util::combinators::UnsyncBoxBody;
+
+use crate::handler::BoxError;
+use crate::handler::io::HandlerBody;
+
+/// A request or response body: empty, a complete buffer, a handler's streamed output, or any
+/// other [`http_body::Body`] boxed.
+///
+/// It implements [`http_body::Body`] with `Data = Bytes` and `Error = BoxError`, so responses
+/// built from it plug into hyper, axum (`IntoResponse`) and tower-http middleware. It is `Send`
+/// but not `Sync`, like tower-http's response bodies.
+///
+/// ```
+/// use basehttp::Body;
+/// use http_body::Body as _;
+///
+/// let body = Body::from("Hello, world!");
+/// assert_eq!(body.size_hint().exact(), Some(13));
+/// assert!(Body::empty().is_end_stream());
+/// ```
+pub struct Body {
+    kind: Kind,
+}
+
+enum Kind {
+    Empty,
+    Full(Option<Bytes>),
+    Handler(HandlerBody),
+    Boxed(UnsyncBoxBody<Bytes, BoxError>),
+}
+
+impl Body {
+    /// An empty body.
+    pub const fn empty() -> Self {
+        Self { kind: Kind::Empty }
+    }
+
+    /// Wraps any body. A `Body` passed in is returned as is, not boxed again.
+    pub fn new<B>(body: B) -> Self
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let mut slot = Some(body);
+        if let Some(body) = (&mut slot as &mut dyn Any).downcast_mut::<Option<Self>>() {
+            if let Some(body) = body.take() {
+                return body;
+            }
+        }
+        match slot {
+            Some(body) => Self {
+                kind: Kind::Boxed(body.map_err(Into::into).boxed_unsync()),
+            },
+            None => Self::empty(),
+        }
+    }
+
+    pub(crate) fn handler(body: HandlerBody) -> Self {
+        Self {
+            kind: Kind::Handler(body),
+        }
+    }
+}
+
+impl Default for Body {
+    fn default() -> Self {
+        Self::empty()
+    }
+}
+
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match &self.kind {
+            Kind::Empty => "Empty",
+            Kind::Full(_) => "Full",
+            Kind::Handler(_) => "Handler",
+            Kind::Boxed(_) => "Boxed",
+        };
+        f.debug_tuple("Body").field(&kind).finish()
+    }
+}
+
+impl From<Bytes> for Body {
+    fn from(bytes: Bytes) -> Self {
+        if bytes.is_empty() {
+            Self::empty()
+        } else {
+            Self {
+                kind: Kind::Full(Some(bytes)),
+            }
+        }
+    }
+}
+
+impl From<Vec<u8>> for Body {
+    fn from(bytes: Vec<u8>) -> Self {
+        Self::from(Bytes::from(bytes))
+    }
+}
+
+impl From<String> for Body {
+    fn from(s: String) -> Self {
+        Self::from(Bytes::from(s))
+    }
+}
+
+impl From<&'static str> for Body {
+    fn from(s: &'static str) -> Self {
+        Self::from(Bytes::from_static(s.as_bytes()))
+    }
+}
+
+impl From<&'static [u8]> for Body {
+    fn from(s: &'static [u8]) -> Self {
+        Self::from(Bytes::from_static(s))
+    }
+}
+
+impl http_body::Body for Body {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match &mut self.get_mut().kind {
+            Kind::Empty => Poll::Ready(None),
+            Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Kind::Handler(body) => body.poll_frame(cx),
+            Kind::Boxed(body) => Pin::new(body).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Empty => true,
+            Kind::Full(bytes) => bytes.is_none(),
+            Kind::Handler(_) => false,
+            Kind::Boxed(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Empty => SizeHint::with_exact(0),
+            Kind::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
+            Kind::Handler(body) => body.size_hint(),
+            Kind::Boxed(body) => body.size_hint(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn new_does_not_rebox_a_body() {
+        let body = Body::new(Body::from("abc"));
+        assert!(matches!(body.kind, Kind::Full(_)));
+        let collected = body.collect().await.map(|c| c.to_bytes()).ok();
+        assert_eq!(collected.as_deref(), Some(&b"abc"[..]));
+    }
+
+    #[tokio::test]
+    async fn new_boxes_foreign_bodies() {
+        let body = Body::new(http_body_util::Full::new(Bytes::from_static(b"xyz")));
+        assert!(matches!(body.kind, Kind::Boxed(_)));
+        assert_eq!(body.size_hint().exact(), Some(3));
+        let collected = body.collect().await.map(|c| c.to_bytes()).ok();
+        assert_eq!(collected.as_deref(), Some(&b"xyz"[..]));
+    }
+}

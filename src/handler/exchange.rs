@@ -1,0 +1,870 @@
+//! [`Exchange`]: the per-request half of a Python handler's `self`.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, StatusCode, Uri, Version};
+use hyper::ext::ReasonPhrase;
+
+use super::error_page::render_error_page;
+use super::io::{BodyReader, BodyWriter, SharedRef, lock};
+use super::{BoxError, HttpRequestHandler};
+use crate::body::Body;
+use crate::server::ConnectionInfo;
+
+/// The handler's view of the things Python's `self` reaches for while answering: its class
+/// attributes and its overridable logging methods. Object-safe so [`Exchange`] needs no type
+/// parameter.
+pub(crate) trait Hooks: Send + Sync + 'static {
+    fn protocol_version(&self) -> Version;
+    fn error_message_format(&self) -> &str;
+    fn error_content_type(&self) -> &str;
+    fn responses(&self, code: u16) -> Option<(&str, &str)>;
+    fn log_request(&self, ex: &Exchange, code: u16, size: Option<u64>);
+    fn log_error(&self, ex: &Exchange, message: fmt::Arguments<'_>);
+    fn log_message(&self, ex: &Exchange, message: fmt::Arguments<'_>);
+}
+
+impl<H: HttpRequestHandler> Hooks for H {
+    fn protocol_version(&self) -> Version {
+        HttpRequestHandler::protocol_version(self)
+    }
+    fn error_message_format(&self) -> &str {
+        HttpRequestHandler::error_message_format(self)
+    }
+    fn error_content_type(&self) -> &str {
+        HttpRequestHandler::error_content_type(self)
+    }
+    fn responses(&self, code: u16) -> Option<(&str, &str)> {
+        HttpRequestHandler::responses(self, code)
+    }
+    fn log_request(&self, ex: &Exchange, code: u16, size: Option<u64>) {
+        HttpRequestHandler::log_request(self, ex, code, size);
+    }
+    fn log_error(&self, ex: &Exchange, message: fmt::Arguments<'_>) {
+        HttpRequestHandler::log_error(self, ex, message);
+    }
+    fn log_message(&self, ex: &Exchange, message: fmt::Arguments<'_>) {
+        HttpRequestHandler::log_message(self, ex, message);
+    }
+}
+
+/// The response head being assembled: Python's `_headers_buffer`.
+#[derive(Debug)]
+struct PendingHead {
+    status: Option<StatusCode>,
+    reason: Option<ReasonPhrase>,
+    headers: HeaderMap,
+}
+
+/// One request being answered: the per-request state of a Python `BaseHTTPRequestHandler`
+/// (`self.path`, `self.headers`, `self.wfile`, `self.send_response(…)`, …).
+///
+/// A `do_*` method of [`HttpRequestHandler`] receives `&mut Exchange` and uses it the way Python
+/// code uses `self`. The response is assembled like Python's: [`send_response`] starts the head
+/// (status line, `Server`, `Date`) and logs the request, [`send_header`] adds headers,
+/// [`end_headers`] hands the head to the connection, [`wfile`] writes the body.
+///
+/// [`send_response`]: Exchange::send_response
+/// [`send_header`]: Exchange::send_header
+/// [`end_headers`]: Exchange::end_headers
+/// [`wfile`]: Exchange::wfile
+pub struct Exchange {
+    parts: http::request::Parts,
+    path: String,
+    /// The request target as received, when `path` no longer matches it (the `//` collapse).
+    target: Option<Box<str>>,
+    rfile: BodyReader,
+    wfile: BodyWriter,
+    shared: SharedRef,
+    hooks: Arc<dyn Hooks>,
+    server_header: HeaderValue,
+    conn: Option<ConnectionInfo>,
+
+    head: Option<PendingHead>,
+    headers_sent: bool,
+    close_connection: bool,
+    pub(crate) fall_through: bool,
+    pub(crate) continue_requested: bool,
+    header_error: Option<String>,
+    pub(crate) misuse: Option<&'static str>,
+}
+
+impl fmt::Debug for Exchange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Exchange")
+            .field("command", &self.command())
+            .field("path", &self.path)
+            .field("request_version", &self.request_version())
+            .field("headers_sent", &self.headers_sent)
+            .field("close_connection", &self.close_connection)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Exchange {
+    pub(crate) fn new(
+        mut parts: http::request::Parts,
+        body: Body,
+        hooks: Arc<dyn Hooks>,
+        server_header: HeaderValue,
+        shared: SharedRef,
+    ) -> Self {
+        let mut path = request_target(&parts).into_owned();
+        let mut original = None;
+        // gh-87389 / CVE-2021-28861: `//evil.com/x` must never reach a Location header as is.
+        if path.starts_with("//") {
+            let collapsed = format!("/{}", path.trim_start_matches('/'));
+            if let Ok(uri) = with_target(&parts.uri, &collapsed) {
+                parts.uri = uri;
+            }
+            original = Some(std::mem::replace(&mut path, collapsed).into_boxed_str());
+        }
+        let conn = parts.extensions.get::<ConnectionInfo>().cloned();
+        let close_connection = initial_close_connection(&parts, hooks.protocol_version());
+        Self {
+            path,
+            target: original,
+            rfile: BodyReader::new(body),
+            wfile: BodyWriter::new(shared.clone()),
+            shared,
+            hooks,
+            server_header,
+            conn,
+            head: None,
+            headers_sent: false,
+            close_connection,
+            fall_through: false,
+            continue_requested: false,
+            header_error: None,
+            misuse: None,
+            parts,
+        }
+    }
+
+    // ===== the request =====
+
+    /// Python's `self.command`: the request method, exactly as sent (`GET`, `SPAM`, `get`).
+    pub fn command(&self) -> &str {
+        self.parts.method.as_str()
+    }
+
+    /// The request method as an [`http::Method`].
+    pub fn method(&self) -> &Method {
+        &self.parts.method
+    }
+
+    /// Python's `self.path`: the request target as sent, query included (`/a/b?x=1`), with
+    /// leading slashes collapsed to one (`//x` → `/x`, CVE-2021-28861). An absolute-form target
+    /// (`GET http://host/p HTTP/1.1`) is kept whole, as in Python.
+    ///
+    /// The fragment is not included: hyper drops it while parsing (clients do not send one).
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Replaces `self.path`, as Python code does before `super().do_GET()`: after
+    /// [`fall_through`](Exchange::fall_through), the inner service sees the new target.
+    pub fn set_path(&mut self, path: impl Into<String>) {
+        self.path = path.into();
+    }
+
+    /// Python's `self.request_version`: `HTTP/1.0`, `HTTP/1.1` or `HTTP/2.0`.
+    pub fn request_version(&self) -> &'static str {
+        version_str(self.parts.version)
+    }
+
+    /// The request version as an [`http::Version`].
+    pub fn version(&self) -> Version {
+        self.parts.version
+    }
+
+    /// Python's `self.requestline`: `GET /path HTTP/1.1`, as logged.
+    ///
+    /// Rebuilt from the parsed request (hyper does not keep the raw line), with the target
+    /// decoded as ISO-8859-1 like Python decodes the line.
+    pub fn requestline(&self) -> String {
+        let target = match &self.target {
+            Some(target) => Cow::Borrowed(&**target),
+            None => request_target(&self.parts),
+        };
+        format!(
+            "{} {} {}",
+            self.command(),
+            crate::log::latin1(target.as_bytes()),
+            self.request_version()
+        )
+    }
+
+    /// Python's `self.headers`: the request headers.
+    ///
+    /// Names are case-insensitive; `get` returns the first value, like Python's
+    /// `headers.get()`; `get_all` returns every value.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.parts.headers
+    }
+
+    /// Mutable access to the request headers; an inner service reached through
+    /// [`fall_through`](Exchange::fall_through) sees the changes.
+    pub fn headers_mut(&mut self) -> &mut HeaderMap {
+        &mut self.parts.headers
+    }
+
+    /// The request URI as parsed by hyper (after the `//` collapse).
+    pub fn uri(&self) -> &Uri {
+        &self.parts.uri
+    }
+
+    /// The request's extensions ([`ConnectionInfo`], anything middleware inserted).
+    pub fn extensions(&self) -> &http::Extensions {
+        &self.parts.extensions
+    }
+
+    /// Mutable access to the request's extensions.
+    pub fn extensions_mut(&mut self) -> &mut http::Extensions {
+        &mut self.parts.extensions
+    }
+
+    /// Python's `self.rfile`: the request body. See [`BodyReader`].
+    pub fn rfile(&mut self) -> &mut BodyReader {
+        &mut self.rfile
+    }
+
+    /// The connection this request arrived on, when the server provided a [`ConnectionInfo`]
+    /// (basehttp's [`HttpServer`](crate::server::HttpServer) does; elsewhere insert one with
+    /// a tower layer).
+    pub fn connection_info(&self) -> Option<&ConnectionInfo> {
+        self.conn.as_ref()
+    }
+
+    /// Python's `self.client_address`: the peer's address, if known.
+    pub fn client_address(&self) -> Option<SocketAddr> {
+        self.conn.as_ref().map(ConnectionInfo::remote_addr)
+    }
+
+    /// Python's `address_string()`: the client's host as logged (`127.0.0.1`, `::1`), or `-`
+    /// when the server did not say.
+    pub fn address_string(&self) -> String {
+        match self.client_address() {
+            Some(addr) => addr.ip().to_string(),
+            None => "-".to_owned(),
+        }
+    }
+
+    /// Python's `self.server.server_name`: the name the server was bound under, or, when the
+    /// service runs elsewhere, the host of the `Host` header.
+    pub fn server_name(&self) -> &str {
+        if let Some(conn) = &self.conn {
+            return conn.server_name();
+        }
+        match self.host_and_port() {
+            Some((host, _)) => host,
+            None => "",
+        }
+    }
+
+    /// Python's `self.server.server_port`: the port the server listens on, or, when the service
+    /// runs elsewhere, the port of the `Host` header (80 when it has none).
+    pub fn server_port(&self) -> u16 {
+        if let Some(conn) = &self.conn {
+            return conn.server_port();
+        }
+        self.host_and_port()
+            .and_then(|(_, port)| port)
+            .unwrap_or(80)
+    }
+
+    fn host_and_port(&self) -> Option<(&str, Option<u16>)> {
+        let host = match self.parts.uri.authority() {
+            Some(authority) => authority.as_str(),
+            None => self.parts.headers.get(header::HOST)?.to_str().ok()?,
+        };
+        Some(split_host_port(host))
+    }
+
+    // ===== the response =====
+
+    /// Python's `self.close_connection`: whether the connection closes after this response.
+    ///
+    /// Starts as Python's `parse_request` leaves it: `false` only when both the request and
+    /// [`protocol_version`](HttpRequestHandler::protocol_version) are HTTP/1.1 or newer (or the
+    /// client sent `Connection: keep-alive` to an HTTP/1.1 handler) and the client did not send
+    /// `Connection: close`. [`send_header`](Exchange::send_header) with `Connection` updates it.
+    pub fn close_connection(&self) -> bool {
+        self.close_connection
+    }
+
+    /// Sets Python's `self.close_connection`. Takes effect if set before
+    /// [`end_headers`](Exchange::end_headers).
+    pub fn set_close_connection(&mut self, close: bool) {
+        self.close_connection = close;
+    }
+
+    /// Whether the response head has been handed to the connection.
+    pub fn headers_sent(&self) -> bool {
+        self.headers_sent
+    }
+
+    /// Python's `send_response(code)`: logs the request, starts the response head with the
+    /// status line and adds `Server` and `Date`.
+    ///
+    /// The reason phrase is Python's for `code` (`404 Not Found`, `999 ` for codes Python does not
+    /// know). Any `u16` from 100 to 999 is sent as is.
+    pub fn send_response(&mut self, code: u16) {
+        self.send_response_inner(code, None);
+    }
+
+    /// Python's `send_response(code, message)`: like [`send_response`](Exchange::send_response)
+    /// with a custom reason phrase (`200 Script output follows`).
+    pub fn send_response_with(&mut self, code: u16, message: &str) {
+        self.send_response_inner(code, Some(message));
+    }
+
+    fn send_response_inner(&mut self, code: u16, message: Option<&str>) {
+        self.log_request(code);
+        self.start_head(code, message);
+        if let Some(head) = &mut self.head {
+            head.headers
+                .append(header::SERVER, self.server_header.clone());
+            head.headers.append(header::DATE, crate::log::date_header());
+        }
+    }
+
+    /// Python's `send_response_only(code)`: starts the response head without logging and
+    /// without `Server` and `Date`.
+    ///
+    /// `send_response_only(100)` followed by [`end_headers`](Exchange::end_headers) sends
+    /// `100 Continue` (what [`handle_expect_100`](HttpRequestHandler::handle_expect_100) does).
+    pub fn send_response_only(&mut self, code: u16) {
+        self.start_head(code, None);
+    }
+
+    /// Python's `send_response_only(code, message)`, with a custom reason phrase.
+    pub fn send_response_only_with(&mut self, code: u16, message: &str) {
+        self.start_head(code, Some(message));
+    }
+
+    fn start_head(&mut self, code: u16, message: Option<&str>) {
+        if self.headers_sent {
+            self.misuse("send_response() after the headers were sent");
+            return;
+        }
+        let status = StatusCode::from_u16(code).ok();
+        if status.is_none() {
+            self.header_error = Some(format!("status code {code} cannot be sent"));
+        }
+        let reason = status.and_then(|status| self.reason_phrase(status, message));
+        let headers = match self.head.take() {
+            // Headers sent before the status line keep their place (Python buffers them too).
+            Some(head) if head.status.is_none() => head.headers,
+            _ => HeaderMap::new(),
+        };
+        self.head = Some(PendingHead {
+            status,
+            reason,
+            headers,
+        });
+    }
+
+    /// The `ReasonPhrase` extension to attach, if Python's phrase differs from hyper's.
+    fn reason_phrase(&self, status: StatusCode, message: Option<&str>) -> Option<ReasonPhrase> {
+        match message {
+            Some(message) => Some(reason_from_message(message)),
+            None => {
+                let python = match self.hooks.responses(status.as_u16()) {
+                    Some((phrase, _)) => phrase,
+                    None => "",
+                };
+                if status.canonical_reason() == Some(python) {
+                    None
+                } else if let Some(phrase) = crate::status::phrase(status.as_u16()) {
+                    // The built-in table is 'static: no allocation.
+                    if phrase == python {
+                        Some(ReasonPhrase::from_static(phrase.as_bytes()))
+                    } else {
+                        Some(reason_from_message(python))
+                    }
+                } else {
+                    Some(reason_from_message(python))
+                }
+            }
+        }
+    }
+
+    /// Python's `send_header(keyword, value)`: adds a response header.
+    ///
+    /// The value is anything `Display` (Python formats it with `%s`), encoded as ISO-8859-1
+    /// like Python does. `Connection: close` / `keep-alive` updates
+    /// [`close_connection`](Exchange::close_connection).
+    ///
+    /// Unlike Python, an invalid name or a value with CR, LF or other control characters (a
+    /// header-injection attempt) or with characters outside ISO-8859-1 is not sent: the header is
+    /// dropped and [`end_headers`](Exchange::end_headers) returns an error, which turns into a
+    /// 500 page if the handler passes it on with `?`.
+    pub fn send_header(&mut self, keyword: &str, value: impl fmt::Display) {
+        if self.headers_sent {
+            self.misuse("send_header() after the headers were sent");
+            return;
+        }
+        let value = value.to_string();
+        let name = match HeaderName::from_bytes(keyword.as_bytes()) {
+            Ok(name) => name,
+            Err(_) => {
+                self.header_error = Some(format!("invalid header name {keyword:?}"));
+                return;
+            }
+        };
+        let header_value = latin1_bytes(&value).and_then(|v| HeaderValue::from_bytes(&v).ok());
+        let Some(header_value) = header_value else {
+            self.header_error = Some(format!("invalid value for header {keyword:?}: {value:?}"));
+            return;
+        };
+        if name == header::CONNECTION {
+            if value.eq_ignore_ascii_case("close") {
+                self.close_connection = true;
+            } else if value.eq_ignore_ascii_case("keep-alive") {
+                self.close_connection = false;
+            }
+        }
+        let head = self.head.get_or_insert_with(|| PendingHead {
+            status: None,
+            reason: None,
+            headers: HeaderMap::new(),
+        });
+        head.headers.append(name, header_value);
+    }
+
+    /// Python's `end_headers()`: finishes the head and hands it to the connection. The client
+    /// receives it as soon as the handler next waits.
+    ///
+    /// Errors if an earlier [`send_header`](Exchange::send_header) was refused, or if no
+    /// [`send_response`](Exchange::send_response) came first.
+    pub fn end_headers(&mut self) -> io::Result<()> {
+        if let Some(error) = self.header_error.take() {
+            self.head = None;
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, error));
+        }
+        if self.headers_sent {
+            return Ok(());
+        }
+        let Some(head) = self.head.take() else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "end_headers() without send_response()",
+            ));
+        };
+        let Some(status) = head.status else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "end_headers() without send_response(): headers but no status line",
+            ));
+        };
+        if status.is_informational() && status != StatusCode::SWITCHING_PROTOCOLS {
+            // hyper sends interim responses itself: `100 Continue` when the body is first read
+            // (which we trigger now), nothing else. The final response still has to follow.
+            if status == StatusCode::CONTINUE {
+                self.continue_requested = true;
+            }
+            return Ok(());
+        }
+        self.finish_head(status, head.reason, head.headers);
+        Ok(())
+    }
+
+    /// Python's `flush_headers()`: sends what has been buffered. Here the same as
+    /// [`end_headers`](Exchange::end_headers), since hyper writes the blank line that ends the
+    /// head itself.
+    pub fn flush_headers(&mut self) -> io::Result<()> {
+        self.end_headers()
+    }
+
+    fn finish_head(
+        &mut self,
+        status: StatusCode,
+        reason: Option<ReasonPhrase>,
+        mut headers: HeaderMap,
+    ) {
+        let mut response = http::Response::new(());
+        *response.status_mut() = status;
+        if let Some(reason) = reason {
+            response.extensions_mut().insert(reason);
+        }
+        match self.parts.version {
+            Version::HTTP_10 | Version::HTTP_11 => {
+                *response.version_mut() = status_line_version(self.hooks.protocol_version());
+                self.apply_connection_semantics(&mut headers);
+            }
+            _ => {
+                // Connection-specific headers are illegal in HTTP/2 and HTTP/3.
+                headers.remove(header::CONNECTION);
+            }
+        }
+        *response.headers_mut() = headers;
+        let no_body = self.parts.method == Method::HEAD
+            || status.is_informational()
+            || status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED;
+        self.wfile.open = true;
+        self.wfile.discard = no_body;
+        self.headers_sent = true;
+        let (parts, ()) = response.into_parts();
+        lock(&self.shared).head = Some(parts);
+    }
+
+    /// Python closes or keeps the connection from `close_connection` without saying so; hyper
+    /// needs to be told, and HTTP/1.0 clients need `Connection: keep-alive` to keep it.
+    fn apply_connection_semantics(&self, headers: &mut HeaderMap) {
+        let says_close = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .any(|v| has_token(v, "close"));
+        if self.close_connection {
+            if says_close {
+                return;
+            }
+            match &self.conn {
+                // Our server closes after the response without adding a header, like Python.
+                Some(conn) if conn.can_close() => conn.close_after_response(),
+                _ => {
+                    headers.append(header::CONNECTION, HeaderValue::from_static("close"));
+                }
+            }
+        } else if self.parts.version == Version::HTTP_10
+            && !headers.contains_key(header::CONNECTION)
+        {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+        }
+    }
+
+    /// Python's `send_error(code)`: logs `code N, message …`, sends the status line with
+    /// Python's phrase and Python's HTML error page, and closes the connection afterwards.
+    ///
+    /// 1xx, 204, 205 and 304 get no body, HEAD gets the headers only. If the headers were already
+    /// sent, nothing more can be said on this response: the error is logged and the connection
+    /// aborted.
+    pub fn send_error(&mut self, code: u16) {
+        self.send_error_inner(code, None, None);
+    }
+
+    /// Python's `send_error(code, message, explain)`: the message becomes the reason phrase
+    /// and, HTML-escaped, part of the page; `explain` defaults to Python's description of `code`.
+    pub fn send_error_with(&mut self, code: u16, message: &str, explain: Option<&str>) {
+        self.send_error_inner(code, Some(message), explain);
+    }
+
+    fn send_error_inner(&mut self, code: u16, message: Option<&str>, explain: Option<&str>) {
+        let (short, long) = self.hooks.responses(code).unwrap_or(("???", "???"));
+        let message = message.unwrap_or(short).to_owned();
+        let explain = explain.unwrap_or(long).to_owned();
+        self.log_error(format_args!("code {code}, message {message}"));
+        if self.headers_sent {
+            self.misuse("send_error() after the headers were sent");
+            return;
+        }
+        // Python would append to whatever was buffered; a clean error page is the useful answer.
+        self.head = None;
+        self.header_error = None;
+        self.send_response_inner(code, Some(&message));
+        self.send_header("Connection", "close");
+        let body = (code >= 200 && !matches!(code, 204 | 205 | 304)).then(|| {
+            render_error_page(self.hooks.error_message_format(), code, &message, &explain)
+        });
+        if let Some(body) = &body {
+            let content_type = self.hooks.error_content_type().to_owned();
+            self.send_header("Content-Type", content_type);
+            self.send_header("Content-Length", body.len());
+        }
+        if self.end_headers().is_err() {
+            // Only an invalid error_content_type() can get here; fall back to Python's default.
+            self.head = None;
+            self.send_response_inner(500, None);
+            self.send_header("Connection", "close");
+            let _ = self.end_headers();
+            return;
+        }
+        if let Some(body) = body {
+            if self.parts.method != Method::HEAD && !self.wfile.discard {
+                lock(&self.shared).push(body.as_bytes());
+            }
+        }
+    }
+
+    /// Python's `self.wfile`: the response body. See [`BodyWriter`].
+    ///
+    /// If [`send_response`](Exchange::send_response) was called but not
+    /// [`end_headers`](Exchange::end_headers), the head is sent first (Python would have written
+    /// the body before its own headers).
+    pub fn wfile(&mut self) -> &mut BodyWriter {
+        if !self.headers_sent && self.head.as_ref().is_some_and(|h| h.status.is_some()) {
+            if let Err(err) = self.end_headers() {
+                self.misuse = Some("invalid response header before the body");
+                tracing::debug!(target: crate::log::TARGET, %err, "wfile used with a bad head");
+            }
+        }
+        &mut self.wfile
+    }
+
+    /// Hands the request to the inner service — Python's `return super().do_GET()`.
+    ///
+    /// The handler returns right after calling it (`return ex.fall_through();`): the inner
+    /// service then receives the request with the current [`path`](Exchange::path),
+    /// [`headers`](Exchange::headers) and whatever is left of the body. Without an inner service
+    /// the answer is Python's `501 Unsupported method ('GET')`.
+    ///
+    /// Fails if anything was already sent or buffered for the response.
+    #[doc(alias = "super")]
+    pub fn fall_through(&mut self) -> Result<(), BoxError> {
+        if self.headers_sent || self.head.is_some() {
+            return Err("fall_through() after send_response(): the response has begun".into());
+        }
+        self.fall_through = true;
+        Ok(())
+    }
+
+    // ===== logging and strings =====
+
+    /// Python's `log_request(code)`: calls the handler's
+    /// [`log_request`](HttpRequestHandler::log_request).
+    pub fn log_request(&self, code: u16) {
+        self.hooks.log_request(self, code, None);
+    }
+
+    /// Python's `log_error(…)`: calls the handler's [`log_error`](HttpRequestHandler::log_error).
+    pub fn log_error(&self, message: impl fmt::Display) {
+        self.hooks.log_error(self, format_args!("{message}"));
+    }
+
+    /// Python's `log_message(…)`: calls the handler's
+    /// [`log_message`](HttpRequestHandler::log_message).
+    pub fn log_message(&self, message: impl fmt::Display) {
+        self.hooks.log_message(self, format_args!("{message}"));
+    }
+
+    /// Writes one line in Python's format; what the default
+    /// [`log_message`](HttpRequestHandler::log_message) does.
+    pub fn log_line(&self, message: fmt::Arguments<'_>) {
+        if tracing::enabled!(target: crate::log::TARGET, tracing::Level::INFO) {
+            let message = match message.as_str() {
+                Some(s) => Cow::Borrowed(s),
+                None => Cow::Owned(message.to_string()),
+            };
+            crate::log::emit(&self.address_string(), &message);
+        }
+    }
+
+    /// Python's `date_time_string()`: now, as an HTTP date.
+    pub fn date_time_string(&self) -> String {
+        crate::log::date_time_string(SystemTime::now())
+    }
+
+    /// Python's `log_date_time_string()`: now, in local time, as logged.
+    pub fn log_date_time_string(&self) -> String {
+        crate::log::log_date_time_string(SystemTime::now())
+    }
+
+    /// Python's `version_string()`: the `Server` header value this handler sends.
+    pub fn version_string(&self) -> &str {
+        self.server_header.to_str().unwrap_or_default()
+    }
+
+    // ===== internals for the service =====
+
+    fn misuse(&mut self, what: &'static str) {
+        self.log_error(format_args!("{what}"));
+        self.misuse.get_or_insert(what);
+    }
+
+    /// Whether Python would call `handle_expect_100()` for this request.
+    pub(crate) fn wants_continue(&self) -> bool {
+        self.parts.version >= Version::HTTP_11
+            && self.hooks.protocol_version() >= Version::HTTP_11
+            && self
+                .parts
+                .headers
+                .get(header::EXPECT)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+    }
+
+    /// Polls the request body once so hyper sends `100 Continue`.
+    pub(crate) async fn send_continue(&mut self) {
+        self.continue_requested = false;
+        std::future::poll_fn(|cx| self.rfile.poll_prefetch(cx)).await;
+    }
+
+    pub(crate) fn has_pending_head(&self) -> bool {
+        self.head.as_ref().is_some_and(|h| h.status.is_some())
+    }
+
+    /// Builds the request for the inner service from the current state. The exchange keeps the
+    /// method, URI and version so it can still log and answer.
+    pub(crate) fn take_request(&mut self) -> Result<Request<Body>, BoxError> {
+        let uri = if self.path == request_target(&self.parts) {
+            self.parts.uri.clone()
+        } else {
+            with_target(&self.parts.uri, &self.path)?
+        };
+        let mut request = Request::new(
+            std::mem::replace(&mut self.rfile, BodyReader::new(Body::empty())).into_body(),
+        );
+        *request.method_mut() = self.parts.method.clone();
+        *request.uri_mut() = uri;
+        *request.version_mut() = self.parts.version;
+        *request.headers_mut() = std::mem::take(&mut self.parts.headers);
+        *request.extensions_mut() = std::mem::take(&mut self.parts.extensions);
+        Ok(request)
+    }
+}
+
+/// Python's `self.path` before the `//` collapse: the request target as sent.
+fn request_target(parts: &http::request::Parts) -> Cow<'_, str> {
+    let uri = &parts.uri;
+    let absolute_form =
+        matches!(parts.version, Version::HTTP_10 | Version::HTTP_11) && uri.scheme().is_some();
+    if absolute_form {
+        return Cow::Owned(uri.to_string());
+    }
+    match uri.path_and_query() {
+        Some(pq) => Cow::Borrowed(pq.as_str()),
+        // CONNECT host:port
+        None => Cow::Borrowed(uri.authority().map_or("", |a| a.as_str())),
+    }
+}
+
+/// `uri` with its target replaced by `target` (a path, or an absolute URI).
+fn with_target(uri: &Uri, target: &str) -> Result<Uri, BoxError> {
+    if target.contains("://") || uri.scheme().is_none() {
+        return Ok(target.parse::<Uri>()?);
+    }
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = Some(target.parse()?);
+    Ok(Uri::from_parts(parts)?)
+}
+
+fn initial_close_connection(parts: &http::request::Parts, protocol: Version) -> bool {
+    let mut close = !(parts.version >= Version::HTTP_11 && protocol >= Version::HTTP_11);
+    if let Some(conn) = parts.headers.get(header::CONNECTION) {
+        let conn = conn.as_bytes();
+        if conn.eq_ignore_ascii_case(b"close") {
+            close = true;
+        } else if conn.eq_ignore_ascii_case(b"keep-alive") && protocol >= Version::HTTP_11 {
+            close = false;
+        }
+    }
+    close
+}
+
+/// The version hyper can put in a status line for Python's `protocol_version`.
+fn status_line_version(protocol: Version) -> Version {
+    if protocol <= Version::HTTP_10 {
+        Version::HTTP_10
+    } else {
+        Version::HTTP_11
+    }
+}
+
+pub(crate) fn version_str(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_11 => "HTTP/1.1",
+        Version::HTTP_2 => "HTTP/2.0",
+        Version::HTTP_3 => "HTTP/3.0",
+        _ => "HTTP/1.1",
+    }
+}
+
+fn has_token(value: &HeaderValue, token: &str) -> bool {
+    value
+        .as_bytes()
+        .split(|&b| b == b',')
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+}
+
+/// Encodes `s` as ISO-8859-1, as Python does for status lines and headers; `None` if a
+/// character does not fit.
+fn latin1_bytes(s: &str) -> Option<Cow<'_, [u8]>> {
+    if s.is_ascii() {
+        return Some(Cow::Borrowed(s.as_bytes()));
+    }
+    s.chars()
+        .map(|c| u8::try_from(u32::from(c)).ok())
+        .collect::<Option<Vec<u8>>>()
+        .map(Cow::Owned)
+}
+
+/// A reason phrase for a free-text message. Python sends the message as is; bytes that would
+/// break the status line (CR, LF, other controls) become spaces and characters outside
+/// ISO-8859-1 become `?`.
+fn reason_from_message(message: &str) -> ReasonPhrase {
+    let bytes: Vec<u8> = message
+        .chars()
+        .map(|c| match u8::try_from(u32::from(c)) {
+            Ok(b'\t') => b'\t',
+            Ok(b) if b < 0x20 || b == 0x7f => b' ',
+            Ok(b) => b,
+            Err(_) => b'?',
+        })
+        .collect();
+    ReasonPhrase::try_from(bytes).unwrap_or_else(|_| ReasonPhrase::from_static(b""))
+}
+
+fn split_host_port(host: &str) -> (&str, Option<u16>) {
+    if let Some(rest) = host.strip_prefix('[') {
+        if let Some(end) = rest.find(']') {
+            let port = rest[end + 1..]
+                .strip_prefix(':')
+                .and_then(|p| p.parse().ok());
+            return (&host[..end + 2], port);
+        }
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if !name.contains(':') => (name, port.parse().ok()),
+        _ => (host, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_port_split() {
+        assert_eq!(
+            split_host_port("example.com:8080"),
+            ("example.com", Some(8080))
+        );
+        assert_eq!(split_host_port("example.com"), ("example.com", None));
+        assert_eq!(split_host_port("[::1]:80"), ("[::1]", Some(80)));
+        assert_eq!(split_host_port("[::1]"), ("[::1]", None));
+        assert_eq!(split_host_port("::1"), ("::1", None));
+    }
+
+    #[test]
+    fn latin1_encoding_matches_python() {
+        assert_eq!(
+            latin1_bytes("Dängerous").as_deref(),
+            Some(&b"D\xe4ngerous"[..])
+        );
+        assert_eq!(latin1_bytes("€"), None);
+    }
+
+    #[test]
+    fn reason_phrases_never_break_the_status_line() {
+        assert_eq!(reason_from_message("a\r\nb").as_bytes(), b"a  b");
+        assert_eq!(reason_from_message("Dé€").as_bytes(), b"D\xe9?");
+    }
+
+    #[test]
+    fn connection_tokens() {
+        assert!(has_token(
+            &HeaderValue::from_static("keep-alive, Close"),
+            "close"
+        ));
+        assert!(!has_token(&HeaderValue::from_static("closed"), "close"));
+    }
+}

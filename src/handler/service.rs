@@ -1,0 +1,149 @@
+use std::convert::Infallible;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response};
+use tower::Service;
+
+use super::exchange::{Exchange, Hooks};
+use super::future::{ResponseFuture, run};
+use super::io::Shared;
+use super::{BoxError, HttpRequestHandler};
+use crate::body::Body;
+
+/// A [`HttpRequestHandler`] as a tower [`Service`].
+///
+/// `Error = Infallible`: every outcome, failures included, is a response. Cloning is cheap (the
+/// handler is shared behind an `Arc`). Build one with [`HttpRequestHandler::into_service`] (no
+/// inner service: unimplemented methods get Python's 501 page) or through [`HandlerLayer`]
+/// (unimplemented methods go to the inner service `S`).
+///
+/// See the [module docs](crate::handler) for more details.
+///
+/// [`HandlerLayer`]: super::HandlerLayer
+#[doc(alias = "BaseHTTPRequestHandler")]
+pub struct HandlerService<H, S = NotImplemented> {
+    handler: Arc<H>,
+    inner: Option<S>,
+    server_header: HeaderValue,
+}
+
+impl<H, S> HandlerService<H, S>
+where
+    H: HttpRequestHandler,
+{
+    /// Wraps a handler with nothing below it.
+    pub fn new(handler: H) -> Self {
+        Self::from_parts(Arc::new(handler), None)
+    }
+
+    pub(crate) fn from_parts(handler: Arc<H>, inner: Option<S>) -> Self {
+        let version = handler.version_string();
+        let server_header = HeaderValue::from_str(&version)
+            .unwrap_or_else(|_| HeaderValue::from_static("BaseHTTP/0.6"));
+        Self {
+            handler,
+            inner,
+            server_header,
+        }
+    }
+
+    /// The handler.
+    pub fn handler(&self) -> &H {
+        &self.handler
+    }
+
+    /// The inner service, if there is one.
+    pub fn get_ref(&self) -> Option<&S> {
+        self.inner.as_ref()
+    }
+
+    /// Mutable access to the inner service, if there is one.
+    pub fn get_mut(&mut self) -> Option<&mut S> {
+        self.inner.as_mut()
+    }
+
+    /// Consumes `self`, returning the inner service, if there is one.
+    pub fn into_inner(self) -> Option<S> {
+        self.inner
+    }
+}
+
+impl<H, S: Clone> Clone for HandlerService<H, S> {
+    fn clone(&self) -> Self {
+        Self {
+            handler: self.handler.clone(),
+            inner: self.inner.clone(),
+            server_header: self.server_header.clone(),
+        }
+    }
+}
+
+impl<H, S: fmt::Debug> fmt::Debug for HandlerService<H, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HandlerService")
+            .field("handler", &std::any::type_name::<H>())
+            .field("inner", &self.inner)
+            .finish()
+    }
+}
+
+impl<H, S, ReqBody, ResBody> Service<Request<ReqBody>> for HandlerService<H, S>
+where
+    H: HttpRequestHandler,
+    S: Service<Request<Body>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: Into<BoxError>,
+    ReqBody: http_body::Body<Data = Bytes> + Send + 'static,
+    ReqBody::Error: Into<BoxError>,
+    ResBody: http_body::Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = ResponseFuture<S>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        // The inner service is only needed if the handler falls through; it is driven to
+        // readiness then, inside the response future.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        let (parts, body) = request.into_parts();
+        let shared = Arc::new(Mutex::new(Shared::default()));
+        let hooks: Arc<dyn Hooks> = self.handler.clone();
+        let ex = Exchange::new(
+            parts,
+            Body::new(body),
+            hooks,
+            self.server_header.clone(),
+            shared.clone(),
+        );
+        let driver = Box::pin(run(self.handler.clone(), ex));
+        ResponseFuture::new(driver, shared, self.inner.clone())
+    }
+}
+
+/// The "nothing below" marker of a [`HandlerService`] built without an inner service: methods
+/// the handler does not implement get Python's `501 Unsupported method (…)`.
+///
+/// It cannot be constructed; it only names the absence of an inner service.
+#[derive(Clone, Copy, Debug)]
+pub struct NotImplemented(Infallible);
+
+impl Service<Request<Body>> for NotImplemented {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Response<Body>, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        match self.0 {}
+    }
+
+    fn call(&mut self, _request: Request<Body>) -> Self::Future {
+        match self.0 {}
+    }
+}

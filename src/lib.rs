@@ -1,0 +1,110 @@
+//! Python's `http.server`, on hyper and tower.
+//!
+//! `basehttp` runs the semantics of CPython 3.14's `http.server` — the
+//! `BaseHTTPRequestHandler` model with `do_GET` and `send_response`, its error pages, its
+//! status lines and its log lines — on Rust's production HTTP stack: hyper for the protocol,
+//! tower for composition. Python handler code ports almost line by line, and the result mounts
+//! into any hyper server or axum application and sits behind any tower-http middleware.
+//!
+//! # Overview
+//!
+//! | Python `http.server` | basehttp |
+//! |---|---|
+//! | `class H(BaseHTTPRequestHandler)` | `impl` [`HttpRequestHandler`](handler::HttpRequestHandler) `for H` |
+//! | `def do_GET(self)` | `async fn do_get(&self, ex: &mut Exchange) -> HandlerResult` |
+//! | `self.send_response(200)`, `self.send_header(…)`, `self.end_headers()` | [`ex.send_response(200)`](handler::Exchange::send_response), [`ex.send_header(…)`](handler::Exchange::send_header), [`ex.end_headers()?`](handler::Exchange::end_headers) |
+//! | `self.wfile.write(b"…")`, `self.rfile.read(n)` | `ex.wfile().write_all(b"…").await?`, `ex.rfile().read(…).await?` |
+//! | `self.send_error(404)` | [`ex.send_error(404)`](handler::Exchange::send_error) |
+//! | `super().do_GET()` | [`return ex.fall_through()`](handler::Exchange::fall_through) |
+//! | `HTTPServer(("", 8000), H).serve_forever()` | [`HttpServer::bind(("0.0.0.0", 8000), H.into_service()).await?.serve_forever().await`](server::HttpServer) |
+//! | `python -m http.server` | the `basehttp` binary |
+//!
+//! # Example
+//!
+//! ```no_run
+//! use basehttp::prelude::*;
+//! use basehttp::server::{HttpServer, shutdown_signal};
+//!
+//! struct Hello;
+//!
+//! impl HttpRequestHandler for Hello {
+//!     async fn do_get(&self, ex: &mut Exchange) -> HandlerResult {
+//!         ex.send_response(200);
+//!         ex.send_header("Content-type", "text/html");
+//!         ex.end_headers()?;
+//!         ex.wfile().write_all(b"Hello, world!").await?;
+//!         Ok(())
+//!     }
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> std::io::Result<()> {
+//!     let _log = basehttp::log::init(); // Python's log lines on stderr
+//!     let httpd = HttpServer::bind(("0.0.0.0", 8000), Hello.into_service()).await?;
+//!     httpd.serve_until(shutdown_signal()).await
+//! }
+//! ```
+//!
+//! The same service runs in tower's world without a socket:
+//!
+//! ```
+//! # use basehttp::prelude::*;
+//! # struct Hello;
+//! # impl HttpRequestHandler for Hello {
+//! #     async fn do_get(&self, ex: &mut Exchange) -> HandlerResult {
+//! #         ex.send_response(200);
+//! #         ex.end_headers()?;
+//! #         ex.wfile().write_all(b"Hello, world!").await?;
+//! #         Ok(())
+//! #     }
+//! # }
+//! use http_body_util::BodyExt;
+//! use tower::ServiceExt;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! let request = http::Request::get("/").body(basehttp::Body::empty())?;
+//! let response = Hello.into_service().oneshot(request).await?;
+//! assert_eq!(response.status(), 200);
+//! assert_eq!(response.headers()["server"], basehttp::handler::SYS_VERSION.replace("basehttp", "BaseHTTP/0.6 basehttp"));
+//! assert_eq!(response.into_body().collect().await?.to_bytes(), "Hello, world!");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Feature flags
+//!
+//! | Name | Description | Default? |
+//! |---|---|---|
+//! | `cli` | the `basehttp` binary (clap) | yes |
+//! | `subscriber` | [`log::init`], Python's log lines on stderr (tracing-subscriber) | yes (via `cli`) |
+//!
+//! # Compatibility with Python
+//!
+//! The README's compatibility notes list every deliberate difference from CPython 3.14 and why;
+//! the most visible ones: header names are title-cased by hyper (`Content-Type` where Python's
+//! file server sends `Content-type`), and malformed requests are answered by hyper with an empty
+//! `400`/`414`/`431` instead of Python's HTML page.
+
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::print_stdout))]
+#![doc(test(attr(deny(warnings))))]
+
+mod body;
+pub mod handler;
+pub mod log;
+pub mod server;
+mod status;
+mod util;
+
+pub use self::body::Body;
+pub use self::status::responses;
+
+/// Everything a handler module needs: `use basehttp::prelude::*;`.
+///
+/// The handler trait and its types, and tokio's `AsyncReadExt`/`AsyncWriteExt` so that
+/// `ex.rfile().read(…)` and `ex.wfile().write_all(…)` work as in Python.
+pub mod prelude {
+    pub use crate::Body;
+    pub use crate::handler::{DefaultHandler, Exchange, HandlerResult, HttpRequestHandler};
+    pub use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+}

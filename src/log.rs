@@ -1,0 +1,293 @@
+//! Python's log lines: `127.0.0.1 - - [21/Nov/2026 19:49:25] "GET / HTTP/1.1" 200 -`.
+//!
+//! [`BaseHTTPRequestHandler.log_message`] writes `"%s - - [%s] %s\n"` to stderr: the client
+//! address, the local time, and the message with control characters escaped (gh-100001). basehttp
+//! builds exactly that line and emits it as a [`tracing`] event (target `basehttp::log`, level
+//! `INFO`, the line as the event message, the client address as the `client` field), so a library
+//! user routes it like any other event and the `basehttp` binary prints it unchanged on stderr.
+//!
+//! # Example
+//!
+//! The building blocks are pure functions:
+//!
+//! ```
+//! use basehttp::log::escape_control;
+//!
+//! // gh-100001: control characters become `\xNN`, backslashes are doubled.
+//! assert_eq!(escape_control("GET /\x1b[31mred"), "GET /\\x1b[31mred");
+//! assert_eq!(escape_control("a\\b"), "a\\\\b");
+//! ```
+//!
+//! With the `subscriber` feature, [`init`] installs a subscriber that prints the lines to stderr
+//! exactly as Python does (and nothing else, so stdout stays free for the banner):
+//!
+//! ```no_run
+//! # #[cfg(feature = "subscriber")]
+//! let _guard = basehttp::log::init();
+//! ```
+//!
+//! [`BaseHTTPRequestHandler.log_message`]: https://docs.python.org/3/library/http.server.html#http.server.BaseHTTPRequestHandler.log_message
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::fmt::Write as _;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use http::HeaderValue;
+
+/// The `tracing` target of every log line basehttp emits.
+pub const TARGET: &str = "basehttp::log";
+
+/// Escapes a log message the way Python's `log_message` does (gh-100001).
+///
+/// U+0000–U+001F and U+007F–U+009F become `\xNN` (two lower-case hex digits) and a backslash
+/// becomes two, so a request can never move the cursor, recolour the terminal or forge a second
+/// log line. Everything else, U+00A0 and above included, is kept.
+///
+/// ```
+/// use basehttp::log::escape_control;
+///
+/// assert_eq!(escape_control("/spam \x1b\x7f\u{9f}\u{a0}beans"), "/spam \\x1b\\x7f\\x9f\u{a0}beans");
+/// assert_eq!(escape_control("plain"), "plain");
+/// ```
+#[doc(alias = "_control_char_table")]
+pub fn escape_control(message: &str) -> Cow<'_, str> {
+    if !message.chars().any(needs_escape) {
+        return Cow::Borrowed(message);
+    }
+    let mut out = String::with_capacity(message.len() + 8);
+    for c in message.chars() {
+        if c == '\\' {
+            out.push_str("\\\\");
+        } else if needs_escape(c) {
+            // Infallible: writing to a String.
+            let _ = write!(out, "\\x{:02x}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn needs_escape(c: char) -> bool {
+    matches!(c, '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}' | '\\')
+}
+
+/// Decodes bytes as ISO-8859-1, the way Python decodes a request line.
+///
+/// Every byte maps to the code point of the same value, so nothing is lost and UTF-8 input shows
+/// up exactly as Python logs it (`é` sent as UTF-8 logs as `Ã©`).
+pub(crate) fn latin1(bytes: &[u8]) -> Cow<'_, str> {
+    if bytes.is_ascii() {
+        // ASCII is valid UTF-8 and identical in ISO-8859-1.
+        return String::from_utf8_lossy(bytes);
+    }
+    Cow::Owned(bytes.iter().map(|&b| char::from(b)).collect())
+}
+
+/// Python's `log_date_time_string()`: the **local** time as `21/Nov/2026 19:49:25`.
+pub fn log_date_time_string(time: SystemTime) -> String {
+    let local: chrono::DateTime<chrono::Local> = time.into();
+    local.format("%d/%b/%Y %H:%M:%S").to_string()
+}
+
+/// Python's `date_time_string()`: an RFC 9110 date in GMT, `Sat, 21 Nov 2026 19:31:09 GMT`.
+pub fn date_time_string(time: SystemTime) -> String {
+    httpdate::fmt_http_date(time)
+}
+
+/// Formats a complete Python log line: `"%s - - [%s] %s"` with the message escaped.
+///
+/// `address` is Python's `address_string()`, the client host (`-` when unknown).
+///
+/// ```
+/// use std::time::SystemTime;
+///
+/// let line = basehttp::log::format_line("127.0.0.1", SystemTime::now(), "\"GET / HTTP/1.1\" 200 -");
+/// assert!(line.starts_with("127.0.0.1 - - ["));
+/// assert!(line.ends_with("] \"GET / HTTP/1.1\" 200 -"));
+/// ```
+pub fn format_line(address: &str, time: SystemTime, message: &str) -> String {
+    format!(
+        "{address} - - [{}] {}",
+        log_date_time_string(time),
+        escape_control(message)
+    )
+}
+
+/// Emits one log line as a `tracing` event (target [`TARGET`], level `INFO`).
+pub(crate) fn emit(address: &str, message: &str) {
+    if tracing::enabled!(target: TARGET, tracing::Level::INFO) {
+        let line = format_line(address, SystemTime::now(), message);
+        tracing::info!(target: TARGET, client = address, "{line}");
+    }
+}
+
+/// The `Date` header value for the current second, formatted once per second per thread.
+pub(crate) fn date_header() -> HeaderValue {
+    thread_local! {
+        static CACHE: RefCell<(u64, HeaderValue)> = const {
+            RefCell::new((u64::MAX, HeaderValue::from_static("")))
+        };
+    }
+    let now = SystemTime::now();
+    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.0 != secs {
+            let formatted = date_time_string(now);
+            // An HTTP date is plain ASCII.
+            cache.1 = HeaderValue::from_str(&formatted)
+                .unwrap_or_else(|_| HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT"));
+            cache.0 = secs;
+        }
+        cache.1.clone()
+    })
+}
+
+#[cfg(feature = "subscriber")]
+pub use self::subscriber::{LogGuard, init};
+
+#[cfg(feature = "subscriber")]
+mod subscriber {
+    use std::fmt;
+
+    use tracing::{Event, Subscriber, field::Field};
+    use tracing_subscriber::{
+        filter::{LevelFilter, Targets},
+        fmt::{FmtContext, FormatEvent, FormatFields, format::Writer},
+        layer::SubscriberExt,
+        registry::LookupSpan,
+        util::SubscriberInitExt,
+    };
+
+    /// Keeps the background log writer alive; dropping it flushes the remaining lines.
+    #[must_use = "dropping the guard stops the log writer"]
+    #[derive(Debug)]
+    pub struct LogGuard(#[allow(dead_code)] tracing_appender::non_blocking::WorkerGuard);
+
+    /// Installs a global subscriber that prints basehttp's log lines to stderr exactly as Python
+    /// does: the bare line, nothing before it, a newline after it.
+    ///
+    /// Lines are written by a background thread, so a slow terminal never blocks a request; none
+    /// are dropped (the writer applies back-pressure once 128k lines are queued). Events from
+    /// other targets are printed at `WARN` and above as `LEVEL target: message`.
+    ///
+    /// Returns `None` when a global subscriber is already installed.
+    pub fn init() -> Option<LogGuard> {
+        let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+            .lossy(false)
+            .finish(std::io::stderr());
+        let layer = tracing_subscriber::fmt::layer()
+            .event_format(PythonFormat)
+            .with_writer(writer)
+            .with_filter(
+                Targets::new()
+                    .with_default(LevelFilter::WARN)
+                    .with_target("basehttp", LevelFilter::INFO),
+            );
+        tracing_subscriber::registry()
+            .with(layer)
+            .try_init()
+            .ok()
+            .map(|()| LogGuard(guard))
+    }
+
+    use tracing_subscriber::Layer as _;
+
+    /// Prints basehttp events as their bare message, others as `LEVEL target: message`.
+    struct PythonFormat;
+
+    impl<S, N> FormatEvent<S, N> for PythonFormat
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+        N: for<'a> FormatFields<'a> + 'static,
+    {
+        fn format_event(
+            &self,
+            _ctx: &FmtContext<'_, S, N>,
+            mut writer: Writer<'_>,
+            event: &Event<'_>,
+        ) -> fmt::Result {
+            let meta = event.metadata();
+            if !meta.target().starts_with("basehttp") {
+                write!(writer, "{} {}: ", meta.level(), meta.target())?;
+            }
+            let mut visitor = MessageVisitor {
+                writer: &mut writer,
+                result: Ok(()),
+            };
+            event.record(&mut visitor);
+            visitor.result?;
+            writeln!(writer)
+        }
+    }
+
+    struct MessageVisitor<'a, 'w> {
+        writer: &'a mut Writer<'w>,
+        result: fmt::Result,
+    }
+
+    impl tracing::field::Visit for MessageVisitor<'_, '_> {
+        fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+            if field.name() == "message" {
+                self.result = write!(self.writer, "{value:?}");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpython_unprintable_vector() {
+        // test_unprintable_not_logged: '/spam \x1b\x7f\x9f\xa0beans.'
+        assert_eq!(
+            escape_control("/spam \u{1b}\u{7f}\u{9f}\u{a0}beans."),
+            "/spam \\x1b\\x7f\\x9f\u{a0}beans."
+        );
+    }
+
+    #[test]
+    fn every_control_char_is_escaped_and_nothing_else() {
+        for c in (0u32..0x200).filter_map(char::from_u32) {
+            let escaped = escape_control(c.encode_utf8(&mut [0; 4]));
+            let expect_escape = c < ' ' || ('\u{7f}'..='\u{9f}').contains(&c);
+            if c == '\\' {
+                assert_eq!(escaped, "\\\\");
+            } else if expect_escape {
+                assert_eq!(escaped, format!("\\x{:02x}", c as u32));
+            } else {
+                assert_eq!(escaped, c.to_string());
+            }
+        }
+    }
+
+    #[test]
+    fn newline_cannot_forge_a_line() {
+        let line = format_line("1.2.3.4", SystemTime::now(), "GET /a\nFAKE 200");
+        assert!(!line.contains('\n'));
+        assert!(line.contains("/a\\x0aFAKE"));
+    }
+
+    #[test]
+    fn latin1_matches_python_decoding() {
+        assert_eq!(latin1(b"GET /"), "GET /");
+        assert_eq!(latin1("é".as_bytes()), "Ã©");
+        // U+20AC '€' is E2 82 AC: Python logs 'â\x82¬'.
+        assert_eq!(escape_control(&latin1("€".as_bytes())), "â\\x82¬");
+    }
+
+    #[test]
+    fn date_formats() {
+        let t = UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        assert_eq!(date_time_string(t), "Tue, 14 Nov 2023 22:13:20 GMT");
+        let local = log_date_time_string(t);
+        // dd/Mon/YYYY HH:MM:SS in local time.
+        assert_eq!(local.len(), "14/Nov/2023 22:13:20".len());
+        assert!(local.contains("/Nov/2023 "), "{local}");
+        assert_eq!(date_header().to_str().map(str::len).ok(), Some(29));
+    }
+}

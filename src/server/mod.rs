@@ -1,0 +1,549 @@
+//! Python's `HTTPServer` / `ThreadingHTTPServer` on hyper: bind, `serve_forever`,
+//! `handle_request`, `shutdown`, with production limits.
+//!
+//! Each connection runs in its own task (Python's `ThreadingHTTPServer` uses a thread), served
+//! by hyper's HTTP/1 implementation. Unlike Python's server it has limits from the start, each
+//! configurable:
+//!
+//! | limit | default | what happens |
+//! |---|---|---|
+//! | [`header_read_timeout`](HttpServer::header_read_timeout) | 30 s | a client that has not sent a complete request head in time is disconnected (slowloris) |
+//! | [`keep_alive_timeout`](HttpServer::keep_alive_timeout) | 5 s | an idle persistent connection is closed |
+//! | [`max_header_size`](HttpServer::max_header_size) | 128 KiB | a larger request head gets `431` |
+//! | [`max_headers`](HttpServer::max_headers) | 100 | more header lines get `431` |
+//! | [`max_connections`](HttpServer::max_connections) | 512 | further connections wait in the listen backlog |
+//! | [`shutdown_timeout`](HttpServer::shutdown_timeout) | 10 s | in-flight requests still running after `shutdown()` are cut off |
+//!
+//! Malformed requests are answered by hyper (400, 414 or 431, empty body) and logged in
+//! Python's format.
+//!
+//! # Example
+//!
+//! The defaults, Python's `HTTPServer(("", 8000), Handler).serve_forever()`:
+//!
+//! ```no_run
+//! use basehttp::prelude::*;
+//! use basehttp::server::HttpServer;
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let httpd = HttpServer::bind(("0.0.0.0", 8000), DefaultHandler.into_service()).await?;
+//! httpd.serve_forever().await
+//! # }
+//! ```
+//!
+//! Customised limits, stopping on Ctrl-C or SIGTERM:
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use basehttp::prelude::*;
+//! use basehttp::server::{HttpServer, shutdown_signal};
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let httpd = HttpServer::bind(("127.0.0.1", 0), DefaultHandler.into_service())
+//!     .await?
+//!     .header_read_timeout(Duration::from_secs(10))
+//!     .max_connections(64);
+//! println!("listening on port {}", httpd.server_port());
+//! httpd.serve_until(shutdown_signal()).await
+//! # }
+//! ```
+
+mod conn;
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
+use tokio::sync::{Semaphore, watch};
+use tokio::time::Instant;
+use tower::Service;
+
+pub use self::conn::ConnectionInfo;
+use self::conn::{ConnService, Control};
+use crate::handler::BoxError;
+
+/// Python's `HTTPServer` (and `ThreadingHTTPServer`: every connection is served concurrently).
+///
+/// `S` is any tower service for `http::Request<hyper::body::Incoming>` — a
+/// [`HandlerService`](crate::handler::HandlerService), a layer stack, an axum `Router`. See the
+/// [module docs](crate::server) for the limits and examples.
+#[doc(alias = "HTTPServer")]
+#[doc(alias = "ThreadingHTTPServer")]
+pub struct HttpServer<S> {
+    listener: TcpListener,
+    service: S,
+    config: Config,
+    local: SocketAddr,
+    server_name: Arc<str>,
+    signal: Arc<watch::Sender<Signal>>,
+}
+
+#[derive(Clone, Debug)]
+struct Config {
+    header_read_timeout: Option<Duration>,
+    keep_alive_timeout: Option<Duration>,
+    max_header_size: usize,
+    max_headers: usize,
+    max_connections: usize,
+    shutdown_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Some(Duration::from_secs(30)),
+            keep_alive_timeout: Some(Duration::from_secs(5)),
+            max_header_size: 128 * 1024,
+            max_headers: 100,
+            max_connections: 512,
+            shutdown_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// hyper's default read-buffer limit (`8192 + 4096 * 100`); heads larger than this need a larger
+/// buffer.
+const HYPER_DEFAULT_MAX_BUF: usize = 8192 + 4096 * 100;
+
+/// What the server loop and its connections are told.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Signal {
+    Run,
+    /// Stop accepting; let in-flight requests finish, close idle connections.
+    Drain,
+    /// Close every connection now.
+    Abort,
+}
+
+impl<S> fmt::Debug for HttpServer<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpServer")
+            .field("server_address", &self.local)
+            .field("server_name", &self.server_name)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> HttpServer<S> {
+    /// Binds a listening socket, like Python's `HTTPServer((host, port), Handler)`.
+    ///
+    /// `addr` is resolved and the first address is used, as Python's CLI does with
+    /// `getaddrinfo`. The socket has `SO_REUSEADDR` (Python's `allow_reuse_address`); an IPv6
+    /// wildcard (`::`) also accepts IPv4 connections (Python's dual-stack server).
+    #[doc(alias = "server_bind")]
+    pub async fn bind(addr: impl ToSocketAddrs, service: S) -> io::Result<Self> {
+        let addr = tokio::net::lookup_host(addr).await?.next().ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::AddrNotAvailable,
+                "address resolved to nothing",
+            )
+        })?;
+        let listener = bind_socket(addr)?;
+        Self::from_listener(listener, service).await
+    }
+
+    /// Serves on an already bound listener.
+    pub async fn from_listener(listener: TcpListener, service: S) -> io::Result<Self> {
+        let local = listener.local_addr()?;
+        let server_name = server_name_for(local.ip()).await;
+        Ok(Self {
+            listener,
+            service,
+            config: Config::default(),
+            local,
+            server_name: server_name.into(),
+            signal: Arc::new(watch::channel(Signal::Run).0),
+        })
+    }
+
+    /// Python's `server_address`: the address actually bound (port 0 resolved).
+    pub fn server_address(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Python's `server_name`: the bound host's name (`localhost` for a loopback address, the
+    /// machine's host name for a wildcard address, the address itself otherwise; no reverse DNS
+    /// lookup, unlike Python's `socket.getfqdn`).
+    pub fn server_name(&self) -> &str {
+        &self.server_name
+    }
+
+    /// Python's `server_port`.
+    pub fn server_port(&self) -> u16 {
+        self.local.port()
+    }
+
+    /// How long a client has to send a complete request head; `None` disables it. Also bounds
+    /// how long a persistent connection waits for its next request.
+    ///
+    /// Defaults to 30 seconds.
+    pub fn header_read_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.config.header_read_timeout = timeout.into();
+        self
+    }
+
+    /// How long a persistent connection may sit idle between requests; `None` leaves only the
+    /// [`header_read_timeout`](HttpServer::header_read_timeout).
+    ///
+    /// Defaults to 5 seconds.
+    pub fn keep_alive_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.config.keep_alive_timeout = timeout.into();
+        self
+    }
+
+    /// The largest request head (request line and headers) accepted, in bytes; larger heads get
+    /// `431`. Values below 8 KiB are raised to 8 KiB.
+    ///
+    /// Defaults to 128 KiB (room for the 64 KiB request target Python accepts).
+    pub fn max_header_size(mut self, bytes: usize) -> Self {
+        self.config.max_header_size = bytes.max(8192);
+        self
+    }
+
+    /// The most header lines accepted; more get `431` (Python: 100 lines).
+    ///
+    /// Defaults to 100.
+    pub fn max_headers(mut self, count: usize) -> Self {
+        self.config.max_headers = count;
+        self
+    }
+
+    /// The most connections served at once; further ones wait in the listen backlog until one
+    /// closes. At least 1.
+    ///
+    /// Defaults to 512.
+    pub fn max_connections(mut self, count: usize) -> Self {
+        self.config.max_connections = count.clamp(1, Semaphore::MAX_PERMITS);
+        self
+    }
+
+    /// How long [`shutdown`](ShutdownHandle::shutdown) lets in-flight requests finish before
+    /// closing their connections.
+    ///
+    /// Defaults to 10 seconds.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.config.shutdown_timeout = timeout;
+        self
+    }
+
+    /// A handle that stops [`serve_forever`](HttpServer::serve_forever) from another task or
+    /// thread: Python's `server.shutdown()`.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            signal: self.signal.clone(),
+        }
+    }
+}
+
+impl<S, B> HttpServer<S>
+where
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    /// Python's `serve_forever()`: accepts and serves connections until
+    /// [`ShutdownHandle::shutdown`] is called, then lets in-flight requests finish (up to
+    /// [`shutdown_timeout`](HttpServer::shutdown_timeout)) and returns.
+    ///
+    /// Errors from `accept` that concern one connection are ignored; others (such as running
+    /// out of file descriptors) are logged and retried after a second.
+    pub async fn serve_forever(&self) -> io::Result<()> {
+        let mut signal = self.signal.subscribe();
+        let slots = Arc::new(Semaphore::new(self.config.max_connections));
+        loop {
+            if *signal.borrow_and_update() != Signal::Run {
+                break;
+            }
+            let permit = tokio::select! {
+                permit = slots.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => break,
+                },
+                _ = signal.changed() => continue,
+            };
+            let accepted = tokio::select! {
+                accepted = self.listener.accept() => accepted,
+                _ = signal.changed() => continue,
+            };
+            match accepted {
+                Ok((stream, remote)) => {
+                    let conn = self.connection(stream, remote);
+                    tokio::spawn(async move {
+                        conn.await;
+                        drop(permit);
+                    });
+                }
+                Err(err) if is_connection_error(&err) => {}
+                Err(err) => {
+                    tracing::error!(target: crate::log::TARGET, %err, "accept failed; retrying in 1s");
+                    tokio::select! {
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = signal.changed() => {}
+                    }
+                }
+            }
+        }
+        self.drain(&slots).await;
+        // Like Python, a later serve_forever() runs again.
+        self.signal.send_replace(Signal::Run);
+        Ok(())
+    }
+
+    /// Serves until `signal` resolves (for example [`shutdown_signal`]), then shuts down
+    /// gracefully.
+    pub async fn serve_until(&self, signal: impl Future<Output = ()>) -> io::Result<()> {
+        let handle = self.shutdown_handle();
+        let serve = self.serve_forever();
+        let mut serve = pin!(serve);
+        tokio::select! {
+            result = &mut serve => return result,
+            () = signal => handle.request_shutdown(),
+        }
+        serve.await
+    }
+
+    /// Python's `handle_request()`: accepts one connection, serves it until it closes (one
+    /// request with `HTTP/1.0`, several with keep-alive) and returns.
+    pub async fn handle_request(&self) -> io::Result<()> {
+        loop {
+            match self.listener.accept().await {
+                Ok((stream, remote)) => {
+                    self.connection(stream, remote).await;
+                    return Ok(());
+                }
+                Err(err) if is_connection_error(&err) => {}
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    async fn drain(&self, slots: &Semaphore) {
+        let all = u32::try_from(self.config.max_connections).unwrap_or(u32::MAX);
+        let drained = tokio::time::timeout(self.config.shutdown_timeout, slots.acquire_many(all));
+        if drained.await.is_err() {
+            self.signal.send_replace(Signal::Abort);
+            let _ = slots.acquire_many(all).await;
+        }
+    }
+
+    /// Serves one connection to its end.
+    fn connection(
+        &self,
+        stream: TcpStream,
+        remote: SocketAddr,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let _ = stream.set_nodelay(true);
+        let control = Arc::new(Control::default());
+        let info = ConnectionInfo::for_server(
+            remote,
+            self.local,
+            self.server_name.clone(),
+            control.clone(),
+        );
+        let service = ConnService::new(self.service.clone(), info, control.clone());
+        let config = self.config.clone();
+        let mut signal = self.signal.subscribe();
+        async move {
+            let mut builder = http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(config.header_read_timeout)
+                .max_headers(config.max_headers)
+                .max_header_size(config.max_header_size)
+                .title_case_headers(true);
+            if config.max_header_size > HYPER_DEFAULT_MAX_BUF {
+                builder.max_buf_size(config.max_header_size + 8192);
+            }
+            let conn = builder.serve_connection(TokioIo::new(stream), service);
+            let mut conn = pin!(conn);
+            let mut closing = false;
+            let mut idle_deadline: Option<Instant> = None;
+            loop {
+                if *signal.borrow_and_update() == Signal::Abort {
+                    return;
+                }
+                tokio::select! {
+                    biased;
+                    result = conn.as_mut() => {
+                        if let Err(err) = result {
+                            log_connection_error(remote, &err);
+                        }
+                        return;
+                    }
+                    () = control.notify.notified() => {
+                        if control.take_close_request() && !closing {
+                            conn.as_mut().graceful_shutdown();
+                            closing = true;
+                        }
+                        idle_deadline = match (control.in_flight(), config.keep_alive_timeout) {
+                            (0, Some(timeout)) => Some(Instant::now() + timeout),
+                            _ => None,
+                        };
+                    }
+                    () = sleep_until(idle_deadline), if idle_deadline.is_some() => {
+                        idle_deadline = None;
+                        if control.in_flight() == 0 && !closing {
+                            conn.as_mut().graceful_shutdown();
+                            closing = true;
+                        }
+                    }
+                    changed = signal.changed() => {
+                        match changed {
+                            Ok(()) if *signal.borrow() == Signal::Run => {}
+                            Ok(()) if *signal.borrow() == Signal::Abort => return,
+                            _ => {
+                                if !closing {
+                                    conn.as_mut().graceful_shutdown();
+                                    closing = true;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A handle that stops a running [`HttpServer`]: Python's `server.shutdown()`.
+#[derive(Clone)]
+pub struct ShutdownHandle {
+    signal: Arc<watch::Sender<Signal>>,
+}
+
+impl fmt::Debug for ShutdownHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShutdownHandle").finish_non_exhaustive()
+    }
+}
+
+impl ShutdownHandle {
+    /// Python's `shutdown()`: tells `serve_forever` to stop accepting, let in-flight requests
+    /// finish and return. The request is made immediately; await the returned future to wait
+    /// until `serve_forever` has returned (or drop it to not wait).
+    pub fn shutdown(&self) -> impl Future<Output = ()> + Send + 'static {
+        self.request_shutdown();
+        let mut rx = self.signal.subscribe();
+        async move {
+            // serve_forever resets the signal to `Run` once it has returned.
+            let _ = rx.wait_for(|s| *s == Signal::Run).await;
+        }
+    }
+
+    fn request_shutdown(&self) {
+        self.signal.send_if_modified(|s| {
+            if *s == Signal::Run {
+                *s = Signal::Drain;
+                true
+            } else {
+                false
+            }
+        });
+    }
+}
+
+/// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM: the signals Python's server stops on.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
+
+/// Creates the listening socket the way Python's `HTTPServer.server_bind` does, with a
+/// production backlog.
+fn bind_socket(addr: SocketAddr) -> io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() && addr.ip().is_unspecified() {
+        // Python's DualStackServer: errors are ignored there too.
+        let _ = socket.set_only_v6(false);
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
+}
+
+async fn server_name_for(ip: IpAddr) -> String {
+    if ip.is_loopback() {
+        return "localhost".to_owned();
+    }
+    if ip.is_unspecified() {
+        if let Ok(name) = tokio::fs::read_to_string("/proc/sys/kernel/hostname").await {
+            let name = name.trim();
+            if !name.is_empty() {
+                return name.to_owned();
+            }
+        }
+    }
+    ip.to_string()
+}
+
+fn is_connection_error(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+    )
+}
+
+/// Logs what hyper did with a connection it gave up on, in Python's format.
+fn log_connection_error(remote: SocketAddr, err: &hyper::Error) {
+    let message = if err.is_parse_too_large() {
+        // hyper answered 414 for a long target, 431 for a large head.
+        let code = if err.to_string().contains("URI") {
+            414
+        } else {
+            431
+        };
+        format!("code {code}, message {err}")
+    } else if err.is_parse() {
+        format!("code 400, message {err}")
+    } else if err.is_timeout() {
+        format!("Request timed out: {err}")
+    } else if err.is_incomplete_message() || err.is_closed() || err.is_canceled() {
+        return;
+    } else {
+        format!("connection error: {err}")
+    };
+    crate::log::emit(&remote.ip().to_string(), &message);
+}

@@ -1,0 +1,49 @@
+//! Small Python-compatible string helpers.
+
+/// Python's `repr()` of a `str`, as used in messages like `Unsupported method ('POST')`.
+///
+/// Single quotes unless the string contains a single quote and no double quote; backslash, the
+/// quote, `\t`, `\n`, `\r` escaped; other non-printable characters as `\xNN`, `\uNNNN` or
+/// `\UNNNNNNNN`.
+pub(crate) fn py_repr(s: &str) -> String {
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || (0x7f..0xa1).contains(&(c as u32)) || c == '\u{ad}' => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::py_repr;
+
+    #[test]
+    fn matches_python_repr() {
+        assert_eq!(py_repr("POST"), "'POST'");
+        assert_eq!(py_repr("it's"), "\"it's\"");
+        assert_eq!(py_repr("a'b\"c"), "'a\\'b\"c'");
+        assert_eq!(py_repr("<script>x</script>"), "'<script>x</script>'");
+        assert_eq!(py_repr("a\\b\n\x1b"), "'a\\\\b\\n\\x1b'");
+        assert_eq!(py_repr("café"), "'café'");
+    }
+}
