@@ -164,6 +164,7 @@ impl http_body::Body for Body {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http_body::Body as _;
 
     #[tokio::test]
     async fn new_does_not_rebox_a_body() {

@@ -253,7 +253,8 @@ mod tests {
     #[test]
     fn every_control_char_is_escaped_and_nothing_else() {
         for c in (0u32..0x200).filter_map(char::from_u32) {
-            let escaped = escape_control(c.encode_utf8(&mut [0; 4]));
+            let mut buf = [0; 4];
+            let escaped = escape_control(c.encode_utf8(&mut buf));
             let expect_escape = c < ' ' || ('\u{7f}'..='\u{9f}').contains(&c);
             if c == '\\' {
                 assert_eq!(escaped, "\\\\");

@@ -374,6 +374,7 @@ impl Exchange {
     /// The `ReasonPhrase` extension to attach, if Python's phrase differs from hyper's.
     fn reason_phrase(&self, status: StatusCode, message: Option<&str>) -> Option<ReasonPhrase> {
         match message {
+            Some(message) if status.canonical_reason() == Some(message) => None,
             Some(message) => Some(reason_from_message(message)),
             None => {
                 let python = match self.hooks.responses(status.as_u16()) {

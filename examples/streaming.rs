@@ -1,0 +1,111 @@
+//! Run with
+//!
+//! ```not_rust
+//! cargo run --release --example streaming -- 8000
+//! curl -o /dev/null localhost:8000/large?size=1073741824   # 1 GiB in constant memory
+//! curl -N localhost:8000/events?count=5                     # one event every 100 ms
+//! ```
+//!
+//! Responses written piece by piece: a large download and a slow event stream. Ports:
+//!
+//! ```python
+//! CHUNK = b"x" * 65536
+//!
+//! class MyRequestHandler(BaseHTTPRequestHandler):
+//!     def do_GET(self):
+//!         url = urlsplit(self.path)
+//!         query = parse_qs(url.query)
+//!         if url.path == "/large":
+//!             size = int(query.get("size", ["1048576"])[0])
+//!             self.send_response(200)
+//!             self.send_header("Content-type", "application/octet-stream")
+//!             self.send_header("Content-Length", str(size))
+//!             self.end_headers()
+//!             while size > 0:
+//!                 n = min(size, len(CHUNK))
+//!                 self.wfile.write(CHUNK[:n])
+//!                 size -= n
+//!         elif url.path == "/events":
+//!             count = int(query.get("count", ["5"])[0])
+//!             self.send_response(200)
+//!             self.send_header("Content-type", "text/event-stream")
+//!             self.send_header("Cache-Control", "no-cache")
+//!             self.end_headers()
+//!             for i in range(count):
+//!                 self.wfile.write(b"data: event %d\n\n" % i)
+//!                 self.wfile.flush()
+//!                 time.sleep(0.1)
+//!         else:
+//!             self.send_error(404)
+//! ```
+//!
+//! The headers reach the client at `end_headers()`; each write waits while the client is more
+//! than 64 KiB behind, so the process stays small however much is sent, and a client that goes
+//! away stops the handler.
+
+use std::time::Duration;
+
+use basehttp::prelude::*;
+use basehttp::server::{HttpServer, shutdown_signal};
+
+const CHUNK: [u8; 65536] = [b'x'; 65536];
+
+struct MyRequestHandler;
+
+/// The value of `name` in a query string, parsed.
+fn query_param<T: std::str::FromStr>(query: &str, name: &str) -> Option<T> {
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(key, _)| *key == name)
+        .and_then(|(_, value)| value.parse().ok())
+}
+
+impl HttpRequestHandler for MyRequestHandler {
+    async fn do_get(&self, ex: &mut Exchange) -> HandlerResult {
+        let (path, query) = ex.path().split_once('?').unwrap_or((ex.path(), ""));
+        let (path, query) = (path.to_owned(), query.to_owned());
+        match path.as_str() {
+            "/large" => {
+                let mut size: u64 = query_param(&query, "size").unwrap_or(1_048_576);
+                ex.send_response(200);
+                ex.send_header("Content-type", "application/octet-stream");
+                ex.send_header("Content-Length", size);
+                ex.end_headers()?;
+                while size > 0 {
+                    let n = size.min(CHUNK.len() as u64) as usize;
+                    ex.wfile().write_all(&CHUNK[..n]).await?;
+                    size -= n as u64;
+                }
+            }
+            "/events" => {
+                let count: u32 = query_param(&query, "count").unwrap_or(5);
+                ex.send_response(200);
+                ex.send_header("Content-type", "text/event-stream");
+                ex.send_header("Cache-Control", "no-cache");
+                ex.end_headers()?;
+                for i in 0..count {
+                    ex.wfile()
+                        .write_all(format!("data: event {i}\n\n").as_bytes())
+                        .await?;
+                    ex.wfile().flush().await?;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+            _ => ex.send_error(404),
+        }
+        Ok(())
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let _log = basehttp::log::init();
+    let port = std::env::args()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(8000);
+    let httpd = HttpServer::bind(("0.0.0.0", port), MyRequestHandler.into_service()).await?;
+    println!("Serving on port {}", httpd.server_port());
+    httpd.serve_until(shutdown_signal()).await
+}

@@ -1,0 +1,120 @@
+//! `python -m http.server`'s command line, parsed and validated into a [`Config`].
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use http::Version;
+
+/// The flags, spelled as Python spells them.
+#[derive(Debug, Parser)]
+#[command(
+    name = "basehttp",
+    version,
+    about = "Python's http.server on hyper: serve a directory, or run CGI scripts.",
+    after_help = "Same flags and output as `python -m http.server`."
+)]
+pub(crate) struct Args {
+    /// bind to this port (default: 8000)
+    #[arg(value_name = "port", default_value_t = 8000, hide_default_value = true)]
+    port: u16,
+
+    /// run as CGI server
+    #[arg(long)]
+    cgi: bool,
+
+    /// bind to this address (default: all interfaces)
+    #[arg(short = 'b', long = "bind", value_name = "ADDRESS")]
+    bind: Option<String>,
+
+    /// serve this directory (default: current directory)
+    #[arg(short = 'd', long = "directory", value_name = "DIRECTORY")]
+    directory: Option<PathBuf>,
+
+    /// conform to this HTTP version (default: HTTP/1.0)
+    #[arg(
+        short = 'p',
+        long = "protocol",
+        value_name = "VERSION",
+        default_value = "HTTP/1.0",
+        hide_default_value = true
+    )]
+    protocol: String,
+}
+
+/// What the server will do, every value checked.
+#[derive(Debug)]
+pub(crate) struct Config {
+    pub(crate) port: u16,
+    /// `None`: all interfaces.
+    pub(crate) bind: Option<String>,
+    pub(crate) directory: PathBuf,
+    pub(crate) protocol: Version,
+    pub(crate) cgi: bool,
+}
+
+impl Args {
+    pub(crate) fn into_config(self) -> Result<Config, String> {
+        let protocol = parse_protocol(&self.protocol)?;
+        let directory = match self.directory {
+            Some(dir) => dir,
+            None => std::env::current_dir()
+                .map_err(|err| format!("cannot read the current directory: {err}"))?,
+        };
+        if !directory.is_dir() {
+            return Err(format!(
+                "argument -d/--directory: not a directory: {}",
+                directory.display()
+            ));
+        }
+        Ok(Config {
+            port: self.port,
+            bind: self.bind,
+            directory,
+            protocol,
+            cgi: self.cgi,
+        })
+    }
+}
+
+/// Python accepts any string for `-p`; hyper can speak HTTP/1.0 and HTTP/1.1 on the wire.
+fn parse_protocol(protocol: &str) -> Result<Version, String> {
+    match protocol {
+        "HTTP/1.0" => Ok(Version::HTTP_10),
+        "HTTP/1.1" => Ok(Version::HTTP_11),
+        "HTTP/2" | "HTTP/2.0" => Ok(Version::HTTP_2),
+        other => Err(format!(
+            "argument -p/--protocol: unsupported HTTP version {other:?} \
+             (use HTTP/1.0, HTTP/1.1 or HTTP/2.0)"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protocols() {
+        assert_eq!(parse_protocol("HTTP/1.0"), Ok(Version::HTTP_10));
+        assert_eq!(parse_protocol("HTTP/1.1"), Ok(Version::HTTP_11));
+        assert_eq!(parse_protocol("HTTP/2.0"), Ok(Version::HTTP_2));
+        assert!(parse_protocol("http/1.1").is_err());
+        assert!(parse_protocol("HTTP/3.0").is_err());
+    }
+
+    #[test]
+    fn defaults_are_pythons() {
+        let args = Args::try_parse_from(["basehttp"]).map_err(|e| e.to_string());
+        let config = args.and_then(Args::into_config);
+        let config = config.as_ref().ok();
+        assert_eq!(config.map(|c| c.port), Some(8000));
+        assert_eq!(config.map(|c| c.protocol), Some(Version::HTTP_10));
+        assert_eq!(config.and_then(|c| c.bind.clone()), None);
+    }
+
+    #[test]
+    fn bad_port_is_a_usage_error() {
+        let err = Args::try_parse_from(["basehttp", "notaport"]).err();
+        assert_eq!(err.map(|e| e.exit_code()), Some(2));
+    }
+}

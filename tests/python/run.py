@@ -1,0 +1,43 @@
+"""Serve one of the tutorial handlers in this directory on CPython, for side-by-side tests.
+
+Usage: run.py MODULE PORT. Prints "Serving on port N" once listening. Under CPython < 3.14 the
+3.14 error template is installed, so pages compare byte for byte.
+"""
+import importlib
+import os
+import sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+ERROR_MESSAGE_314 = """\
+<!DOCTYPE HTML>
+<html lang="en">
+    <head>
+        <meta charset="utf-8">
+        <style type="text/css">
+            :root {
+                color-scheme: light dark;
+            }
+        </style>
+        <title>Error response</title>
+    </head>
+    <body>
+        <h1>Error response</h1>
+        <p>Error code: %(code)d</p>
+        <p>Message: %(message)s.</p>
+        <p>Error code explanation: %(code)s - %(explain)s.</p>
+    </body>
+</html>
+"""
+
+if __name__ == "__main__":
+    name, port = sys.argv[1], int(sys.argv[2])
+    BaseHTTPRequestHandler.error_message_format = ERROR_MESSAGE_314
+    module = importlib.import_module(name)
+    if hasattr(module, "main"):
+        module.main(port)
+    else:
+        httpd = HTTPServer(("127.0.0.1", port), module.MyRequestHandler)
+        print(f"Serving on port {httpd.server_port}", flush=True)
+        httpd.serve_forever()
