@@ -297,6 +297,8 @@ pub(crate) struct HandlerBody {
     shared: SharedRef,
     /// Ends the body after the buffered bytes: the handler failed after its head went out.
     error: Option<BoxError>,
+    /// Whether the body has yielded once before reporting `error`.
+    yielded: bool,
 }
 
 impl std::fmt::Debug for HandlerBody {
@@ -314,6 +316,7 @@ impl HandlerBody {
             driver,
             shared,
             error: None,
+            yielded: false,
         }
     }
 
@@ -323,6 +326,7 @@ impl HandlerBody {
             driver: None,
             shared,
             error,
+            yielded: false,
         }
     }
 
@@ -335,14 +339,13 @@ impl HandlerBody {
                 return Poll::Ready(Some(Ok(Frame::data(data))));
             }
             let Some(driver) = self.driver.as_mut() else {
-                return Poll::Ready(self.error.take().map(Err));
+                return self.poll_end(cx);
             };
             match driver.as_mut().poll(cx) {
                 Poll::Ready(finished) => {
                     self.driver = None;
-                    if let Err(err) = finished.after_head() {
-                        return Poll::Ready(Some(Err(err)));
-                    }
+                    // Deliver what the handler wrote before failing, then the failure.
+                    self.error = finished.after_head().err();
                 }
                 Poll::Pending => {
                     // The handler is waiting: either on something else (its waker is
@@ -352,6 +355,22 @@ impl HandlerBody {
                     }
                     return Poll::Pending;
                 }
+            }
+        }
+    }
+
+    /// The end of the body: done, or the handler's failure. hyper drops unflushed bytes when a
+    /// body fails, so the failure is reported only after yielding once, which lets hyper flush
+    /// the data that came before it.
+    fn poll_end(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.error.take() {
+            None => Poll::Ready(None),
+            Some(err) if self.yielded => Poll::Ready(Some(Err(err))),
+            Some(err) => {
+                self.error = Some(err);
+                self.yielded = true;
+                cx.waker().wake_by_ref();
+                Poll::Pending
             }
         }
     }

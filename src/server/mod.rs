@@ -363,7 +363,10 @@ where
                 .header_read_timeout(config.header_read_timeout)
                 .max_headers(config.max_headers)
                 .max_header_size(config.max_header_size)
-                .title_case_headers(true);
+                .title_case_headers(true)
+                // Python answers a client that half-closes after its request (`nc`, Python's
+                // own probes); hyper's default would drop the response.
+                .half_close(true);
             if config.max_header_size > HYPER_DEFAULT_MAX_BUF {
                 builder.max_buf_size(config.max_header_size + 8192);
             }

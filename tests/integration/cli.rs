@@ -1,0 +1,150 @@
+//! The `basehttp` binary: flags, banner, log lines, signals, exit codes.
+
+use std::process::{Command, Stdio};
+
+use tokio::io::AsyncWriteExt;
+
+use crate::support::*;
+
+fn basehttp() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_basehttp"))
+}
+
+#[tokio::test]
+async fn banner_log_and_ctrl_c_are_pythons() {
+    let mut command = basehttp();
+    command.args(["0", "--bind", "127.0.0.1"]);
+    let mut server = spawn_server_capturing(command);
+    let port = server.port;
+
+    let bytes = raw(server.addr(), b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(!parse_all(&bytes).is_empty());
+    let log = wait_for_output(&server.stderr, |t| t.contains("\" "));
+    assert!(
+        normalize_log(&log)
+            .iter()
+            .any(|l| l.starts_with("127.0.0.1 - - [DATE] \"GET /x HTTP/1.1\" ")),
+        "{log}"
+    );
+
+    server.interrupt();
+    assert_eq!(server.wait_exit(), Some(0), "Ctrl-C exits 0 like Python");
+    let stdout = wait_for_output(&server.stdout, |t| t.contains("exiting."));
+    assert_eq!(stdout, "\nKeyboard interrupt received, exiting.\n");
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "stopped listening"
+    );
+}
+
+#[test]
+fn banner_format() {
+    let mut command = basehttp();
+    command
+        .args(["0", "-b", "127.0.0.1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = command.spawn().unwrap();
+    let mut line = String::new();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let port = port_from_banner(&line).unwrap();
+    assert_eq!(
+        line,
+        format!("Serving HTTP on 127.0.0.1 port {port} (http://127.0.0.1:{port}/) ...\n")
+    );
+}
+
+#[test]
+fn ipv6_hosts_are_bracketed_in_the_url() {
+    let mut command = basehttp();
+    command
+        .args(["0", "-b", "::1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let Ok(mut child) = command.spawn() else {
+        return;
+    };
+    let mut line = String::new();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let _ = std::io::BufRead::read_line(&mut stdout, &mut line);
+    let _ = child.kill();
+    let _ = child.wait();
+    if line.is_empty() {
+        eprintln!("no IPv6 loopback: skipped");
+        return;
+    }
+    let port = port_from_banner(&line).unwrap();
+    assert_eq!(
+        line,
+        format!("Serving HTTP on ::1 port {port} (http://[::1]:{port}/) ...\n")
+    );
+}
+
+#[test]
+fn sigterm_stops_gracefully() {
+    let mut command = basehttp();
+    command.args(["0", "-b", "127.0.0.1"]);
+    let mut server = spawn_server(command);
+    signal(server.child.id(), "TERM");
+    assert_eq!(server.wait_exit(), Some(0));
+}
+
+#[test]
+fn a_port_in_use_is_a_one_line_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let output = basehttp()
+        .args([port.as_str(), "-b", "127.0.0.1"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("Address already in use"), "{stderr}");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        &["notaport"][..],
+        &["--protocol", "HTTP/3.0"],
+        &["--directory", "/definitely/not/here"],
+        &["--no-such-flag"],
+        &["70000"],
+    ] {
+        let output = basehttp().args(args).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(output.stdout.is_empty());
+        assert!(!output.stderr.is_empty());
+    }
+}
+
+#[test]
+fn help_goes_to_stdout_and_exits_0() {
+    let output = basehttp().arg("--help").output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&output.stdout);
+    for flag in ["--bind", "--directory", "--protocol", "--cgi", "[port]"] {
+        assert!(help.contains(flag), "{flag}: {help}");
+    }
+    assert!(output.stderr.is_empty());
+}
+
+#[tokio::test]
+async fn protocol_sets_the_status_line_version() {
+    for (flag, expected) in [("HTTP/1.1", "HTTP/1.1 "), ("HTTP/1.0", "HTTP/1.0 ")] {
+        let mut command = basehttp();
+        command.args(["0", "-b", "127.0.0.1", "-p", flag]);
+        let server = spawn_server(command);
+        let mut stream = connect(server.addr()).await;
+        stream
+            .write_all(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let res = read_response(&mut stream, true).await.expect("response");
+        assert!(res.status_line.starts_with(expected), "{}", res.status_line);
+    }
+}

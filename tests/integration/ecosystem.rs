@@ -1,0 +1,283 @@
+//! Handlers inside axum, on a bare hyper connection, and behind real tower-http middleware.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use basehttp::Body;
+use basehttp::prelude::*;
+use basehttp::server::HttpServer;
+use http::{Request, Response, StatusCode, Version};
+use http_body_util::BodyExt;
+
+use tower::{Layer, ServiceBuilder, ServiceExt as _};
+
+use crate::support::*;
+
+/// Answers with what it saw, streaming in three writes.
+struct Echo {
+    protocol: Version,
+}
+
+impl HttpRequestHandler for Echo {
+    fn protocol_version(&self) -> Version {
+        self.protocol
+    }
+
+    async fn do_get(&self, ex: &mut Exchange) -> HandlerResult {
+        if ex.path().ends_with("/pass") {
+            return ex.fall_through();
+        }
+        let text = format!("{} {} {}", ex.command(), ex.path(), ex.address_string());
+        ex.send_response(200);
+        ex.send_header("Content-Type", "text/plain");
+        ex.end_headers()?;
+        for part in [text.as_str(), " | ", &"x".repeat(2000)] {
+            ex.wfile().write_all(part.as_bytes()).await?;
+            ex.wfile().flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn do_post(&self, ex: &mut Exchange) -> HandlerResult {
+        let mut body = Vec::new();
+        ex.rfile().read_to_end(&mut body).await?;
+        ex.send_response(200);
+        ex.send_header("Content-Length", body.len());
+        ex.end_headers()?;
+        ex.wfile().write_all(&body).await?;
+        Ok(())
+    }
+}
+
+fn echo() -> Echo {
+    Echo {
+        protocol: Version::HTTP_11,
+    }
+}
+
+async fn text(res: Response<axum::body::Body>) -> String {
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+#[tokio::test]
+async fn mounts_in_an_axum_router() {
+    let app = axum::Router::new()
+        .route("/axum", axum::routing::get(|| async { "axum's own route" }))
+        .route_service("/api", echo().into_service())
+        .nest_service("/nested", echo().into_service())
+        .fallback_service(
+            Echo {
+                protocol: Version::HTTP_10,
+            }
+            .into_service(),
+        );
+
+    // In-process first (the router is a tower service).
+    let res = app
+        .clone()
+        .oneshot(
+            Request::get("/api")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        text(res).await.starts_with("GET /api - | "),
+        "no ConnectionInfo under axum"
+    );
+    let res = app
+        .clone()
+        .oneshot(
+            Request::get("/nested/deep/x?q=1")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        text(res).await.starts_with("GET /deep/x?q=1 "),
+        "nest_service strips the prefix"
+    );
+    let res = app
+        .clone()
+        .oneshot(
+            Request::get("/axum")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(text(res).await, "axum's own route");
+
+    // Then over a real socket with axum::serve.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut stream = connect(addr).await;
+    for path in ["/api", "/nested/x"] {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let res = read_response(&mut stream, false).await.unwrap();
+        assert_eq!(res.status_line, "HTTP/1.1 200 OK");
+        assert!(res.body.ends_with(&[b'x'; 2000]));
+    }
+    // The HTTP/1.0 fallback closes the connection as Python does, saying so to hyper.
+    stream
+        .write_all(b"GET /elsewhere HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let res = read_response(&mut stream, false).await.unwrap();
+    assert_eq!(res.status_line, "HTTP/1.0 200 OK");
+    assert_eq!(res.header("connection"), Some("close"));
+
+    // POST through axum's body type.
+    let bytes = raw(
+        addr,
+        b"POST /api HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+    )
+    .await;
+    assert_eq!(parse_all(&bytes)[0].body, b"hello");
+}
+
+#[tokio::test]
+async fn runs_on_a_bare_hyper_connection() {
+    use hyper_util::rt::TokioIo;
+    use hyper_util::service::TowerToHyperService;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let service = TowerToHyperService::new(echo().into_service());
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let service = service.clone();
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    let mut stream = connect(addr).await;
+    stream
+        .write_all(b"GET /bare HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let res = read_response(&mut stream, false).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.body.starts_with(b"GET /bare - | "));
+}
+
+#[tokio::test]
+async fn works_behind_tower_http_middleware() {
+    use tower_http::compression::CompressionLayer;
+    use tower_http::limit::RequestBodyLimitLayer;
+    use tower_http::set_header::SetResponseHeaderLayer;
+    use tower_http::timeout::TimeoutLayer;
+    use tower_http::trace::TraceLayer;
+
+    let stack = ServiceBuilder::new()
+        .layer(TraceLayer::new_for_http())
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(5),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            http::header::HeaderName::from_static("x-frame-options"),
+            http::HeaderValue::from_static("DENY"),
+        ))
+        .layer(RequestBodyLimitLayer::new(16))
+        .layer(CompressionLayer::new())
+        .service(echo().into_service());
+    let server = HttpServer::bind(("127.0.0.1", 0), stack).await.unwrap();
+    let server = TestServer::start(server);
+
+    // Compression of a streamed handler response.
+    let mut stream = connect(server.addr).await;
+    stream
+        .write_all(b"GET /streamed HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n")
+        .await
+        .unwrap();
+    let res = read_response(&mut stream, false).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.header("content-encoding"), Some("gzip"));
+    assert_eq!(res.header("x-frame-options"), Some("DENY"));
+    assert!(
+        res.body.len() < 500,
+        "2 KB of x compresses: {}",
+        res.body.len()
+    );
+    let mut decoded = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(&res.body[..]),
+        &mut decoded,
+    )
+    .unwrap();
+    assert!(
+        decoded.starts_with("GET /streamed 127.0.0.1 | "),
+        "{decoded:.40}"
+    );
+
+    // The body limit answers 413 before the handler reads anything.
+    let bytes = raw(
+        server.addr,
+        b"POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(parse_all(&bytes)[0].status(), 413);
+
+    // Within the limit the handler reads the body through rfile.
+    let bytes = raw(
+        server.addr,
+        b"POST /small HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+    )
+    .await;
+    assert_eq!(parse_all(&bytes)[0].body, b"hello");
+}
+
+#[tokio::test]
+async fn a_handler_layered_over_tower_http_serve_dir() {
+    // The handler answers its paths and falls through to a foreign inner service for the rest.
+    let dir = std::env::temp_dir().join(format!("basehttp-servedir-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("file.txt"), "from ServeDir").unwrap();
+    let files = tower_http::services::ServeDir::new(&dir);
+    let app = echo().into_layer().layer(files);
+    let server = TestServer::start(HttpServer::bind(("127.0.0.1", 0), app).await.unwrap());
+
+    let bytes = raw(server.addr, b"GET /file.txt/pass HTTP/1.0\r\n\r\n").await;
+    assert_eq!(parse_all(&bytes)[0].status(), 404, "ServeDir answered");
+    let bytes = raw(server.addr, b"GET /mine HTTP/1.0\r\n\r\n").await;
+    assert!(
+        parse_all(&bytes)[0]
+            .body
+            .starts_with(b"GET /mine 127.0.0.1")
+    );
+
+    struct PassAll;
+    impl HttpRequestHandler for PassAll {}
+    let files = tower_http::services::ServeDir::new(&dir);
+    let app = PassAll.into_layer().layer(files);
+    let server = TestServer::start(HttpServer::bind(("127.0.0.1", 0), app).await.unwrap());
+    let bytes = raw(server.addr, b"GET /file.txt HTTP/1.0\r\n\r\n").await;
+    assert_eq!(parse_all(&bytes)[0].body, b"from ServeDir");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn an_axum_handler_below_a_python_style_handler() {
+    let inner = axum::Router::new().route("/inner", axum::routing::get(|| async { "axum below" }));
+    let app = echo().into_layer().layer(inner);
+    let req = Request::get("/inner/pass").body(Body::empty()).unwrap();
+    let res = app.clone().oneshot(req).await.unwrap();
+    assert_eq!(res.status(), 404, "axum's router saw /inner/pass");
+    let res: Result<Response<Body>, Infallible> = app
+        .oneshot(Request::get("/x").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(res.unwrap().status(), 200);
+}

@@ -1,0 +1,204 @@
+//! Every example in `examples/`, run as a process and exercised over real sockets.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncWriteExt;
+
+use crate::support::*;
+
+fn spawn_example_capturing(name: &str) -> ChildGuard {
+    let mut command = Command::new(example_path(name));
+    command.arg("0");
+    spawn_server_capturing(command)
+}
+
+#[tokio::test]
+async fn hello_answers_and_logs_like_python() {
+    let server = spawn_example_capturing("hello");
+    let bytes = raw(server.addr(), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let res = &parse_all(&bytes)[0];
+    assert_eq!(res.status_line, "HTTP/1.0 200 OK");
+    assert_eq!(res.header("content-type"), Some("text/html"));
+    assert_eq!(res.body, b"Hello, world!");
+
+    let bytes = raw(server.addr(), b"PUT /x\\y HTTP/1.0\r\n\r\n").await;
+    assert_eq!(parse_all(&bytes)[0].status(), 501);
+
+    let log = wait_for_output(&server.stderr, |t| t.lines().count() >= 3);
+    assert_eq!(
+        normalize_log(&log),
+        [
+            r#"127.0.0.1 - - [DATE] "GET / HTTP/1.1" 200 -"#,
+            r"127.0.0.1 - - [DATE] code 501, message Unsupported method ('PUT')",
+            r#"127.0.0.1 - - [DATE] "PUT /x\\y HTTP/1.0" 501 -"#,
+        ]
+    );
+}
+
+#[tokio::test]
+async fn post_echo_reads_the_body_safely() {
+    let server = spawn_example("post_echo");
+    let body = vec![b'z'; 512 * 1024];
+    let mut request =
+        format!("POST / HTTP/1.0\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+    request.extend_from_slice(&body);
+    let res = &parse_all(&raw(server.addr(), &request).await)[0];
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.body.len(), "Received POST data: ".len() + body.len());
+
+    // Chunked upload (no Content-Length): refused with 411 rather than a crash.
+    let res = &parse_all(
+        &raw(
+            server.addr(),
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        )
+        .await,
+    )[0];
+    assert_eq!(res.status(), 411);
+
+    // A lying Content-Length: nothing is allocated for it, 413.
+    let res = &parse_all(
+        &raw(
+            server.addr(),
+            b"POST / HTTP/1.0\r\nContent-Length: 99999999999\r\n\r\nabc",
+        )
+        .await,
+    )[0];
+    assert_eq!(res.status(), 413);
+}
+
+#[tokio::test]
+async fn methods_advertise_what_they_allow() {
+    let server = spawn_example("methods");
+    let res = &parse_all(&raw(server.addr(), b"OPTIONS / HTTP/1.0\r\n\r\n").await)[0];
+    assert_eq!(res.header("allow"), Some("GET, POST, PUT, DELETE, OPTIONS"));
+    assert_eq!(res.header("x-custom-header"), Some("Custom Value"));
+    for (method, body) in [
+        ("PUT", "PUT request received"),
+        ("DELETE", "DELETE request received"),
+    ] {
+        let request = format!("{method} / HTTP/1.0\r\n\r\n");
+        let res = &parse_all(&raw(server.addr(), request.as_bytes()).await)[0];
+        assert_eq!(res.body, body.as_bytes());
+    }
+    let res = &parse_all(&raw(server.addr(), b"POST / HTTP/1.0\r\n\r\n").await)[0];
+    assert_eq!(res.status_line, "HTTP/1.0 501 Unsupported method ('POST')");
+}
+
+#[tokio::test]
+async fn routes_route() {
+    let server = spawn_example("routes");
+    for (path, status, body) in [("/hello", 200, "Hello!"), ("/goodbye", 200, "Goodbye!")] {
+        let request = format!("GET {path} HTTP/1.0\r\n\r\n");
+        let res = &parse_all(&raw(server.addr(), request.as_bytes()).await)[0];
+        assert_eq!(
+            (res.status(), res.body.as_slice()),
+            (status, body.as_bytes())
+        );
+    }
+    let res = &parse_all(&raw(server.addr(), b"GET /nope HTTP/1.0\r\n\r\n").await)[0];
+    assert_eq!(res.status_line, "HTTP/1.0 404 Page not found");
+    assert!(find(&res.body, b"<p>Message: Page not found.</p>").is_some());
+}
+
+#[tokio::test]
+async fn errors_become_500_pages_and_the_server_goes_on() {
+    let server = spawn_example_capturing("errors");
+    for path in ["/fail", "/panic"] {
+        let request = format!("GET {path} HTTP/1.0\r\n\r\n");
+        let res = &parse_all(&raw(server.addr(), request.as_bytes()).await)[0];
+        assert_eq!(
+            res.status_line, "HTTP/1.0 500 Internal Server Error",
+            "{path}"
+        );
+        assert!(find(&res.body, b"<p>Error code: 500</p>").is_some());
+    }
+    let res = &parse_all(&raw(server.addr(), b"GET / HTTP/1.0\r\n\r\n").await)[0];
+    assert_eq!(res.body, b"All good");
+    let log = wait_for_output(&server.stderr, |t| t.contains("\"GET / HTTP/1.0\" 200"));
+    let lines = normalize_log(&log);
+    assert!(lines.contains(
+        &"127.0.0.1 - - [DATE] Exception occurred during processing of request: something went wrong"
+            .to_owned()
+    ));
+    assert!(lines.contains(
+        &"127.0.0.1 - - [DATE] Exception occurred during processing of request: handler panicked: something went very wrong"
+            .to_owned()
+    ));
+}
+
+#[tokio::test]
+async fn streaming_sends_events_as_they_happen() {
+    let server = spawn_example("streaming");
+    let mut stream = connect(server.addr()).await;
+    stream
+        .write_all(b"GET /events?count=4 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut arrivals = Vec::new();
+    let mut received = Vec::new();
+    let mut buf = [0u8; 4096];
+    while arrivals.len() < 4 {
+        let n = tokio::time::timeout(WAIT, tokio::io::AsyncReadExt::read(&mut stream, &mut buf))
+            .await
+            .expect("event")
+            .unwrap();
+        assert!(n > 0, "closed early");
+        received.extend_from_slice(&buf[..n]);
+        let events = received
+            .windows(11)
+            .filter(|w| w.starts_with(b"data: event"))
+            .count();
+        while arrivals.len() < events {
+            arrivals.push(started.elapsed());
+        }
+    }
+    // Events are 100 ms apart on the wire, not delivered together at the end.
+    assert!(
+        arrivals[3] - arrivals[0] >= Duration::from_millis(200),
+        "{arrivals:?}"
+    );
+}
+
+#[tokio::test]
+async fn streaming_a_large_response_takes_constant_memory() {
+    let server = spawn_example("streaming");
+    let size: u64 = 256 << 20;
+    let request = format!("GET /large?size={size} HTTP/1.0\r\n\r\n");
+    let mut stream = connect(server.addr()).await;
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut total = 0u64;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = tokio::time::timeout(WAIT, tokio::io::AsyncReadExt::read(&mut stream, &mut buf))
+            .await
+            .expect("data")
+            .unwrap();
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+    }
+    assert!(total > size, "head plus {size} bytes");
+    let peak_kib = peak_rss_kib(server.child.id());
+    if let Some(peak) = peak_kib {
+        assert!(
+            peak < 48 * 1024,
+            "peak RSS {peak} KiB while streaming 256 MiB"
+        );
+    }
+}
+
+/// The peak resident set size of a process, from `/proc` (Linux only).
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}

@@ -1,0 +1,14 @@
+//! basehttp's integration tests: real sockets, raw bytes, real clients, real processes.
+//!
+//! One test binary (like ripgrep's) so the suite links once.
+
+// Test helpers are shared between modules of this one crate.
+#![allow(unreachable_pub)]
+
+#[cfg(feature = "cli")]
+mod cli;
+mod ecosystem;
+mod examples;
+mod python_parity;
+mod support;
+mod wire;

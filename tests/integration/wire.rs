@@ -1,0 +1,683 @@
+//! Raw HTTP/1 bytes against a real basehttp server: status lines, persistence, framing,
+//! streaming, 100-continue, failures, shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use basehttp::prelude::*;
+use basehttp::server::HttpServer;
+use http::Version;
+use tokio::sync::Notify;
+
+use crate::support::*;
+
+/// A handler whose behaviour is chosen by the path.
+struct Probe {
+    protocol: Version,
+    /// Released by the test to let `/wait` finish.
+    gate: Arc<Notify>,
+}
+
+impl Probe {
+    fn new(protocol: Version) -> Self {
+        Self {
+            protocol,
+            gate: Arc::new(Notify::new()),
+        }
+    }
+}
+
+impl HttpRequestHandler for Probe {
+    fn protocol_version(&self) -> Version {
+        self.protocol
+    }
+
+    async fn do_get(&self, ex: &mut Exchange) -> HandlerResult {
+        let path = ex.path().to_owned();
+        match path.as_str() {
+            "/" | "/hello" => {
+                ex.send_response(200);
+                ex.send_header("Content-Type", "text/plain");
+                ex.send_header("Content-Length", 5);
+                ex.end_headers()?;
+                ex.wfile().write_all(b"hello").await?;
+            }
+            "/unframed" => {
+                ex.send_response(200);
+                ex.end_headers()?;
+                ex.wfile().write_all(b"no length").await?;
+            }
+            "/wait" => {
+                ex.send_response(200);
+                ex.end_headers()?;
+                ex.wfile().write_all(b"before").await?;
+                self.gate.notified().await;
+                ex.wfile().write_all(b"after").await?;
+            }
+            "/fail-late" => {
+                ex.send_response(200);
+                ex.send_header("Content-Length", 100);
+                ex.end_headers()?;
+                ex.wfile().write_all(b"partial").await?;
+                ex.wfile().flush().await?;
+                return Err("failed after the headers".into());
+            }
+            "/fail-late-chunked" => {
+                ex.send_response(200);
+                ex.end_headers()?;
+                ex.wfile().write_all(b"partial").await?;
+                ex.wfile().flush().await?;
+                return Err("failed after the headers".into());
+            }
+            "/panic" => panic!("handler panic"),
+            "/keep-alive" => {
+                ex.send_response(204);
+                ex.send_header("Connection", "keep-alive");
+                ex.end_headers()?;
+            }
+            "/close" => {
+                ex.send_response(200);
+                ex.send_header("Connection", "close");
+                ex.send_header("Content-Length", 0);
+                ex.end_headers()?;
+            }
+            "/slow" => {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                ex.send_response(200);
+                ex.send_header("Content-Length", 4);
+                ex.end_headers()?;
+                ex.wfile().write_all(b"slow").await?;
+            }
+            "/path" => {
+                let text = ex.path().to_owned();
+                ex.send_response(200);
+                ex.send_header("Content-Length", text.len());
+                ex.end_headers()?;
+                ex.wfile().write_all(text.as_bytes()).await?;
+            }
+            other => {
+                if other.starts_with("/echo-path") {
+                    let text = ex.path().to_owned();
+                    ex.send_response(200);
+                    ex.send_header("Content-Length", text.len());
+                    ex.end_headers()?;
+                    ex.wfile().write_all(text.as_bytes()).await?;
+                } else {
+                    ex.send_error(404);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn do_post(&self, ex: &mut Exchange) -> HandlerResult {
+        let mut body = Vec::new();
+        ex.rfile().take(1 << 20).read_to_end(&mut body).await?;
+        ex.send_response(200);
+        ex.send_header("Content-Length", body.len());
+        ex.end_headers()?;
+        ex.wfile().write_all(&body).await?;
+        Ok(())
+    }
+}
+
+async fn probe(protocol: Version) -> TestServer {
+    serve(Probe::new(protocol).into_service()).await
+}
+
+#[tokio::test]
+async fn default_status_line_is_http10_and_the_connection_closes_silently() {
+    let server = probe(Version::HTTP_10).await;
+    let mut stream = connect(server.addr).await;
+    stream
+        .write_all(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let res = read_response(&mut stream, false).await.unwrap();
+    assert_eq!(res.status_line, "HTTP/1.0 200 OK");
+    assert_eq!(
+        res.header("connection"),
+        None,
+        "Python sends no Connection header"
+    );
+    assert_eq!(
+        res.header_count("date"),
+        1,
+        "one Date, not hyper's second one"
+    );
+    assert_eq!(res.raw_names[..2], ["Server", "Date"]);
+    assert_eq!(res.body, b"hello");
+    // ... and then closes, as Python does after every HTTP/1.0 response.
+    assert!(read_to_close(&mut stream).await.is_empty());
+}
+
+#[tokio::test]
+async fn pipelined_requests_to_an_http10_handler_are_answered_then_closed() {
+    // Documented deviation: Python answers the first and drops the rest; hyper has already
+    // read the pipelined ones when the first response ends, so each is answered in order
+    // before the connection closes.
+    let server = probe(Version::HTTP_10).await;
+    let bytes = raw_keep_open(
+        server.addr,
+        b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\nGET /path HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .await;
+    let responses = parse_all(&bytes);
+    assert!(
+        !responses.is_empty() && responses.len() <= 2,
+        "{responses:?}"
+    );
+    assert_eq!(responses[0].body, b"hello");
+    if let Some(second) = responses.get(1) {
+        assert_eq!(second.body, b"/path");
+    }
+}
+
+#[tokio::test]
+async fn http11_handlers_keep_connections_like_python() {
+    let server = probe(Version::HTTP_11).await;
+
+    // HTTP/1.1, no Connection header: kept open for the next request.
+    let mut stream = connect(server.addr).await;
+    for _ in 0..3 {
+        stream
+            .write_all(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let res = read_response(&mut stream, false).await.unwrap();
+        assert_eq!(res.status_line, "HTTP/1.1 200 OK");
+        assert_eq!(res.body, b"hello");
+    }
+
+    // HTTP/1.0 + Connection: keep-alive is honoured (Python's table, §1.5).
+    let mut stream = connect(server.addr).await;
+    for _ in 0..2 {
+        stream
+            .write_all(b"GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            .await
+            .unwrap();
+        let res = read_response(&mut stream, false).await.unwrap();
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.header("connection"), Some("keep-alive"));
+    }
+
+    // HTTP/1.0 without the header: closed.
+    let bytes = raw_keep_open(server.addr, b"GET /hello HTTP/1.0\r\n\r\n").await;
+    assert_eq!(parse_all(&bytes).len(), 1);
+
+    // Connection: close from the client: closed.
+    let bytes = raw_keep_open(
+        server.addr,
+        b"GET /hello HTTP/1.1\r\nConnection: close\r\n\r\nGET /hello HTTP/1.1\r\n\r\n",
+    )
+    .await;
+    assert_eq!(parse_all(&bytes).len(), 1);
+
+    // Every send_error closes, with Connection: close.
+    let bytes = raw_keep_open(
+        server.addr,
+        b"GET /missing HTTP/1.1\r\n\r\nGET /hello HTTP/1.1\r\n\r\n",
+    )
+    .await;
+    let responses = parse_all(&bytes);
+    assert_eq!(responses.len(), 1);
+    assert_eq!(responses[0].status_line, "HTTP/1.1 404 Not Found");
+    assert_eq!(responses[0].header("connection"), Some("close"));
+
+    // send_header("Connection", "close") closes too.
+    let bytes = raw_keep_open(
+        server.addr,
+        b"GET /close HTTP/1.1\r\n\r\nGET /hello HTTP/1.1\r\n\r\n",
+    )
+    .await;
+    assert_eq!(parse_all(&bytes).len(), 1);
+}
+
+#[tokio::test]
+async fn connection_keep_alive_from_an_http10_handler_keeps_it_open() {
+    // CPython's test_return_header_keep_alive: the handler says keep-alive, a second request
+    // on the same connection works, even with protocol_version HTTP/1.0.
+    let server = probe(Version::HTTP_10).await;
+    let mut stream = connect(server.addr).await;
+    stream
+        .write_all(b"GET /keep-alive HTTP/1.1\r\n\r\n")
+        .await
+        .unwrap();
+    let res = read_response(&mut stream, false).await.unwrap();
+    assert_eq!(res.status_line, "HTTP/1.0 204 No Content");
+    assert_eq!(res.header("connection"), Some("keep-alive"));
+    stream
+        .write_all(b"GET /hello HTTP/1.1\r\n\r\n")
+        .await
+        .unwrap();
+    let res = read_response(&mut stream, false).await.unwrap();
+    assert_eq!(res.body, b"hello");
+}
+
+#[tokio::test]
+async fn bodies_without_length_are_close_delimited_or_chunked() {
+    let server = probe(Version::HTTP_10).await;
+    let bytes = raw(server.addr, b"GET /unframed HTTP/1.1\r\n\r\n").await;
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(text.starts_with("HTTP/1.0 200 OK\r\n"), "{text}");
+    assert!(!text.to_ascii_lowercase().contains("transfer-encoding"));
+    assert!(!text.to_ascii_lowercase().contains("content-length"));
+    assert!(text.ends_with("\r\n\r\nno length"), "{text}");
+
+    let server = probe(Version::HTTP_11).await;
+    let mut stream = connect(server.addr).await;
+    stream
+        .write_all(b"GET /unframed HTTP/1.1\r\n\r\n")
+        .await
+        .unwrap();
+    let res = read_response(&mut stream, false).await.unwrap();
+    assert_eq!(res.header("transfer-encoding"), Some("chunked"));
+    assert_eq!(res.body, b"no length");
+    // ... and the connection is still usable.
+    stream
+        .write_all(b"GET /hello HTTP/1.1\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(
+        read_response(&mut stream, false).await.unwrap().body,
+        b"hello"
+    );
+}
+
+#[tokio::test]
+async fn the_head_goes_out_before_the_handler_returns() {
+    let handler = Probe::new(Version::HTTP_11);
+    let gate = handler.gate.clone();
+    let server = serve(handler.into_service()).await;
+    let mut stream = connect(server.addr).await;
+    stream
+        .write_all(b"GET /wait HTTP/1.1\r\n\r\n")
+        .await
+        .unwrap();
+
+    // Head and the first chunk arrive while the handler is still blocked on the gate.
+    let mut received = Vec::new();
+    let mut buf = [0u8; 1024];
+    while find(&received, b"before").is_none() {
+        let n = tokio::time::timeout(WAIT, tokio::io::AsyncReadExt::read(&mut stream, &mut buf))
+            .await
+            .expect("head and first chunk must arrive before the handler returns")
+            .unwrap();
+        assert!(n > 0);
+        received.extend_from_slice(&buf[..n]);
+    }
+    assert!(received.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    gate.notify_one();
+    let rest = read_until(&mut stream, b"0\r\n\r\n").await;
+    assert!(find(&rest, b"after").is_some());
+}
+
+async fn read_until(stream: &mut tokio::net::TcpStream, needle: &[u8]) -> Vec<u8> {
+    let mut received = Vec::new();
+    let mut buf = [0u8; 4096];
+    while find(&received, needle).is_none() {
+        let n = tokio::time::timeout(WAIT, tokio::io::AsyncReadExt::read(stream, &mut buf))
+            .await
+            .expect("timed out")
+            .unwrap();
+        if n == 0 {
+            break;
+        }
+        received.extend_from_slice(&buf[..n]);
+    }
+    received
+}
+
+#[tokio::test]
+async fn expect_100_continue_is_answered_before_the_body_is_sent() {
+    let server = probe(Version::HTTP_11).await;
+    let mut stream = connect(server.addr).await;
+    stream
+        .write_all(b"POST /echo HTTP/1.1\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+        .await
+        .unwrap();
+    // The client waits: nothing more is sent until 100 Continue arrives.
+    let interim = read_until(&mut stream, b"\r\n\r\n").await;
+    assert_eq!(interim, b"HTTP/1.1 100 Continue\r\n\r\n");
+    stream.write_all(b"ping").await.unwrap();
+    let res = read_response(&mut stream, false).await.unwrap();
+    assert_eq!(res.status_line, "HTTP/1.1 200 OK");
+    assert_eq!(res.body, b"ping");
+}
+
+#[tokio::test]
+async fn a_refused_expectation_never_sends_100() {
+    struct Refuse;
+    impl HttpRequestHandler for Refuse {
+        fn protocol_version(&self) -> Version {
+            Version::HTTP_11
+        }
+        async fn handle_expect_100(&self, ex: &mut Exchange) -> bool {
+            ex.send_error(417);
+            false
+        }
+    }
+    let server = serve(Refuse.into_service()).await;
+    let bytes = raw_keep_open(
+        server.addr,
+        b"POST / HTTP/1.1\r\nContent-Length: 1000000\r\nExpect: 100-continue\r\n\r\n",
+    )
+    .await;
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(
+        text.starts_with("HTTP/1.1 417 Expectation Failed\r\n"),
+        "{text}"
+    );
+    assert!(!text.contains("100 Continue"));
+    assert_eq!(parse_all(&bytes)[0].header_count("connection"), 1);
+}
+
+#[tokio::test]
+async fn double_slash_targets_are_collapsed() {
+    let server = probe(Version::HTTP_10).await;
+    let bytes = raw(server.addr, b"GET ////echo-path//x?y=//z HTTP/1.0\r\n\r\n").await;
+    assert_eq!(parse_all(&bytes)[0].body, b"/echo-path//x?y=//z");
+}
+
+#[tokio::test]
+async fn failure_after_headers_aborts_the_connection_and_the_server_goes_on() {
+    let server = probe(Version::HTTP_11).await;
+
+    let bytes = raw(server.addr, b"GET /fail-late HTTP/1.1\r\n\r\n").await;
+    let res = &parse_all(&bytes)[0];
+    assert_eq!(res.header("content-length"), Some("100"));
+    assert_eq!(
+        res.body, b"partial",
+        "short body, then the connection is closed"
+    );
+
+    let bytes = raw(server.addr, b"GET /fail-late-chunked HTTP/1.1\r\n\r\n").await;
+    assert!(find(&bytes, b"partial").is_some());
+    assert!(
+        !bytes.ends_with(b"0\r\n\r\n"),
+        "no final chunk: the client sees an error"
+    );
+
+    let bytes = raw(server.addr, b"GET /panic HTTP/1.1\r\n\r\n").await;
+    assert!(bytes.starts_with(b"HTTP/1.1 500 Internal Server Error\r\n"));
+
+    let bytes = raw(
+        server.addr,
+        b"GET /hello HTTP/1.1\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(parse_all(&bytes)[0].body, b"hello");
+}
+
+#[tokio::test]
+async fn malformed_requests_get_4xx_and_never_kill_the_server() {
+    let server = probe(Version::HTTP_11).await;
+    let long_target = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(70_000));
+    let many_headers = format!("GET / HTTP/1.1\r\n{}\r\n", "X: y\r\n".repeat(101));
+    let huge_header = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(200_000));
+    let cases: Vec<(&str, Vec<u8>, &[u16])> = vec![
+        (
+            "garbage",
+            b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\r\n\r\n".to_vec(),
+            &[400, 0],
+        ),
+        ("http/0.9", b"GET /\r\n\r\n".to_vec(), &[400, 0]),
+        (
+            "bad version",
+            b"GET / HTTP/9.9\r\n\r\n".to_vec(),
+            &[400, 505, 0],
+        ),
+        (
+            "spaces in target",
+            b"GET /a b HTTP/1.1\r\n\r\n".to_vec(),
+            &[400],
+        ),
+        (
+            "control char in target",
+            b"GET /\x1b[2J HTTP/1.1\r\n\r\n".to_vec(),
+            &[400],
+        ),
+        ("uri too long", long_target.into_bytes(), &[414, 431]),
+        ("101 headers", many_headers.into_bytes(), &[431]),
+        ("huge header", huge_header.into_bytes(), &[431]),
+        (
+            "bad content-length",
+            b"POST / HTTP/1.1\r\nContent-Length: 1Z\r\n\r\n".to_vec(),
+            &[400],
+        ),
+        (
+            "conflicting content-length",
+            b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 0\r\n\r\nX".to_vec(),
+            &[400],
+        ),
+        (
+            "unknown transfer-encoding",
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n".to_vec(),
+            &[400, 501],
+        ),
+        (
+            "space before colon",
+            b"GET / HTTP/1.1\r\nHost : x\r\n\r\n".to_vec(),
+            &[400],
+        ),
+        (
+            "obs-fold",
+            b"GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n".to_vec(),
+            &[400],
+        ),
+    ];
+    for (name, request, allowed) in cases {
+        let bytes = raw(server.addr, &request).await;
+        let status = parse_all(&bytes).first().map_or(0, RawResponse::status);
+        assert!(
+            allowed.contains(&status),
+            "{name}: got {status}: {:?}",
+            String::from_utf8_lossy(&bytes[..bytes.len().min(200)])
+        );
+    }
+    let bytes = raw(
+        server.addr,
+        b"GET /hello HTTP/1.1\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(
+        parse_all(&bytes)[0].body,
+        b"hello",
+        "the server still serves"
+    );
+}
+
+#[tokio::test]
+async fn smuggling_shapes_are_not_read_as_two_requests() {
+    let server = probe(Version::HTTP_11).await;
+    // TE + CL: processed as chunked and the connection closed (RFC 9112 §6.1).
+    let request = b"POST /echo HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n\
+        5\r\nhello\r\n0\r\n\r\nGET /hello HTTP/1.1\r\n\r\n";
+    let bytes = raw_keep_open(server.addr, request).await;
+    let responses = parse_all(&bytes);
+    assert_eq!(responses.len(), 1, "{:?}", String::from_utf8_lossy(&bytes));
+    assert_eq!(responses[0].body, b"hello");
+
+    // An unread body is never parsed as the next request (Python would: gh-150499).
+    struct Ignore;
+    impl HttpRequestHandler for Ignore {
+        fn protocol_version(&self) -> Version {
+            Version::HTTP_11
+        }
+        async fn do_post(&self, ex: &mut Exchange) -> HandlerResult {
+            ex.send_response(200);
+            ex.send_header("Content-Length", 2);
+            ex.end_headers()?;
+            ex.wfile().write_all(b"ok").await?;
+            Ok(())
+        }
+    }
+    let server = serve(Ignore.into_service()).await;
+    let bytes = raw(
+        server.addr,
+        b"POST / HTTP/1.1\r\nContent-Length: 27\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n",
+    )
+    .await;
+    let responses = parse_all(&bytes);
+    assert!(responses.iter().all(|r| r.status() == 200), "{responses:?}");
+    assert!(responses.len() <= 2);
+}
+
+#[tokio::test]
+async fn slow_clients_time_out_and_do_not_starve_others() {
+    let server = HttpServer::bind(
+        ("127.0.0.1", 0),
+        Probe::new(Version::HTTP_11).into_service(),
+    )
+    .await
+    .unwrap()
+    .header_read_timeout(Duration::from_millis(300));
+    let server = TestServer::start(server);
+
+    // A client that sends half a head and stalls.
+    let mut slow = connect(server.addr).await;
+    slow.write_all(b"GET / HTTP/1.1\r\nX-Slow: ").await.unwrap();
+
+    // Others are served meanwhile.
+    let bytes = raw(
+        server.addr,
+        b"GET /hello HTTP/1.1\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(parse_all(&bytes)[0].body, b"hello");
+
+    // The stalled one is disconnected by the header timeout (a 408 may come first).
+    let started = std::time::Instant::now();
+    let bytes = read_to_close(&mut slow).await;
+    assert!(
+        bytes.is_empty() || bytes.starts_with(b"HTTP/1.1 408"),
+        "{bytes:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn idle_keep_alive_connections_are_closed() {
+    let server = HttpServer::bind(
+        ("127.0.0.1", 0),
+        Probe::new(Version::HTTP_11).into_service(),
+    )
+    .await
+    .unwrap()
+    .keep_alive_timeout(Duration::from_millis(200));
+    let server = TestServer::start(server);
+    let mut stream = connect(server.addr).await;
+    stream
+        .write_all(b"GET /hello HTTP/1.1\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(
+        read_response(&mut stream, false).await.unwrap().body,
+        b"hello"
+    );
+    let started = std::time::Instant::now();
+    let rest = read_to_close(&mut stream).await;
+    assert!(rest.is_empty());
+    let idle = started.elapsed();
+    assert!(
+        idle >= Duration::from_millis(150),
+        "closed too early: {idle:?}"
+    );
+    assert!(idle < Duration::from_secs(5), "closed too late: {idle:?}");
+}
+
+#[tokio::test]
+async fn max_connections_queues_the_rest() {
+    let handler = Probe::new(Version::HTTP_11);
+    let gate = handler.gate.clone();
+    let server = HttpServer::bind(("127.0.0.1", 0), handler.into_service())
+        .await
+        .unwrap()
+        .max_connections(1);
+    let server = TestServer::start(server);
+
+    let mut first = connect(server.addr).await;
+    first
+        .write_all(b"GET /wait HTTP/1.1\r\n\r\n")
+        .await
+        .unwrap();
+    read_until(&mut first, b"before").await;
+
+    // The second connection is accepted by the kernel but not served while the first holds
+    // the only slot.
+    let mut second = connect(server.addr).await;
+    second
+        .write_all(b"GET /hello HTTP/1.1\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 16];
+    let early = tokio::time::timeout(
+        Duration::from_millis(300),
+        tokio::io::AsyncReadExt::read(&mut second, &mut buf),
+    )
+    .await;
+    assert!(early.is_err(), "the second connection must wait for a slot");
+
+    gate.notify_one();
+    read_until(&mut first, b"0\r\n\r\n").await;
+    drop(first);
+    let bytes = read_to_close(&mut second).await;
+    assert_eq!(parse_all(&bytes)[0].body, b"hello");
+}
+
+#[tokio::test]
+async fn shutdown_lets_in_flight_requests_finish_and_refuses_new_ones() {
+    let server = probe(Version::HTTP_11).await;
+    let mut in_flight = connect(server.addr).await;
+    in_flight
+        .write_all(b"GET /slow HTTP/1.1\r\n\r\n")
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let done = server.shutdown.shutdown();
+
+    let res = read_response(&mut in_flight, false).await.unwrap();
+    assert_eq!(res.body, b"slow");
+    tokio::time::timeout(WAIT, done)
+        .await
+        .expect("shutdown completes");
+    tokio::time::timeout(WAIT, server.task)
+        .await
+        .expect("serve_forever returns")
+        .unwrap()
+        .unwrap();
+    assert!(tokio::net::TcpStream::connect(server.addr).await.is_err());
+}
+
+#[tokio::test]
+async fn handle_request_serves_one_connection_and_returns() {
+    let server = HttpServer::bind(
+        ("127.0.0.1", 0),
+        Probe::new(Version::HTTP_10).into_service(),
+    )
+    .await
+    .unwrap();
+    let addr = server.server_address();
+    let client = tokio::spawn(async move { raw(addr, b"GET /hello HTTP/1.0\r\n\r\n").await });
+    tokio::time::timeout(WAIT, server.handle_request())
+        .await
+        .expect("handle_request returns after one connection")
+        .unwrap();
+    let bytes = client.await.unwrap();
+    assert_eq!(parse_all(&bytes)[0].body, b"hello");
+}
+
+#[tokio::test]
+async fn dual_stack_wildcard_accepts_ipv4() {
+    let Ok(server) = HttpServer::bind(("::", 0), Probe::new(Version::HTTP_10).into_service()).await
+    else {
+        eprintln!("no IPv6 on this machine: skipped");
+        return;
+    };
+    let port = server.server_port();
+    let server = TestServer::start(server);
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let bytes = raw(addr, b"GET /hello HTTP/1.0\r\n\r\n").await;
+    assert_eq!(parse_all(&bytes)[0].body, b"hello");
+    drop(server);
+}
