@@ -48,7 +48,7 @@ use std::time::Duration;
 use basehttp::prelude::*;
 use basehttp::server::{HttpServer, shutdown_signal};
 
-const CHUNK: [u8; 65536] = [b'x'; 65536];
+static CHUNK: [u8; 65536] = [b'x'; 65536];
 
 struct MyRequestHandler;
 

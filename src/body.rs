@@ -36,6 +36,8 @@ enum Kind {
     Empty,
     Full(Option<Bytes>),
     Handler(HandlerBody),
+    /// hyper's request body, kept unboxed: the common case for `rfile`.
+    Incoming(hyper::body::Incoming),
     Boxed(UnsyncBoxBody<Bytes, BoxError>),
 }
 
@@ -52,9 +54,17 @@ impl Body {
         B::Error: Into<BoxError>,
     {
         let mut slot = Some(body);
-        if let Some(body) = (&mut slot as &mut dyn Any).downcast_mut::<Option<Self>>() {
+        let any = &mut slot as &mut dyn Any;
+        if let Some(body) = any.downcast_mut::<Option<Self>>() {
             if let Some(body) = body.take() {
                 return body;
+            }
+        }
+        if let Some(incoming) = any.downcast_mut::<Option<hyper::body::Incoming>>() {
+            if let Some(incoming) = incoming.take() {
+                return Self {
+                    kind: Kind::Incoming(incoming),
+                };
             }
         }
         match slot {
@@ -84,6 +94,7 @@ impl fmt::Debug for Body {
             Kind::Empty => "Empty",
             Kind::Full(_) => "Full",
             Kind::Handler(_) => "Handler",
+            Kind::Incoming(_) => "Incoming",
             Kind::Boxed(_) => "Boxed",
         };
         f.debug_tuple("Body").field(&kind).finish()
@@ -138,6 +149,7 @@ impl http_body::Body for Body {
             Kind::Empty => Poll::Ready(None),
             Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             Kind::Handler(body) => body.poll_frame(cx),
+            Kind::Incoming(body) => Pin::new(body).poll_frame(cx).map_err(Into::into),
             Kind::Boxed(body) => Pin::new(body).poll_frame(cx),
         }
     }
@@ -147,6 +159,7 @@ impl http_body::Body for Body {
             Kind::Empty => true,
             Kind::Full(bytes) => bytes.is_none(),
             Kind::Handler(_) => false,
+            Kind::Incoming(body) => body.is_end_stream(),
             Kind::Boxed(body) => body.is_end_stream(),
         }
     }
@@ -156,6 +169,7 @@ impl http_body::Body for Body {
             Kind::Empty => SizeHint::with_exact(0),
             Kind::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
             Kind::Handler(body) => body.size_hint(),
+            Kind::Incoming(body) => body.size_hint(),
             Kind::Boxed(body) => body.size_hint(),
         }
     }

@@ -87,7 +87,7 @@
 //! `400`/`414`/`431` instead of Python's HTML page.
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::print_stdout))]
-#![doc(test(attr(deny(warnings))))]
+#![doc(test(attr(deny(warnings), allow(dead_code, unused_variables))))]
 
 mod body;
 pub mod handler;

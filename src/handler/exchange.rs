@@ -76,7 +76,9 @@ struct PendingHead {
 /// [`wfile`]: Exchange::wfile
 pub struct Exchange {
     parts: http::request::Parts,
-    path: String,
+    /// Python's `self.path` when it differs from the parsed target (collapsed, absolute-form,
+    /// or set by the handler); otherwise the path is read from `parts.uri`.
+    path: Option<String>,
     /// The request target as received, when `path` no longer matches it (the `//` collapse).
     target: Option<Box<str>>,
     rfile: BodyReader,
@@ -99,7 +101,7 @@ impl fmt::Debug for Exchange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Exchange")
             .field("command", &self.command())
-            .field("path", &self.path)
+            .field("path", &self.path())
             .field("request_version", &self.request_version())
             .field("headers_sent", &self.headers_sent)
             .field("close_connection", &self.close_connection)
@@ -115,17 +117,25 @@ impl Exchange {
         server_header: HeaderValue,
         shared: SharedRef,
     ) -> Self {
-        let mut path = request_target(&parts).into_owned();
+        let mut path = None;
         let mut original = None;
+        let target = request_target(&parts);
         // gh-87389 / CVE-2021-28861: `//evil.com/x` must never reach a Location header as is.
-        if path.starts_with("//") {
-            let collapsed = format!("/{}", path.trim_start_matches('/'));
+        if target.starts_with("//") {
+            let collapsed = format!("/{}", target.trim_start_matches('/'));
+            original = Some(target.into_owned().into_boxed_str());
             if let Ok(uri) = with_target(&parts.uri, &collapsed) {
                 parts.uri = uri;
             }
-            original = Some(std::mem::replace(&mut path, collapsed).into_boxed_str());
+            path = Some(collapsed);
+        } else if let Cow::Owned(target) = target {
+            path = Some(target);
         }
-        let conn = parts.extensions.get::<ConnectionInfo>().cloned();
+        let conn = parts
+            .extensions
+            .get::<ConnectionInfo>()
+            .cloned()
+            .or_else(ConnectionInfo::current);
         let close_connection = initial_close_connection(&parts, hooks.protocol_version());
         Self {
             path,
@@ -165,13 +175,20 @@ impl Exchange {
     ///
     /// The fragment is not included: hyper drops it while parsing (clients do not send one).
     pub fn path(&self) -> &str {
-        &self.path
+        match &self.path {
+            Some(path) => path,
+            None => self
+                .parts
+                .uri
+                .path_and_query()
+                .map_or("/", |pq| pq.as_str()),
+        }
     }
 
     /// Replaces `self.path`, as Python code does before `super().do_GET()`: after
     /// [`fall_through`](Exchange::fall_through), the inner service sees the new target.
     pub fn set_path(&mut self, path: impl Into<String>) {
-        self.path = path.into();
+        self.path = Some(path.into());
     }
 
     /// Python's `self.request_version`: `HTTP/1.0`, `HTTP/1.1` or `HTTP/2.0`.
@@ -189,16 +206,12 @@ impl Exchange {
     /// Rebuilt from the parsed request (hyper does not keep the raw line), with the target
     /// decoded as ISO-8859-1 like Python decodes the line.
     pub fn requestline(&self) -> String {
-        let target = match &self.target {
-            Some(target) => Cow::Borrowed(&**target),
-            None => request_target(&self.parts),
-        };
-        format!(
-            "{} {} {}",
-            self.command(),
-            crate::log::latin1(target.as_bytes()),
-            self.request_version()
-        )
+        self.request_line().to_string()
+    }
+
+    /// The request line, formatted only when displayed.
+    pub(crate) fn request_line(&self) -> RequestLine<'_> {
+        RequestLine(self)
     }
 
     /// Python's `self.headers`: the request headers.
@@ -362,7 +375,7 @@ impl Exchange {
         let headers = match self.head.take() {
             // Headers sent before the status line keep their place (Python buffers them too).
             Some(head) if head.status.is_none() => head.headers,
-            _ => HeaderMap::new(),
+            _ => HeaderMap::with_capacity(HEAD_CAPACITY),
         };
         self.head = Some(PendingHead {
             status,
@@ -412,30 +425,38 @@ impl Exchange {
             self.misuse("send_header() after the headers were sent");
             return;
         }
-        let value = value.to_string();
-        let name = match HeaderName::from_bytes(keyword.as_bytes()) {
-            Ok(name) => name,
-            Err(_) => {
-                self.header_error = Some(format!("invalid header name {keyword:?}"));
-                return;
-            }
+        let mut value_buf = FormatBuf::new();
+        let _ = fmt::write(&mut value_buf, format_args!("{value}"));
+        let value = value_buf.as_bytes();
+        let name = match common_header_name(keyword) {
+            Some(name) => name,
+            None => match HeaderName::from_bytes(keyword.as_bytes()) {
+                Ok(name) => name,
+                Err(_) => {
+                    self.header_error = Some(format!("invalid header name {keyword:?}"));
+                    return;
+                }
+            },
         };
-        let header_value = latin1_bytes(&value).and_then(|v| HeaderValue::from_bytes(&v).ok());
+        let header_value = latin1_bytes(value).and_then(|v| HeaderValue::from_bytes(&v).ok());
         let Some(header_value) = header_value else {
-            self.header_error = Some(format!("invalid value for header {keyword:?}: {value:?}"));
+            self.header_error = Some(format!(
+                "invalid value for header {keyword:?}: {:?}",
+                String::from_utf8_lossy(value)
+            ));
             return;
         };
         if name == header::CONNECTION {
-            if value.eq_ignore_ascii_case("close") {
+            if value.eq_ignore_ascii_case(b"close") {
                 self.close_connection = true;
-            } else if value.eq_ignore_ascii_case("keep-alive") {
+            } else if value.eq_ignore_ascii_case(b"keep-alive") {
                 self.close_connection = false;
             }
         }
         let head = self.head.get_or_insert_with(|| PendingHead {
             status: None,
             reason: None,
-            headers: HeaderMap::new(),
+            headers: HeaderMap::with_capacity(HEAD_CAPACITY),
         });
         head.headers.append(name, header_value);
     }
@@ -704,10 +725,11 @@ impl Exchange {
     /// Builds the request for the inner service from the current state. The exchange keeps the
     /// method, URI and version so it can still log and answer.
     pub(crate) fn take_request(&mut self) -> Result<Request<Body>, BoxError> {
-        let uri = if self.path == request_target(&self.parts) {
-            self.parts.uri.clone()
-        } else {
-            with_target(&self.parts.uri, &self.path)?
+        let uri = match &self.path {
+            Some(path) if *path != request_target(&self.parts) => {
+                with_target(&self.parts.uri, path)?
+            }
+            _ => self.parts.uri.clone(),
         };
         let mut request = Request::new(
             std::mem::replace(&mut self.rfile, BodyReader::new(Body::empty())).into_body(),
@@ -718,6 +740,92 @@ impl Exchange {
         *request.headers_mut() = std::mem::take(&mut self.parts.headers);
         *request.extensions_mut() = std::mem::take(&mut self.parts.extensions);
         Ok(request)
+    }
+}
+
+/// The names handlers send most, matched without parsing (exact spellings first: a plain
+/// comparison is far cheaper than case folding).
+fn common_header_name(keyword: &str) -> Option<HeaderName> {
+    const COMMON: [(&str, &str, HeaderName); 6] = [
+        ("Content-Type", "Content-type", header::CONTENT_TYPE),
+        ("Content-Length", "Content-length", header::CONTENT_LENGTH),
+        ("Connection", "connection", header::CONNECTION),
+        ("Location", "location", header::LOCATION),
+        ("Last-Modified", "Last-modified", header::LAST_MODIFIED),
+        ("Cache-Control", "Cache-control", header::CACHE_CONTROL),
+    ];
+    COMMON
+        .iter()
+        .filter(|(title, _, _)| title.len() == keyword.len())
+        .find(|(title, python, _)| {
+            keyword == *title || keyword == *python || keyword.eq_ignore_ascii_case(title)
+        })
+        .map(|(_, _, name)| name.clone())
+}
+
+/// Room for Python's usual head (`Server`, `Date`, a type, a length) without regrowing.
+const HEAD_CAPACITY: usize = 8;
+
+/// [`Exchange::request_line`]: `GET /path HTTP/1.1`, the target decoded as ISO-8859-1 like
+/// Python decodes the line.
+pub(crate) struct RequestLine<'a>(&'a Exchange);
+
+impl fmt::Display for RequestLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ex = self.0;
+        let target = match &ex.target {
+            Some(target) => Cow::Borrowed(&**target),
+            None => request_target(&ex.parts),
+        };
+        write!(
+            f,
+            "{} {} {}",
+            ex.command(),
+            crate::log::latin1(target.as_bytes()),
+            ex.request_version()
+        )
+    }
+}
+
+/// A `fmt::Write` target that stays on the stack for short values (header values are short).
+struct FormatBuf {
+    buf: [u8; 128],
+    len: usize,
+    spill: Option<String>,
+}
+
+impl FormatBuf {
+    fn new() -> Self {
+        Self {
+            buf: [0; 128],
+            len: 0,
+            spill: None,
+        }
+    }
+
+    /// The UTF-8 bytes written.
+    fn as_bytes(&self) -> &[u8] {
+        match &self.spill {
+            Some(s) => s.as_bytes(),
+            None => &self.buf[..self.len],
+        }
+    }
+}
+
+impl fmt::Write for FormatBuf {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        if let Some(spill) = &mut self.spill {
+            spill.push_str(s);
+        } else if self.len + s.len() <= self.buf.len() {
+            self.buf[self.len..self.len + s.len()].copy_from_slice(s.as_bytes());
+            self.len += s.len();
+        } else {
+            let mut spill = String::with_capacity(self.len + s.len() + 64);
+            spill.push_str(std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default());
+            spill.push_str(s);
+            self.spill = Some(spill);
+        }
+        Ok(())
     }
 }
 
@@ -786,13 +894,15 @@ fn has_token(value: &HeaderValue, token: &str) -> bool {
         .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
 }
 
-/// Encodes `s` as ISO-8859-1, as Python does for status lines and headers; `None` if a
-/// character does not fit.
-fn latin1_bytes(s: &str) -> Option<Cow<'_, [u8]>> {
-    if s.is_ascii() {
-        return Some(Cow::Borrowed(s.as_bytes()));
+/// Encodes UTF-8 text as ISO-8859-1, as Python does for status lines and headers; `None` if a
+/// character does not fit (or the bytes are not UTF-8).
+fn latin1_bytes(utf8: &[u8]) -> Option<Cow<'_, [u8]>> {
+    if utf8.is_ascii() {
+        return Some(Cow::Borrowed(utf8));
     }
-    s.chars()
+    std::str::from_utf8(utf8)
+        .ok()?
+        .chars()
         .map(|c| u8::try_from(u32::from(c)).ok())
         .collect::<Option<Vec<u8>>>()
         .map(Cow::Owned)
@@ -848,10 +958,10 @@ mod tests {
     #[test]
     fn latin1_encoding_matches_python() {
         assert_eq!(
-            latin1_bytes("Dängerous").as_deref(),
+            latin1_bytes("Dängerous".as_bytes()).as_deref(),
             Some(&b"D\xe4ngerous"[..])
         );
-        assert_eq!(latin1_bytes("€"), None);
+        assert_eq!(latin1_bytes("€".as_bytes()), None);
     }
 
     #[test]

@@ -37,7 +37,7 @@ impl fmt::Display for Failure {
 
 /// A handler run that has returned: its request state and its result.
 pub(crate) struct Finished {
-    pub(crate) ex: Exchange,
+    pub(crate) ex: Box<Exchange>,
     pub(crate) result: Result<(), Failure>,
 }
 
@@ -63,7 +63,7 @@ impl Finished {
 
 /// Runs one request through the handler: `handle_expect_100`, then the `do_*` method, with
 /// panics caught so the request state survives them.
-pub(crate) async fn run<H: HttpRequestHandler>(handler: Arc<H>, mut ex: Exchange) -> Finished {
+pub(crate) async fn run<H: HttpRequestHandler>(handler: Arc<H>, mut ex: Box<Exchange>) -> Finished {
     let outcome = CatchUnwind {
         future: async {
             if ex.wants_continue() {
@@ -293,7 +293,7 @@ fn settle(finished: Finished) -> Settled {
     }
     let Finished { mut ex, result } = finished;
     match result {
-        Ok(()) if ex.fall_through => return Settled::FallThrough(Box::new(ex)),
+        Ok(()) if ex.fall_through => return Settled::FallThrough(ex),
         Ok(()) if ex.has_pending_head() => {
             // send_response() without end_headers(): send what the handler prepared.
             if let Err(err) = ex.end_headers() {

@@ -64,7 +64,7 @@ impl Shared {
 ///
 /// Writes go to the client once the headers are out ([`Exchange::end_headers`]); a write before
 /// any [`send_response`] fails with [`io::ErrorKind::NotConnected`]. Writes wait while the client
-/// is [`HIGH_WATER`] (64 KiB) behind, so a handler never buffers more than that. `flush` waits
+/// is 64 KiB behind, so a handler never buffers more than that. `flush` waits
 /// until everything written so far has been handed to the connection.
 ///
 /// [`Exchange::end_headers`]: super::Exchange::end_headers

@@ -10,7 +10,7 @@ use super::{HandlerService, HttpRequestHandler};
 ///
 /// ```
 /// use basehttp::prelude::*;
-/// use tower::{Layer, ServiceBuilder};
+/// use tower::ServiceBuilder;
 ///
 /// struct Api;
 /// impl HttpRequestHandler for Api {}

@@ -325,9 +325,9 @@ pub trait HttpRequestHandler: Send + Sync + 'static {
     fn log_request(&self, ex: &Exchange, code: u16, size: Option<u64>) {
         match size {
             Some(size) => {
-                self.log_message(ex, format_args!("\"{}\" {code} {size}", ex.requestline()))
+                self.log_message(ex, format_args!("\"{}\" {code} {size}", ex.request_line()))
             }
-            None => self.log_message(ex, format_args!("\"{}\" {code} -", ex.requestline())),
+            None => self.log_message(ex, format_args!("\"{}\" {code} -", ex.request_line())),
         }
     }
 

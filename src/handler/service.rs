@@ -115,13 +115,15 @@ where
         let (parts, body) = request.into_parts();
         let shared = Arc::new(Mutex::new(Shared::default()));
         let hooks: Arc<dyn Hooks> = self.handler.clone();
-        let ex = Exchange::new(
+        // Boxed once: the request state then moves between the handler run and the response
+        // future as a pointer.
+        let ex = Box::new(Exchange::new(
             parts,
             Body::new(body),
             hooks,
             self.server_header.clone(),
             shared.clone(),
-        );
+        ));
         let driver = Box::pin(run(self.handler.clone(), ex));
         ResponseFuture::new(driver, shared, self.inner.clone())
     }

@@ -709,7 +709,7 @@ fn normalize_date(line: &str) -> String {
     let (Some(open), Some(close)) = (line.find('['), line.find(']')) else {
         return line.to_owned();
     };
-    let date = line[open + 1..close].as_bytes();
+    let date = &line.as_bytes()[open + 1..close];
     let shaped = date.len() == 20
         && date[2] == b'/'
         && date[6] == b'/'

@@ -1,27 +1,33 @@
 //! Per-connection plumbing: [`ConnectionInfo`], the close-after-response signal, and the
-//! wrapper that tracks requests in flight.
+//! wrappers that track requests in flight and activity on the socket.
 
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll, ready};
 
 use http::{Request, Response};
 use http_body::{Frame, SizeHint};
 use pin_project_lite::pin_project;
-use tokio::sync::Notify;
+use tokio::time::Instant;
 use tower::Service;
 use tower::util::{Oneshot, ServiceExt};
+
+tokio::task_local! {
+    /// The connection whose task is running: set by basehttp's server around each connection.
+    static CURRENT: ConnectionInfo;
+}
 
 /// Who is on the other end of a connection, and where it arrived: Python's `client_address`,
 /// `server.server_name` and `server.server_port`.
 ///
-/// basehttp's [`HttpServer`](super::HttpServer) inserts one into every request's extensions.
-/// When a handler runs on another server, insert one yourself (for example with
-/// `tower_http::add_extension::AddExtensionLayer` per connection); without it, handlers log the
+/// basehttp's [`HttpServer`](super::HttpServer) makes it available to everything serving a
+/// request as [`ConnectionInfo::current`]; handlers also look for one in the request's
+/// extensions, which is how to provide it on another server (insert one per connection, for
+/// example with `tower_http::add_extension::AddExtensionLayer`). Without either, handlers log the
 /// client as `-` and take the server name and port from the `Host` header.
 ///
 /// ```
@@ -82,6 +88,20 @@ impl ConnectionInfo {
         }
     }
 
+    /// The connection being served, when called while basehttp's
+    /// [`HttpServer`](super::HttpServer) serves a request on this task: from a handler, an axum
+    /// handler or any middleware mounted on it.
+    ///
+    /// It is a task-local rather than a request extension, so it costs nothing per request;
+    /// work spawned onto other tasks does not see it.
+    pub fn current() -> Option<Self> {
+        CURRENT.try_with(Self::clone).ok()
+    }
+
+    pub(crate) fn scope<F: Future>(self, future: F) -> impl Future<Output = F::Output> {
+        CURRENT.scope(self, future)
+    }
+
     /// The client's address (Python's `client_address`).
     pub fn remote_addr(&self) -> SocketAddr {
         self.inner.remote
@@ -126,58 +146,167 @@ impl fmt::Debug for ConnectionInfo {
     }
 }
 
-/// What the connection task and its requests share.
-#[derive(Debug, Default)]
+/// What the connection task and its requests share. Everything here is touched from the
+/// connection's own task; atomics (all relaxed: one task) keep it `Sync` without locks.
+#[derive(Debug)]
 pub(crate) struct Control {
     /// A handler asked to close after the current response.
     close_after: AtomicBool,
-    /// Requests whose response body has not been dropped yet.
-    in_flight: AtomicUsize,
-    /// Wakes the connection task when a response finishes.
-    pub(crate) notify: Notify,
+    /// Requests handed to the service.
+    started: AtomicU64,
+    /// Requests whose response body has been dropped (written or abandoned).
+    done: AtomicU64,
+    /// Reads that brought bytes.
+    reads: AtomicU64,
+    /// `reads` when the last response ended.
+    reads_at_done: AtomicU64,
+    /// When the last response ended (or the connection was accepted), in milliseconds since
+    /// `epoch`.
+    last_done_ms: AtomicU64,
+    epoch: Instant,
+}
+
+impl Default for Control {
+    fn default() -> Self {
+        Self {
+            close_after: AtomicBool::new(false),
+            started: AtomicU64::new(0),
+            done: AtomicU64::new(0),
+            reads: AtomicU64::new(0),
+            reads_at_done: AtomicU64::new(0),
+            last_done_ms: AtomicU64::new(0),
+            epoch: Instant::now(),
+        }
+    }
+}
+
+/// Where a connection stands between requests, for its timeouts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// A request is being answered: no connection timeout applies.
+    Busy,
+    /// Nothing received since the last response (`since`).
+    Idle { since: Instant },
+    /// Part of a request head has arrived since the last response (`since`).
+    ReadingHead { since: Instant },
 }
 
 impl Control {
     pub(crate) fn take_close_request(&self) -> bool {
-        self.close_after.swap(false, Ordering::AcqRel)
+        self.close_after.load(Ordering::Relaxed) && self.close_after.swap(false, Ordering::AcqRel)
     }
 
-    pub(crate) fn in_flight(&self) -> usize {
-        self.in_flight.load(Ordering::Acquire)
+    pub(crate) fn phase(&self) -> Phase {
+        let done = self.done.load(Ordering::Acquire);
+        if self.started.load(Ordering::Acquire) != done {
+            return Phase::Busy;
+        }
+        let since = self.epoch
+            + std::time::Duration::from_millis(self.last_done_ms.load(Ordering::Relaxed));
+        if self.reads.load(Ordering::Relaxed) == self.reads_at_done.load(Ordering::Relaxed) {
+            Phase::Idle { since }
+        } else {
+            Phase::ReadingHead { since }
+        }
+    }
+
+    pub(crate) fn epoch(&self) -> Instant {
+        self.epoch
     }
 }
 
-/// Counts a request in flight until its response body is dropped.
+/// Counts a request from its start until its response body is dropped.
 struct InFlight(Arc<Control>);
 
 impl InFlight {
     fn new(control: Arc<Control>) -> Self {
-        control.in_flight.fetch_add(1, Ordering::AcqRel);
+        control.started.fetch_add(1, Ordering::Relaxed);
         Self(control)
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
-        self.0.notify.notify_one();
+        let control = &self.0;
+        let elapsed = u64::try_from(control.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        control.last_done_ms.store(elapsed, Ordering::Relaxed);
+        control
+            .reads_at_done
+            .store(control.reads.load(Ordering::Relaxed), Ordering::Relaxed);
+        control.done.fetch_add(1, Ordering::Release);
     }
 }
 
-/// The hyper service of one connection: inserts the [`ConnectionInfo`] and tracks the request.
+pin_project! {
+    /// The connection's socket, counting reads that bring bytes as activity.
+    pub(crate) struct ActivityIo<T> {
+        #[pin]
+        inner: T,
+        control: Arc<Control>,
+    }
+}
+
+impl<T> ActivityIo<T> {
+    pub(crate) fn new(inner: T, control: Arc<Control>) -> Self {
+        Self { inner, control }
+    }
+}
+
+impl<T: tokio::io::AsyncRead> tokio::io::AsyncRead for ActivityIo<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.project();
+        let before = buf.filled().len();
+        let result = this.inner.poll_read(cx, buf);
+        if buf.filled().len() > before {
+            this.control.reads.fetch_add(1, Ordering::Relaxed);
+        }
+        result
+    }
+}
+
+impl<T: tokio::io::AsyncWrite> tokio::io::AsyncWrite for ActivityIo<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.project().inner.poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.project().inner.poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.project().inner.poll_shutdown(cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        self.project().inner.poll_write_vectored(cx, bufs)
+    }
+}
+
+/// The hyper service of one connection: tracks each request until its response is done.
 pub(crate) struct ConnService<S> {
     inner: S,
-    info: ConnectionInfo,
     control: Arc<Control>,
 }
 
 impl<S> ConnService<S> {
-    pub(crate) fn new(inner: S, info: ConnectionInfo, control: Arc<Control>) -> Self {
-        Self {
-            inner,
-            info,
-            control,
-        }
+    pub(crate) fn new(inner: S, control: Arc<Control>) -> Self {
+        Self { inner, control }
     }
 }
 
@@ -189,8 +318,7 @@ where
     type Error = S::Error;
     type Future = TrackedFuture<Oneshot<S, Request<ReqBody>>>;
 
-    fn call(&self, mut request: Request<ReqBody>) -> Self::Future {
-        request.extensions_mut().insert(self.info.clone());
+    fn call(&self, request: Request<ReqBody>) -> Self::Future {
         TrackedFuture {
             future: self.inner.clone().oneshot(request),
             guard: Some(InFlight::new(self.control.clone())),

@@ -54,22 +54,23 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream, ToSocketAddrs};
 use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
 use tower::Service;
 
 pub use self::conn::ConnectionInfo;
-use self::conn::{ConnService, Control};
+use self::conn::{ActivityIo, ConnService, Control, Phase};
 use crate::handler::BoxError;
 
 /// Python's `HTTPServer` (and `ThreadingHTTPServer`: every connection is served concurrently).
@@ -96,6 +97,7 @@ struct Config {
     max_headers: usize,
     max_connections: usize,
     shutdown_timeout: Duration,
+    title_case_headers: bool,
 }
 
 impl Default for Config {
@@ -107,6 +109,7 @@ impl Default for Config {
             max_headers: 100,
             max_connections: 512,
             shutdown_timeout: Duration::from_secs(10),
+            title_case_headers: true,
         }
     }
 }
@@ -237,6 +240,15 @@ impl<S> HttpServer<S> {
         self
     }
 
+    /// Whether response header names are written in Title-Case (`Content-Type`, `Server`), the way
+    /// Python writes them, or lower-case as hyper does by default (a few percent faster).
+    ///
+    /// Defaults to `true`.
+    pub fn title_case_headers(mut self, enabled: bool) -> Self {
+        self.config.title_case_headers = enabled;
+        self
+    }
+
     /// A handle that stops [`serve_forever`](HttpServer::serve_forever) from another task or
     /// thread: Python's `server.shutdown()`.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
@@ -353,78 +365,187 @@ where
             self.server_name.clone(),
             control.clone(),
         );
-        let service = ConnService::new(self.service.clone(), info, control.clone());
+        let service = ConnService::new(self.service.clone(), control.clone());
         let config = self.config.clone();
-        let mut signal = self.signal.subscribe();
-        async move {
+        let signal = self.signal.subscribe();
+        let driver = async move {
             let mut builder = http1::Builder::new();
             builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(config.header_read_timeout)
+                // The connection driver enforces the header-read and idle timeouts itself.
+                .header_read_timeout(None)
                 .max_headers(config.max_headers)
                 .max_header_size(config.max_header_size)
-                .title_case_headers(true)
+                .title_case_headers(config.title_case_headers)
                 // Python answers a client that half-closes after its request (`nc`, Python's
                 // own probes); hyper's default would drop the response.
                 .half_close(true);
             if config.max_header_size > HYPER_DEFAULT_MAX_BUF {
                 builder.max_buf_size(config.max_header_size + 8192);
             }
-            let conn = builder.serve_connection(TokioIo::new(stream), service);
-            let mut conn = pin!(conn);
-            let mut closing = false;
-            let mut idle_deadline: Option<Instant> = None;
-            loop {
-                if *signal.borrow_and_update() == Signal::Abort {
-                    return;
+            let io = TokioIo::new(ActivityIo::new(stream, control.clone()));
+            let conn = builder.serve_connection(io, service);
+            drive(conn, &control, &config, signal, remote).await;
+        };
+        info.scope(driver)
+    }
+}
+
+/// Drives one connection: hyper's future, plus the reasons to end it early — a handler asking
+/// to close after its response (checked after every poll: it is set from this very task), the
+/// server shutting down, and the two timeouts.
+///
+/// The timeouts share one timer that is re-armed only when it fires, so a request costs no timer
+/// work at all: hyper's own header-read timer would box and register a fresh sleep per request.
+/// Hand-polled rather than a `select!` loop so that nothing is re-registered per request.
+async fn drive<C>(
+    conn: C,
+    control: &Control,
+    config: &Config,
+    mut signal: watch::Receiver<Signal>,
+    remote: SocketAddr,
+) where
+    C: Future<Output = hyper::Result<()>> + GracefulConnection,
+{
+    let mut conn = pin!(conn);
+    let mut stop: Pin<Box<dyn Future<Output = Signal> + Send>> =
+        Box::pin(next_signal(signal.clone(), Signal::Drain));
+    let mut stop_armed = false;
+    let mut draining = false;
+    let first_check = [config.keep_alive_timeout, config.header_read_timeout]
+        .into_iter()
+        .flatten()
+        .min();
+    let mut timer = pin!(tokio::time::sleep_until(
+        control.epoch() + first_check.unwrap_or(FOREVER)
+    ));
+    let mut timer_armed = false;
+    let mut closing = false;
+    std::future::poll_fn(|cx| {
+        loop {
+            if let Poll::Ready(result) = conn.as_mut().poll(cx) {
+                if let Err(err) = result {
+                    log_connection_error(remote, &err);
                 }
-                tokio::select! {
-                    biased;
-                    result = conn.as_mut() => {
-                        if let Err(err) = result {
-                            log_connection_error(remote, &err);
-                        }
-                        return;
+                return Poll::Ready(());
+            }
+            if !closing && control.take_close_request() {
+                conn.as_mut().shutdown_gracefully();
+                closing = true;
+                continue;
+            }
+            // Once registered, the stop future wakes this task when the signal changes; until
+            // then, a cheap version check is enough.
+            if !stop_armed || signal.has_changed().unwrap_or(true) {
+                stop_armed = true;
+                let _ = signal.borrow_and_update();
+                if let Poll::Ready(sig) = stop.as_mut().poll(cx) {
+                    if sig == Signal::Abort || draining {
+                        return Poll::Ready(());
                     }
-                    () = control.notify.notified() => {
-                        if control.take_close_request() && !closing {
-                            conn.as_mut().graceful_shutdown();
-                            closing = true;
-                        }
-                        idle_deadline = match (control.in_flight(), config.keep_alive_timeout) {
-                            (0, Some(timeout)) => Some(Instant::now() + timeout),
-                            _ => None,
-                        };
+                    draining = true;
+                    stop = Box::pin(next_signal(signal.clone(), Signal::Abort));
+                    stop_armed = false;
+                    if !closing {
+                        conn.as_mut().shutdown_gracefully();
+                        closing = true;
                     }
-                    () = sleep_until(idle_deadline), if idle_deadline.is_some() => {
-                        idle_deadline = None;
-                        if control.in_flight() == 0 && !closing {
-                            conn.as_mut().graceful_shutdown();
-                            closing = true;
-                        }
-                    }
-                    changed = signal.changed() => {
-                        match changed {
-                            Ok(()) if *signal.borrow() == Signal::Run => {}
-                            Ok(()) if *signal.borrow() == Signal::Abort => return,
-                            _ => {
-                                if !closing {
-                                    conn.as_mut().graceful_shutdown();
-                                    closing = true;
-                                }
-                            }
-                        }
-                    }
+                    continue;
                 }
             }
+            if first_check.is_some() && !closing && (!timer_armed || timer.is_elapsed()) {
+                timer_armed = true;
+                if timer.as_mut().poll(cx).is_ready() {
+                    match check_timeouts(control, config, remote) {
+                        Some(next) => timer.as_mut().reset(next),
+                        // Nothing is in flight: drop the connection. (hyper's graceful shutdown
+                        // would wait for a request head that may never complete.)
+                        None => return Poll::Ready(()),
+                    }
+                    timer_armed = false;
+                    continue;
+                }
+            }
+            return Poll::Pending;
+        }
+    })
+    .await;
+}
+
+/// Decides, when the connection's timer fires, whether it has timed out (`None`: close it now)
+/// or when to look again.
+fn check_timeouts(control: &Control, config: &Config, remote: SocketAddr) -> Option<Instant> {
+    let now = Instant::now();
+    let recheck = |deadline: Instant| Some(deadline.max(now + MIN_RECHECK));
+    match control.phase() {
+        // A request is being answered; body and handler timeouts are middleware's business.
+        Phase::Busy => {
+            let interval = [config.keep_alive_timeout, config.header_read_timeout]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(FOREVER);
+            recheck(now + interval)
+        }
+        Phase::Idle { since } => {
+            let deadline = [config.keep_alive_timeout, config.header_read_timeout]
+                .into_iter()
+                .flatten()
+                .min()
+                .map(|timeout| since + timeout);
+            match deadline {
+                Some(deadline) if deadline <= now => None,
+                Some(deadline) => recheck(deadline),
+                None => recheck(now + FOREVER),
+            }
+        }
+        Phase::ReadingHead { since } => match config.header_read_timeout {
+            Some(timeout) if since + timeout <= now => {
+                crate::log::emit(
+                    &remote.ip().to_string(),
+                    "Request timed out: no complete request head in time",
+                );
+                None
+            }
+            Some(timeout) => recheck(since + timeout),
+            None => recheck(now + FOREVER),
+        },
+    }
+}
+
+/// A sleep long enough to never fire.
+const FOREVER: Duration = Duration::from_secs(60 * 60 * 24 * 365);
+
+/// The shortest interval between two timeout checks.
+const MIN_RECHECK: Duration = Duration::from_millis(10);
+
+/// Resolves with the server's signal once it is `at_least` (`Drain` or `Abort`).
+async fn next_signal(mut signal: watch::Receiver<Signal>, at_least: Signal) -> Signal {
+    loop {
+        let current = *signal.borrow_and_update();
+        if current == Signal::Abort || current == at_least {
+            return current;
+        }
+        if signal.changed().await.is_err() {
+            return Signal::Abort;
         }
     }
 }
 
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
+/// hyper's connection futures, which can be asked to finish their current request and close.
+trait GracefulConnection {
+    fn shutdown_gracefully(self: Pin<&mut Self>);
+}
+
+impl<I, S> GracefulConnection for http1::Connection<I, S>
+where
+    S: hyper::service::HttpService<Incoming>,
+    S::Error: Into<BoxError>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    S::ResBody: http_body::Body + 'static,
+    <S::ResBody as http_body::Body>::Error: Into<BoxError>,
+{
+    fn shutdown_gracefully(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
     }
 }
 
