@@ -56,16 +56,8 @@ pub fn escape_control(message: &str) -> Cow<'_, str> {
         return Cow::Borrowed(message);
     }
     let mut out = String::with_capacity(message.len() + 8);
-    for c in message.chars() {
-        if c == '\\' {
-            out.push_str("\\\\");
-        } else if needs_escape(c) {
-            // Infallible: writing to a String.
-            let _ = write!(out, "\\x{:02x}", c as u32);
-        } else {
-            out.push(c);
-        }
-    }
+    // Infallible: the escaping writer appends to a String.
+    let _ = Escaping(&mut out).write_str(message);
     Cow::Owned(out)
 }
 
@@ -108,19 +100,70 @@ pub fn date_time_string(time: SystemTime) -> String {
 /// assert!(line.ends_with("] \"GET / HTTP/1.1\" 200 -"));
 /// ```
 pub fn format_line(address: &str, time: SystemTime, message: &str) -> String {
-    format!(
-        "{address} - - [{}] {}",
-        log_date_time_string(time),
-        escape_control(message)
-    )
+    let mut line = String::with_capacity(address.len() + message.len() + 32);
+    line.push_str(address);
+    line.push_str(" - - [");
+    line.push_str(&log_date_time_string(time));
+    line.push_str("] ");
+    // Infallible: the escaping writer appends to a String.
+    let _ = Escaping(&mut line).write_str(message);
+    line
 }
 
 /// Emits one log line as a `tracing` event (target [`TARGET`], level `INFO`).
-pub(crate) fn emit(address: &str, message: &str) {
-    if tracing::enabled!(target: TARGET, tracing::Level::INFO) {
-        let line = format_line(address, SystemTime::now(), message);
-        tracing::info!(target: TARGET, client = address, "{line}");
+///
+/// The line is built in one allocation: the local time comes from a per-second cache and the
+/// message is escaped while it is formatted.
+pub(crate) fn emit(address: &str, message: std::fmt::Arguments<'_>) {
+    if !tracing::enabled!(target: TARGET, tracing::Level::INFO) {
+        return;
     }
+    let mut line = String::with_capacity(address.len() + 96);
+    line.push_str(address);
+    line.push_str(" - - [");
+    with_local_time(|time| line.push_str(time));
+    line.push_str("] ");
+    let _ = std::fmt::write(&mut Escaping(&mut line), message);
+    tracing::info!(target: TARGET, client = address, "{line}");
+}
+
+/// Appends to a String, escaping what Python's `_control_char_table` escapes.
+struct Escaping<'a>(&'a mut String);
+
+impl std::fmt::Write for Escaping<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        if !s.chars().any(needs_escape) {
+            self.0.push_str(s);
+            return Ok(());
+        }
+        for c in s.chars() {
+            if c == '\\' {
+                self.0.push_str("\\\\");
+            } else if needs_escape(c) {
+                write!(self.0, "\\x{:02x}", c as u32)?;
+            } else {
+                self.0.push(c);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Calls `f` with [`log_date_time_string`] for now, formatted once per second per thread.
+fn with_local_time(f: impl FnOnce(&str)) {
+    thread_local! {
+        static CACHE: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+    }
+    let now = SystemTime::now();
+    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.0 != secs {
+            cache.1 = log_date_time_string(now);
+            cache.0 = secs;
+        }
+        f(&cache.1);
+    });
 }
 
 /// The `Date` header value for the current second, formatted once per second per thread.
@@ -175,9 +218,12 @@ mod subscriber {
     ///
     /// Returns `None` when a global subscriber is already installed.
     pub fn init() -> Option<LogGuard> {
+        // The writer thread flushes whenever its queue is empty, so buffering only batches lines
+        // under load; an idle server's lines appear at once.
+        let stderr = std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr());
         let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
             .lossy(false)
-            .finish(std::io::stderr());
+            .finish(stderr);
         let layer = tracing_subscriber::fmt::layer()
             .event_format(PythonFormat)
             .with_writer(writer)

@@ -262,11 +262,10 @@ impl Exchange {
 
     /// Python's `address_string()`: the client's host as logged (`127.0.0.1`, `::1`), or `-`
     /// when the server did not say.
-    pub fn address_string(&self) -> String {
-        match self.client_address() {
-            Some(addr) => addr.ip().to_string(),
-            None => "-".to_owned(),
-        }
+    pub fn address_string(&self) -> &str {
+        self.conn
+            .as_ref()
+            .map_or("-", ConnectionInfo::address_string)
     }
 
     /// Python's `self.server.server_name`: the name the server was bound under, or, when the
@@ -670,13 +669,11 @@ impl Exchange {
     /// Writes one line in Python's format; what the default
     /// [`log_message`](HttpRequestHandler::log_message) does.
     pub fn log_line(&self, message: fmt::Arguments<'_>) {
-        if tracing::enabled!(target: crate::log::TARGET, tracing::Level::INFO) {
-            let message = match message.as_str() {
-                Some(s) => Cow::Borrowed(s),
-                None => Cow::Owned(message.to_string()),
-            };
-            crate::log::emit(&self.address_string(), &message);
-        }
+        let address = self
+            .conn
+            .as_ref()
+            .map_or("-", ConnectionInfo::address_string);
+        crate::log::emit(address, message);
     }
 
     /// Python's `date_time_string()`: now, as an HTTP date.

@@ -46,6 +46,8 @@ struct Inner {
     remote: SocketAddr,
     local: SocketAddr,
     server_name: Arc<str>,
+    /// The client's host as logged, formatted once per connection.
+    address: Box<str>,
     control: Option<Arc<Control>>,
 }
 
@@ -67,6 +69,7 @@ impl ConnectionInfo {
                 remote,
                 local,
                 server_name: server_name.into(),
+                address: remote.ip().to_string().into_boxed_str(),
                 control: None,
             }),
         }
@@ -83,6 +86,7 @@ impl ConnectionInfo {
                 remote,
                 local,
                 server_name,
+                address: remote.ip().to_string().into_boxed_str(),
                 control: Some(control),
             }),
         }
@@ -105,6 +109,11 @@ impl ConnectionInfo {
     /// The client's address (Python's `client_address`).
     pub fn remote_addr(&self) -> SocketAddr {
         self.inner.remote
+    }
+
+    /// The client's host as Python's `address_string()` logs it (`127.0.0.1`, `::1`).
+    pub fn address_string(&self) -> &str {
+        &self.inner.address
     }
 
     /// The local address the connection arrived on.

@@ -502,7 +502,7 @@ fn check_timeouts(control: &Control, config: &Config, remote: SocketAddr) -> Opt
             Some(timeout) if since + timeout <= now => {
                 crate::log::emit(
                     &remote.ip().to_string(),
-                    "Request timed out: no complete request head in time",
+                    format_args!("Request timed out: no complete request head in time"),
                 );
                 None
             }
@@ -669,5 +669,5 @@ fn log_connection_error(remote: SocketAddr, err: &hyper::Error) {
     } else {
         format!("connection error: {err}")
     };
-    crate::log::emit(&remote.ip().to_string(), &message);
+    crate::log::emit(&remote.ip().to_string(), format_args!("{message}"));
 }
