@@ -62,13 +62,17 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("hello");
     group.bench_function("bare service_fn", |b| {
         b.to_async(&runtime).iter(|| async {
-            let res = bare.clone().oneshot(request()).await.unwrap_or_else(|e| match e {});
+            let res = bare.oneshot(request()).await.unwrap_or_else(|e| match e {});
             res.into_body().collect().await.map(|c| c.to_bytes()).ok()
         });
     });
     group.bench_function("HttpRequestHandler", |b| {
         b.to_async(&runtime).iter(|| async {
-            let res = handler.clone().oneshot(request()).await.unwrap_or_else(|e| match e {});
+            let res = handler
+                .clone()
+                .oneshot(request())
+                .await
+                .unwrap_or_else(|e| match e {});
             res.into_body().collect().await.map(|c| c.to_bytes()).ok()
         });
     });

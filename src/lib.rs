@@ -97,6 +97,11 @@ mod status;
 mod util;
 
 pub use self::body::Body;
+
+/// The README's Rust examples, compiled as doc-tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
 pub use self::status::responses;
 
 /// Everything a handler module needs: `use basehttp::prelude::*;`.

@@ -1,6 +1,7 @@
 //! Python's `send_error` page: the 3.14 template, `%`-style placeholders, HTML escaping.
 
 use std::borrow::Cow;
+use std::fmt::Write as _;
 
 /// CPython 3.14's `DEFAULT_ERROR_MESSAGE`, byte for byte (gh-123430 added the `color-scheme`
 /// style block).
@@ -65,7 +66,10 @@ pub fn render_error_page(template: &str, code: u16, message: &str, explain: &str
         match replacement {
             Some((token, placeholder)) => {
                 match placeholder {
-                    Placeholder::Code => out.push_str(itoa(code).as_str()),
+                    Placeholder::Code => {
+                        // Infallible: writing to a String.
+                        let _ = write!(out, "{code}");
+                    }
                     Placeholder::Message => out.push_str(&message),
                     Placeholder::Explain => out.push_str(&explain),
                 }
@@ -86,10 +90,6 @@ enum Placeholder {
     Code,
     Message,
     Explain,
-}
-
-fn itoa(code: u16) -> String {
-    code.to_string()
 }
 
 /// Python's `html.escape(s, quote=False)`: only `&`, `<` and `>` are replaced.
@@ -152,6 +152,14 @@ mod tests {
         }
     }
 
+    /// CPython 3.14's page for `send_error(404, "File not found")`, byte for byte.
+    const GOLDEN_404: &str = "<!DOCTYPE HTML>\n<html lang=\"en\">\n    <head>\n        \
+        <meta charset=\"utf-8\">\n        <style type=\"text/css\">\n            :root {\n                \
+        color-scheme: light dark;\n            }\n        </style>\n        \
+        <title>Error response</title>\n    </head>\n    <body>\n        <h1>Error response</h1>\n        \
+        <p>Error code: 404</p>\n        <p>Message: File not found.</p>\n        \
+        <p>Error code explanation: 404 - Nothing matches the given URI.</p>\n    </body>\n</html>\n";
+
     #[test]
     fn golden_404_page() {
         let page = render_error_page(
@@ -160,10 +168,8 @@ mod tests {
             "File not found",
             "Nothing matches the given URI",
         );
-        assert!(page.ends_with(
-            "        <p>Error code: 404</p>\n        <p>Message: File not found.</p>\n        \
-             <p>Error code explanation: 404 - Nothing matches the given URI.</p>\n    </body>\n</html>\n"
-        ));
+        assert_eq!(page, GOLDEN_404);
+        assert_eq!(page.len(), 460);
     }
 
     #[test]

@@ -681,3 +681,86 @@ async fn dual_stack_wildcard_accepts_ipv4() {
     assert_eq!(parse_all(&bytes)[0].body, b"hello");
     drop(server);
 }
+
+#[tokio::test]
+async fn a_trickling_head_is_cut_at_the_header_timeout() {
+    // Bytes keep arriving, but the head never completes: activity does not extend the
+    // header-read timeout (slowloris).
+    let server = HttpServer::bind(
+        ("127.0.0.1", 0),
+        Probe::new(Version::HTTP_11).into_service(),
+    )
+    .await
+    .unwrap()
+    .header_read_timeout(Duration::from_millis(400))
+    .keep_alive_timeout(Duration::from_millis(200));
+    let server = TestServer::start(server);
+    let mut slow = connect(server.addr).await;
+    let started = std::time::Instant::now();
+    let mut closed = false;
+    for byte in b"GET / HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".iter() {
+        if slow.write_all(&[*byte]).await.is_err() {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if started.elapsed() > Duration::from_secs(3) {
+            break;
+        }
+    }
+    if !closed {
+        assert!(read_to_close(&mut slow).await.is_empty());
+    }
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < Duration::from_secs(2),
+        "slowloris kept the connection {elapsed:?}"
+    );
+    assert!(
+        elapsed >= Duration::from_millis(350),
+        "cut before the timeout: {elapsed:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_fresh_silent_connection_is_closed_by_the_idle_timeout() {
+    let server = HttpServer::bind(
+        ("127.0.0.1", 0),
+        Probe::new(Version::HTTP_11).into_service(),
+    )
+    .await
+    .unwrap()
+    .keep_alive_timeout(Duration::from_millis(200));
+    let server = TestServer::start(server);
+    let mut silent = connect(server.addr).await;
+    let started = std::time::Instant::now();
+    assert!(read_to_close(&mut silent).await.is_empty());
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[test]
+fn shutdown_from_another_thread() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = runtime
+        .block_on(HttpServer::bind(
+            ("127.0.0.1", 0),
+            Probe::new(Version::HTTP_10).into_service(),
+        ))
+        .unwrap();
+    let handle = server.shutdown_handle();
+    let addr = server.server_address();
+    let serving = runtime.spawn(async move { server.serve_forever().await });
+    // Python: threading.Thread(target=httpd.shutdown).start()
+    let stopper = std::thread::spawn(move || {
+        while std::net::TcpStream::connect(addr).is_err() {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        drop(handle.shutdown());
+    });
+    stopper.join().unwrap();
+    let result = runtime.block_on(async { tokio::time::timeout(WAIT, serving).await });
+    assert!(
+        matches!(result, Ok(Ok(Ok(())))),
+        "serve_forever returned: {result:?}"
+    );
+}
