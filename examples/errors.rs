@@ -30,7 +30,6 @@
 //! same for a panic.
 
 use basehttp::prelude::*;
-use basehttp::server::{HttpServer, shutdown_signal};
 
 struct MyRequestHandler;
 
@@ -67,7 +66,6 @@ async fn main() -> std::io::Result<()> {
         .nth(1)
         .and_then(|p| p.parse().ok())
         .unwrap_or(8000);
-    let httpd = HttpServer::bind(("0.0.0.0", port), MyRequestHandler.into_service()).await?;
-    println!("Serving on port {}", httpd.server_port());
-    httpd.serve_until(shutdown_signal()).await
+    // Python: http.server.test(HandlerClass=MyRequestHandler, port=port)
+    basehttp::server::run(("0.0.0.0", port), MyRequestHandler.into_service()).await
 }

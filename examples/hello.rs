@@ -41,6 +41,7 @@ async fn main() -> std::io::Result<()> {
         .nth(1)
         .and_then(|p| p.parse().ok())
         .unwrap_or(8000);
+    // httpd = HTTPServer(("", 8000), MyRequestHandler); httpd.serve_forever()
     let httpd = HttpServer::bind(("0.0.0.0", port), MyRequestHandler.into_service()).await?;
     println!("Serving on port {}", httpd.server_port());
     httpd.serve_until(shutdown_signal()).await

@@ -23,7 +23,6 @@
 //! sending none gets `411`, instead of a crash or an unbounded allocation.
 
 use basehttp::prelude::*;
-use basehttp::server::{HttpServer, shutdown_signal};
 
 /// The largest body this example echoes.
 const MAX_BODY: u64 = 1024 * 1024;
@@ -66,7 +65,6 @@ async fn main() -> std::io::Result<()> {
         .nth(1)
         .and_then(|p| p.parse().ok())
         .unwrap_or(8000);
-    let httpd = HttpServer::bind(("0.0.0.0", port), MyRequestHandler.into_service()).await?;
-    println!("Serving on port {}", httpd.server_port());
-    httpd.serve_until(shutdown_signal()).await
+    // Python: http.server.test(HandlerClass=MyRequestHandler, port=port)
+    basehttp::server::run(("0.0.0.0", port), MyRequestHandler.into_service()).await
 }

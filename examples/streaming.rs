@@ -46,7 +46,6 @@
 use std::time::Duration;
 
 use basehttp::prelude::*;
-use basehttp::server::{HttpServer, shutdown_signal};
 
 static CHUNK: [u8; 65536] = [b'x'; 65536];
 
@@ -105,7 +104,6 @@ async fn main() -> std::io::Result<()> {
         .nth(1)
         .and_then(|p| p.parse().ok())
         .unwrap_or(8000);
-    let httpd = HttpServer::bind(("0.0.0.0", port), MyRequestHandler.into_service()).await?;
-    println!("Serving on port {}", httpd.server_port());
-    httpd.serve_until(shutdown_signal()).await
+    // Python: http.server.test(HandlerClass=MyRequestHandler, port=port)
+    basehttp::server::run(("0.0.0.0", port), MyRequestHandler.into_service()).await
 }

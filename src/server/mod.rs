@@ -327,6 +327,40 @@ where
         serve.await
     }
 
+    /// Python's `http.server.test()`: prints Python's banner on stdout
+    /// (`Serving HTTP on 0.0.0.0 port 8000 (http://0.0.0.0:8000/) ...`), serves until Ctrl-C or
+    /// SIGTERM, then stops gracefully. On Ctrl-C it prints `\nKeyboard interrupt received,
+    /// exiting.` as Python does; a second Ctrl-C stops without waiting for in-flight requests.
+    #[doc(alias = "test")]
+    pub async fn run(&self) -> io::Result<()> {
+        let host = self.local.ip().to_string();
+        let url_host = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host.clone()
+        };
+        let port = self.local.port();
+        print_flushed(&format!(
+            "Serving HTTP on {host} port {port} (http://{url_host}:{port}/) ...\n"
+        ))?;
+        let shutdown = self.shutdown_handle();
+        let serve = self.serve_forever();
+        let mut serve = pin!(serve);
+        tokio::select! {
+            result = &mut serve => return result,
+            stop = stop_signal() => {
+                if stop == Stop::Interrupt {
+                    print_flushed("\nKeyboard interrupt received, exiting.\n")?;
+                }
+                shutdown.request_shutdown();
+            }
+        }
+        tokio::select! {
+            result = &mut serve => result,
+            _ = stop_signal() => Ok(()),
+        }
+    }
+
     /// Python's `handle_request()`: accepts one connection, serves it until it closes (one
     /// request with `HTTP/1.0`, several with keep-alive) and returns.
     pub async fn handle_request(&self) -> io::Result<()> {
@@ -588,7 +622,40 @@ impl ShutdownHandle {
 
 /// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM: the signals Python's server stops on.
 pub async fn shutdown_signal() {
-    let ctrl_c = async {
+    stop_signal().await;
+}
+
+/// Python's `http.server.test(HandlerClass, port=…, bind=…)`: binds `addr`, then
+/// [`HttpServer::run`]: Python's banner, serving until Ctrl-C or SIGTERM, Python's goodbye.
+///
+/// ```no_run
+/// use basehttp::prelude::*;
+///
+/// # async fn demo() -> std::io::Result<()> {
+/// // python -c 'from http.server import *; test(BaseHTTPRequestHandler, port=8000)'
+/// basehttp::server::run(("0.0.0.0", 8000), DefaultHandler.into_service()).await
+/// # }
+/// ```
+pub async fn run<S, B>(addr: impl ToSocketAddrs, service: S) -> io::Result<()>
+where
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    HttpServer::bind(addr, service).await?.run().await
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stop {
+    Interrupt,
+    Terminate,
+}
+
+/// Ctrl-C (Python's KeyboardInterrupt) or SIGTERM.
+async fn stop_signal() -> Stop {
+    let interrupt = async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
@@ -605,9 +672,18 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     let terminate = std::future::pending::<()>();
     tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
+        () = interrupt => Stop::Interrupt,
+        () = terminate => Stop::Terminate,
     }
+}
+
+/// Writes `text` to stdout and flushes it, as Python's `print` of the banner does.
+#[allow(clippy::print_stdout)]
+fn print_flushed(text: &str) -> io::Result<()> {
+    use std::io::Write;
+    let mut stdout = io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()
 }
 
 /// Creates the listening socket the way Python's `HTTPServer.server_bind` does, with a

@@ -62,8 +62,27 @@ where
     B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     B::Error: Into<basehttp::handler::BoxError>,
 {
+    serve_configured(service, |server| server).await
+}
+
+/// Binds `service` to 127.0.0.1:0, lets `configure` set limits, and starts it.
+pub async fn serve_configured<S, B>(
+    service: S,
+    configure: impl FnOnce(HttpServer<S>) -> HttpServer<S>,
+) -> TestServer
+where
+    S: tower::Service<http::Request<hyper::body::Incoming>, Response = http::Response<B>>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<basehttp::handler::BoxError>,
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<basehttp::handler::BoxError>,
+{
     let server = HttpServer::bind(("127.0.0.1", 0), service).await.unwrap();
-    TestServer::start(server)
+    TestServer::start(configure(server))
 }
 
 /// Sends `request` on a new connection, half-closes, and returns every byte until the server

@@ -525,14 +525,10 @@ async fn smuggling_shapes_are_not_read_as_two_requests() {
 
 #[tokio::test]
 async fn slow_clients_time_out_and_do_not_starve_others() {
-    let server = HttpServer::bind(
-        ("127.0.0.1", 0),
-        Probe::new(Version::HTTP_11).into_service(),
-    )
-    .await
-    .unwrap()
-    .header_read_timeout(Duration::from_millis(300));
-    let server = TestServer::start(server);
+    let server = serve_configured(Probe::new(Version::HTTP_11).into_service(), |s| {
+        s.header_read_timeout(Duration::from_millis(300))
+    })
+    .await;
 
     // A client that sends half a head and stalls.
     let mut slow = connect(server.addr).await;
@@ -558,14 +554,10 @@ async fn slow_clients_time_out_and_do_not_starve_others() {
 
 #[tokio::test]
 async fn idle_keep_alive_connections_are_closed() {
-    let server = HttpServer::bind(
-        ("127.0.0.1", 0),
-        Probe::new(Version::HTTP_11).into_service(),
-    )
-    .await
-    .unwrap()
-    .keep_alive_timeout(Duration::from_millis(200));
-    let server = TestServer::start(server);
+    let server = serve_configured(Probe::new(Version::HTTP_11).into_service(), |s| {
+        s.keep_alive_timeout(Duration::from_millis(200))
+    })
+    .await;
     let mut stream = connect(server.addr).await;
     stream
         .write_all(b"GET /hello HTTP/1.1\r\n\r\n")
@@ -590,11 +582,7 @@ async fn idle_keep_alive_connections_are_closed() {
 async fn max_connections_queues_the_rest() {
     let handler = Probe::new(Version::HTTP_11);
     let gate = handler.gate.clone();
-    let server = HttpServer::bind(("127.0.0.1", 0), handler.into_service())
-        .await
-        .unwrap()
-        .max_connections(1);
-    let server = TestServer::start(server);
+    let server = serve_configured(handler.into_service(), |s| s.max_connections(1)).await;
 
     let mut first = connect(server.addr).await;
     first
@@ -686,15 +674,11 @@ async fn dual_stack_wildcard_accepts_ipv4() {
 async fn a_trickling_head_is_cut_at_the_header_timeout() {
     // Bytes keep arriving, but the head never completes: activity does not extend the
     // header-read timeout (slowloris).
-    let server = HttpServer::bind(
-        ("127.0.0.1", 0),
-        Probe::new(Version::HTTP_11).into_service(),
-    )
-    .await
-    .unwrap()
-    .header_read_timeout(Duration::from_millis(400))
-    .keep_alive_timeout(Duration::from_millis(200));
-    let server = TestServer::start(server);
+    let server = serve_configured(Probe::new(Version::HTTP_11).into_service(), |s| {
+        s.header_read_timeout(Duration::from_millis(400))
+            .keep_alive_timeout(Duration::from_millis(200))
+    })
+    .await;
     let mut slow = connect(server.addr).await;
     let started = std::time::Instant::now();
     let mut closed = false;
@@ -724,14 +708,10 @@ async fn a_trickling_head_is_cut_at_the_header_timeout() {
 
 #[tokio::test]
 async fn a_fresh_silent_connection_is_closed_by_the_idle_timeout() {
-    let server = HttpServer::bind(
-        ("127.0.0.1", 0),
-        Probe::new(Version::HTTP_11).into_service(),
-    )
-    .await
-    .unwrap()
-    .keep_alive_timeout(Duration::from_millis(200));
-    let server = TestServer::start(server);
+    let server = serve_configured(Probe::new(Version::HTTP_11).into_service(), |s| {
+        s.keep_alive_timeout(Duration::from_millis(200))
+    })
+    .await;
     let mut silent = connect(server.addr).await;
     let started = std::time::Instant::now();
     assert!(read_to_close(&mut silent).await.is_empty());

@@ -4,7 +4,7 @@
 
 mod args;
 
-use std::io::{self, Write};
+use std::io;
 use std::process::ExitCode;
 
 use basehttp::prelude::*;
@@ -81,75 +81,6 @@ async fn run(config: Config) -> io::Result<ExitCode> {
                 format!("cannot bind {host} port {}: {err}", config.port),
             )
         })?;
-
-    let addr = httpd.server_address();
-    let host = addr.ip().to_string();
-    let url_host = if host.contains(':') {
-        format!("[{host}]")
-    } else {
-        host.clone()
-    };
-    let port = addr.port();
-    {
-        let mut stdout = io::stdout().lock();
-        writeln!(
-            stdout,
-            "Serving HTTP on {host} port {port} (http://{url_host}:{port}/) ..."
-        )?;
-        stdout.flush()?;
-    }
-
-    let shutdown = httpd.shutdown_handle();
-    let serve = httpd.serve_forever();
-    tokio::pin!(serve);
-    tokio::select! {
-        result = &mut serve => return result.map(|()| ExitCode::SUCCESS),
-        signal = stop_signal() => {
-            if signal == Stop::Interrupt {
-                let mut stdout = io::stdout().lock();
-                writeln!(stdout, "\nKeyboard interrupt received, exiting.")?;
-                stdout.flush()?;
-            }
-            drop(shutdown.shutdown());
-        }
-    }
-    // Let in-flight requests finish; a second Ctrl-C stops at once.
-    tokio::select! {
-        result = &mut serve => result?,
-        _ = stop_signal() => {}
-    }
+    httpd.run().await?;
     Ok(ExitCode::SUCCESS)
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Stop {
-    Interrupt,
-    Terminate,
-}
-
-/// Ctrl-C (Python: KeyboardInterrupt) or SIGTERM.
-async fn stop_signal() -> Stop {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = match signal(SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => return wait_ctrl_c().await,
-        };
-        tokio::select! {
-            stop = wait_ctrl_c() => stop,
-            _ = term.recv() => Stop::Terminate,
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        wait_ctrl_c().await
-    }
-}
-
-async fn wait_ctrl_c() -> Stop {
-    if tokio::signal::ctrl_c().await.is_err() {
-        std::future::pending::<()>().await;
-    }
-    Stop::Interrupt
 }
