@@ -93,6 +93,7 @@ mod body;
 pub mod handler;
 pub mod log;
 pub mod server;
+pub mod static_files;
 mod status;
 mod util;
 

@@ -578,7 +578,22 @@ impl Exchange {
         self.send_error_inner(code, Some(message), explain);
     }
 
+    /// `send_error` with one more header on the page (`Content-Range` on a `416`).
+    pub(crate) fn send_error_with_header(&mut self, code: u16, name: &str, value: &str) {
+        self.send_error_full(code, None, None, Some((name, value)));
+    }
+
     fn send_error_inner(&mut self, code: u16, message: Option<&str>, explain: Option<&str>) {
+        self.send_error_full(code, message, explain, None);
+    }
+
+    fn send_error_full(
+        &mut self,
+        code: u16,
+        message: Option<&str>,
+        explain: Option<&str>,
+        extra: Option<(&str, &str)>,
+    ) {
         let (short, long) = self.hooks.responses(code).unwrap_or(("???", "???"));
         let message = message.unwrap_or(short).to_owned();
         let explain = explain.unwrap_or(long).to_owned();
@@ -592,6 +607,9 @@ impl Exchange {
         self.header_error = None;
         self.send_response_inner(code, Some(&message));
         self.send_header("Connection", "close");
+        if let Some((name, value)) = extra {
+            self.send_header(name, value);
+        }
         let body = (code >= 200 && !matches!(code, 204 | 205 | 304)).then(|| {
             render_error_page(self.hooks.error_message_format(), code, &message, &explain)
         });
@@ -628,6 +646,41 @@ impl Exchange {
             }
         }
         &mut self.wfile
+    }
+
+    /// Sends `body` as the rest of the response body, after whatever was written to
+    /// [`wfile`](Exchange::wfile): a file, a buffer, any stream, handed to hyper without being
+    /// copied through `wfile`. Call it after [`end_headers`](Exchange::end_headers); the body is
+    /// then complete (later `wfile` writes fail).
+    ///
+    /// ```
+    /// use basehttp::prelude::*;
+    ///
+    /// struct Blob(bytes::Bytes);
+    ///
+    /// impl HttpRequestHandler for Blob {
+    ///     async fn do_get(&self, ex: &mut Exchange) -> HandlerResult {
+    ///         ex.send_response(200);
+    ///         ex.send_header("Content-Length", self.0.len());
+    ///         ex.end_headers()?;
+    ///         ex.send_body(Body::from(self.0.clone()));
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    pub fn send_body(&mut self, body: Body) {
+        if !self.headers_sent {
+            self.misuse("send_body() before end_headers()");
+            return;
+        }
+        if !self.wfile.open {
+            self.misuse("send_body() after the body was completed");
+            return;
+        }
+        self.wfile.open = false;
+        if !self.wfile.discard {
+            lock(&self.shared).tail = Some(body);
+        }
     }
 
     /// Hands the request to the inner service — Python's `return super().do_GET()`.

@@ -326,14 +326,19 @@ fn handler_method_name(command: &str) -> String {
 
 /// The response whose head and body the exchange left in `shared`.
 fn respond_from(shared: &SharedRef, error: Option<BoxError>) -> Response<Body> {
-    let head = lock(shared).head.take();
-    match head {
-        Some(head) => {
-            let body = HandlerBody::finished(shared.clone(), error);
-            Response::from_parts(head, Body::handler(body))
+    let mut state = lock(shared);
+    let Some(head) = state.head.take() else {
+        return plain_500();
+    };
+    if error.is_none() && state.is_drained() {
+        // Only a body handed over with send_body (a file): pass it on as it is.
+        if let Some(tail) = state.tail.take() {
+            return Response::from_parts(head, tail);
         }
-        None => plain_500(),
     }
+    drop(state);
+    let body = HandlerBody::finished(shared.clone(), error);
+    Response::from_parts(head, Body::handler(body))
 }
 
 fn plain_500() -> Response<Body> {

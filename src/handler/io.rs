@@ -33,6 +33,8 @@ pub(crate) struct Shared {
     buf: BytesMut,
     /// The writer waiting for room in `buf`, or for `buf` to drain (flush).
     writer: Option<Waker>,
+    /// The rest of the body, handed over with `Exchange::send_body`.
+    pub(crate) tail: Option<Body>,
 }
 
 pub(crate) type SharedRef = Arc<Mutex<Shared>>;
@@ -46,6 +48,11 @@ impl Shared {
     /// Appends bytes that bypass back-pressure (error pages: small and complete).
     pub(crate) fn push(&mut self, data: &[u8]) {
         self.buf.extend_from_slice(data);
+    }
+
+    /// Whether nothing written through `wfile` is waiting.
+    pub(crate) fn is_drained(&self) -> bool {
+        self.buf.is_empty()
     }
 
     /// Takes everything buffered, waking a writer waiting for room.
@@ -91,7 +98,7 @@ impl BodyWriter {
     fn not_open() -> io::Error {
         io::Error::new(
             io::ErrorKind::NotConnected,
-            "wfile written before send_response(): send the status line and headers first",
+            "wfile is closed: written before send_response() or after send_body()",
         )
     }
 }
@@ -295,6 +302,9 @@ pub(crate) type Driver = Pin<Box<dyn Future<Output = super::future::Finished> + 
 pub(crate) struct HandlerBody {
     driver: Option<Driver>,
     shared: SharedRef,
+    /// The body handed over with `send_body`, once the handler has returned (boxed: a `Body`
+    /// can itself be a handler body).
+    tail: Option<Box<Body>>,
     /// Ends the body after the buffered bytes: the handler failed after its head went out.
     error: Option<BoxError>,
     /// Whether the body has yielded once before reporting `error`.
@@ -315,6 +325,7 @@ impl HandlerBody {
         Self {
             driver,
             shared,
+            tail: None,
             error: None,
             yielded: false,
         }
@@ -325,6 +336,7 @@ impl HandlerBody {
         Self {
             driver: None,
             shared,
+            tail: None,
             error,
             yielded: false,
         }
@@ -339,6 +351,17 @@ impl HandlerBody {
                 return Poll::Ready(Some(Ok(Frame::data(data))));
             }
             let Some(driver) = self.driver.as_mut() else {
+                if self.error.is_none() {
+                    if self.tail.is_none() {
+                        self.tail = lock(&self.shared).tail.take().map(Box::new);
+                    }
+                    if let Some(tail) = &mut self.tail {
+                        match ready!(Pin::new(&mut **tail).poll_frame(cx)) {
+                            Some(frame) => return Poll::Ready(Some(frame)),
+                            None => self.tail = None,
+                        }
+                    }
+                }
                 return self.poll_end(cx);
             };
             match driver.as_mut().poll(cx) {

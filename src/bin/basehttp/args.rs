@@ -39,6 +39,11 @@ pub(crate) struct Args {
         hide_default_value = true
     )]
     protocol: String,
+
+    /// follow symbolic links that lead outside the directory (Python's behaviour; default:
+    /// refuse them)
+    #[arg(long)]
+    follow_symlinks: bool,
 }
 
 /// What the server will do, every value checked.
@@ -50,6 +55,7 @@ pub(crate) struct Config {
     pub(crate) directory: PathBuf,
     pub(crate) protocol: Version,
     pub(crate) cgi: bool,
+    pub(crate) follow_symlinks: bool,
 }
 
 impl Args {
@@ -72,6 +78,7 @@ impl Args {
             directory,
             protocol,
             cgi: self.cgi,
+            follow_symlinks: self.follow_symlinks,
         })
     }
 }

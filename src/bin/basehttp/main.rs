@@ -9,8 +9,8 @@ use std::process::ExitCode;
 
 use basehttp::prelude::*;
 use basehttp::server::HttpServer;
+use basehttp::static_files::StaticFiles;
 use clap::Parser;
-use http::Version;
 
 use self::args::{Args, Config};
 
@@ -49,28 +49,18 @@ fn main() -> ExitCode {
     }
 }
 
-/// Until file serving lands, the CLI serves Python's bare handler with the requested protocol.
-struct CliHandler {
-    protocol: Version,
-}
-
-impl HttpRequestHandler for CliHandler {
-    fn server_version(&self) -> &str {
-        "SimpleHTTP/0.6"
-    }
-
-    fn protocol_version(&self) -> Version {
-        self.protocol
-    }
-}
-
 async fn run(config: Config) -> io::Result<ExitCode> {
     let _log = basehttp::log::init();
-    let _ = (&config.directory, config.cgi);
-    let service = CliHandler {
-        protocol: config.protocol,
+    if config.cgi {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "--cgi is not available yet",
+        ));
     }
-    .into_service();
+    let service = StaticFiles::new(config.directory)
+        .protocol_version(config.protocol)
+        .follow_symlinks(config.follow_symlinks)
+        .into_service();
 
     let host = config.bind.as_deref().unwrap_or("0.0.0.0");
     let httpd = HttpServer::bind((host, config.port), service)

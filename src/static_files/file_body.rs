@@ -1,0 +1,242 @@
+//! A file streamed as a response body: large reads on the blocking pool, one read ahead, no
+//! zero-filling, and a clean failure if the file shrinks while it is being sent.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
+use tokio::task::JoinHandle;
+
+use crate::handler::BoxError;
+
+/// How much one blocking read fetches. Large enough that the thread-pool round trip is noise,
+/// small enough that 32 concurrent downloads stay well under 32 MiB.
+pub(crate) const CHUNK: usize = 128 * 1024;
+
+/// A piece of the body: literal bytes (multipart headers) or a range of the file.
+#[derive(Debug)]
+pub(crate) enum Segment {
+    Bytes(Bytes),
+    File { start: u64, len: u64 },
+}
+
+/// A read in flight on the blocking pool; it hands the file back.
+type PendingRead = JoinHandle<(File, io::Result<Bytes>)>;
+
+/// The file body. Reads `CHUNK` bytes at a time on the blocking pool and starts the next read
+/// as soon as one is handed over.
+pub(crate) struct FileBody {
+    segments: VecDeque<Segment>,
+    /// Bytes still to read from the file for the current segment, and where.
+    position: u64,
+    remaining: u64,
+    state: State,
+    size_hint: u64,
+}
+
+enum State {
+    /// The file, between reads (`None` once nothing more needs it).
+    Idle(Option<File>),
+    /// A read in flight.
+    Reading(PendingRead),
+    /// Something went wrong; the body ends with this error.
+    Failed(Option<io::Error>),
+}
+
+impl std::fmt::Debug for FileBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileBody")
+            .field("remaining", &self.remaining)
+            .field("segments", &self.segments.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl FileBody {
+    pub(crate) fn new(file: File, segments: Vec<Segment>) -> Self {
+        let size_hint = segments
+            .iter()
+            .map(|s| match s {
+                Segment::Bytes(b) => b.len() as u64,
+                Segment::File { len, .. } => *len,
+            })
+            .sum();
+        Self {
+            segments: segments.into(),
+            position: 0,
+            remaining: 0,
+            state: State::Idle(Some(file)),
+            size_hint,
+        }
+    }
+
+    /// Starts reading the next chunk of the current file segment.
+    fn start_read(&mut self, file: File) {
+        let want = usize::try_from(self.remaining).map_or(CHUNK, |r| r.min(CHUNK));
+        let position = self.position;
+        self.state = State::Reading(tokio::task::spawn_blocking(move || {
+            let result = read_chunk(&file, position, want);
+            (file, result)
+        }));
+    }
+}
+
+/// Reads `want` bytes at `position`, into fresh memory that is never zero-filled (std's
+/// `read_to_end` reads into the spare capacity directly).
+fn read_chunk(mut file: &File, position: u64, want: usize) -> io::Result<Bytes> {
+    file.seek(SeekFrom::Start(position))?;
+    let mut buf = Vec::with_capacity(want);
+    file.take(want as u64).read_to_end(&mut buf)?;
+    Ok(Bytes::from(buf))
+}
+
+impl http_body::Body for FileBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        loop {
+            match &mut this.state {
+                State::Failed(err) => {
+                    return Poll::Ready(err.take().map(|e| Err(e.into())));
+                }
+                State::Reading(read) => {
+                    let joined = ready!(Pin::new(read).poll(cx));
+                    let (file, result) = match joined {
+                        Ok(done) => done,
+                        Err(join) => {
+                            this.state = State::Failed(Some(io::Error::other(join)));
+                            continue;
+                        }
+                    };
+                    let chunk = match result {
+                        Ok(chunk) if chunk.is_empty() => {
+                            // The file is shorter than it was: end with an error so the client
+                            // sees an incomplete response, never padding or a hang.
+                            this.state = State::Failed(Some(io::Error::new(
+                                io::ErrorKind::UnexpectedEof,
+                                "file truncated while being sent",
+                            )));
+                            continue;
+                        }
+                        Ok(chunk) => chunk,
+                        Err(err) => {
+                            this.state = State::Failed(Some(err));
+                            continue;
+                        }
+                    };
+                    let n = chunk.len() as u64;
+                    this.position += n;
+                    this.remaining = this.remaining.saturating_sub(n);
+                    this.size_hint = this.size_hint.saturating_sub(n);
+                    if this.remaining > 0 {
+                        // Read ahead while this chunk is being written.
+                        this.start_read(file);
+                    } else {
+                        this.state = State::Idle(Some(file));
+                    }
+                    return Poll::Ready(Some(Ok(Frame::data(chunk))));
+                }
+                State::Idle(file) => {
+                    if this.remaining > 0 {
+                        match file.take() {
+                            Some(file) => this.start_read(file),
+                            None => return Poll::Ready(None),
+                        }
+                        continue;
+                    }
+                    match this.segments.pop_front() {
+                        None => {
+                            // Done: release the descriptor now.
+                            *file = None;
+                            return Poll::Ready(None);
+                        }
+                        Some(Segment::Bytes(bytes)) => {
+                            this.size_hint = this.size_hint.saturating_sub(bytes.len() as u64);
+                            return Poll::Ready(Some(Ok(Frame::data(bytes))));
+                        }
+                        Some(Segment::File { start, len }) => {
+                            this.position = start;
+                            this.remaining = len;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self.state, State::Idle(_)) && self.remaining == 0 && self.segments.is_empty()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.size_hint)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+    use std::io::Write;
+
+    fn temp_file(content: &[u8]) -> (std::path::PathBuf, File) {
+        let path = std::env::temp_dir().join(format!(
+            "basehttp-filebody-{}-{}",
+            std::process::id(),
+            content.len()
+        ));
+        let mut f = File::create(&path).unwrap();
+        f.write_all(content).unwrap();
+        (path.clone(), File::open(&path).unwrap())
+    }
+
+    #[tokio::test]
+    async fn segments_in_order() {
+        let content: Vec<u8> = (0..=255u8).cycle().take(300_000).collect();
+        let (path, file) = temp_file(&content);
+        let body = FileBody::new(
+            file,
+            vec![
+                Segment::Bytes(Bytes::from_static(b"<")),
+                Segment::File {
+                    start: 10,
+                    len: 200_000,
+                },
+                Segment::Bytes(Bytes::from_static(b">")),
+                Segment::File { start: 0, len: 3 },
+            ],
+        );
+        assert_eq!(http_body::Body::size_hint(&body).exact(), Some(200_005));
+        let out = body.collect().await.unwrap().to_bytes();
+        let mut expected = b"<".to_vec();
+        expected.extend_from_slice(&content[10..200_010]);
+        expected.push(b'>');
+        expected.extend_from_slice(&content[..3]);
+        assert_eq!(out, expected);
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[tokio::test]
+    async fn truncation_is_an_error() {
+        let (path, file) = temp_file(&[7u8; 1000]);
+        let body = FileBody::new(
+            file,
+            vec![Segment::File {
+                start: 0,
+                len: 5000,
+            }],
+        );
+        let result = body.collect().await;
+        assert!(result.is_err(), "a short file must not look complete");
+        let _ = std::fs::remove_file(path);
+    }
+}

@@ -1,0 +1,206 @@
+//! Python's `list_directory`: the 3.14 listing page, byte for byte.
+
+use std::ffi::OsString;
+use std::fmt::Write as _;
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_encode};
+
+use crate::handler::html_escape;
+
+/// What `urllib.parse.quote(name)` leaves alone: letters, digits, `_.-~` and `/`.
+const QUOTE_SAFE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'-')
+    .remove(b'~')
+    .remove(b'/');
+
+/// A directory about to be listed: what Python's `list_directory` works from.
+///
+/// Handed to a custom renderer (see
+/// [`StaticFiles::list_directory`](super::StaticFiles::list_directory)); [`render_listing`]
+/// is Python's page.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct DirectoryListing {
+    /// The decoded request path, as shown in the title (`/some dir/`), not HTML-escaped.
+    pub path: String,
+    /// The entries, sorted as Python sorts them (case-insensitively by name).
+    pub entries: Vec<ListingEntry>,
+}
+
+/// One name in a [`DirectoryListing`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ListingEntry {
+    /// The name as stored (not necessarily UTF-8).
+    pub name: OsString,
+    /// Whether it is a directory (following symlinks): listed with a trailing `/`.
+    pub is_dir: bool,
+    /// Whether it is a symbolic link: shown with a trailing `@`.
+    pub is_symlink: bool,
+}
+
+impl ListingEntry {
+    /// Describes one entry.
+    pub fn new(name: OsString, is_dir: bool, is_symlink: bool) -> Self {
+        Self {
+            name,
+            is_dir,
+            is_symlink,
+        }
+    }
+
+    /// The bytes of the name.
+    pub fn name_bytes(&self) -> &[u8] {
+        name_bytes(&self.name)
+    }
+}
+
+#[cfg(unix)]
+fn name_bytes(name: &OsString) -> &[u8] {
+    std::os::unix::ffi::OsStrExt::as_bytes(name.as_os_str())
+}
+
+#[cfg(not(unix))]
+fn name_bytes(name: &OsString) -> &[u8] {
+    name.to_str().map_or(b"\xef\xbf\xbd", str::as_bytes)
+}
+
+impl DirectoryListing {
+    /// Builds a listing, sorting the entries as Python does: `list.sort(key=lambda a: a.lower())`
+    /// (stable, on the Unicode lower case of each name).
+    pub fn new(path: String, mut entries: Vec<ListingEntry>) -> Self {
+        entries.sort_by_cached_key(|e| String::from_utf8_lossy(e.name_bytes()).to_lowercase());
+        Self { path, entries }
+    }
+}
+
+/// Python 3.14's listing page for `listing`.
+///
+/// `<a href>` targets are the names percent-encoded like `urllib.parse.quote` (bytes that are
+/// not UTF-8 included, so the link reaches the file); texts are HTML-escaped like
+/// `html.escape(quote=False)`. Directories get a trailing `/`, symbolic links a trailing `@`
+/// (a link to a directory shows `@` and links with `/`).
+///
+/// ```
+/// use basehttp::static_files::{render_listing, DirectoryListing, ListingEntry};
+///
+/// let listing = DirectoryListing::new(
+///     "/docs/".to_owned(),
+///     vec![ListingEntry::new("b&<c>.txt".into(), false, false), ListingEntry::new("A".into(), true, false)],
+/// );
+/// let page = render_listing(&listing);
+/// assert!(page.contains("<title>Directory listing for /docs/</title>"));
+/// assert!(page.contains(r#"<li><a href="A/">A/</a></li>"#));
+/// assert!(page.contains(r#"<li><a href="b%26%3Cc%3E.txt">b&amp;&lt;c&gt;.txt</a></li>"#));
+/// ```
+pub fn render_listing(listing: &DirectoryListing) -> String {
+    let title = format!("Directory listing for {}", html_escape(&listing.path));
+    let mut page = String::with_capacity(300 + listing.entries.len() * 80);
+    page.push_str(
+        "<!DOCTYPE HTML>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <style type=\"text/css\">\n:root {\ncolor-scheme: light dark;\n}\n</style>\n",
+    );
+    // Infallible: writing to a String.
+    let _ = write!(
+        page,
+        "<title>{title}</title>\n</head>\n<body>\n<h1>{title}</h1>\n<hr>\n<ul>\n"
+    );
+    for entry in &listing.entries {
+        let name = entry.name_bytes();
+        let mut link = name.to_vec();
+        if entry.is_dir {
+            link.push(b'/');
+        }
+        let text = String::from_utf8_lossy(name);
+        let suffix = if entry.is_symlink {
+            "@"
+        } else if entry.is_dir {
+            "/"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            page,
+            "<li><a href=\"{}\">{}{suffix}</a></li>",
+            percent_encode(&link, QUOTE_SAFE),
+            html_escape(&text)
+        );
+    }
+    page.push_str("</ul>\n<hr>\n</body>\n</html>\n");
+    page
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Appendix A4 of the reference notes: CPython 3.14's page for `/some%20dir/?q=1#frag`.
+    const GOLDEN: &str = "<!DOCTYPE HTML>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+        <style type=\"text/css\">\n:root {\ncolor-scheme: light dark;\n}\n</style>\n\
+        <title>Directory listing for /some dir/</title>\n</head>\n<body>\n\
+        <h1>Directory listing for /some dir/</h1>\n<hr>\n<ul>\n\
+        <li><a href=\"A.txt\">A.txt</a></li>\n\
+        <li><a href=\"b%26%3Cc%3E.txt\">b&amp;&lt;c&gt;.txt</a></li>\n\
+        <li><a href=\"dirlnk/\">dirlnk@</a></li>\n\
+        <li><a href=\"lnk\">lnk@</a></li>\n\
+        <li><a href=\"q%3F%23%25.txt\">q?#%.txt</a></li>\n\
+        <li><a href=\"Sub%20Dir/\">Sub Dir/</a></li>\n\
+        </ul>\n<hr>\n</body>\n</html>\n";
+
+    #[test]
+    fn golden_listing() {
+        let entries = vec![
+            ListingEntry::new("q?#%.txt".into(), false, false),
+            ListingEntry::new("Sub Dir".into(), true, false),
+            ListingEntry::new("lnk".into(), false, true),
+            ListingEntry::new("A.txt".into(), false, false),
+            ListingEntry::new("dirlnk".into(), true, true),
+            ListingEntry::new("b&<c>.txt".into(), false, false),
+        ];
+        let listing = DirectoryListing::new(
+            super::super::resolve::display_path("/some%20dir/?q=1#frag"),
+            entries,
+        );
+        assert_eq!(render_listing(&listing), GOLDEN);
+    }
+
+    #[test]
+    fn empty_directory_is_264_bytes() {
+        let listing = DirectoryListing::new("/sub/".to_owned(), Vec::new());
+        assert_eq!(render_listing(&listing).len(), 264);
+    }
+
+    /// Python's `urllib.parse.quote` with its default `safe='/'`.
+    fn quote(bytes: &[u8]) -> String {
+        percent_encode(bytes, QUOTE_SAFE).to_string()
+    }
+
+    #[test]
+    fn quote_matches_python() {
+        assert_eq!(quote(b"a b&<c>.html"), "a%20b%26%3Cc%3E.html");
+        assert_eq!(quote("café.txt".as_bytes()), "caf%C3%A9.txt");
+        assert_eq!(quote(b"x:y;z+w,=~_-."), "x%3Ay%3Bz%2Bw%2C%3D~_-.");
+        assert_eq!(quote(b"\xff"), "%FF");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn undecodable_names_link_to_their_bytes() {
+        use std::os::unix::ffi::OsStringExt;
+        let listing = DirectoryListing::new(
+            "/".to_owned(),
+            vec![ListingEntry::new(
+                OsString::from_vec(b"bad\xff.txt".to_vec()),
+                false,
+                false,
+            )],
+        );
+        let page = render_listing(&listing);
+        assert!(
+            page.contains("<li><a href=\"bad%FF.txt\">bad\u{fffd}.txt</a></li>"),
+            "{page}"
+        );
+    }
+}

@@ -1,0 +1,193 @@
+//! Python's `guess_type`: `extensions_map` first, then what `mimetypes` would say.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+/// Python's `SimpleHTTPRequestHandler.extensions_map` defaults (`_encodings_map_default`): types
+/// for compressed files, which `mimetypes` would otherwise report as the inner type.
+pub const DEFAULT_EXTENSIONS_MAP: [(&str, &str); 4] = [
+    (".gz", "application/gzip"),
+    (".Z", "application/octet-stream"),
+    (".bz2", "application/x-bzip2"),
+    (".xz", "application/x-xz"),
+];
+
+/// `mimetypes.suffix_map`: shorthand suffixes expanded before the lookup.
+const SUFFIX_MAP: [(&str, &str); 6] = [
+    (".svgz", ".svg.gz"),
+    (".tgz", ".tar.gz"),
+    (".taz", ".tar.gz"),
+    (".tz", ".tar.gz"),
+    (".tbz2", ".tar.bz2"),
+    (".txz", ".tar.xz"),
+];
+
+/// `mimetypes.encodings_map` (case-sensitive): content encodings stripped before the lookup.
+const ENCODINGS: [&str; 5] = [".gz", ".Z", ".bz2", ".xz", ".br"];
+
+/// The files `mimetypes.init()` reads, in order; later ones override earlier ones.
+const KNOWN_FILES: [&str; 8] = [
+    "/etc/mime.types",
+    "/etc/httpd/mime.types",
+    "/etc/httpd/conf/mime.types",
+    "/etc/apache/mime.types",
+    "/etc/apache2/mime.types",
+    "/usr/local/etc/httpd/conf/mime.types",
+    "/usr/local/lib/netscape/mime.types",
+    "/usr/local/etc/mime.types",
+];
+
+/// `posixpath.splitext`: the extension of the last component, unless that component is only
+/// dots before its first other character (`.bashrc` has none).
+pub(crate) fn splitext(path: &str) -> (&str, &str) {
+    let name_start = path.rfind('/').map_or(0, |i| i + 1);
+    let name = &path[name_start..];
+    match name.rfind('.') {
+        Some(dot) if name[..dot].chars().any(|c| c != '.') => path.split_at(name_start + dot),
+        _ => (path, ""),
+    }
+}
+
+/// Python's `guess_type(path)` for a `SimpleHTTPRequestHandler` with `extensions_map`.
+pub(crate) fn guess_type(path: &str, extensions_map: &HashMap<String, String>) -> String {
+    let (_, ext) = splitext(path);
+    if let Some(mime) = extensions_map.get(ext) {
+        return mime.clone();
+    }
+    let lower = ext.to_ascii_lowercase();
+    if let Some(mime) = extensions_map.get(&lower) {
+        return mime.clone();
+    }
+    mimetypes_guess(path).unwrap_or_else(|| "application/octet-stream".to_owned())
+}
+
+/// `mimetypes.guess_file_type(path)[0]`: suffix expansion, encoding stripping, then the
+/// host's `mime.types` files (as Python reads them) and mime_guess's table in place of
+/// Python's built-in one.
+fn mimetypes_guess(path: &str) -> Option<String> {
+    let (base, ext) = splitext(path);
+    if !is_suffix(ext) {
+        return lookup_after_encoding(base, ext);
+    }
+    let (mut base, mut ext) = (base.to_owned(), ext.to_owned());
+    while let Some((_, expansion)) = SUFFIX_MAP
+        .iter()
+        .find(|(suffix, _)| suffix.eq_ignore_ascii_case(&ext))
+    {
+        let joined = format!("{base}{expansion}");
+        let (b, e) = splitext(&joined);
+        (base, ext) = (b.to_owned(), e.to_owned());
+    }
+    lookup_after_encoding(&base, &ext)
+}
+
+fn is_suffix(ext: &str) -> bool {
+    SUFFIX_MAP
+        .iter()
+        .any(|(suffix, _)| suffix.eq_ignore_ascii_case(ext))
+}
+
+fn lookup_after_encoding(base: &str, ext: &str) -> Option<String> {
+    let ext = if ENCODINGS.contains(&ext) {
+        splitext(base).1
+    } else {
+        ext
+    };
+    let ext = ext.to_ascii_lowercase();
+    if ext.is_empty() {
+        return None;
+    }
+    if let Some(mime) = system_types().get(&ext) {
+        return Some(mime.clone());
+    }
+    mime_guess::from_ext(&ext[1..])
+        .first_raw()
+        .map(str::to_owned)
+}
+
+/// The host's `mime.types` files, read once (on first use, which is inside the blocking
+/// resolver, never on the async runtime).
+fn system_types() -> &'static HashMap<String, String> {
+    static TYPES: OnceLock<HashMap<String, String>> = OnceLock::new();
+    TYPES.get_or_init(|| {
+        let mut types = HashMap::new();
+        for file in KNOWN_FILES {
+            if let Ok(text) = std::fs::read_to_string(file) {
+                parse_mime_types(&text, &mut types);
+            }
+        }
+        types
+    })
+}
+
+/// `MimeTypes.readfp`: `type ext ext …` per line, `#` starts a comment.
+fn parse_mime_types(text: &str, types: &mut HashMap<String, String>) {
+    for line in text.lines() {
+        let line = line.split('#').next().unwrap_or_default();
+        let mut words = line.split_whitespace();
+        let Some(mime) = words.next() else {
+            continue;
+        };
+        for ext in words {
+            types.insert(format!(".{}", ext.to_ascii_lowercase()), mime.to_owned());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn defaults() -> HashMap<String, String> {
+        DEFAULT_EXTENSIONS_MAP
+            .iter()
+            .map(|(e, t)| ((*e).to_owned(), (*t).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn splitext_is_posixpaths() {
+        assert_eq!(splitext("/a/b.tar.gz"), ("/a/b.tar", ".gz"));
+        assert_eq!(splitext("/a/.bashrc"), ("/a/.bashrc", ""));
+        assert_eq!(splitext("/a/..x"), ("/a/..x", ""));
+        assert_eq!(splitext("/a.b/c"), ("/a.b/c", ""));
+        assert_eq!(splitext("/a/b."), ("/a/b", "."));
+    }
+
+    #[test]
+    fn extensions_map_wins() {
+        let map = defaults();
+        assert_eq!(guess_type("/x.tar.gz", &map), "application/gzip");
+        assert_eq!(guess_type("/x.GZ", &map), "application/gzip");
+        assert_eq!(guess_type("/x.Z", &map), "application/octet-stream");
+        assert_eq!(guess_type("/x.bz2", &map), "application/x-bzip2");
+        assert_eq!(guess_type("/x.xz", &map), "application/x-xz");
+        assert_eq!(guess_type("/noext", &map), "application/octet-stream");
+    }
+
+    #[test]
+    fn mimetypes_fallbacks() {
+        let map = defaults();
+        assert_eq!(guess_type("/x.html", &map), "text/html");
+        assert_eq!(guess_type("/X.HTML", &map), "text/html");
+        assert_eq!(guess_type("/x.txt", &map), "text/plain");
+        assert_eq!(guess_type("/x.png", &map), "image/png");
+        // suffix_map: .tgz -> .tar.gz, then the gzip encoding is stripped: a tar archive.
+        assert_eq!(guess_type("/x.tgz", &map), "application/x-tar");
+        // .br is an encoding for mimetypes: the inner type.
+        assert_eq!(guess_type("/app.css.br", &map), "text/css");
+    }
+
+    #[test]
+    fn mime_types_files_parse() {
+        let mut types = HashMap::new();
+        parse_mime_types(
+            "# comment\ntext/x-a a aa\n\napplication/x-b b # trailing\n",
+            &mut types,
+        );
+        assert_eq!(types.get(".a").map(String::as_str), Some("text/x-a"));
+        assert_eq!(types.get(".aa").map(String::as_str), Some("text/x-a"));
+        assert_eq!(types.get(".b").map(String::as_str), Some("application/x-b"));
+        assert_eq!(types.get(".trailing"), None);
+    }
+}

@@ -1,0 +1,381 @@
+//! Python's `translate_path` and the pieces of `send_head` that only look at the request
+//! target: pure functions, where the traversal tests and the property tests go.
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+
+use percent_encoding::percent_decode_str;
+
+/// A request target translated to a path below the served directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Translated {
+    /// The path's components below the root, decoded; never `.`, `..`, empty, or containing a
+    /// separator.
+    pub(crate) components: Vec<Vec<u8>>,
+    /// Whether the target ended with `/` (or `%2f`/`%2F`).
+    pub(crate) trailing_slash: bool,
+}
+
+impl Translated {
+    /// The components joined with `/` (no leading slash; `.` for the root itself).
+    pub(crate) fn relative(&self) -> Vec<u8> {
+        if self.components.is_empty() {
+            return b".".to_vec();
+        }
+        let mut out = Vec::with_capacity(self.components.iter().map(|c| c.len() + 1).sum());
+        for (i, component) in self.components.iter().enumerate() {
+            if i > 0 {
+                out.push(b'/');
+            }
+            out.extend_from_slice(component);
+        }
+        out
+    }
+}
+
+/// Python 3.14's `SimpleHTTPRequestHandler.translate_path`, on bytes.
+///
+/// The fragment, then the query, are cut; the rest is percent-decoded; `.` and empty components
+/// are dropped and `..` removes the previous component (it can never climb above the root); a
+/// trailing `/` — also a trailing `%2f` — is remembered. Decoding works on bytes, so a name
+/// that is not UTF-8 is reached by its percent-encoded bytes (`%FF`); Python's own links for
+/// such names (UTF-8-encoded surrogates, `%ED%B3%BF`) work too.
+pub(crate) fn translate(target: &str) -> Translated {
+    let path = target.split('#').next().unwrap_or_default();
+    let path = path.split('?').next().unwrap_or_default();
+    let decoded: Cow<'_, [u8]> = percent_decode_str(path).into();
+    let decoded = unescape_surrogates(&decoded);
+    let trailing_slash = decoded.ends_with(b"/");
+    let mut components: Vec<Vec<u8>> = Vec::new();
+    for word in decoded.split(|&b| b == b'/') {
+        match word {
+            b"" | b"." => {}
+            b".." => {
+                components.pop();
+            }
+            word if is_simple_name(word) => components.push(word.to_vec()),
+            _ => {}
+        }
+    }
+    Translated {
+        components,
+        trailing_slash,
+    }
+}
+
+/// Python skips components for which `os.path.dirname(word)` is not empty: on Windows those
+/// holding a drive or a backslash. On Unix every byte but `/` (already split on) is a name byte.
+fn is_simple_name(word: &[u8]) -> bool {
+    if cfg!(windows) {
+        !word.contains(&b'\\') && !word.contains(&b':')
+    } else {
+        true
+    }
+}
+
+/// Python names undecodable bytes with surrogates (`surrogateescape`) and quotes them as UTF-8
+/// surrogates (`surrogatepass`): U+DC80..U+DCFF, encoded `ED B2 80`..`ED B3 BF`, stand for the
+/// bytes 0x80..0xFF. Undo that so links from a Python listing reach the same files.
+fn unescape_surrogates(bytes: &[u8]) -> Cow<'_, [u8]> {
+    let is_escape =
+        |w: &[u8]| w[0] == 0xED && (w[1] == 0xB2 || w[1] == 0xB3) && w[2] & 0xC0 == 0x80;
+    if !bytes.windows(3).any(is_escape) {
+        return Cow::Borrowed(bytes);
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if i + 3 <= bytes.len() && is_escape(&bytes[i..i + 3]) {
+            // U+DC80 + b - 0x80: the code point's low byte is `(w1 & 0x03) << 6 | (w2 & 0x3F)`.
+            out.push(0x80 | ((bytes[i + 1] & 0x01) << 6) | (bytes[i + 2] & 0x3F));
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Python's `translate_path(path)` with `directory` as the served root: the path the request
+/// would open (before symlinks are followed). Query and fragment are dropped, `..` never climbs
+/// above `directory`, and a trailing slash is kept.
+///
+/// ```
+/// use std::path::Path;
+/// use basehttp::static_files::translate_path;
+///
+/// let root = Path::new("/srv");
+/// assert_eq!(translate_path(root, "/a/b?x=1#f"), Path::new("/srv/a/b"));
+/// assert_eq!(translate_path(root, "/../../etc/passwd"), Path::new("/srv/etc/passwd"));
+/// assert_eq!(translate_path(root, "/%2e%2e/x"), Path::new("/srv/x"));
+/// assert_eq!(translate_path(root, "/a/b%2f"), Path::new("/srv/a/b/"));
+/// assert_eq!(translate_path(root, "/caf%C3%A9"), Path::new("/srv/café"));
+/// ```
+pub fn translate_path(directory: &Path, path: &str) -> PathBuf {
+    let translated = translate(path);
+    let mut out = directory.to_path_buf();
+    for component in &translated.components {
+        out.push(os_str(component));
+    }
+    if translated.trailing_slash {
+        let mut with_slash = out.into_os_string();
+        with_slash.push("/");
+        out = PathBuf::from(with_slash);
+    }
+    out
+}
+
+#[cfg(unix)]
+pub(crate) fn os_str(bytes: &[u8]) -> &std::ffi::OsStr {
+    std::os::unix::ffi::OsStrExt::from_bytes(bytes)
+}
+
+#[cfg(not(unix))]
+pub(crate) fn os_str(bytes: &[u8]) -> &std::ffi::OsStr {
+    std::str::from_utf8(bytes).unwrap_or("\u{fffd}").as_ref()
+}
+
+/// The parts of Python's `urllib.parse.urlsplit`.
+#[derive(Debug, PartialEq, Eq)]
+struct Split<'a> {
+    scheme: Option<&'a str>,
+    netloc: Option<&'a str>,
+    path: &'a str,
+    query: Option<&'a str>,
+    fragment: Option<&'a str>,
+}
+
+fn urlsplit(url: &str) -> Split<'_> {
+    let (rest, fragment) = match url.split_once('#') {
+        Some((rest, fragment)) => (rest, Some(fragment)),
+        None => (url, None),
+    };
+    let (rest, query) = match rest.split_once('?') {
+        Some((rest, query)) => (rest, Some(query)),
+        None => (rest, None),
+    };
+    let (scheme, rest) = match rest.split_once(':') {
+        Some((scheme, after))
+            if scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')) =>
+        {
+            (Some(scheme), after)
+        }
+        _ => (None, rest),
+    };
+    let (netloc, path) = match rest.strip_prefix("//") {
+        Some(after) => {
+            let end = after.find('/').unwrap_or(after.len());
+            (Some(&after[..end]), &after[end..])
+        }
+        None => (None, rest),
+    };
+    Split {
+        scheme,
+        netloc,
+        path,
+        query,
+        fragment,
+    }
+}
+
+/// Python's directory redirect: `None` when the target's path already ends with `/` (or
+/// `%2f`/`%2F`, 3.14), else the `Location` — the target with `/` appended to its path, query and
+/// fragment kept.
+///
+/// ```
+/// # use basehttp::static_files::directory_redirect;
+/// assert_eq!(directory_redirect("/sub?a=1"), Some("/sub/?a=1".to_owned()));
+/// assert_eq!(directory_redirect("sub"), Some("sub/".to_owned()));
+/// assert_eq!(directory_redirect("/sub/"), None);
+/// assert_eq!(directory_redirect("/sub%2F"), None);
+/// ```
+pub fn directory_redirect(target: &str) -> Option<String> {
+    let split = urlsplit(target);
+    let path = split.path;
+    if path.ends_with('/') || path.ends_with("%2f") || path.ends_with("%2F") {
+        return None;
+    }
+    let mut location = String::with_capacity(target.len() + 1);
+    if let Some(scheme) = split.scheme {
+        location.push_str(scheme);
+        location.push(':');
+    }
+    if let Some(netloc) = split.netloc {
+        location.push_str("//");
+        location.push_str(netloc);
+    }
+    location.push_str(path);
+    location.push('/');
+    if let Some(query) = split.query.filter(|q| !q.is_empty()) {
+        location.push('?');
+        location.push_str(query);
+    }
+    if let Some(fragment) = split.fragment.filter(|f| !f.is_empty()) {
+        location.push('#');
+        location.push_str(fragment);
+    }
+    Some(location)
+}
+
+/// The path shown in a listing's title (3.14, gh-133889): cut at `#`, then `?`, then
+/// percent-decoded (invalid UTF-8 becomes U+FFFD). Not yet HTML-escaped.
+pub(crate) fn display_path(target: &str) -> String {
+    let path = target.split('#').next().unwrap_or_default();
+    let path = path.split('?').next().unwrap_or_default();
+    percent_decode_str(path).decode_utf8_lossy().into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(target: &str) -> (Vec<String>, bool) {
+        let translated = translate(target);
+        (
+            translated
+                .components
+                .iter()
+                .map(|c| String::from_utf8_lossy(c).into_owned())
+                .collect(),
+            translated.trailing_slash,
+        )
+    }
+
+    /// The worked examples of the reference notes (3.14 column), directory `/srv`.
+    #[test]
+    fn pythons_examples() {
+        let root = Path::new("/srv");
+        let cases = [
+            ("/", "/srv/"),
+            ("", "/srv"),
+            ("a", "/srv/a"),
+            ("/a/b/", "/srv/a/b/"),
+            ("/a/b%2f", "/srv/a/b/"),
+            ("/a/b%2F", "/srv/a/b/"),
+            ("/a//b", "/srv/a/b"),
+            ("/a/./b", "/srv/a/b"),
+            ("/a/../b", "/srv/b"),
+            ("/a/%2e%2e/b", "/srv/b"),
+            ("/../../etc/passwd", "/srv/etc/passwd"),
+            ("/%2e%2e/x", "/srv/x"),
+            ("/a/..", "/srv"),
+            ("/a?x=1", "/srv/a"),
+            ("/a#f", "/srv/a"),
+            ("/a#f?x", "/srv/a"),
+            ("/a?x#f", "/srv/a"),
+            ("/a/?x", "/srv/a/"),
+            ("/a%3Fb", "/srv/a?b"),
+            ("/a%23b", "/srv/a#b"),
+            ("/caf%C3%A9", "/srv/café"),
+            ("/%ZZ", "/srv/%ZZ"),
+            ("//evil.com/x", "/srv/evil.com/x"),
+            ("http://h/p", "/srv/http:/h/p"),
+            ("/.hidden", "/srv/.hidden"),
+        ];
+        for (target, expected) in cases {
+            assert_eq!(
+                translate_path(root, target),
+                Path::new(expected),
+                "{target:?}"
+            );
+        }
+        #[cfg(unix)]
+        assert_eq!(
+            translate_path(root, "/a\\..\\b"),
+            Path::new("/srv/a\\..\\b")
+        );
+    }
+
+    #[test]
+    fn filename_and_query_variants() {
+        // CPython's test_query_arguments and test_start_with_double_slash.
+        for target in [
+            "/filename",
+            "/filename?foo=bar",
+            "/filename?a=b&spam=eggs#zot",
+            "//filename",
+            "//filename?foo=bar",
+        ] {
+            assert_eq!(t(target), (vec!["filename".to_owned()], false), "{target}");
+        }
+    }
+
+    #[test]
+    fn traversal_never_escapes() {
+        let hostile = [
+            "/..",
+            "/../",
+            "/../..",
+            "/%2e%2e",
+            "/%2E%2E/%2e%2E/etc",
+            "/..%2f..%2fetc%2fpasswd",
+            "/a/../../../../b",
+            "/.%2e/.%2e/etc",
+            "/%252e%252e/x",
+            "/..\\..\\etc",
+            "/%5c..%5c",
+            "/%c0%ae%c0%ae/x",
+            "/%00/x",
+            "/a%00b",
+            "////../x",
+            "/./../.",
+            "..",
+            "../a",
+        ];
+        for target in hostile {
+            let translated = translate(target);
+            for component in &translated.components {
+                assert!(!component.is_empty());
+                assert_ne!(component.as_slice(), b".");
+                assert_ne!(component.as_slice(), b"..");
+                assert!(!component.contains(&b'/'), "{target}");
+            }
+        }
+        // Double encoding is decoded once: `%252e` stays a literal `%2e` name.
+        assert_eq!(t("/%252e%252e/x").0, ["%2e%2e", "x"]);
+    }
+
+    #[test]
+    fn undecodable_names_round_trip() {
+        assert_eq!(translate("/%FF.txt").components, [b"\xff.txt".to_vec()]);
+        // Python's link for b'\xff': quote('\udcff', errors='surrogatepass').
+        assert_eq!(
+            translate("/%ED%B3%BF.txt").components,
+            [b"\xff.txt".to_vec()]
+        );
+        assert_eq!(translate("/%ED%B2%80").components, [b"\x80".to_vec()]);
+        // A real UTF-8 character is left alone.
+        assert_eq!(
+            translate("/%ED%9F%BF").components,
+            ["\u{d7ff}".as_bytes().to_vec()]
+        );
+    }
+
+    #[test]
+    fn redirects() {
+        let cases = [
+            ("/sub", Some("/sub/")),
+            ("/sub?a=1#frag", Some("/sub/?a=1#frag")),
+            ("sub", Some("sub/")),
+            ("/sub/", None),
+            ("/sub%2f", None),
+            ("/evil.com/..%2f..%2fsub", Some("/evil.com/..%2f..%2fsub/")),
+            ("https://pypi.org/x/dir", Some("https://pypi.org/x/dir/")),
+            ("/sub?", Some("/sub/")),
+        ];
+        for (target, expected) in cases {
+            assert_eq!(directory_redirect(target).as_deref(), expected, "{target}");
+        }
+    }
+
+    #[test]
+    fn display_paths() {
+        assert_eq!(display_path("/some%20dir/?q=1#frag"), "/some dir/");
+        assert_eq!(display_path("/x/#123"), "/x/");
+        assert_eq!(display_path("/%ff/"), "/\u{fffd}/");
+    }
+}
