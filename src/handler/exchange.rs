@@ -363,7 +363,10 @@ impl Exchange {
 
     fn start_head(&mut self, code: u16, message: Option<&str>) {
         if self.headers_sent {
-            self.misuse("send_response() after the headers were sent");
+            // Python would write a second status line into the body; nothing useful can be done.
+            self.log_error(format_args!(
+                "send_response({code}) after the headers were sent: ignored"
+            ));
             return;
         }
         let status = StatusCode::from_u16(code).ok();
@@ -421,7 +424,9 @@ impl Exchange {
     /// 500 page if the handler passes it on with `?`.
     pub fn send_header(&mut self, keyword: &str, value: impl fmt::Display) {
         if self.headers_sent {
-            self.misuse("send_header() after the headers were sent");
+            self.log_error(format_args!(
+                "send_header({keyword:?}) after the headers were sent: ignored"
+            ));
             return;
         }
         let mut value_buf = FormatBuf::new();
@@ -445,6 +450,21 @@ impl Exchange {
             ));
             return;
         };
+        if name == header::CONTENT_LENGTH {
+            let digits = !value.is_empty() && value.iter().all(u8::is_ascii_digit);
+            let conflicting = self
+                .head
+                .as_ref()
+                .and_then(|head| head.headers.get(header::CONTENT_LENGTH))
+                .is_some_and(|existing| existing.as_bytes() != value);
+            if !digits || conflicting {
+                self.header_error = Some(format!(
+                    "invalid Content-Length {:?}",
+                    String::from_utf8_lossy(value)
+                ));
+                return;
+            }
+        }
         if name == header::CONNECTION {
             if value.eq_ignore_ascii_case(b"close") {
                 self.close_connection = true;
@@ -533,8 +553,24 @@ impl Exchange {
         self.wfile.open = true;
         self.wfile.discard = no_body;
         self.headers_sent = true;
+        response.extensions_mut().insert(Answered);
         let (parts, ()) = response.into_parts();
         lock(&self.shared).head = Some(parts);
+    }
+
+    /// Gives a response from the inner service (after [`fall_through`](Exchange::fall_through))
+    /// what Python's `super().do_GET()` would have given it, unless a basehttp handler already
+    /// did: the log line, `protocol_version`'s status line and connection handling.
+    pub(crate) fn adopt<B>(&self, response: &mut http::Response<B>) {
+        if response.extensions().get::<Answered>().is_some() {
+            return;
+        }
+        self.log_request(response.status().as_u16());
+        if matches!(self.parts.version, Version::HTTP_10 | Version::HTTP_11) {
+            *response.version_mut() = status_line_version(self.hooks.protocol_version());
+            self.apply_connection_semantics(response.headers_mut());
+        }
+        response.extensions_mut().insert(Answered);
     }
 
     /// Python closes or keeps the connection from `close_connection` without saying so; hyper
@@ -642,7 +678,7 @@ impl Exchange {
         if !self.headers_sent && self.head.as_ref().is_some_and(|h| h.status.is_some()) {
             if let Err(err) = self.end_headers() {
                 self.misuse = Some("invalid response header before the body");
-                tracing::debug!(target: crate::log::TARGET, %err, "wfile used with a bad head");
+                self.log_error(format_args!("wfile used after an invalid header: {err}"));
             }
         }
         &mut self.wfile
@@ -812,6 +848,11 @@ fn common_header_name(keyword: &str) -> Option<HeaderName> {
         })
         .map(|(_, _, name)| name.clone())
 }
+
+/// Marks a response a basehttp handler produced (and logged), so an outer handler does not log
+/// it again.
+#[derive(Clone, Copy, Debug)]
+struct Answered;
 
 /// Room for Python's usual head (`Server`, `Date`, a type, a length) without regrowing.
 const HEAD_CAPACITY: usize = 8;

@@ -211,7 +211,13 @@ where
                         }
                         Poll::Ready(finished) => {
                             let shared = shared.clone();
-                            match settle(finished) {
+                            // A panic in a logging hook must not take the connection with it.
+                            let settled = catch_unwind(AssertUnwindSafe(|| settle(finished)));
+                            let Ok(settled) = settled else {
+                                this.state.set(State::Done);
+                                return Poll::Ready(Ok(plain_500()));
+                            };
+                            match settled {
                                 Settled::Respond(error) => {
                                     let response = respond_from(&shared, error);
                                     this.state.set(State::Done);
@@ -253,7 +259,12 @@ where
                     let ex = ex.take();
                     this.state.set(State::Done);
                     return Poll::Ready(Ok(match result {
-                        Ok(response) => response.map(Body::new),
+                        Ok(mut response) => {
+                            if let Some(ex) = &ex {
+                                ex.adopt(&mut response);
+                            }
+                            response.map(Body::new)
+                        }
                         Err(err) => {
                             let err: BoxError = err.into();
                             match ex {

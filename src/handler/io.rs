@@ -15,6 +15,7 @@ use std::task::{Context, Poll, Waker, ready};
 
 use bytes::{Buf, Bytes, BytesMut};
 use http_body::{Body as _, Frame, SizeHint};
+use sync_wrapper::SyncWrapper;
 use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, ReadBuf};
 
 use super::BoxError;
@@ -35,6 +36,8 @@ pub(crate) struct Shared {
     writer: Option<Waker>,
     /// The rest of the body, handed over with `Exchange::send_body`.
     pub(crate) tail: Option<Body>,
+    /// The response body is gone (complete, or the client left): writes fail with `BrokenPipe`.
+    closed: bool,
 }
 
 pub(crate) type SharedRef = Arc<Mutex<Shared>>;
@@ -116,6 +119,12 @@ impl AsyncWrite for BodyWriter {
             return Poll::Ready(Ok(data.len()));
         }
         let mut shared = lock(&self.shared);
+        if shared.closed {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "the response is complete or the client went away",
+            )));
+        }
         let room = HIGH_WATER.saturating_sub(shared.buf.len());
         if room == 0 {
             shared.writer = Some(cx.waker().clone());
@@ -131,7 +140,7 @@ impl AsyncWrite for BodyWriter {
             return Poll::Ready(Err(Self::not_open()));
         }
         let mut shared = lock(&self.shared);
-        if shared.buf.is_empty() {
+        if shared.buf.is_empty() || shared.closed {
             Poll::Ready(Ok(()))
         } else {
             shared.writer = Some(cx.waker().clone());
@@ -172,7 +181,8 @@ impl AsyncWrite for BodyWriter {
 #[doc(alias = "rfile")]
 #[derive(Debug)]
 pub struct BodyReader {
-    body: Body,
+    /// Only ever used through `&mut`: the wrapper makes the reader (and `Exchange`) `Sync`.
+    body: SyncWrapper<Body>,
     chunk: Bytes,
     done: bool,
     /// An error met while prefetching, reported by the next read.
@@ -182,7 +192,7 @@ pub struct BodyReader {
 impl BodyReader {
     pub(crate) fn new(body: Body) -> Self {
         Self {
-            body,
+            body: SyncWrapper::new(body),
             chunk: Bytes::new(),
             done: false,
             error: None,
@@ -210,7 +220,7 @@ impl BodyReader {
             return Poll::Ready(Err(err));
         }
         while !self.chunk.has_remaining() && !self.done {
-            match ready!(Pin::new(&mut self.body).poll_frame(cx)) {
+            match ready!(Pin::new(self.body.get_mut()).poll_frame(cx)) {
                 Some(Ok(frame)) => {
                     if let Ok(data) = frame.into_data() {
                         self.chunk = data;
@@ -231,12 +241,12 @@ impl BodyReader {
         if self.chunk.has_remaining() {
             Body::new(Prefixed {
                 prefix: Some(self.chunk),
-                rest: self.body,
+                rest: self.body.into_inner(),
             })
         } else if self.done {
             Body::empty()
         } else {
-            self.body
+            self.body.into_inner()
         }
     }
 }
@@ -319,6 +329,34 @@ impl std::fmt::Debug for HandlerBody {
     }
 }
 
+impl Drop for HandlerBody {
+    /// hyper drops a body once it has all it will send (the `Content-Length` is reached, a HEAD,
+    /// a 204/304) or when the client leaves. Python always runs a handler to its end, so a
+    /// handler still running is finished on its own task; its further writes fail with
+    /// `BrokenPipe` (a loop writing to a gone client stops), and a failure is still logged.
+    fn drop(&mut self) {
+        let Some(driver) = self.driver.take() else {
+            return;
+        };
+        {
+            let mut shared = lock(&self.shared);
+            shared.closed = true;
+            shared.buf.clear();
+            if let Some(waker) = shared.writer.take() {
+                waker.wake();
+            }
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let finished = driver.await;
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    finished.after_head()
+                }));
+            });
+        }
+    }
+}
+
 impl HandlerBody {
     /// The body of a handler still running after its head went out.
     pub(crate) fn new(driver: Option<Driver>, shared: SharedRef) -> Self {
@@ -367,8 +405,15 @@ impl HandlerBody {
             match driver.as_mut().poll(cx) {
                 Poll::Ready(finished) => {
                     self.driver = None;
-                    // Deliver what the handler wrote before failing, then the failure.
-                    self.error = finished.after_head().err();
+                    // Deliver what the handler wrote before failing, then the failure. (A panic
+                    // in a logging hook must not take the connection task with it.)
+                    self.error =
+                        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            finished.after_head()
+                        })) {
+                            Ok(result) => result.err(),
+                            Err(_) => Some("a logging hook panicked".into()),
+                        };
                 }
                 Poll::Pending => {
                     // The handler is waiting: either on something else (its waker is
@@ -384,7 +429,7 @@ impl HandlerBody {
 
     /// The end of the body: done, or the handler's failure. hyper drops unflushed bytes when a
     /// body fails, so the failure is reported only after yielding once, which lets hyper flush
-    /// the data that came before it.
+    /// the data that came before it (best effort: a socket that is full then still loses it).
     fn poll_end(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self.error.take() {
             None => Poll::Ready(None),

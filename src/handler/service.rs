@@ -30,19 +30,33 @@ pub struct HandlerService<H, S = NotImplemented> {
     server_header: HeaderValue,
 }
 
-impl<H, S> HandlerService<H, S>
-where
-    H: HttpRequestHandler,
-{
+impl<H: HttpRequestHandler> HandlerService<H> {
     /// Wraps a handler with nothing below it.
     pub fn new(handler: H) -> Self {
         Self::from_parts(Arc::new(handler), None)
     }
+}
 
+impl<H, S> HandlerService<H, S>
+where
+    H: HttpRequestHandler,
+{
     pub(crate) fn from_parts(handler: Arc<H>, inner: Option<S>) -> Self {
         let version = handler.version_string();
-        let server_header = HeaderValue::from_str(&version)
-            .unwrap_or_else(|_| HeaderValue::from_static("BaseHTTP/0.6"));
+        // Python encodes the header as ISO-8859-1; a value that cannot be sent is replaced.
+        let latin1: Option<Vec<u8>> = version
+            .chars()
+            .map(|c| u8::try_from(u32::from(c)).ok())
+            .collect();
+        let server_header = latin1
+            .and_then(|bytes| HeaderValue::from_bytes(&bytes).ok())
+            .unwrap_or_else(|| {
+                tracing::warn!(
+                    target: crate::log::TARGET,
+                    "version_string() {version:?} cannot be sent as a header; using BaseHTTP/0.6"
+                );
+                HeaderValue::from_static("BaseHTTP/0.6")
+            });
         Self {
             handler,
             inner,

@@ -640,14 +640,14 @@ async fn large_writes_are_chunked_at_the_high_water_mark() {
     assert_eq!(total, 8 << 20);
 }
 
-#[test]
-fn log_lines_are_pythons() {
-    use std::sync::{Arc, Mutex};
+/// Every log line emitted in this test binary, from a process-wide subscriber (scoped
+/// subscribers race with other tests over `tracing`'s callsite cache).
+fn captured_lines() -> &'static std::sync::Mutex<Vec<String>> {
+    use std::sync::{Mutex, OnceLock};
     use tracing::field::{Field, Visit};
-    use tracing::subscriber::with_default;
 
-    #[derive(Clone, Default)]
-    struct Capture(Arc<Mutex<Vec<String>>>);
+    static LINES: OnceLock<&'static Mutex<Vec<String>>> = OnceLock::new();
+    struct Capture(&'static Mutex<Vec<String>>);
     struct Message(String);
     impl Visit for Message {
         fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
@@ -668,38 +668,44 @@ fn log_lines_are_pythons() {
         fn event(&self, event: &tracing::Event<'_>) {
             let mut message = Message(String::new());
             event.record(&mut message);
-            self.0.lock().unwrap().push(message.0);
+            if let Ok(mut lines) = self.0.lock() {
+                lines.push(message.0);
+            }
         }
         fn enter(&self, _: &tracing::span::Id) {}
         fn exit(&self, _: &tracing::span::Id) {}
     }
+    LINES.get_or_init(|| {
+        let lines: &'static Mutex<Vec<String>> = Box::leak(Box::new(Mutex::new(Vec::new())));
+        let _ = tracing::subscriber::set_global_default(Capture(lines));
+        lines
+    })
+}
 
-    let capture = Capture::default();
-    let lines = capture.0.clone();
+#[tokio::test]
+async fn log_lines_are_pythons() {
+    let lines = captured_lines();
     // UTF-8 in the target is logged as Python decodes it (ISO-8859-1), control bytes escaped.
     let mut req = request("GET", "/x");
     *req.uri_mut() = http::Uri::from_maybe_shared(Bytes::from("/€%1b")).unwrap();
     req.extensions_mut().insert(ConnectionInfo::new(
-        "127.0.0.1:5000".parse().unwrap(),
+        "10.9.8.7:5000".parse().unwrap(),
         "127.0.0.1:8000".parse().unwrap(),
     ));
-    let svc = Verbs.into_service();
-    let fut = svc.oneshot(req);
-    let res = with_default(capture, || {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(fut)
-    })
-    .unwrap();
+    let res = Verbs.into_service().oneshot(req).await.unwrap();
     assert_eq!(res.status(), 500);
-    let lines = lines.lock().unwrap().clone();
-    assert_eq!(lines.len(), 2, "{lines:?}");
+    let mine: Vec<String> = lines
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.starts_with("10.9.8.7 "))
+        .map(|l| normalize_date(l))
+        .collect();
     assert_eq!(
-        lines.iter().map(|l| normalize_date(l)).collect::<Vec<_>>(),
+        mine,
         [
-            "127.0.0.1 - - [DATE] code 500, message Internal Server Error",
-            "127.0.0.1 - - [DATE] \"GET /â\\x82¬%1b HTTP/1.1\" 500 -",
+            "10.9.8.7 - - [DATE] code 500, message Internal Server Error",
+            "10.9.8.7 - - [DATE] \"GET /â\\x82¬%1b HTTP/1.1\" 500 -",
         ]
     );
 }
@@ -718,4 +724,75 @@ fn normalize_date(line: &str) -> String {
         && date[17] == b':';
     assert!(shaped, "not Python's log date: {line}");
     format!("{}[DATE]{}", &line[..open], &line[close + 1..])
+}
+
+#[test]
+fn exchange_and_service_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Exchange>();
+    send_sync::<crate::handler::HandlerService<Hello>>();
+    // `HandlerService::new` needs no type annotations.
+    let svc = crate::handler::HandlerService::new(Hello);
+    let _ = svc;
+}
+
+#[tokio::test]
+async fn invalid_content_length_is_refused() {
+    struct BadLength;
+    impl HttpRequestHandler for BadLength {
+        async fn do_get(&self, ex: &mut Exchange) -> HandlerResult {
+            let path = ex.path().to_owned();
+            ex.send_response(200);
+            match path.as_str() {
+                "/twice" => {
+                    ex.send_header("Content-Length", 5);
+                    ex.send_header("Content-Length", 6);
+                }
+                _ => ex.send_header("Content-Length", "5x"),
+            }
+            ex.end_headers()?;
+            Ok(())
+        }
+    }
+    for path in ["/bad", "/twice"] {
+        let res = call(BadLength, request("GET", path)).await;
+        assert_eq!(res.status(), 500, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn late_headers_are_ignored_not_fatal() {
+    struct Late;
+    impl HttpRequestHandler for Late {
+        async fn do_get(&self, ex: &mut Exchange) -> HandlerResult {
+            ex.send_response(200);
+            ex.end_headers()?;
+            ex.send_header("X-Late", "1");
+            ex.send_response(404);
+            ex.wfile().write_all(b"still fine").await?;
+            Ok(())
+        }
+    }
+    let res = call(Late, request("GET", "/")).await;
+    assert_eq!(res.status(), 200);
+    assert!(res.headers().get("x-late").is_none());
+    assert_eq!(body_bytes(res).await.unwrap(), "still fine");
+}
+
+#[tokio::test]
+async fn foreign_inner_responses_get_the_handlers_connection_rules() {
+    // An HTTP/1.0 handler over a foreign service: Python's super() would answer in HTTP/1.0 and
+    // close; the inner response gets the same.
+    struct PassAll;
+    impl HttpRequestHandler for PassAll {}
+    let svc = PassAll.into_layer().layer(service_fn(inner));
+    let res = svc.oneshot(request("GET", "/x")).await.unwrap();
+    assert_eq!(res.version(), Version::HTTP_10);
+    assert_eq!(header(res.headers(), "connection"), Some("close"));
+
+    // A basehttp handler below answers with its own rules, untouched.
+    let svc = PassAll.into_layer().layer(Verbs.into_service());
+    let res = svc.oneshot(request("GET", "/custom-reason")).await.unwrap();
+    assert_eq!(res.version(), Version::HTTP_11);
+    assert!(res.headers().get("connection").is_none());
 }

@@ -169,6 +169,10 @@ pub(crate) struct Control {
     reads: AtomicU64,
     /// `reads` when the last response ended.
     reads_at_done: AtomicU64,
+    /// Writes that moved bytes to the socket.
+    writes: AtomicU64,
+    /// Whether the last write attempt found the socket full (the client is not reading).
+    write_blocked: AtomicBool,
     /// When the last response ended (or the connection was accepted), in milliseconds since
     /// `epoch`.
     last_done_ms: AtomicU64,
@@ -183,6 +187,8 @@ impl Default for Control {
             done: AtomicU64::new(0),
             reads: AtomicU64::new(0),
             reads_at_done: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
+            write_blocked: AtomicBool::new(false),
             last_done_ms: AtomicU64::new(0),
             epoch: Instant::now(),
         }
@@ -192,7 +198,8 @@ impl Default for Control {
 /// Where a connection stands between requests, for its timeouts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Phase {
-    /// A request is being answered: no connection timeout applies.
+    /// A request is being answered, or its last bytes are still waiting for the client to read
+    /// them: only the write timeout applies.
     Busy,
     /// Nothing received since the last response (`since`).
     Idle { since: Instant },
@@ -207,7 +214,7 @@ impl Control {
 
     pub(crate) fn phase(&self) -> Phase {
         let done = self.done.load(Ordering::Acquire);
-        if self.started.load(Ordering::Acquire) != done {
+        if self.started.load(Ordering::Acquire) != done || self.write_blocked() {
             return Phase::Busy;
         }
         let since = self.epoch
@@ -221,6 +228,27 @@ impl Control {
 
     pub(crate) fn epoch(&self) -> Instant {
         self.epoch
+    }
+
+    /// Writes that moved bytes so far.
+    pub(crate) fn writes(&self) -> u64 {
+        self.writes.load(Ordering::Relaxed)
+    }
+
+    /// Whether output is waiting for the client to read.
+    pub(crate) fn write_blocked(&self) -> bool {
+        self.write_blocked.load(Ordering::Relaxed)
+    }
+
+    fn record_write(&self, result: &Poll<std::io::Result<usize>>) {
+        match result {
+            Poll::Ready(Ok(n)) if *n > 0 => {
+                self.writes.fetch_add(1, Ordering::Relaxed);
+                self.write_blocked.store(false, Ordering::Relaxed);
+            }
+            Poll::Pending => self.write_blocked.store(true, Ordering::Relaxed),
+            _ => {}
+        }
     }
 }
 
@@ -283,7 +311,10 @@ impl<T: tokio::io::AsyncWrite> tokio::io::AsyncWrite for ActivityIo<T> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        self.project().inner.poll_write(cx, buf)
+        let this = self.project();
+        let result = this.inner.poll_write(cx, buf);
+        this.control.record_write(&result);
+        result
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -303,7 +334,10 @@ impl<T: tokio::io::AsyncWrite> tokio::io::AsyncWrite for ActivityIo<T> {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        self.project().inner.poll_write_vectored(cx, bufs)
+        let this = self.project();
+        let result = this.inner.poll_write_vectored(cx, bufs);
+        this.control.record_write(&result);
+        result
     }
 }
 

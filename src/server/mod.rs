@@ -12,6 +12,7 @@
 //! | [`max_header_size`](HttpServer::max_header_size) | 128 KiB | a larger request head gets `431` |
 //! | [`max_headers`](HttpServer::max_headers) | 100 | more header lines get `431` |
 //! | [`max_connections`](HttpServer::max_connections) | 512 | further connections wait in the listen backlog |
+//! | [`write_timeout`](HttpServer::write_timeout) | 60 s | a client that stops reading its response is disconnected |
 //! | [`shutdown_timeout`](HttpServer::shutdown_timeout) | 10 s | in-flight requests still running after `shutdown()` are cut off |
 //!
 //! Malformed requests are answered by hyper (400, 414 or 431, empty body) and logged in
@@ -97,6 +98,7 @@ struct Config {
     max_headers: usize,
     max_connections: usize,
     shutdown_timeout: Duration,
+    write_timeout: Option<Duration>,
     title_case_headers: bool,
 }
 
@@ -109,6 +111,7 @@ impl Default for Config {
             max_headers: 100,
             max_connections: 512,
             shutdown_timeout: Duration::from_secs(10),
+            write_timeout: Some(Duration::from_secs(60)),
             title_case_headers: true,
         }
     }
@@ -227,7 +230,18 @@ impl<S> HttpServer<S> {
     ///
     /// Defaults to 512.
     pub fn max_connections(mut self, count: usize) -> Self {
-        self.config.max_connections = count.clamp(1, Semaphore::MAX_PERMITS);
+        let most = Semaphore::MAX_PERMITS.min(u32::MAX as usize);
+        self.config.max_connections = count.clamp(1, most);
+        self
+    }
+
+    /// How long output may wait for a client that does not read it; `None` waits forever.
+    /// A connection whose client stops reading is closed then (nginx's `send_timeout`), so
+    /// stalled downloads cannot hold every connection slot.
+    ///
+    /// Defaults to 60 seconds.
+    pub fn write_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.config.write_timeout = timeout.into();
         self
     }
 
@@ -300,7 +314,7 @@ where
                 }
                 Err(err) if is_connection_error(&err) => {}
                 Err(err) => {
-                    tracing::error!(target: crate::log::TARGET, %err, "accept failed; retrying in 1s");
+                    tracing::error!(target: crate::log::TARGET, "accept failed ({err}); retrying in 1s");
                     tokio::select! {
                         () = tokio::time::sleep(Duration::from_secs(1)) => {}
                         _ = signal.changed() => {}
@@ -333,6 +347,9 @@ where
     /// exiting.` as Python does; a second Ctrl-C stops without waiting for in-flight requests.
     #[doc(alias = "test")]
     pub async fn run(&self) -> io::Result<()> {
+        // Listen for the signals before announcing anything, so a signal right after the banner
+        // is never missed.
+        let mut signals = StopSignals::new()?;
         let host = self.local.ip().to_string();
         let url_host = if host.contains(':') {
             format!("[{host}]")
@@ -348,7 +365,7 @@ where
         let mut serve = pin!(serve);
         tokio::select! {
             result = &mut serve => return result,
-            stop = stop_signal() => {
+            stop = signals.recv() => {
                 if stop == Stop::Interrupt {
                     print_flushed("\nKeyboard interrupt received, exiting.\n")?;
                 }
@@ -357,7 +374,7 @@ where
         }
         tokio::select! {
             result = &mut serve => result,
-            _ = stop_signal() => Ok(()),
+            _ = signals.recv() => Ok(()),
         }
     }
 
@@ -445,14 +462,10 @@ async fn drive<C>(
         Box::pin(next_signal(signal.clone(), Signal::Drain));
     let mut stop_armed = false;
     let mut draining = false;
-    let first_check = [config.keep_alive_timeout, config.header_read_timeout]
-        .into_iter()
-        .flatten()
-        .min();
-    let mut timer = pin!(tokio::time::sleep_until(
-        control.epoch() + first_check.unwrap_or(FOREVER)
-    ));
+    let check_every = check_interval(config);
+    let mut timer = pin!(tokio::time::sleep_until(at(control.epoch(), check_every)));
     let mut timer_armed = false;
+    let mut stall = Stall::default();
     let mut closing = false;
     std::future::poll_fn(|cx| {
         loop {
@@ -486,13 +499,13 @@ async fn drive<C>(
                     continue;
                 }
             }
-            if first_check.is_some() && !closing && (!timer_armed || timer.is_elapsed()) {
+            if check_every.is_some() && (!timer_armed || timer.is_elapsed()) {
                 timer_armed = true;
                 if timer.as_mut().poll(cx).is_ready() {
-                    match check_timeouts(control, config, remote) {
+                    match check_timeouts(control, config, remote, closing, &mut stall) {
                         Some(next) => timer.as_mut().reset(next),
-                        // Nothing is in flight: drop the connection. (hyper's graceful shutdown
-                        // would wait for a request head that may never complete.)
+                        // Nothing can progress: drop the connection. (hyper's graceful shutdown
+                        // would wait for a request head, or a reader, that may never come.)
                         None => return Poll::Ready(()),
                     }
                     timer_armed = false;
@@ -505,43 +518,87 @@ async fn drive<C>(
     .await;
 }
 
+/// How often a connection's timeouts are looked at, at most: the shortest configured timeout.
+fn check_interval(config: &Config) -> Option<Duration> {
+    [
+        config.keep_alive_timeout,
+        config.header_read_timeout,
+        config.write_timeout,
+    ]
+    .into_iter()
+    .flatten()
+    .min()
+}
+
+/// `base + duration`, or a time too far to matter when that does not fit.
+fn at(base: Instant, duration: Option<Duration>) -> Instant {
+    duration
+        .and_then(|d| base.checked_add(d))
+        .or_else(|| base.checked_add(FOREVER))
+        .unwrap_or(base)
+}
+
+/// Write progress as last seen by the timer: the connection's write count, and since when it
+/// has not moved while output waits.
+#[derive(Debug, Default)]
+struct Stall {
+    writes: u64,
+    since: Option<Instant>,
+}
+
 /// Decides, when the connection's timer fires, whether it has timed out (`None`: close it now)
 /// or when to look again.
-fn check_timeouts(control: &Control, config: &Config, remote: SocketAddr) -> Option<Instant> {
+fn check_timeouts(
+    control: &Control,
+    config: &Config,
+    remote: SocketAddr,
+    closing: bool,
+    stall: &mut Stall,
+) -> Option<Instant> {
     let now = Instant::now();
+    let interval = check_interval(config);
     let recheck = |deadline: Instant| Some(deadline.max(now + MIN_RECHECK));
+    // A client that does not read what it asked for.
+    let writes = control.writes();
+    if control.write_blocked() && writes == stall.writes {
+        let since = *stall.since.get_or_insert(now);
+        if let Some(timeout) = config.write_timeout {
+            if at(since, Some(timeout)) <= now {
+                return None;
+            }
+        }
+    } else {
+        stall.writes = writes;
+        stall.since = None;
+    }
+    if closing {
+        // hyper is finishing the last response and will close by itself.
+        return recheck(at(now, interval));
+    }
     match control.phase() {
         // A request is being answered; body and handler timeouts are middleware's business.
-        Phase::Busy => {
-            let interval = [config.keep_alive_timeout, config.header_read_timeout]
-                .into_iter()
-                .flatten()
-                .min()
-                .unwrap_or(FOREVER);
-            recheck(now + interval)
-        }
+        Phase::Busy => recheck(at(now, interval)),
         Phase::Idle { since } => {
-            let deadline = [config.keep_alive_timeout, config.header_read_timeout]
+            let idle = [config.keep_alive_timeout, config.header_read_timeout]
                 .into_iter()
                 .flatten()
-                .min()
-                .map(|timeout| since + timeout);
-            match deadline {
-                Some(deadline) if deadline <= now => None,
-                Some(deadline) => recheck(deadline),
-                None => recheck(now + FOREVER),
+                .min();
+            match idle {
+                Some(timeout) if at(since, Some(timeout)) <= now => None,
+                Some(timeout) => recheck(at(since, Some(timeout))),
+                None => recheck(at(now, interval)),
             }
         }
         Phase::ReadingHead { since } => match config.header_read_timeout {
-            Some(timeout) if since + timeout <= now => {
+            Some(timeout) if at(since, Some(timeout)) <= now => {
                 crate::log::emit(
                     &remote.ip().to_string(),
                     format_args!("Request timed out: no complete request head in time"),
                 );
                 None
             }
-            Some(timeout) => recheck(since + timeout),
-            None => recheck(now + FOREVER),
+            Some(timeout) => recheck(at(since, Some(timeout))),
+            None => recheck(at(now, interval)),
         },
     }
 }
@@ -622,7 +679,12 @@ impl ShutdownHandle {
 
 /// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM: the signals Python's server stops on.
 pub async fn shutdown_signal() {
-    stop_signal().await;
+    match StopSignals::new() {
+        Ok(mut signals) => {
+            signals.recv().await;
+        }
+        Err(_) => std::future::pending().await,
+    }
 }
 
 /// Python's `http.server.test(HandlerClass, port=…, bind=…)`: binds `addr`, then
@@ -653,27 +715,45 @@ enum Stop {
     Terminate,
 }
 
-/// Ctrl-C (Python's KeyboardInterrupt) or SIGTERM.
-async fn stop_signal() -> Stop {
-    let interrupt = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
+/// Ctrl-C (Python's KeyboardInterrupt) and SIGTERM, listened for from creation on.
+struct StopSignals {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut sig) => {
-                sig.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn new() -> io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                interrupt: signal(SignalKind::interrupt())?,
+                terminate: signal(SignalKind::terminate())?,
+            })
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => Stop::Interrupt,
-        () = terminate => Stop::Terminate,
+        #[cfg(not(unix))]
+        {
+            Ok(Self {})
+        }
+    }
+
+    async fn recv(&mut self) -> Stop {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.interrupt.recv() => Stop::Interrupt,
+                _ = self.terminate.recv() => Stop::Terminate,
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            if tokio::signal::ctrl_c().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+            Stop::Interrupt
+        }
     }
 }
 
