@@ -30,6 +30,9 @@ use crate::handler::io::HandlerBody;
 /// ```
 pub struct Body {
     kind: Kind,
+    /// Set on responses a basehttp handler produced (and logged): an outer handler leaves them
+    /// alone after a fall-through.
+    answered: bool,
 }
 
 enum Kind {
@@ -44,7 +47,23 @@ enum Kind {
 impl Body {
     /// An empty body.
     pub const fn empty() -> Self {
-        Self { kind: Kind::Empty }
+        Self::of(Kind::Empty)
+    }
+
+    const fn of(kind: Kind) -> Self {
+        Self {
+            kind,
+            answered: false,
+        }
+    }
+
+    pub(crate) fn answered(mut self) -> Self {
+        self.answered = true;
+        self
+    }
+
+    pub(crate) fn is_answered(&self) -> bool {
+        self.answered
     }
 
     /// Wraps any body. A `Body` passed in is returned as is, not boxed again.
@@ -62,23 +81,17 @@ impl Body {
         }
         if let Some(incoming) = any.downcast_mut::<Option<hyper::body::Incoming>>() {
             if let Some(incoming) = incoming.take() {
-                return Self {
-                    kind: Kind::Incoming(incoming),
-                };
+                return Self::of(Kind::Incoming(incoming));
             }
         }
         match slot {
-            Some(body) => Self {
-                kind: Kind::Boxed(body.map_err(Into::into).boxed_unsync()),
-            },
+            Some(body) => Self::of(Kind::Boxed(body.map_err(Into::into).boxed_unsync())),
             None => Self::empty(),
         }
     }
 
     pub(crate) fn handler(body: HandlerBody) -> Self {
-        Self {
-            kind: Kind::Handler(body),
-        }
+        Self::of(Kind::Handler(body))
     }
 }
 
@@ -106,9 +119,7 @@ impl From<Bytes> for Body {
         if bytes.is_empty() {
             Self::empty()
         } else {
-            Self {
-                kind: Kind::Full(Some(bytes)),
-            }
+            Self::of(Kind::Full(Some(bytes)))
         }
     }
 }

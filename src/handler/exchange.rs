@@ -553,7 +553,6 @@ impl Exchange {
         self.wfile.open = true;
         self.wfile.discard = no_body;
         self.headers_sent = true;
-        response.extensions_mut().insert(Answered);
         let (parts, ()) = response.into_parts();
         lock(&self.shared).head = Some(parts);
     }
@@ -561,8 +560,8 @@ impl Exchange {
     /// Gives a response from the inner service (after [`fall_through`](Exchange::fall_through))
     /// what Python's `super().do_GET()` would have given it, unless a basehttp handler already
     /// did: the log line, `protocol_version`'s status line and connection handling.
-    pub(crate) fn adopt<B>(&self, response: &mut http::Response<B>) {
-        if response.extensions().get::<Answered>().is_some() {
+    pub(crate) fn adopt(&self, response: &mut http::Response<Body>) {
+        if response.body().is_answered() {
             return;
         }
         self.log_request(response.status().as_u16());
@@ -570,7 +569,6 @@ impl Exchange {
             *response.version_mut() = status_line_version(self.hooks.protocol_version());
             self.apply_connection_semantics(response.headers_mut());
         }
-        response.extensions_mut().insert(Answered);
     }
 
     /// Python closes or keeps the connection from `close_connection` without saying so; hyper
@@ -848,11 +846,6 @@ fn common_header_name(keyword: &str) -> Option<HeaderName> {
         })
         .map(|(_, _, name)| name.clone())
 }
-
-/// Marks a response a basehttp handler produced (and logged), so an outer handler does not log
-/// it again.
-#[derive(Clone, Copy, Debug)]
-struct Answered;
 
 /// Room for Python's usual head (`Server`, `Date`, a type, a length) without regrowing.
 const HEAD_CAPACITY: usize = 8;

@@ -259,11 +259,12 @@ where
                     let ex = ex.take();
                     this.state.set(State::Done);
                     return Poll::Ready(Ok(match result {
-                        Ok(mut response) => {
+                        Ok(response) => {
+                            let mut response = response.map(Body::new);
                             if let Some(ex) = &ex {
                                 ex.adopt(&mut response);
                             }
-                            response.map(Body::new)
+                            response.map(Body::answered)
                         }
                         Err(err) => {
                             let err: BoxError = err.into();
@@ -344,16 +345,16 @@ fn respond_from(shared: &SharedRef, error: Option<BoxError>) -> Response<Body> {
     if error.is_none() && state.is_drained() {
         // Only a body handed over with send_body (a file): pass it on as it is.
         if let Some(tail) = state.tail.take() {
-            return Response::from_parts(head, tail);
+            return Response::from_parts(head, tail.answered());
         }
     }
     drop(state);
     let body = HandlerBody::finished(shared.clone(), error);
-    Response::from_parts(head, Body::handler(body))
+    Response::from_parts(head, Body::handler(body).answered())
 }
 
 fn plain_500() -> Response<Body> {
-    let mut response = Response::new(Body::empty());
+    let mut response = Response::new(Body::empty().answered());
     *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
     response
 }
