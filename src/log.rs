@@ -173,14 +173,30 @@ pub(crate) fn date_header() -> HeaderValue {
             RefCell::new((u64::MAX, HeaderValue::from_static("")))
         };
     }
-    let now = SystemTime::now();
-    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    CACHE.with(|cache| {
+    cached_http_date(&CACHE, SystemTime::now())
+}
+
+/// An HTTP date header value for `time` (a file's `Last-Modified`), formatted once per distinct
+/// second per thread: the same hot file costs no formatting.
+pub(crate) fn http_date_header(time: SystemTime) -> HeaderValue {
+    thread_local! {
+        static CACHE: RefCell<(u64, HeaderValue)> = const {
+            RefCell::new((u64::MAX, HeaderValue::from_static("")))
+        };
+    }
+    cached_http_date(&CACHE, time)
+}
+
+fn cached_http_date(
+    cache: &'static std::thread::LocalKey<RefCell<(u64, HeaderValue)>>,
+    time: SystemTime,
+) -> HeaderValue {
+    let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    cache.with(|cache| {
         let mut cache = cache.borrow_mut();
         if cache.0 != secs {
-            let formatted = date_time_string(now);
             // An HTTP date is plain ASCII.
-            cache.1 = HeaderValue::from_str(&formatted)
+            cache.1 = HeaderValue::from_str(&date_time_string(time))
                 .unwrap_or_else(|_| HeaderValue::from_static("Thu, 01 Jan 1970 00:00:00 GMT"));
             cache.0 = secs;
         }

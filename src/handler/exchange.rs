@@ -480,6 +480,23 @@ impl Exchange {
         head.headers.append(name, header_value);
     }
 
+    /// Adds a header already in `http`'s types: no formatting, no parsing (for the crate's own
+    /// services; values are trusted to be valid).
+    pub(crate) fn send_header_value(&mut self, name: HeaderName, value: HeaderValue) {
+        if self.headers_sent {
+            self.log_error(format_args!(
+                "send_header({name}) after the headers were sent: ignored"
+            ));
+            return;
+        }
+        let head = self.head.get_or_insert_with(|| PendingHead {
+            status: None,
+            reason: None,
+            headers: HeaderMap::with_capacity(HEAD_CAPACITY),
+        });
+        head.headers.append(name, value);
+    }
+
     /// Python's `end_headers()`: finishes the head and hands it to the connection. The client
     /// receives it as soon as the handler next waits.
     ///

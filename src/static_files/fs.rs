@@ -42,7 +42,7 @@ pub(crate) enum Plan {
 }
 
 pub(crate) struct FileResponse {
-    pub(crate) content_type: String,
+    pub(crate) content_type: http::HeaderValue,
     pub(crate) validators: Validators,
     pub(crate) size: u64,
     /// `Some` for `206`: the ranges sent.
@@ -65,10 +65,28 @@ pub(crate) enum FileContent {
 }
 
 /// The request facts the planner needs.
-pub(crate) struct Request {
+#[derive(Clone, Copy)]
+pub(crate) struct Request<'a> {
+    pub(crate) target: &'a str,
+    pub(crate) head: bool,
+    pub(crate) headers: &'a HeaderMap,
+}
+
+/// The same, owned, to travel to the blocking pool.
+pub(crate) struct OwnedRequest {
     pub(crate) target: String,
     pub(crate) head: bool,
     pub(crate) headers: HeaderMap,
+}
+
+impl OwnedRequest {
+    pub(crate) fn view(&self) -> Request<'_> {
+        Request {
+            target: &self.target,
+            head: self.head,
+            headers: &self.headers,
+        }
+    }
 }
 
 /// The served directory, opened once (lazily, on the blocking pool) and kept.
@@ -97,6 +115,14 @@ impl Root {
         &self.path
     }
 
+    /// The root if it is already open (never opens it: callable on the async runtime).
+    fn cached(&self) -> Option<Arc<OpenRoot>> {
+        self.opened
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     fn open(&self) -> io::Result<Arc<OpenRoot>> {
         let mut opened = self.opened.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(root) = &*opened {
@@ -118,26 +144,30 @@ impl Root {
 
 /// Decides the response for `request`: Python's `send_head`, plus validators, ranges and
 /// precompressed variants.
-pub(crate) fn plan(config: &Config, request: &Request) -> Plan {
+pub(crate) fn plan(config: &Config, request: Request<'_>) -> Plan {
+    let rewritten;
     let target = match &config.translate {
-        Some(rewrite) => match rewrite(&request.target) {
-            Some(target) => target,
+        Some(rewrite) => match rewrite(request.target) {
+            Some(target) => {
+                rewritten = target;
+                rewritten.as_str()
+            }
             None => return Plan::NotFound,
         },
-        None => request.target.clone(),
+        None => request.target,
     };
-    let translated = resolve::translate(&target);
+    let translated = resolve::translate(target);
     let Ok(root) = config.root.open() else {
         return Plan::NotFound;
     };
     let relative = translated.relative();
-    let opened = match open(&root, &relative, config.follow_symlinks) {
+    let opened = match open(&root, relative, config.follow_symlinks) {
         Ok(opened) => opened,
         Err(err) if err.kind() == io::ErrorKind::PermissionDenied => {
             // Python can tell an unreadable directory from a missing file (`isdir` only needs
             // search permission): so can we.
-            return if is_dir_at(&root, &relative, config.follow_symlinks) {
-                match resolve::directory_redirect(&request.target) {
+            return if is_dir_at(&root, relative, config.follow_symlinks) {
+                match resolve::directory_redirect(request.target) {
                     Some(location) => Plan::Redirect(location),
                     None => Plan::ListingDenied,
                 }
@@ -151,11 +181,11 @@ pub(crate) fn plan(config: &Config, request: &Request) -> Plan {
         return Plan::NotFound;
     };
     if meta.is_dir() {
-        if let Some(location) = resolve::directory_redirect(&request.target) {
+        if let Some(location) = resolve::directory_redirect(request.target) {
             return Plan::Redirect(location);
         }
         for index in &config.index_pages {
-            let mut path = relative.clone();
+            let mut path = relative.to_vec();
             path.push(b'/');
             path.extend_from_slice(index.as_bytes());
             if let Ok(file) = open(&root, &path, config.follow_symlinks) {
@@ -166,7 +196,7 @@ pub(crate) fn plan(config: &Config, request: &Request) -> Plan {
                 }
             }
         }
-        return list(config, &target, &opened);
+        return list(config, target, &opened);
     }
     if !meta.is_file() {
         return Plan::Forbidden;
@@ -175,40 +205,67 @@ pub(crate) fn plan(config: &Config, request: &Request) -> Plan {
         // Issue17324: `file/` is not found.
         return Plan::NotFound;
     }
-    plan_file(config, request, &root, &relative, opened, &meta)
+    plan_file(config, request, &root, relative, opened, &meta)
 }
 
 fn plan_file(
     config: &Config,
-    request: &Request,
+    request: Request<'_>,
     root: &OpenRoot,
     relative: &[u8],
     file: File,
     meta: &std::fs::Metadata,
 ) -> Plan {
-    let name = String::from_utf8_lossy(relative);
-    let content_type = match &config.guess_type {
-        Some(guess) => guess(std::path::Path::new(resolve::os_str(relative)))
-            .unwrap_or_else(|| super::mime::guess_type(&name, &config.extensions_map)),
-        None => super::mime::guess_type(&name, &config.extensions_map),
-    };
-    let vary = !config.precompressed.is_empty();
     let (file, meta, encoding) = match precompressed(config, request, root, relative) {
         Some((file, meta, encoding)) => (file, meta, Some(encoding)),
         None => (file, meta.clone(), None),
     };
-    let size = meta.len();
     let mtime = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
+    decide_file(
+        config,
+        request,
+        relative,
+        file,
+        meta.len(),
+        mtime,
+        encoding,
+        read_exact_at,
+    )
+    .unwrap_or(Plan::NotFound)
+}
+
+/// The common tail of both paths: content type, validators, ranges, and the body — read with
+/// `read_small` when it is small (`None` from it: give up and let the caller fall back).
+#[allow(clippy::too_many_arguments)]
+fn decide_file(
+    config: &Config,
+    request: Request<'_>,
+    relative: &[u8],
+    file: File,
+    size: u64,
+    mtime: std::time::SystemTime,
+    encoding: Option<Encoding>,
+    read_small: impl FnOnce(&File, u64, u64) -> io::Result<Bytes>,
+) -> Option<Plan> {
+    let name = String::from_utf8_lossy(relative);
+    let guessed = config
+        .guess_type
+        .as_ref()
+        .and_then(|guess| guess(std::path::Path::new(resolve::os_str(relative))))
+        .and_then(|mime| http::HeaderValue::from_str(&mime).ok());
+    let content_type =
+        guessed.unwrap_or_else(|| super::mime::guess_type(&name, &config.extensions_map));
+    let vary = !config.precompressed.is_empty();
     let validators = Validators::new(mtime, size);
     match conditional::evaluate(&request.headers, &validators) {
         Precondition::Proceed => {}
         Precondition::NotModified => {
-            return Plan::NotModified {
+            return Some(Plan::NotModified {
                 etag: validators.etag,
                 vary,
-            };
+            });
         }
-        Precondition::Failed => return Plan::PreconditionFailed,
+        Precondition::Failed => return Some(Plan::PreconditionFailed),
     }
     let ranges = if request.head {
         RangePlan::Full
@@ -216,7 +273,7 @@ fn plan_file(
         conditional::range_plan(&request.headers, &validators, size)
     };
     let (ranges, segments, boundary, content_length) = match ranges {
-        RangePlan::NotSatisfiable => return Plan::RangeNotSatisfiable { size },
+        RangePlan::NotSatisfiable => return Some(Plan::RangeNotSatisfiable { size }),
         RangePlan::Full => (
             None,
             vec![Segment::File {
@@ -236,7 +293,12 @@ fn plan_file(
         }
         RangePlan::Partial(ranges) => {
             let boundary = boundary(&validators);
-            let (segments, length) = multipart(&ranges, &boundary, &content_type, size);
+            let (segments, length) = multipart(
+                &ranges,
+                &boundary,
+                content_type.to_str().unwrap_or("application/octet-stream"),
+                size,
+            );
             (Some(ranges), segments, Some(boundary), length)
         }
     };
@@ -244,17 +306,14 @@ fn plan_file(
         FileContent::None
     } else if let [Segment::File { start, len }] = segments.as_slice() {
         if *len <= SMALL_FILE {
-            match read_exact_at(&file, *start, *len) {
-                Ok(bytes) => FileContent::Bytes(bytes),
-                Err(_) => return Plan::NotFound,
-            }
+            FileContent::Bytes(read_small(&file, *start, *len).ok()?)
         } else {
             FileContent::Stream(FileBody::new(file, segments))
         }
     } else {
         FileContent::Stream(FileBody::new(file, segments))
     };
-    Plan::File(FileResponse {
+    Some(Plan::File(FileResponse {
         content_type,
         validators,
         size,
@@ -264,7 +323,98 @@ fn plan_file(
         encoding,
         vary,
         body,
-    })
+    }))
+}
+
+/// The same decision as [`plan`] for a file whose lookup and data are already in the kernel's
+/// caches, made without any call that can wait for a disk: `openat2(RESOLVE_CACHED)` fails
+/// instead of reading directories, `fstat` on an open file never waits, and
+/// `preadv2(RWF_NOWAIT)` fails instead of reading the disk. Anything else — a miss, a
+/// directory, a listing, precompressed variants — returns `None` for the blocking path.
+///
+/// Safe to call on the async runtime: this is what lets a hot small file skip the blocking
+/// pool.
+#[cfg(target_os = "linux")]
+pub(crate) fn plan_cached(config: &Config, request: Request<'_>) -> Option<Plan> {
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
+    if !config.precompressed.is_empty() || !super::mime::is_loaded() {
+        return None;
+    }
+    let rewritten;
+    let target = match &config.translate {
+        Some(rewrite) => {
+            rewritten = rewrite(request.target)?;
+            rewritten.as_str()
+        }
+        None => request.target,
+    };
+    let translated = resolve::translate(target);
+    if translated.trailing_slash || translated.is_root() {
+        return None;
+    }
+    let root = config.root.cached()?;
+    let relative = translated.relative();
+    let mut resolve = ResolveFlags::CACHED;
+    if !config.follow_symlinks {
+        resolve |= ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
+    }
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
+    let fd = rustix::fs::openat2(
+        &root.dir,
+        resolve::os_str(relative),
+        flags,
+        Mode::empty(),
+        resolve,
+    )
+    .ok()?;
+    let stat = rustix::fs::fstat(&fd).ok()?;
+    if rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::RegularFile {
+        return None;
+    }
+    let size = u64::try_from(stat.st_size).ok()?;
+    let mtime = std::time::UNIX_EPOCH
+        + std::time::Duration::new(
+            u64::try_from(stat.st_mtime).ok()?,
+            u32::try_from(stat.st_mtime_nsec).ok()?,
+        );
+    decide_file(
+        config,
+        request,
+        relative,
+        File::from(fd),
+        size,
+        mtime,
+        None,
+        read_cached,
+    )
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn plan_cached(_config: &Config, _request: Request<'_>) -> Option<Plan> {
+    None
+}
+
+/// Reads `len` bytes at `start` only if they are all in the page cache (`RWF_NOWAIT`).
+#[cfg(target_os = "linux")]
+fn read_cached(file: &File, start: u64, len: u64) -> io::Result<Bytes> {
+    use rustix::io::{ReadWriteFlags, preadv2};
+    let len = usize::try_from(len).map_err(io::Error::other)?;
+    let mut buf = vec![0u8; len];
+    let mut filled = 0;
+    while filled < len {
+        let offset = start + filled as u64;
+        let n = preadv2(
+            file,
+            &mut [io::IoSliceMut::new(&mut buf[filled..])],
+            offset,
+            ReadWriteFlags::NOWAIT,
+        )?;
+        if n == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file changed"));
+        }
+        filled += n;
+    }
+    Ok(Bytes::from(buf))
 }
 
 fn read_exact_at(mut file: &File, start: u64, len: u64) -> io::Result<Bytes> {
@@ -321,7 +471,7 @@ fn multipart(
 /// The best precompressed sibling (`name.br`, `name.zst`, `name.gz`) the client accepts.
 fn precompressed(
     config: &Config,
-    request: &Request,
+    request: Request<'_>,
     root: &OpenRoot,
     relative: &[u8],
 ) -> Option<(File, std::fs::Metadata, Encoding)> {

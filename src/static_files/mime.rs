@@ -3,6 +3,8 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
+use http::HeaderValue;
+
 /// Python's `SimpleHTTPRequestHandler.extensions_map` defaults (`_encodings_map_default`): types
 /// for compressed files, which `mimetypes` would otherwise report as the inner type.
 pub const DEFAULT_EXTENSIONS_MAP: [(&str, &str); 4] = [
@@ -48,23 +50,40 @@ pub(crate) fn splitext(path: &str) -> (&str, &str) {
     }
 }
 
-/// Python's `guess_type(path)` for a `SimpleHTTPRequestHandler` with `extensions_map`.
-pub(crate) fn guess_type(path: &str, extensions_map: &HashMap<String, String>) -> String {
+/// Python's `guess_type(path)` for a `SimpleHTTPRequestHandler` with `extensions_map` (whose
+/// keys are kept as given and whose values are ready header values).
+pub(crate) fn guess_type(path: &str, extensions_map: &HashMap<String, HeaderValue>) -> HeaderValue {
     let (_, ext) = splitext(path);
     if let Some(mime) = extensions_map.get(ext) {
         return mime.clone();
     }
-    let lower = ext.to_ascii_lowercase();
-    if let Some(mime) = extensions_map.get(&lower) {
+    let mut lower = [0u8; 16];
+    if let Some(lower) = ascii_lowercase(ext, &mut lower) {
+        if let Some(mime) = extensions_map.get(lower) {
+            return mime.clone();
+        }
+    } else if let Some(mime) = extensions_map.get(&ext.to_ascii_lowercase()) {
         return mime.clone();
     }
-    mimetypes_guess(path).unwrap_or_else(|| "application/octet-stream".to_owned())
+    match mimetypes_guess(path) {
+        Some(mime) => mime,
+        None => HeaderValue::from_static("application/octet-stream"),
+    }
+}
+
+/// `s` lower-cased into `buf`, when it fits (extensions are short): no allocation.
+fn ascii_lowercase<'a>(s: &str, buf: &'a mut [u8; 16]) -> Option<&'a str> {
+    let bytes = s.as_bytes();
+    let out = buf.get_mut(..bytes.len())?;
+    out.copy_from_slice(bytes);
+    out.make_ascii_lowercase();
+    std::str::from_utf8(out).ok()
 }
 
 /// `mimetypes.guess_file_type(path)[0]`: suffix expansion, encoding stripping, then the
 /// host's `mime.types` files (as Python reads them) and mime_guess's table in place of
 /// Python's built-in one.
-fn mimetypes_guess(path: &str) -> Option<String> {
+fn mimetypes_guess(path: &str) -> Option<HeaderValue> {
     let (base, ext) = splitext(path);
     if !is_suffix(ext) {
         return lookup_after_encoding(base, ext);
@@ -87,28 +106,42 @@ fn is_suffix(ext: &str) -> bool {
         .any(|(suffix, _)| suffix.eq_ignore_ascii_case(ext))
 }
 
-fn lookup_after_encoding(base: &str, ext: &str) -> Option<String> {
+fn lookup_after_encoding(base: &str, ext: &str) -> Option<HeaderValue> {
     let ext = if ENCODINGS.contains(&ext) {
         splitext(base).1
     } else {
         ext
     };
-    let ext = ext.to_ascii_lowercase();
-    if ext.is_empty() {
+    if ext.len() < 2 {
         return None;
     }
-    if let Some(mime) = system_types().get(&ext) {
+    let mut buf = [0u8; 16];
+    let owned;
+    let lower = match ascii_lowercase(ext, &mut buf) {
+        Some(lower) => lower,
+        None => {
+            owned = ext.to_ascii_lowercase();
+            &owned
+        }
+    };
+    if let Some(mime) = system_types().get(lower) {
         return Some(mime.clone());
     }
-    mime_guess::from_ext(&ext[1..])
+    mime_guess::from_ext(&lower[1..])
         .first_raw()
-        .map(str::to_owned)
+        .map(HeaderValue::from_static)
+}
+
+static TYPES: OnceLock<HashMap<String, HeaderValue>> = OnceLock::new();
+
+/// Whether the host's `mime.types` have been read (the cached fast path must not read them).
+pub(crate) fn is_loaded() -> bool {
+    TYPES.get().is_some()
 }
 
 /// The host's `mime.types` files, read once (on first use, which is inside the blocking
 /// resolver, never on the async runtime).
-fn system_types() -> &'static HashMap<String, String> {
-    static TYPES: OnceLock<HashMap<String, String>> = OnceLock::new();
+fn system_types() -> &'static HashMap<String, HeaderValue> {
     TYPES.get_or_init(|| {
         let mut types = HashMap::new();
         for file in KNOWN_FILES {
@@ -117,6 +150,9 @@ fn system_types() -> &'static HashMap<String, String> {
             }
         }
         types
+            .into_iter()
+            .filter_map(|(ext, mime)| Some((ext, HeaderValue::from_str(&mime).ok()?)))
+            .collect()
     })
 }
 
@@ -138,10 +174,10 @@ fn parse_mime_types(text: &str, types: &mut HashMap<String, String>) {
 mod tests {
     use super::*;
 
-    fn defaults() -> HashMap<String, String> {
+    fn defaults() -> HashMap<String, HeaderValue> {
         DEFAULT_EXTENSIONS_MAP
             .iter()
-            .map(|(e, t)| ((*e).to_owned(), (*t).to_owned()))
+            .map(|(e, t)| ((*e).to_owned(), HeaderValue::from_static(t)))
             .collect()
     }
 

@@ -78,7 +78,7 @@ pub use self::listing::{DirectoryListing, ListingEntry, render_listing};
 pub use self::mime::DEFAULT_EXTENSIONS_MAP;
 pub use self::resolve::{directory_redirect, translate_path};
 
-use self::fs::{FileContent, Plan, Request, Root};
+use self::fs::{FileContent, OwnedRequest, Plan, Request, Root};
 use crate::Body;
 use crate::handler::{Exchange, HandlerResult, HttpRequestHandler};
 
@@ -102,7 +102,7 @@ type ListDirectory = dyn Fn(&DirectoryListing) -> String + Send + Sync;
 pub(crate) struct Config {
     root: Arc<Root>,
     index_pages: Vec<String>,
-    extensions_map: HashMap<String, String>,
+    extensions_map: HashMap<String, HeaderValue>,
     follow_symlinks: bool,
     precompressed: Vec<Encoding>,
     server_version: String,
@@ -205,7 +205,7 @@ impl StaticFiles {
                 index_pages: vec!["index.html".to_owned(), "index.htm".to_owned()],
                 extensions_map: DEFAULT_EXTENSIONS_MAP
                     .iter()
-                    .map(|(e, t)| ((*e).to_owned(), (*t).to_owned()))
+                    .map(|(e, t)| ((*e).to_owned(), HeaderValue::from_static(t)))
                     .collect(),
                 follow_symlinks: false,
                 precompressed: Vec::new(),
@@ -251,8 +251,19 @@ impl StaticFiles {
         K: Into<String>,
         V: Into<String>,
     {
-        self.config_mut().extensions_map =
-            map.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        self.config_mut().extensions_map = map
+            .into_iter()
+            .filter_map(|(k, v)| {
+                let v = v.into();
+                match HeaderValue::from_str(&v) {
+                    Ok(value) => Some((k.into(), value)),
+                    Err(_) => {
+                        tracing::warn!(target: crate::log::TARGET, "ignoring invalid type {v:?}");
+                        None
+                    }
+                }
+            })
+            .collect();
         self
     }
 
@@ -372,13 +383,23 @@ impl StaticFiles {
 
     /// `do_GET` and `do_HEAD`.
     async fn serve(&self, ex: &mut Exchange, head: bool) -> HandlerResult {
+        // A hot file is answered without leaving the runtime; everything else takes one trip
+        // to the blocking pool.
         let request = Request {
+            target: ex.path(),
+            head,
+            headers: ex.headers(),
+        };
+        if let Some(plan) = fs::plan_cached(&self.config, request) {
+            return respond(&self.config, ex, plan);
+        }
+        let request = OwnedRequest {
             target: ex.path().to_owned(),
             head,
             headers: conditional_headers(ex.headers()),
         };
         let config = self.config.clone();
-        let planned = tokio::task::spawn_blocking(move || fs::plan(&config, &request)).await;
+        let planned = tokio::task::spawn_blocking(move || fs::plan(&config, request.view())).await;
         let plan = match planned {
             Ok(plan) => plan,
             Err(err) => return Err(err.into()),
@@ -443,6 +464,7 @@ fn respond(config: &Config, ex: &mut Exchange, plan: Plan) -> HandlerResult {
             ex.send_body(Body::from(page));
         }
         Plan::File(file) => {
+            use http::header;
             match &file.ranges {
                 Some(_) => ex.send_response(206),
                 None => ex.send_response(200),
@@ -452,15 +474,22 @@ fn respond(config: &Config, ex: &mut Exchange, plan: Plan) -> HandlerResult {
                     "Content-type",
                     format_args!("multipart/byteranges; boundary={boundary}"),
                 ),
-                None => ex.send_header("Content-type", &file.content_type),
+                None => ex.send_header_value(header::CONTENT_TYPE, file.content_type),
             }
-            ex.send_header("Content-Length", file.content_length);
-            ex.send_header(
-                "Last-Modified",
-                crate::log::date_time_string(file.validators.last_modified()),
+            ex.send_header_value(
+                header::CONTENT_LENGTH,
+                HeaderValue::from(file.content_length),
             );
-            ex.send_header("ETag", &file.validators.etag);
-            ex.send_header("Accept-Ranges", "bytes");
+            ex.send_header_value(
+                header::LAST_MODIFIED,
+                crate::log::http_date_header(file.validators.last_modified()),
+            );
+            if let Ok(etag) =
+                HeaderValue::from_maybe_shared(bytes::Bytes::from(file.validators.etag))
+            {
+                ex.send_header_value(header::ETAG, etag);
+            }
+            ex.send_header_value(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
             if let (Some(ranges), None) = (&file.ranges, &file.boundary) {
                 if let Some(range) = ranges.first() {
                     ex.send_header(
@@ -470,10 +499,13 @@ fn respond(config: &Config, ex: &mut Exchange, plan: Plan) -> HandlerResult {
                 }
             }
             if let Some(encoding) = file.encoding {
-                ex.send_header("Content-Encoding", encoding.token());
+                ex.send_header_value(
+                    header::CONTENT_ENCODING,
+                    HeaderValue::from_static(encoding.token()),
+                );
             }
             if file.vary {
-                ex.send_header("Vary", "Accept-Encoding");
+                ex.send_header_value(header::VARY, HeaderValue::from_static("Accept-Encoding"));
             }
             extra_headers(config, ex);
             ex.end_headers()?;
@@ -489,7 +521,7 @@ fn respond(config: &Config, ex: &mut Exchange, plan: Plan) -> HandlerResult {
 
 fn extra_headers(config: &Config, ex: &mut Exchange) {
     for (name, value) in &config.extra_headers {
-        ex.send_header(name.as_str(), String::from_utf8_lossy(value.as_bytes()));
+        ex.send_header_value(name.clone(), value.clone());
     }
 }
 

@@ -9,27 +9,31 @@ use percent_encoding::percent_decode_str;
 /// A request target translated to a path below the served directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Translated {
-    /// The path's components below the root, decoded; never `.`, `..`, empty, or containing a
-    /// separator.
-    pub(crate) components: Vec<Vec<u8>>,
+    /// The path below the root, decoded, components joined with `/`; no component is `.`,
+    /// `..` or empty. Empty for the root itself.
+    path: Vec<u8>,
     /// Whether the target ended with `/` (or `%2f`/`%2F`).
     pub(crate) trailing_slash: bool,
 }
 
 impl Translated {
-    /// The components joined with `/` (no leading slash; `.` for the root itself).
-    pub(crate) fn relative(&self) -> Vec<u8> {
-        if self.components.is_empty() {
-            return b".".to_vec();
+    /// The path relative to the root, for `openat` (`.` for the root itself).
+    pub(crate) fn relative(&self) -> &[u8] {
+        if self.path.is_empty() {
+            b"."
+        } else {
+            &self.path
         }
-        let mut out = Vec::with_capacity(self.components.iter().map(|c| c.len() + 1).sum());
-        for (i, component) in self.components.iter().enumerate() {
-            if i > 0 {
-                out.push(b'/');
-            }
-            out.extend_from_slice(component);
-        }
-        out
+    }
+
+    /// Whether the target is the root itself.
+    pub(crate) fn is_root(&self) -> bool {
+        self.path.is_empty()
+    }
+
+    /// The decoded components.
+    pub(crate) fn components(&self) -> impl Iterator<Item = &[u8]> {
+        self.path.split(|&b| b == b'/').filter(|c| !c.is_empty())
     }
 }
 
@@ -39,26 +43,32 @@ impl Translated {
 /// are dropped and `..` removes the previous component (it can never climb above the root); a
 /// trailing `/` — also a trailing `%2f` — is remembered. Decoding works on bytes, so a name
 /// that is not UTF-8 is reached by its percent-encoded bytes (`%FF`); Python's own links for
-/// such names (UTF-8-encoded surrogates, `%ED%B3%BF`) work too.
+/// such names (UTF-8-encoded surrogates, `%ED%B3%BF`) work too. One allocation.
 pub(crate) fn translate(target: &str) -> Translated {
     let path = target.split('#').next().unwrap_or_default();
     let path = path.split('?').next().unwrap_or_default();
     let decoded: Cow<'_, [u8]> = percent_decode_str(path).into();
     let decoded = unescape_surrogates(&decoded);
     let trailing_slash = decoded.ends_with(b"/");
-    let mut components: Vec<Vec<u8>> = Vec::new();
+    let mut out: Vec<u8> = Vec::with_capacity(decoded.len());
     for word in decoded.split(|&b| b == b'/') {
         match word {
             b"" | b"." => {}
             b".." => {
-                components.pop();
+                let cut = out.iter().rposition(|&b| b == b'/').unwrap_or(0);
+                out.truncate(cut);
             }
-            word if is_simple_name(word) => components.push(word.to_vec()),
+            word if is_simple_name(word) => {
+                if !out.is_empty() {
+                    out.push(b'/');
+                }
+                out.extend_from_slice(word);
+            }
             _ => {}
         }
     }
     Translated {
-        components,
+        path: out,
         trailing_slash,
     }
 }
@@ -115,7 +125,7 @@ fn unescape_surrogates(bytes: &[u8]) -> Cow<'_, [u8]> {
 pub fn translate_path(directory: &Path, path: &str) -> PathBuf {
     let translated = translate(path);
     let mut out = directory.to_path_buf();
-    for component in &translated.components {
+    for component in translated.components() {
         out.push(os_str(component));
     }
     if translated.trailing_slash {
@@ -237,8 +247,7 @@ mod tests {
         let translated = translate(target);
         (
             translated
-                .components
-                .iter()
+                .components()
                 .map(|c| String::from_utf8_lossy(c).into_owned())
                 .collect(),
             translated.trailing_slash,
@@ -328,10 +337,10 @@ mod tests {
         ];
         for target in hostile {
             let translated = translate(target);
-            for component in &translated.components {
+            for component in translated.components() {
                 assert!(!component.is_empty());
-                assert_ne!(component.as_slice(), b".");
-                assert_ne!(component.as_slice(), b"..");
+                assert_ne!(component, b".");
+                assert_ne!(component, b"..");
                 assert!(!component.contains(&b'/'), "{target}");
             }
         }
@@ -341,18 +350,14 @@ mod tests {
 
     #[test]
     fn undecodable_names_round_trip() {
-        assert_eq!(translate("/%FF.txt").components, [b"\xff.txt".to_vec()]);
+        assert_eq!(translate("/%FF.txt").relative(), b"\xff.txt");
         // Python's link for b'\xff': quote('\udcff', errors='surrogatepass').
-        assert_eq!(
-            translate("/%ED%B3%BF.txt").components,
-            [b"\xff.txt".to_vec()]
-        );
-        assert_eq!(translate("/%ED%B2%80").components, [b"\x80".to_vec()]);
+        assert_eq!(translate("/%ED%B3%BF.txt").relative(), b"\xff.txt");
+        assert_eq!(translate("/%ED%B2%80").relative(), b"\x80");
         // A real UTF-8 character is left alone.
-        assert_eq!(
-            translate("/%ED%9F%BF").components,
-            ["\u{d7ff}".as_bytes().to_vec()]
-        );
+        assert_eq!(translate("/%ED%9F%BF").relative(), "\u{d7ff}".as_bytes());
+        assert_eq!(translate("/a/../..").relative(), b".");
+        assert_eq!(translate("/a/b/../c").relative(), b"a/c");
     }
 
     #[test]
