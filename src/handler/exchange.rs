@@ -16,6 +16,10 @@ use super::io::{BodyReader, BodyWriter, SharedRef, lock};
 use super::{BoxError, HttpRequestHandler};
 use crate::body::Body;
 use crate::server::ConnectionInfo;
+use super::semantics::{
+    self, RequestLine, initial_close_connection, latin1_bytes, reason_from_message,
+    request_target, version_str,
+};
 
 /// The handler's view of the things Python's `self` reaches for while answering: its class
 /// attributes and its overridable logging methods. Object-safe so [`Exchange`] needs no type
@@ -119,7 +123,7 @@ impl Exchange {
     ) -> Self {
         let mut path = None;
         let mut original = None;
-        let target = request_target(&parts);
+        let target = request_target(&parts.uri, parts.version);
         // gh-87389 / CVE-2021-28861: `//evil.com/x` must never reach a Location header as is.
         if target.starts_with("//") {
             let collapsed = format!("/{}", target.trim_start_matches('/'));
@@ -129,14 +133,11 @@ impl Exchange {
             }
             path = Some(collapsed);
         } else if let Cow::Owned(target) = target {
+            original = Some(target.clone().into_boxed_str());
             path = Some(target);
         }
-        let conn = parts
-            .extensions
-            .get::<ConnectionInfo>()
-            .cloned()
-            .or_else(ConnectionInfo::current);
-        let close_connection = initial_close_connection(&parts, hooks.protocol_version());
+        let conn = semantics::connection_info(&parts);
+        let close_connection = initial_close_connection(parts.version, &parts.headers, hooks.protocol_version());
         Self {
             path,
             target: original,
@@ -211,7 +212,17 @@ impl Exchange {
 
     /// The request line, formatted only when displayed.
     pub(crate) fn request_line(&self) -> RequestLine<'_> {
-        RequestLine(self)
+        let target = match (&self.target, request_target(&self.parts.uri, self.parts.version)) {
+            (Some(target), _) => target,
+            (None, Cow::Borrowed(target)) => target,
+            // Owned targets (absolute-form) are always kept in `self.target`.
+            (None, Cow::Owned(_)) => "",
+        };
+        RequestLine {
+            method: self.command(),
+            target,
+            version: self.parts.version,
+        }
     }
 
     /// Python's `self.headers`: the request headers.
@@ -392,22 +403,8 @@ impl Exchange {
             Some(message) if status.canonical_reason() == Some(message) => None,
             Some(message) => Some(reason_from_message(message)),
             None => {
-                let python = match self.hooks.responses(status.as_u16()) {
-                    Some((phrase, _)) => phrase,
-                    None => "",
-                };
-                if status.canonical_reason() == Some(python) {
-                    None
-                } else if let Some(phrase) = crate::status::phrase(status.as_u16()) {
-                    // The built-in table is 'static: no allocation.
-                    if phrase == python {
-                        Some(ReasonPhrase::from_static(phrase.as_bytes()))
-                    } else {
-                        Some(reason_from_message(python))
-                    }
-                } else {
-                    Some(reason_from_message(python))
-                }
+                let python = self.hooks.responses(status.as_u16()).map_or("", |(p, _)| p);
+                semantics::python_reason(status, python)
             }
         }
     }
@@ -480,23 +477,6 @@ impl Exchange {
         head.headers.append(name, header_value);
     }
 
-    /// Adds a header already in `http`'s types: no formatting, no parsing (for the crate's own
-    /// services; values are trusted to be valid).
-    pub(crate) fn send_header_value(&mut self, name: HeaderName, value: HeaderValue) {
-        if self.headers_sent {
-            self.log_error(format_args!(
-                "send_header({name}) after the headers were sent: ignored"
-            ));
-            return;
-        }
-        let head = self.head.get_or_insert_with(|| PendingHead {
-            status: None,
-            reason: None,
-            headers: HeaderMap::with_capacity(HEAD_CAPACITY),
-        });
-        head.headers.append(name, value);
-    }
-
     /// Python's `end_headers()`: finishes the head and hands it to the connection. The client
     /// receives it as soon as the handler next waits.
     ///
@@ -552,16 +532,14 @@ impl Exchange {
         if let Some(reason) = reason {
             response.extensions_mut().insert(reason);
         }
-        match self.parts.version {
-            Version::HTTP_10 | Version::HTTP_11 => {
-                *response.version_mut() = status_line_version(self.hooks.protocol_version());
-                self.apply_connection_semantics(&mut headers);
-            }
-            _ => {
-                // Connection-specific headers are illegal in HTTP/2 and HTTP/3.
-                headers.remove(header::CONNECTION);
-            }
-        }
+        semantics::finish_head(
+            self.parts.version,
+            self.hooks.protocol_version(),
+            self.close_connection,
+            self.conn.as_ref(),
+            response.version_mut(),
+            &mut headers,
+        );
         *response.headers_mut() = headers;
         let no_body = self.parts.method == Method::HEAD
             || status.is_informational()
@@ -582,35 +560,16 @@ impl Exchange {
             return;
         }
         self.log_request(response.status().as_u16());
-        if matches!(self.parts.version, Version::HTTP_10 | Version::HTTP_11) {
-            *response.version_mut() = status_line_version(self.hooks.protocol_version());
-            self.apply_connection_semantics(response.headers_mut());
-        }
-    }
-
-    /// Python closes or keeps the connection from `close_connection` without saying so; hyper
-    /// needs to be told, and HTTP/1.0 clients need `Connection: keep-alive` to keep it.
-    fn apply_connection_semantics(&self, headers: &mut HeaderMap) {
-        let says_close = headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .any(|v| has_token(v, "close"));
-        if self.close_connection {
-            if says_close {
-                return;
-            }
-            match &self.conn {
-                // Our server closes after the response without adding a header, like Python.
-                Some(conn) if conn.can_close() => conn.close_after_response(),
-                _ => {
-                    headers.append(header::CONNECTION, HeaderValue::from_static("close"));
-                }
-            }
-        } else if self.parts.version == Version::HTTP_10
-            && !headers.contains_key(header::CONNECTION)
-        {
-            headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
-        }
+        let (mut parts, body) = std::mem::replace(response, http::Response::new(Body::empty())).into_parts();
+        semantics::finish_head(
+            self.parts.version,
+            self.hooks.protocol_version(),
+            self.close_connection,
+            self.conn.as_ref(),
+            &mut parts.version,
+            &mut parts.headers,
+        );
+        *response = http::Response::from_parts(parts, body);
     }
 
     /// Python's `send_error(code)`: logs `code N, message …`, sends the status line with
@@ -629,22 +588,7 @@ impl Exchange {
         self.send_error_inner(code, Some(message), explain);
     }
 
-    /// `send_error` with one more header on the page (`Content-Range` on a `416`).
-    pub(crate) fn send_error_with_header(&mut self, code: u16, name: &str, value: &str) {
-        self.send_error_full(code, None, None, Some((name, value)));
-    }
-
     fn send_error_inner(&mut self, code: u16, message: Option<&str>, explain: Option<&str>) {
-        self.send_error_full(code, message, explain, None);
-    }
-
-    fn send_error_full(
-        &mut self,
-        code: u16,
-        message: Option<&str>,
-        explain: Option<&str>,
-        extra: Option<(&str, &str)>,
-    ) {
         let (short, long) = self.hooks.responses(code).unwrap_or(("???", "???"));
         let message = message.unwrap_or(short).to_owned();
         let explain = explain.unwrap_or(long).to_owned();
@@ -658,9 +602,6 @@ impl Exchange {
         self.header_error = None;
         self.send_response_inner(code, Some(&message));
         self.send_header("Connection", "close");
-        if let Some((name, value)) = extra {
-            self.send_header(name, value);
-        }
         let body = (code >= 200 && !matches!(code, 204 | 205 | 304)).then(|| {
             render_error_page(self.hooks.error_message_format(), code, &message, &explain)
         });
@@ -827,7 +768,7 @@ impl Exchange {
     /// method, URI and version so it can still log and answer.
     pub(crate) fn take_request(&mut self) -> Result<Request<Body>, BoxError> {
         let uri = match &self.path {
-            Some(path) if *path != request_target(&self.parts) => {
+            Some(path) if *path != request_target(&self.parts.uri, self.parts.version) => {
                 with_target(&self.parts.uri, path)?
             }
             _ => self.parts.uri.clone(),
@@ -866,27 +807,6 @@ fn common_header_name(keyword: &str) -> Option<HeaderName> {
 
 /// Room for Python's usual head (`Server`, `Date`, a type, a length) without regrowing.
 const HEAD_CAPACITY: usize = 8;
-
-/// [`Exchange::request_line`]: `GET /path HTTP/1.1`, the target decoded as ISO-8859-1 like
-/// Python decodes the line.
-pub(crate) struct RequestLine<'a>(&'a Exchange);
-
-impl fmt::Display for RequestLine<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ex = self.0;
-        let target = match &ex.target {
-            Some(target) => Cow::Borrowed(&**target),
-            None => request_target(&ex.parts),
-        };
-        write!(
-            f,
-            "{} {} {}",
-            ex.command(),
-            crate::log::latin1(target.as_bytes()),
-            ex.request_version()
-        )
-    }
-}
 
 /// A `fmt::Write` target that stays on the stack for short values (header values are short).
 struct FormatBuf {
@@ -930,21 +850,6 @@ impl fmt::Write for FormatBuf {
     }
 }
 
-/// Python's `self.path` before the `//` collapse: the request target as sent.
-fn request_target(parts: &http::request::Parts) -> Cow<'_, str> {
-    let uri = &parts.uri;
-    let absolute_form =
-        matches!(parts.version, Version::HTTP_10 | Version::HTTP_11) && uri.scheme().is_some();
-    if absolute_form {
-        return Cow::Owned(uri.to_string());
-    }
-    match uri.path_and_query() {
-        Some(pq) => Cow::Borrowed(pq.as_str()),
-        // CONNECT host:port
-        None => Cow::Borrowed(uri.authority().map_or("", |a| a.as_str())),
-    }
-}
-
 /// `uri` with its target replaced by `target` (a path, or an absolute URI).
 fn with_target(uri: &Uri, target: &str) -> Result<Uri, BoxError> {
     if target.contains("://") || uri.scheme().is_none() {
@@ -953,76 +858,6 @@ fn with_target(uri: &Uri, target: &str) -> Result<Uri, BoxError> {
     let mut parts = uri.clone().into_parts();
     parts.path_and_query = Some(target.parse()?);
     Ok(Uri::from_parts(parts)?)
-}
-
-fn initial_close_connection(parts: &http::request::Parts, protocol: Version) -> bool {
-    let mut close = !(parts.version >= Version::HTTP_11 && protocol >= Version::HTTP_11);
-    if let Some(conn) = parts.headers.get(header::CONNECTION) {
-        let conn = conn.as_bytes();
-        if conn.eq_ignore_ascii_case(b"close") {
-            close = true;
-        } else if conn.eq_ignore_ascii_case(b"keep-alive") && protocol >= Version::HTTP_11 {
-            close = false;
-        }
-    }
-    close
-}
-
-/// The version hyper can put in a status line for Python's `protocol_version`.
-fn status_line_version(protocol: Version) -> Version {
-    if protocol <= Version::HTTP_10 {
-        Version::HTTP_10
-    } else {
-        Version::HTTP_11
-    }
-}
-
-pub(crate) fn version_str(version: Version) -> &'static str {
-    match version {
-        Version::HTTP_09 => "HTTP/0.9",
-        Version::HTTP_10 => "HTTP/1.0",
-        Version::HTTP_11 => "HTTP/1.1",
-        Version::HTTP_2 => "HTTP/2.0",
-        Version::HTTP_3 => "HTTP/3.0",
-        _ => "HTTP/1.1",
-    }
-}
-
-fn has_token(value: &HeaderValue, token: &str) -> bool {
-    value
-        .as_bytes()
-        .split(|&b| b == b',')
-        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
-}
-
-/// Encodes UTF-8 text as ISO-8859-1, as Python does for status lines and headers; `None` if a
-/// character does not fit (or the bytes are not UTF-8).
-fn latin1_bytes(utf8: &[u8]) -> Option<Cow<'_, [u8]>> {
-    if utf8.is_ascii() {
-        return Some(Cow::Borrowed(utf8));
-    }
-    std::str::from_utf8(utf8)
-        .ok()?
-        .chars()
-        .map(|c| u8::try_from(u32::from(c)).ok())
-        .collect::<Option<Vec<u8>>>()
-        .map(Cow::Owned)
-}
-
-/// A reason phrase for a free-text message. Python sends the message as is; bytes that would
-/// break the status line (CR, LF, other controls) become spaces and characters outside
-/// ISO-8859-1 become `?`.
-fn reason_from_message(message: &str) -> ReasonPhrase {
-    let bytes: Vec<u8> = message
-        .chars()
-        .map(|c| match u8::try_from(u32::from(c)) {
-            Ok(b'\t') => b'\t',
-            Ok(b) if b < 0x20 || b == 0x7f => b' ',
-            Ok(b) => b,
-            Err(_) => b'?',
-        })
-        .collect();
-    ReasonPhrase::try_from(bytes).unwrap_or_else(|_| ReasonPhrase::from_static(b""))
 }
 
 fn split_host_port(host: &str) -> (&str, Option<u16>) {
@@ -1054,29 +889,5 @@ mod tests {
         assert_eq!(split_host_port("[::1]:80"), ("[::1]", Some(80)));
         assert_eq!(split_host_port("[::1]"), ("[::1]", None));
         assert_eq!(split_host_port("::1"), ("::1", None));
-    }
-
-    #[test]
-    fn latin1_encoding_matches_python() {
-        assert_eq!(
-            latin1_bytes("Dängerous".as_bytes()).as_deref(),
-            Some(&b"D\xe4ngerous"[..])
-        );
-        assert_eq!(latin1_bytes("€".as_bytes()), None);
-    }
-
-    #[test]
-    fn reason_phrases_never_break_the_status_line() {
-        assert_eq!(reason_from_message("a\r\nb").as_bytes(), b"a  b");
-        assert_eq!(reason_from_message("Dé€").as_bytes(), b"D\xe9?");
-    }
-
-    #[test]
-    fn connection_tokens() {
-        assert!(has_token(
-            &HeaderValue::from_static("keep-alive, Close"),
-            "close"
-        ));
-        assert!(!has_token(&HeaderValue::from_static("closed"), "close"));
     }
 }

@@ -121,6 +121,7 @@ mod exchange;
 mod future;
 pub(crate) mod io;
 mod layer;
+pub(crate) mod semantics;
 mod service;
 
 #[cfg(test)]

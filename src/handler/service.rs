@@ -10,6 +10,7 @@ use tower::Service;
 use super::exchange::{Exchange, Hooks};
 use super::future::{ResponseFuture, run};
 use super::io::Shared;
+use super::semantics;
 use super::{BoxError, HttpRequestHandler};
 use crate::body::Body;
 
@@ -42,21 +43,7 @@ where
     H: HttpRequestHandler,
 {
     pub(crate) fn from_parts(handler: Arc<H>, inner: Option<S>) -> Self {
-        let version = handler.version_string();
-        // Python encodes the header as ISO-8859-1; a value that cannot be sent is replaced.
-        let latin1: Option<Vec<u8>> = version
-            .chars()
-            .map(|c| u8::try_from(u32::from(c)).ok())
-            .collect();
-        let server_header = latin1
-            .and_then(|bytes| HeaderValue::from_bytes(&bytes).ok())
-            .unwrap_or_else(|| {
-                tracing::warn!(
-                    target: crate::log::TARGET,
-                    "version_string() {version:?} cannot be sent as a header; using BaseHTTP/0.6"
-                );
-                HeaderValue::from_static("BaseHTTP/0.6")
-            });
+        let server_header = semantics::server_header(&handler.version_string());
         Self {
             handler,
             inner,
@@ -150,7 +137,7 @@ where
 #[derive(Clone, Copy, Debug)]
 pub struct NotImplemented(Infallible);
 
-impl Service<Request<Body>> for NotImplemented {
+impl<R> Service<R> for NotImplemented {
     type Response = Response<Body>;
     type Error = Infallible;
     type Future = std::future::Ready<Result<Response<Body>, Infallible>>;
@@ -159,7 +146,7 @@ impl Service<Request<Body>> for NotImplemented {
         match self.0 {}
     }
 
-    fn call(&mut self, _request: Request<Body>) -> Self::Future {
+    fn call(&mut self, _request: R) -> Self::Future {
         match self.0 {}
     }
 }

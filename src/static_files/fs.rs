@@ -67,7 +67,11 @@ pub(crate) enum FileContent {
 /// The request facts the planner needs.
 #[derive(Clone, Copy)]
 pub(crate) struct Request<'a> {
+    /// Python's `self.path`: what is translated.
     pub(crate) target: &'a str,
+    /// The same target as the client sees it (with the prefix a router stripped): what
+    /// redirects and listing titles show.
+    pub(crate) external: &'a str,
     pub(crate) head: bool,
     pub(crate) headers: &'a HeaderMap,
 }
@@ -75,6 +79,7 @@ pub(crate) struct Request<'a> {
 /// The same, owned, to travel to the blocking pool.
 pub(crate) struct OwnedRequest {
     pub(crate) target: String,
+    pub(crate) external: Option<String>,
     pub(crate) head: bool,
     pub(crate) headers: HeaderMap,
 }
@@ -83,6 +88,7 @@ impl OwnedRequest {
     pub(crate) fn view(&self) -> Request<'_> {
         Request {
             target: &self.target,
+            external: self.external.as_deref().unwrap_or(&self.target),
             head: self.head,
             headers: &self.headers,
         }
@@ -167,7 +173,7 @@ pub(crate) fn plan(config: &Config, request: Request<'_>) -> Plan {
             // Python can tell an unreadable directory from a missing file (`isdir` only needs
             // search permission): so can we.
             return if is_dir_at(&root, relative, config.follow_symlinks) {
-                match resolve::directory_redirect(request.target) {
+                match resolve::directory_redirect(request.external) {
                     Some(location) => Plan::Redirect(location),
                     None => Plan::ListingDenied,
                 }
@@ -181,7 +187,7 @@ pub(crate) fn plan(config: &Config, request: Request<'_>) -> Plan {
         return Plan::NotFound;
     };
     if meta.is_dir() {
-        if let Some(location) = resolve::directory_redirect(request.target) {
+        if let Some(location) = resolve::directory_redirect(request.external) {
             return Plan::Redirect(location);
         }
         for index in &config.index_pages {
@@ -196,7 +202,7 @@ pub(crate) fn plan(config: &Config, request: Request<'_>) -> Plan {
                 }
             }
         }
-        return list(config, target, &opened);
+        return list(config, request.external, &opened);
     }
     if !meta.is_file() {
         return Plan::Forbidden;

@@ -44,6 +44,10 @@ pub(crate) struct Args {
     /// refuse them)
     #[arg(long)]
     follow_symlinks: bool,
+
+    /// do not print a log line for every request (an addition: Python always logs)
+    #[arg(short = 'q', long)]
+    quiet: bool,
 }
 
 /// What the server will do, every value checked.
@@ -56,6 +60,7 @@ pub(crate) struct Config {
     pub(crate) protocol: Version,
     pub(crate) cgi: bool,
     pub(crate) follow_symlinks: bool,
+    pub(crate) quiet: bool,
 }
 
 impl Args {
@@ -79,6 +84,7 @@ impl Args {
             protocol,
             cgi: self.cgi,
             follow_symlinks: self.follow_symlinks,
+            quiet: self.quiet,
         })
     }
 }

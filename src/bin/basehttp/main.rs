@@ -7,7 +7,6 @@ mod args;
 use std::io;
 use std::process::ExitCode;
 
-use basehttp::prelude::*;
 use basehttp::server::HttpServer;
 use basehttp::static_files::StaticFiles;
 use clap::Parser;
@@ -50,7 +49,11 @@ fn main() -> ExitCode {
 }
 
 async fn run(config: Config) -> io::Result<ExitCode> {
-    let _log = basehttp::log::init();
+    let _log = if config.quiet {
+        None
+    } else {
+        basehttp::log::init()
+    };
     if config.cgi {
         return Err(io::Error::new(
             io::ErrorKind::Unsupported,
@@ -59,8 +62,7 @@ async fn run(config: Config) -> io::Result<ExitCode> {
     }
     let service = StaticFiles::new(config.directory)
         .protocol_version(config.protocol)
-        .follow_symlinks(config.follow_symlinks)
-        .into_service();
+        .follow_symlinks(config.follow_symlinks);
 
     let host = config.bind.as_deref().unwrap_or("0.0.0.0");
     let httpd = HttpServer::bind((host, config.port), service)

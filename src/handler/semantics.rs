@@ -1,0 +1,365 @@
+//! Python's response rules, shared by every basehttp service (handlers and file serving):
+//! the status-line version, when connections close, reason phrases, the request line.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use http::header::{self, HeaderMap, HeaderValue};
+use http::{StatusCode, Version};
+use hyper::ext::ReasonPhrase;
+
+use crate::body::Body;
+use crate::server::ConnectionInfo;
+
+/// Python's `self.path` before the `//` collapse: the request target as sent.
+pub(crate) fn request_target(uri: &http::Uri, version: Version) -> Cow<'_, str> {
+    let absolute_form =
+        matches!(version, Version::HTTP_10 | Version::HTTP_11) && uri.scheme().is_some();
+    if absolute_form {
+        return Cow::Owned(uri.to_string());
+    }
+    match uri.path_and_query() {
+        Some(pq) => Cow::Borrowed(pq.as_str()),
+        // CONNECT host:port
+        None => Cow::Borrowed(uri.authority().map_or("", |a| a.as_str())),
+    }
+}
+
+/// Python's `self.path`: the target with leading slashes collapsed to one (gh-87389,
+/// CVE-2021-28861: `//evil.com/x` must never reach a `Location` header as is).
+pub(crate) fn collapse_slashes(target: &str) -> Cow<'_, str> {
+    if target.starts_with("//") {
+        Cow::Owned(format!("/{}", target.trim_start_matches('/')))
+    } else {
+        Cow::Borrowed(target)
+    }
+}
+
+/// The connection a request arrived on: its extension, else the server's task-local.
+pub(crate) fn connection_info(parts: &http::request::Parts) -> Option<ConnectionInfo> {
+    parts
+        .extensions
+        .get::<ConnectionInfo>()
+        .cloned()
+        .or_else(ConnectionInfo::current)
+}
+
+/// Python's `close_connection` after `parse_request`.
+pub(crate) fn initial_close_connection(
+    version: Version,
+    headers: &HeaderMap,
+    protocol: Version,
+) -> bool {
+    let mut close = !(version >= Version::HTTP_11 && protocol >= Version::HTTP_11);
+    if let Some(conn) = headers.get(header::CONNECTION) {
+        let conn = conn.as_bytes();
+        if conn.eq_ignore_ascii_case(b"close") {
+            close = true;
+        } else if conn.eq_ignore_ascii_case(b"keep-alive") && protocol >= Version::HTTP_11 {
+            close = false;
+        }
+    }
+    close
+}
+
+/// The version hyper can put in a status line for Python's `protocol_version`.
+pub(crate) fn status_line_version(protocol: Version) -> Version {
+    if protocol <= Version::HTTP_10 {
+        Version::HTTP_10
+    } else {
+        Version::HTTP_11
+    }
+}
+
+pub(crate) fn version_str(version: Version) -> &'static str {
+    match version {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_11 => "HTTP/1.1",
+        Version::HTTP_2 => "HTTP/2.0",
+        Version::HTTP_3 => "HTTP/3.0",
+        _ => "HTTP/1.1",
+    }
+}
+
+pub(crate) fn has_token(value: &HeaderValue, token: &str) -> bool {
+    value
+        .as_bytes()
+        .split(|&b| b == b',')
+        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
+}
+
+/// Encodes UTF-8 text as ISO-8859-1, as Python does for status lines and headers; `None` if a
+/// character does not fit (or the bytes are not UTF-8).
+pub(crate) fn latin1_bytes(utf8: &[u8]) -> Option<Cow<'_, [u8]>> {
+    if utf8.is_ascii() {
+        return Some(Cow::Borrowed(utf8));
+    }
+    std::str::from_utf8(utf8)
+        .ok()?
+        .chars()
+        .map(|c| u8::try_from(u32::from(c)).ok())
+        .collect::<Option<Vec<u8>>>()
+        .map(Cow::Owned)
+}
+
+/// A reason phrase for a free-text message. Python sends the message as is; bytes that would
+/// break the status line (CR, LF, other controls) become spaces and characters outside
+/// ISO-8859-1 become `?`.
+pub(crate) fn reason_from_message(message: &str) -> ReasonPhrase {
+    let bytes: Vec<u8> = message
+        .chars()
+        .map(|c| match u8::try_from(u32::from(c)) {
+            Ok(b'\t') => b'\t',
+            Ok(b) if b < 0x20 || b == 0x7f => b' ',
+            Ok(b) => b,
+            Err(_) => b'?',
+        })
+        .collect();
+    ReasonPhrase::try_from(bytes).unwrap_or_else(|_| ReasonPhrase::from_static(b""))
+}
+
+/// The `ReasonPhrase` to attach for Python's phrase `python`, if it differs from hyper's.
+/// Phrases from the built-in table cost no allocation.
+pub(crate) fn python_reason(status: StatusCode, python: &str) -> Option<ReasonPhrase> {
+    if status.canonical_reason() == Some(python) {
+        return None;
+    }
+    match crate::status::phrase(status.as_u16()) {
+        Some(phrase) if phrase == python => Some(ReasonPhrase::from_static(phrase.as_bytes())),
+        _ => Some(reason_from_message(python)),
+    }
+}
+
+/// Gives a response Python's connection handling: the status line carries `protocol`, and the
+/// connection closes after it (`close`) or is kept. hyper needs to be told: basehttp's own
+/// server closes without a header, elsewhere `Connection: close` is added; an HTTP/1.0 client
+/// whose keep-alive is honoured gets `Connection: keep-alive`. HTTP/2 and HTTP/3 have no
+/// connection headers.
+pub(crate) fn finish_head(
+    request_version: Version,
+    protocol: Version,
+    close: bool,
+    conn: Option<&ConnectionInfo>,
+    version: &mut Version,
+    headers: &mut HeaderMap,
+) {
+    match request_version {
+        Version::HTTP_10 | Version::HTTP_11 => {
+            *version = status_line_version(protocol);
+            let says_close = headers
+                .get_all(header::CONNECTION)
+                .iter()
+                .any(|v| has_token(v, "close"));
+            if close {
+                if says_close {
+                    return;
+                }
+                match conn {
+                    // Our server closes after the response without adding a header, like Python.
+                    Some(conn) if conn.can_close() => conn.close_after_response(),
+                    _ => {
+                        headers.append(header::CONNECTION, HeaderValue::from_static("close"));
+                    }
+                }
+            } else if request_version == Version::HTTP_10 && !headers.contains_key(header::CONNECTION)
+            {
+                headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+            }
+        }
+        _ => {
+            headers.remove(header::CONNECTION);
+        }
+    }
+}
+
+/// Python's `requestline`: `GET /path HTTP/1.1`, the target decoded as ISO-8859-1 like Python
+/// decodes the line. Formatted only when displayed.
+pub(crate) struct RequestLine<'a> {
+    pub(crate) method: &'a str,
+    pub(crate) target: &'a str,
+    pub(crate) version: Version,
+}
+
+impl fmt::Display for RequestLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} {}",
+            self.method,
+            crate::log::latin1(self.target.as_bytes()),
+            version_str(self.version)
+        )
+    }
+}
+
+/// Answers a request the way Python's handlers do, for the crate's leaf services (file serving,
+/// CGI) that build `http::Response`s directly instead of going through an `Exchange`: the log
+/// line, `Server` and `Date` first, Python's reason phrases, `send_error`'s page, and the
+/// connection rules of [`finish_head`].
+pub(crate) struct Reply<'a> {
+    pub(crate) method: &'a http::Method,
+    /// The request's version.
+    pub(crate) version: Version,
+    /// The request target as sent, for the log line.
+    pub(crate) raw_target: &'a str,
+    /// Python's `close_connection` for a response that does not say otherwise.
+    pub(crate) close: bool,
+    pub(crate) conn: Option<&'a ConnectionInfo>,
+    /// Python's `protocol_version`.
+    pub(crate) protocol: Version,
+    /// The `Server` header value (Python's `version_string()`).
+    pub(crate) server: &'a HeaderValue,
+}
+
+impl Reply<'_> {
+    fn address(&self) -> &str {
+        self.conn.map_or("-", ConnectionInfo::address_string)
+    }
+
+    fn request_line(&self) -> RequestLine<'_> {
+        RequestLine {
+            method: self.method.as_str(),
+            target: self.raw_target,
+            version: self.version,
+        }
+    }
+
+    /// Python's `log_request(code)`.
+    pub(crate) fn log_request(&self, code: u16) {
+        crate::log::emit(
+            self.address(),
+            format_args!("\"{}\" {code} -", self.request_line()),
+        );
+    }
+
+    /// Python's `log_error(…)`.
+    pub(crate) fn log_error(&self, message: fmt::Arguments<'_>) {
+        crate::log::emit(self.address(), message);
+    }
+
+    /// Python's `send_response(code, message)`: logs the request and starts a response with the
+    /// status line, `Server` and `Date`. Finish it with [`finish`](Reply::finish).
+    pub(crate) fn start(&self, status: StatusCode, message: Option<&str>) -> http::Response<Body> {
+        self.log_request(status.as_u16());
+        let mut response = http::Response::new(Body::empty());
+        *response.status_mut() = status;
+        let python = message
+            .or_else(|| crate::status::phrase(status.as_u16()))
+            .unwrap_or("");
+        if let Some(reason) = python_reason(status, python) {
+            response.extensions_mut().insert(reason);
+        }
+        let headers = response.headers_mut();
+        headers.reserve(8);
+        headers.insert(header::SERVER, self.server.clone());
+        headers.insert(header::DATE, crate::log::date_header());
+        response
+    }
+
+    /// Python's `end_headers()` for a response made by [`start`](Reply::start) or by another
+    /// service: the status-line version and the connection rules. The response is marked as
+    /// answered, so a handler above does not log it again.
+    pub(crate) fn finish(&self, response: http::Response<Body>) -> http::Response<Body> {
+        let (mut parts, body) = response.into_parts();
+        finish_head(
+            self.version,
+            self.protocol,
+            self.close,
+            self.conn,
+            &mut parts.version,
+            &mut parts.headers,
+        );
+        let body = if self.method == http::Method::HEAD {
+            Body::empty()
+        } else {
+            body
+        };
+        http::Response::from_parts(parts, body.answered())
+    }
+
+    /// Gives a response from another service what Python would have given it, unless a basehttp
+    /// service already did: the log line, the status-line version and the connection rules.
+    pub(crate) fn adopt(&self, response: http::Response<Body>) -> http::Response<Body> {
+        if response.body().is_answered() {
+            return response;
+        }
+        self.log_request(response.status().as_u16());
+        self.finish(response)
+    }
+
+    /// Python's `send_error(code, message)`: logs `code N, message …` and answers with Python's
+    /// page (`explain` from Python's table) and `Connection: close`. `extra` is one more header
+    /// (`Content-Range` on a `416`).
+    pub(crate) fn error(
+        &self,
+        code: u16,
+        message: Option<&str>,
+        extra: Option<(header::HeaderName, HeaderValue)>,
+    ) -> http::Response<Body> {
+        use crate::handler::{DEFAULT_ERROR_CONTENT_TYPE, DEFAULT_ERROR_MESSAGE, render_error_page};
+        let (short, long) = crate::status::responses(code).unwrap_or(("???", "???"));
+        let message = message.unwrap_or(short);
+        self.log_error(format_args!("code {code}, message {message}"));
+        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = self.start(status, Some(message));
+        let headers = response.headers_mut();
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        if let Some((name, value)) = extra {
+            headers.insert(name, value);
+        }
+        if code >= 200 && !matches!(code, 204 | 205 | 304) {
+            let page = render_error_page(DEFAULT_ERROR_MESSAGE, code, message, long);
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(DEFAULT_ERROR_CONTENT_TYPE),
+            );
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(page.len()));
+            *response.body_mut() = Body::from(page);
+        }
+        self.finish(response)
+    }
+}
+
+/// Python's `version_string()` as a `Server` header value, encoded as ISO-8859-1; a value
+/// that cannot be sent is replaced by `BaseHTTP/0.6`.
+pub(crate) fn server_header(version: &str) -> HeaderValue {
+    latin1_bytes(version.as_bytes())
+        .and_then(|bytes| HeaderValue::from_bytes(&bytes).ok())
+        .unwrap_or_else(|| {
+            tracing::warn!(
+                target: crate::log::TARGET,
+                "version_string() {version:?} cannot be sent as a header; using BaseHTTP/0.6"
+            );
+            HeaderValue::from_static("BaseHTTP/0.6")
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latin1_encoding_matches_python() {
+        assert_eq!(
+            latin1_bytes("Dängerous".as_bytes()).as_deref(),
+            Some(&b"D\xe4ngerous"[..])
+        );
+        assert_eq!(latin1_bytes("€".as_bytes()), None);
+    }
+
+    #[test]
+    fn reason_phrases_never_break_the_status_line() {
+        assert_eq!(reason_from_message("a\r\nb").as_bytes(), b"a  b");
+        assert_eq!(reason_from_message("Dé€").as_bytes(), b"D\xe9?");
+    }
+
+    #[test]
+    fn connection_tokens() {
+        assert!(has_token(
+            &HeaderValue::from_static("keep-alive, Close"),
+            "close"
+        ));
+        assert!(!has_token(&HeaderValue::from_static("closed"), "close"));
+    }
+}
