@@ -13,13 +13,13 @@ use hyper::ext::ReasonPhrase;
 
 use super::error_page::render_error_page;
 use super::io::{BodyReader, BodyWriter, SharedRef, lock};
+use super::semantics::{
+    self, RequestLine, initial_close_connection, latin1_bytes, reason_from_message, request_target,
+    version_str,
+};
 use super::{BoxError, HttpRequestHandler};
 use crate::body::Body;
 use crate::server::ConnectionInfo;
-use super::semantics::{
-    self, RequestLine, initial_close_connection, latin1_bytes, reason_from_message,
-    request_target, version_str,
-};
 
 /// The handler's view of the things Python's `self` reaches for while answering: its class
 /// attributes and its overridable logging methods. Object-safe so [`Exchange`] needs no type
@@ -137,7 +137,8 @@ impl Exchange {
             path = Some(target);
         }
         let conn = semantics::connection_info(&parts);
-        let close_connection = initial_close_connection(parts.version, &parts.headers, hooks.protocol_version());
+        let close_connection =
+            initial_close_connection(parts.version, &parts.headers, hooks.protocol_version());
         Self {
             path,
             target: original,
@@ -212,7 +213,10 @@ impl Exchange {
 
     /// The request line, formatted only when displayed.
     pub(crate) fn request_line(&self) -> RequestLine<'_> {
-        let target = match (&self.target, request_target(&self.parts.uri, self.parts.version)) {
+        let target = match (
+            &self.target,
+            request_target(&self.parts.uri, self.parts.version),
+        ) {
             (Some(target), _) => target,
             (None, Cow::Borrowed(target)) => target,
             // Owned targets (absolute-form) are always kept in `self.target`.
@@ -560,7 +564,8 @@ impl Exchange {
             return;
         }
         self.log_request(response.status().as_u16());
-        let (mut parts, body) = std::mem::replace(response, http::Response::new(Body::empty())).into_parts();
+        let (mut parts, body) =
+            std::mem::replace(response, http::Response::new(Body::empty())).into_parts();
         semantics::finish_head(
             self.parts.version,
             self.hooks.protocol_version(),

@@ -162,7 +162,8 @@ pub(crate) fn finish_head(
                         headers.append(header::CONNECTION, HeaderValue::from_static("close"));
                     }
                 }
-            } else if request_version == Version::HTTP_10 && !headers.contains_key(header::CONNECTION)
+            } else if request_version == Version::HTTP_10
+                && !headers.contains_key(header::CONNECTION)
             {
                 headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
             }
@@ -297,7 +298,9 @@ impl Reply<'_> {
         message: Option<&str>,
         extra: Option<(header::HeaderName, HeaderValue)>,
     ) -> http::Response<Body> {
-        use crate::handler::{DEFAULT_ERROR_CONTENT_TYPE, DEFAULT_ERROR_MESSAGE, render_error_page};
+        use crate::handler::{
+            DEFAULT_ERROR_CONTENT_TYPE, DEFAULT_ERROR_MESSAGE, render_error_page,
+        };
         let (short, long) = crate::status::responses(code).unwrap_or(("???", "???"));
         let message = message.unwrap_or(short);
         self.log_error(format_args!("code {code}, message {message}"));

@@ -263,7 +263,7 @@ fn decide_file(
         guessed.unwrap_or_else(|| super::mime::guess_type(&name, &config.extensions_map));
     let vary = !config.precompressed.is_empty();
     let validators = Validators::new(mtime, size);
-    match conditional::evaluate(&request.headers, &validators) {
+    match conditional::evaluate(request.headers, &validators) {
         Precondition::Proceed => {}
         Precondition::NotModified => {
             return Some(Plan::NotModified {
@@ -276,7 +276,7 @@ fn decide_file(
     let ranges = if request.head {
         RangePlan::Full
     } else {
-        conditional::range_plan(&request.headers, &validators, size)
+        conditional::range_plan(request.headers, &validators, size)
     };
     let (ranges, segments, boundary, content_length) = match ranges {
         RangePlan::NotSatisfiable => return Some(Plan::RangeNotSatisfiable { size }),

@@ -233,7 +233,9 @@ where
                 StateProj::Inner { future, adopt } => {
                     let result = std::task::ready!(future.poll(cx));
                     return Poll::Ready(Ok(match result {
-                        Ok(response) => adopt.with_reply(|reply| reply.adopt(response.map(Body::new))),
+                        Ok(response) => {
+                            adopt.with_reply(|reply| reply.adopt(response.map(Body::new)))
+                        }
                         Err(err) => {
                             let err: BoxError = err.into();
                             adopt.with_reply(|reply| {

@@ -74,12 +74,14 @@
 //! use axum::{Router, routing::post};
 //! use tower::Layer;
 //!
-//! let api = Router::new().route("/api/items", post(|| async { "created" }));
+//! # async fn run() -> std::io::Result<()> {
+//! let api: Router = Router::new().route("/api/items", post(|| async { "created" }));
 //! let app = StaticFiles::new("public")
 //!     .fall_through_on_not_found(true)
 //!     .into_layer()
 //!     .layer(api);
-//! # let _ = app;
+//! basehttp::server::run(("127.0.0.1", 8000), app).await
+//! # }
 //! ```
 
 mod conditional;
@@ -172,4 +174,3 @@ pub(crate) fn accepted_encodings(accept: &str, enabled: &[Encoding]) -> Vec<Enco
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.2.cmp(&b.2)));
     ranked.into_iter().map(|(e, _, _)| e).collect()
 }
-

@@ -67,12 +67,17 @@ fn respond_file(config: &Config, reply: &Reply<'_>, file: FileResponse) -> Respo
     let mut response = reply.start(status, None);
     let headers = response.headers_mut();
     let content_type = match &file.boundary {
-        Some(boundary) => HeaderValue::try_from(format!("multipart/byteranges; boundary={boundary}"))
-            .unwrap_or(file.content_type),
+        Some(boundary) => {
+            HeaderValue::try_from(format!("multipart/byteranges; boundary={boundary}"))
+                .unwrap_or(file.content_type)
+        }
         None => file.content_type,
     };
     headers.insert(header::CONTENT_TYPE, content_type);
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(file.content_length));
+    headers.insert(
+        header::CONTENT_LENGTH,
+        HeaderValue::from(file.content_length),
+    );
     headers.insert(
         header::LAST_MODIFIED,
         crate::log::http_date_header(file.validators.last_modified()),
@@ -82,10 +87,9 @@ fn respond_file(config: &Config, reply: &Reply<'_>, file: FileResponse) -> Respo
     }
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if let (Some([range]), None) = (file.ranges.as_deref(), &file.boundary) {
-        if let Ok(value) = HeaderValue::try_from(format!(
-            "bytes {}-{}/{}",
-            range.start, range.end, file.size
-        )) {
+        if let Ok(value) =
+            HeaderValue::try_from(format!("bytes {}-{}/{}", range.start, range.end, file.size))
+        {
             headers.insert(header::CONTENT_RANGE, value);
         }
     }

@@ -420,7 +420,7 @@ pub(super) fn reply<'a>(
 
 /// Python's `501 Unsupported method ('POST')`, for a method nothing below answers.
 fn not_implemented(config: &Config, parts: &http::request::Parts) -> Response<Body> {
-    let conn = semantics::connection_info(&parts);
+    let conn = semantics::connection_info(parts);
     let raw = semantics::request_target(&parts.uri, parts.version);
     let reply = reply(config, parts, &raw, conn.as_ref());
     let message = format!(
@@ -467,4 +467,3 @@ fn conditional_headers(headers: &http::HeaderMap) -> http::HeaderMap {
     }
     out
 }
-
