@@ -444,10 +444,39 @@ pub fn spawn_example(name: &str) -> ChildGuard {
 
 /// Runs `tests/python/<module>.py` under `python3` on an ephemeral port, if Python is there.
 pub fn spawn_python(module: &str) -> Option<ChildGuard> {
+    spawn_python_with(module, &[])
+}
+
+/// Like [`spawn_python`], passing `args` to the module's `main` after the port.
+pub fn spawn_python_with(module: &str, args: &[&std::ffi::OsStr]) -> Option<ChildGuard> {
     let python = python3()?;
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/run.py");
     let mut command = Command::new(python);
-    command.arg(script).arg(module).arg("0");
+    command.arg(script).arg(module).arg("0").args(args);
+    Some(spawn_server(command))
+}
+
+/// CPython 3.14's own `http.server` (the shared oracle), when it is installed and already
+/// fetched: `python314-http-server 0 --bind 127.0.0.1 ARGS…`. Never downloads anything.
+pub fn spawn_oracle(args: &[&std::ffi::OsStr]) -> Option<ChildGuard> {
+    let script = match std::env::var_os("BASEHTTP_ORACLE") {
+        Some(path) => PathBuf::from(path),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/oracle/python314-http-server"),
+    };
+    let home = std::env::var_os("HOME").map(PathBuf::from)?;
+    let fetched = home.join(".cache/oracle314/http/server.py").exists();
+    if !script.exists() || !fetched {
+        eprintln!("CPython 3.14 oracle not available: skipping the comparison with it");
+        return None;
+    }
+    let mut command = Command::new(python3()?);
+    command
+        .arg(script)
+        .arg("0")
+        .arg("--bind")
+        .arg("127.0.0.1")
+        .args(args);
     Some(spawn_server(command))
 }
 

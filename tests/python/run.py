@@ -1,6 +1,6 @@
 """Serve one of the tutorial handlers in this directory on CPython, for side-by-side tests.
 
-Usage: run.py MODULE PORT. Prints "Serving on port N" once listening. Under CPython < 3.14 the
+Usage: run.py MODULE PORT [ARGS...] (ARGS go to the module's main). Prints "Serving on port N" once listening. Under CPython < 3.14 the
 3.14 error template is installed, so pages compare byte for byte.
 """
 import importlib
@@ -32,11 +32,11 @@ ERROR_MESSAGE_314 = """\
 """
 
 if __name__ == "__main__":
-    name, port = sys.argv[1], int(sys.argv[2])
+    name, port, rest = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
     BaseHTTPRequestHandler.error_message_format = ERROR_MESSAGE_314
     module = importlib.import_module(name)
     if hasattr(module, "main"):
-        module.main(port)
+        module.main(port, *rest)
     else:
         httpd = HTTPServer(("127.0.0.1", port), module.MyRequestHandler)
         print(f"Serving on port {httpd.server_port}", flush=True)
