@@ -76,7 +76,15 @@ impl Fixture {
         ] {
             write(&root.join("types").join(name), name.as_bytes());
         }
-        for dir in ["index-dir", "htm-dir", "empty", "sub", "Sub Dir", "weird", "special"] {
+        for dir in [
+            "index-dir",
+            "htm-dir",
+            "empty",
+            "sub",
+            "Sub Dir",
+            "weird",
+            "special",
+        ] {
             fs::create_dir_all(root.join(dir)).unwrap();
         }
         write(&root.join("index-dir/index.html"), b"<h1>index.html</h1>\n");

@@ -9,6 +9,9 @@
 mod cli;
 mod ecosystem;
 mod examples;
+mod files_parity;
+mod fixture;
 mod python_parity;
+mod static_files;
 mod support;
 mod wire;

@@ -461,8 +461,9 @@ pub fn spawn_python_with(module: &str, args: &[&std::ffi::OsStr]) -> Option<Chil
 pub fn spawn_oracle(args: &[&std::ffi::OsStr]) -> Option<ChildGuard> {
     let script = match std::env::var_os("BASEHTTP_ORACLE") {
         Some(path) => PathBuf::from(path),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/oracle/python314-http-server"),
+        None => {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/oracle/python314-http-server")
+        }
     };
     let home = std::env::var_os("HOME").map(PathBuf::from)?;
     let fetched = home.join(".cache/oracle314/http/server.py").exists();
@@ -495,4 +496,46 @@ pub fn python3() -> Option<&'static str> {
         eprintln!("python3 not available: skipping the side-by-side comparison");
         None
     }
+}
+
+/// Every `basehttp::log` line emitted in this test binary, captured by a global subscriber
+/// installed on first use. Tests look for lines naming their own unique paths.
+pub fn captured_log() -> &'static Mutex<Vec<String>> {
+    static LINES: std::sync::OnceLock<&'static Mutex<Vec<String>>> = std::sync::OnceLock::new();
+    LINES.get_or_init(|| {
+        let lines: &'static Mutex<Vec<String>> = Box::leak(Box::new(Mutex::new(Vec::new())));
+        let _ = tracing::subscriber::set_global_default(LineCollector(lines));
+        lines
+    })
+}
+
+/// Collects the message of every `basehttp::log` event.
+struct LineCollector(&'static Mutex<Vec<String>>);
+
+impl tracing::Subscriber for LineCollector {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        metadata.target() == basehttp::log::TARGET
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        struct Message(String);
+        impl tracing::field::Visit for Message {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "message" {
+                    self.0 = format!("{value:?}");
+                }
+            }
+        }
+        let mut message = Message(String::new());
+        event.record(&mut message);
+        if let Ok(mut lines) = self.0.lock() {
+            lines.push(message.0);
+        }
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
 }
