@@ -383,4 +383,99 @@ mod tests {
         assert_eq!(display_path("/x/#123"), "/x/");
         assert_eq!(display_path("/%ff/"), "/\u{fffd}/");
     }
+
+    mod properties {
+        use super::*;
+        use percent_encoding::{NON_ALPHANUMERIC, percent_encode};
+        use proptest::prelude::*;
+
+        /// Targets built from the pieces traversal attempts are made of.
+        fn hostile_target() -> impl Strategy<Value = String> {
+            let piece = prop_oneof![
+                Just("/".to_owned()),
+                Just("..".to_owned()),
+                Just(".".to_owned()),
+                Just("%2e".to_owned()),
+                Just("%2E".to_owned()),
+                Just("%2f".to_owned()),
+                Just("%5c".to_owned()),
+                Just("\\".to_owned()),
+                Just("%00".to_owned()),
+                Just("%c0%ae".to_owned()),
+                Just("%ED%B3%BF".to_owned()),
+                Just("?".to_owned()),
+                Just("#".to_owned()),
+                Just("%".to_owned()),
+                "[a-z]{1,3}",
+                any::<String>(),
+            ];
+            proptest::collection::vec(piece, 0..24).prop_map(|pieces| pieces.concat())
+        }
+
+        proptest! {
+            #[test]
+            fn never_leaves_the_root(target in hostile_target()) {
+                let translated = translate(&target);
+                for component in translated.components() {
+                    prop_assert!(!component.is_empty());
+                    prop_assert!(component != b"." && component != b"..");
+                    prop_assert!(!component.contains(&b'/'));
+                }
+                let root = Path::new("/srv/root");
+                let path = translate_path(root, &target);
+                prop_assert!(path.starts_with(root));
+                prop_assert!(
+                    path.components().all(|c| c != std::path::Component::ParentDir),
+                    "{:?}", path
+                );
+            }
+
+            #[test]
+            fn arbitrary_strings_never_panic(target in any::<String>()) {
+                let _ = translate(&target);
+                let _ = directory_redirect(&target);
+                let _ = display_path(&target);
+            }
+
+            /// What a listing links to (any name's bytes, percent-encoded) translates back to
+            /// that name.
+            #[test]
+            fn encoded_names_round_trip(name in proptest::collection::vec(any::<u8>(), 1..40)) {
+                prop_assume!(!name.contains(&b'/') && name != b"." && name != b"..");
+                let link = format!("/{}", percent_encode(&name, NON_ALPHANUMERIC));
+                let translated = translate(&link);
+                // Python's surrogate links are the only byte sequences read differently.
+                let escaped = name.windows(3).any(|w| {
+                    w[0] == 0xED && (w[1] == 0xB2 || w[1] == 0xB3) && w[2] & 0xC0 == 0x80
+                });
+                if !escaped {
+                    prop_assert_eq!(translated.relative(), name.as_slice());
+                }
+            }
+
+            /// Translating is idempotent: the translated path, encoded again, stays put (unless
+            /// it holds what reads as one of Python's surrogate escapes).
+            #[test]
+            fn translation_is_stable(target in hostile_target()) {
+                let once = translate(&target);
+                prop_assume!(!once.relative().contains(&0xED));
+                let again: String = once
+                    .components()
+                    .map(|c| format!("/{}", percent_encode(c, NON_ALPHANUMERIC)))
+                    .collect();
+                let twice = translate(&again);
+                prop_assert_eq!(twice.relative(), once.relative());
+            }
+
+            /// A collapsed target (what handlers see) never redirects to `//host`.
+            #[test]
+            fn redirects_never_leave_the_host(target in hostile_target()) {
+                let target = format!("/{}", target.trim_start_matches('/'));
+                if let Some(location) = directory_redirect(&target) {
+                    prop_assert!(!location.starts_with("//"), "{}", location);
+                    prop_assert!(location.starts_with('/'), "{}", location);
+                }
+            }
+        }
+    }
 }
