@@ -148,3 +148,54 @@ async fn protocol_sets_the_status_line_version() {
         assert!(res.status_line.starts_with(expected), "{}", res.status_line);
     }
 }
+
+#[tokio::test]
+async fn follow_symlinks_restores_pythons_links_out_of_the_folder() {
+    let fixture = crate::fixture::Fixture::new();
+    for (flag, status) in [(None, 404), (Some("--follow-symlinks"), 200)] {
+        let mut command = basehttp();
+        command
+            .args(["0", "-b", "127.0.0.1", "-d"])
+            .arg(fixture.root())
+            .args(flag);
+        let server = spawn_server(command);
+        let bytes = raw(server.addr(), b"GET /out-lnk HTTP/1.0\r\n\r\n").await;
+        let res = parse_all(&bytes).remove(0);
+        assert_eq!(res.status(), status, "{flag:?}");
+        if status == 200 {
+            assert_eq!(res.body, crate::fixture::SECRET);
+        }
+    }
+}
+
+#[tokio::test]
+async fn quiet_prints_no_request_lines() {
+    for (quiet, lines) in [(false, 2), (true, 0)] {
+        let mut command = basehttp();
+        command
+            .args(["0", "-b", "127.0.0.1"])
+            .args(quiet.then_some("-q"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut banner = String::new();
+        std::io::BufRead::read_line(&mut stdout, &mut banner).unwrap();
+        let port = port_from_banner(&banner).unwrap();
+        let bytes = raw(
+            std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+            b"GET /missing HTTP/1.0\r\n\r\n",
+        )
+        .await;
+        assert_eq!(parse_all(&bytes)[0].status(), 404);
+        signal(child.id(), "INT");
+        // Reads stderr to its end: everything the process printed.
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            normalize_log(&stderr).len(),
+            lines,
+            "quiet={quiet}: {stderr}"
+        );
+    }
+}

@@ -9,6 +9,7 @@
 mod cli;
 mod ecosystem;
 mod examples;
+mod files_clients;
 mod files_compose;
 mod files_parity;
 mod fixture;
