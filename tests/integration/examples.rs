@@ -202,3 +202,70 @@ fn peak_rss_kib(pid: u32) -> Option<u64> {
         .parse()
         .ok()
 }
+
+#[tokio::test]
+async fn upload_puts_files_under_the_served_directory_only() {
+    let base = tempfile::tempdir().unwrap();
+    let share = base.path().join("share");
+    std::fs::create_dir(&share).unwrap();
+    std::fs::create_dir(share.join("sub")).unwrap();
+    let mut command = Command::new(example_path("upload"));
+    command.arg("0").arg(&share);
+    let server = spawn_server_capturing(command);
+
+    let res = &parse_all(
+        &raw(
+            server.addr(),
+            b"PUT /notes.txt HTTP/1.0\r\nContent-Length: 5\r\n\r\nhello",
+        )
+        .await,
+    )[0];
+    assert_eq!(res.status_line, "HTTP/1.0 201 Created");
+    assert_eq!(std::fs::read(share.join("notes.txt")).unwrap(), b"hello");
+    // Served back by the files layer, listed, logged.
+    let res = &parse_all(&raw(server.addr(), b"GET /notes.txt HTTP/1.0\r\n\r\n").await)[0];
+    assert_eq!(res.body, b"hello");
+    assert!(res.header("server").unwrap().starts_with("SimpleHTTP/0.6 "));
+    let res = &parse_all(&raw(server.addr(), b"GET / HTTP/1.0\r\n\r\n").await)[0];
+    assert!(find(&res.body, b"<a href=\"notes.txt\">notes.txt</a>").is_some());
+
+    // `..` stays inside: the file lands in the share, never next to it.
+    let res = &parse_all(
+        &raw(
+            server.addr(),
+            b"PUT /../escape.txt HTTP/1.0\r\nContent-Length: 1\r\n\r\nx",
+        )
+        .await,
+    )[0];
+    assert_eq!(res.status(), 201);
+    assert!(!base.path().join("escape.txt").exists());
+    assert!(share.join("escape.txt").exists());
+    // Directories and missing lengths are refused.
+    let res = &parse_all(
+        &raw(
+            server.addr(),
+            b"PUT /sub/ HTTP/1.0\r\nContent-Length: 1\r\n\r\nx",
+        )
+        .await,
+    )[0];
+    assert_eq!(res.status_line, "HTTP/1.0 405 Cannot PUT a directory");
+    let res = &parse_all(
+        &raw(
+            server.addr(),
+            b"PUT /chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        )
+        .await,
+    )[0];
+    assert_eq!(res.status(), 411);
+
+    let log = wait_for_output(&server.stderr, |t| normalize_log(t).len() >= 8);
+    let log = normalize_log(&log);
+    assert_eq!(
+        log[0],
+        r#"127.0.0.1 - - [DATE] "PUT /notes.txt HTTP/1.0" 201 -"#
+    );
+    assert_eq!(
+        log[1],
+        r#"127.0.0.1 - - [DATE] "GET /notes.txt HTTP/1.0" 200 -"#
+    );
+}
