@@ -100,7 +100,7 @@ async fn wget_mirrors_the_tree_through_the_listings() {
     assert_eq!(names(&mirrored), names(&expected));
     assert!(mirrored == expected, "the contents differ");
     // The name that is not UTF-8 came back byte for byte.
-    assert!(mirrored.contains_key(&b"weird/\xffname.txt".to_vec()));
+    assert!(mirrored.contains_key(b"weird/\xffname.txt".as_slice()));
 }
 
 /// Runs curl with `args` against `url`, returning stdout.

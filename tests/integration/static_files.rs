@@ -416,7 +416,7 @@ async fn multiple_ranges_are_multipart() {
         res.header("content-length"),
         Some(res.body.len().to_string().as_str())
     );
-    let body = res.body.clone();
+    let body = res.body;
     let mut parts = Vec::new();
     let delimiter = format!("--{boundary}");
     let text: Vec<u8> = body;
