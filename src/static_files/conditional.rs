@@ -79,21 +79,25 @@ pub(crate) enum Precondition {
 }
 
 /// Evaluates `If-Match`, `If-Unmodified-Since`, `If-None-Match` and `If-Modified-Since` for a GET
-/// or HEAD of a file.
-pub(crate) fn evaluate(headers: &HeaderMap, validators: &Validators) -> Precondition {
-    if let Some(if_match) = header_str(headers, &IF_MATCH) {
-        if !etag_list_matches(if_match, &validators.etag, Compare::Strong) {
-            return Precondition::Failed;
-        }
-    } else if let Some(since) = header_str(headers, &IF_UNMODIFIED_SINCE) {
-        if let Ok(since) = httpdate::parse_http_date(since) {
-            if validators.last_modified() > since {
+/// or HEAD of a file. Without `etags` (Python's behaviour) only `If-Modified-Since` counts, and
+/// only when there is no `If-None-Match`.
+pub(crate) fn evaluate(headers: &HeaderMap, validators: &Validators, etags: bool) -> Precondition {
+    if etags {
+        if let Some(if_match) = header_str(headers, &IF_MATCH) {
+            if !etag_list_matches(if_match, &validators.etag, Compare::Strong) {
                 return Precondition::Failed;
+            }
+        } else if let Some(since) = header_str(headers, &IF_UNMODIFIED_SINCE) {
+            if let Ok(since) = httpdate::parse_http_date(since) {
+                if validators.last_modified() > since {
+                    return Precondition::Failed;
+                }
             }
         }
     }
-    if let Some(if_none_match) = header_str(headers, &IF_NONE_MATCH) {
-        if etag_list_matches(if_none_match, &validators.etag, Compare::Weak) {
+    if let Some(if_none_match) = headers.get(IF_NONE_MATCH) {
+        let if_none_match = if_none_match.to_str().unwrap_or_default();
+        if etags && etag_list_matches(if_none_match, &validators.etag, Compare::Weak) {
             return Precondition::NotModified;
         }
         // Python ignores If-Modified-Since when If-None-Match is present, matching or not.
@@ -391,14 +395,14 @@ mod tests {
         ];
         for (ims, expected) in cases {
             let h = headers(&[("if-modified-since", ims)]);
-            assert_eq!(evaluate(&h, &v), expected, "{ims}");
+            assert_eq!(evaluate(&h, &v, true), expected, "{ims}");
         }
         // If-None-Match present: IMS ignored (CPython test_browser_cache_with_If_None_Match_header).
         let h = headers(&[
             ("if-modified-since", "Tue, 14 Nov 2023 22:13:20 GMT"),
             ("if-none-match", "\"other\""),
         ]);
-        assert_eq!(evaluate(&h, &v), Precondition::Proceed);
+        assert_eq!(evaluate(&h, &v, true), Precondition::Proceed);
     }
 
     #[test]
@@ -407,48 +411,67 @@ mod tests {
         let etag: &'static str = Box::leak(v.etag.clone().into_boxed_str());
         let weak: &'static str = Box::leak(format!("W/{etag}").into_boxed_str());
         assert_eq!(
-            evaluate(&headers(&[("if-none-match", etag)]), &v),
+            evaluate(&headers(&[("if-none-match", etag)]), &v, true),
             Precondition::NotModified
         );
         assert_eq!(
-            evaluate(&headers(&[("if-none-match", weak)]), &v),
+            evaluate(&headers(&[("if-none-match", weak)]), &v, true),
             Precondition::NotModified
         );
         assert_eq!(
-            evaluate(&headers(&[("if-none-match", "*")]), &v),
+            evaluate(&headers(&[("if-none-match", "*")]), &v, true),
             Precondition::NotModified
         );
         assert_eq!(
-            evaluate(&headers(&[("if-match", etag)]), &v),
+            evaluate(&headers(&[("if-match", etag)]), &v, true),
             Precondition::Proceed
         );
         assert_eq!(
-            evaluate(&headers(&[("if-match", weak)]), &v),
+            evaluate(&headers(&[("if-match", weak)]), &v, true),
             Precondition::Failed
         );
         assert_eq!(
-            evaluate(&headers(&[("if-match", "\"nope\"")]), &v),
+            evaluate(&headers(&[("if-match", "\"nope\"")]), &v, true),
             Precondition::Failed
         );
         assert_eq!(
             evaluate(
                 &headers(&[("if-unmodified-since", "Mon, 13 Nov 2023 00:00:00 GMT")]),
-                &v
+                &v,
+                true
             ),
             Precondition::Failed
         );
         assert_eq!(
             evaluate(
                 &headers(&[("if-unmodified-since", "Wed, 15 Nov 2023 00:00:00 GMT")]),
-                &v
+                &v,
+                true
             ),
+            Precondition::Proceed
+        );
+        // Python's mode: entity tags mean nothing, but If-None-Match still disables
+        // If-Modified-Since.
+        let python = |h: &[(&'static str, &'static str)]| evaluate(&headers(h), &v, false);
+        assert_eq!(python(&[("if-none-match", etag)]), Precondition::Proceed);
+        assert_eq!(python(&[("if-match", "\"nope\"")]), Precondition::Proceed);
+        assert_eq!(
+            python(&[("if-modified-since", "Wed, 15 Nov 2023 00:00:00 GMT")]),
+            Precondition::NotModified
+        );
+        assert_eq!(
+            python(&[
+                ("if-modified-since", "Wed, 15 Nov 2023 00:00:00 GMT"),
+                ("if-none-match", "\"x\"")
+            ]),
             Precondition::Proceed
         );
         // If-Match wins over If-None-Match.
         assert_eq!(
             evaluate(
                 &headers(&[("if-match", "\"nope\""), ("if-none-match", etag)]),
-                &v
+                &v,
+                true
             ),
             Precondition::Failed
         );

@@ -1,5 +1,6 @@
-//! A file streamed as a response body: large reads on the blocking pool, one read ahead, no
-//! zero-filling, and a clean failure if the file shrinks while it is being sent.
+//! A file streamed as a response body: data already in the page cache is read on the spot
+//! (`RWF_NOWAIT`, Linux), anything else in large reads on the blocking pool with one read ahead;
+//! a clean failure if the file shrinks while it is being sent.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -17,6 +18,11 @@ use crate::handler::BoxError;
 /// small enough that 32 concurrent downloads stay well under 32 MiB.
 pub(crate) const CHUNK: usize = 128 * 1024;
 
+/// How much one read of cached data fetches on the runtime: a copy of a few microseconds, and
+/// below glibc's mmap threshold (128 KiB), where each buffer would cost fresh page faults
+/// (measured: 64 KiB pieces send a cached file ~1.6x faster than 128 KiB ones).
+const CACHED_CHUNK: usize = 64 * 1024;
+
 /// A piece of the body: literal bytes (multipart headers) or a range of the file.
 #[derive(Debug)]
 pub(crate) enum Segment {
@@ -25,7 +31,7 @@ pub(crate) enum Segment {
 }
 
 /// A read in flight on the blocking pool; it hands the file back.
-type PendingRead = JoinHandle<(File, io::Result<Bytes>)>;
+type PendingRead = JoinHandle<(Option<File>, io::Result<Bytes>)>;
 
 /// The file body. Reads `CHUNK` bytes at a time on the blocking pool and starts the next read
 /// as soon as one is handed over.
@@ -74,15 +80,93 @@ impl FileBody {
         }
     }
 
-    /// Starts reading the next chunk of the current file segment.
+    /// How much the next read asks for.
+    fn want(&self) -> usize {
+        usize::try_from(self.remaining).map_or(CHUNK, |r| r.min(CHUNK))
+    }
+
+    /// Starts reading the next chunk of the current file segment on the blocking pool.
     fn start_read(&mut self, file: File) {
-        let want = usize::try_from(self.remaining).map_or(CHUNK, |r| r.min(CHUNK));
+        let want = self.want();
         let position = self.position;
         self.state = State::Reading(tokio::task::spawn_blocking(move || {
             let result = read_chunk(&file, position, want);
-            (file, result)
+            (Some(file), result)
         }));
     }
+
+    /// Takes the result of a read: the frame to hand out, or `None` to go on polling (the
+    /// state then holds the error to end with). `read_ahead` starts the next blocking read at
+    /// once (data that came from the disk is likely followed by more from the disk).
+    fn take_chunk(
+        &mut self,
+        result: io::Result<Bytes>,
+        file: Option<File>,
+        read_ahead: bool,
+    ) -> Option<Result<Frame<Bytes>, BoxError>> {
+        let chunk = match result {
+            Ok(chunk) if chunk.is_empty() => {
+                // The file is shorter than it was: end with an error so the client sees an
+                // incomplete response, never padding or a hang.
+                self.state = State::Failed(Some(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "file truncated while being sent",
+                )));
+                return None;
+            }
+            Ok(chunk) => chunk,
+            Err(err) => {
+                self.state = State::Failed(Some(err));
+                return None;
+            }
+        };
+        let n = chunk.len() as u64;
+        self.position += n;
+        self.remaining = self.remaining.saturating_sub(n);
+        self.size_hint = self.size_hint.saturating_sub(n);
+        match file {
+            Some(file) if read_ahead && self.remaining > 0 => self.start_read(file),
+            file => self.state = State::Idle(file),
+        }
+        Some(Ok(Frame::data(chunk)))
+    }
+}
+
+/// Reads up to `want` bytes at `position` if they are in the page cache, without blocking:
+/// `None` when they are not (or the file system cannot tell), for the blocking pool to do it.
+#[cfg(target_os = "linux")]
+fn read_now(file: &File, position: u64, want: usize) -> Option<io::Result<Bytes>> {
+    let mut buf = vec![0u8; want];
+    match pread_nowait(file, position, &mut buf) {
+        Ok(n) => {
+            buf.truncate(n);
+            Some(Ok(Bytes::from(buf)))
+        }
+        Err(err)
+            if err.kind() == io::ErrorKind::WouldBlock
+                || err.raw_os_error() == Some(rustix::io::Errno::OPNOTSUPP.raw_os_error()) =>
+        {
+            None
+        }
+        Err(err) => Some(Err(err)),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn read_now(_file: &File, _position: u64, _want: usize) -> Option<io::Result<Bytes>> {
+    None
+}
+
+/// One `preadv2(RWF_NOWAIT)`: fails with `WouldBlock` instead of waiting for the disk.
+#[cfg(target_os = "linux")]
+pub(super) fn pread_nowait(file: &File, position: u64, buf: &mut [u8]) -> io::Result<usize> {
+    use rustix::io::{ReadWriteFlags, preadv2};
+    Ok(preadv2(
+        file,
+        &mut [io::IoSliceMut::new(buf)],
+        position,
+        ReadWriteFlags::NOWAIT,
+    )?)
 }
 
 /// Reads `want` bytes at `position`, into fresh memory that is never zero-filled (std's
@@ -112,44 +196,26 @@ impl http_body::Body for FileBody {
                     let joined = ready!(Pin::new(read).poll(cx));
                     let (file, result) = match joined {
                         Ok(done) => done,
-                        Err(join) => {
-                            this.state = State::Failed(Some(io::Error::other(join)));
-                            continue;
-                        }
+                        Err(join) => (None, Err(io::Error::other(join))),
                     };
-                    let chunk = match result {
-                        Ok(chunk) if chunk.is_empty() => {
-                            // The file is shorter than it was: end with an error so the client
-                            // sees an incomplete response, never padding or a hang.
-                            this.state = State::Failed(Some(io::Error::new(
-                                io::ErrorKind::UnexpectedEof,
-                                "file truncated while being sent",
-                            )));
-                            continue;
-                        }
-                        Ok(chunk) => chunk,
-                        Err(err) => {
-                            this.state = State::Failed(Some(err));
-                            continue;
-                        }
-                    };
-                    let n = chunk.len() as u64;
-                    this.position += n;
-                    this.remaining = this.remaining.saturating_sub(n);
-                    this.size_hint = this.size_hint.saturating_sub(n);
-                    if this.remaining > 0 {
-                        // Read ahead while this chunk is being written.
-                        this.start_read(file);
-                    } else {
-                        this.state = State::Idle(Some(file));
+                    if let Some(frame) = this.take_chunk(result, file, true) {
+                        return Poll::Ready(Some(frame));
                     }
-                    return Poll::Ready(Some(Ok(Frame::data(chunk))));
                 }
                 State::Idle(file) => {
                     if this.remaining > 0 {
-                        match file.take() {
-                            Some(file) => this.start_read(file),
-                            None => return Poll::Ready(None),
+                        let Some(file) = file.take() else {
+                            return Poll::Ready(None);
+                        };
+                        let want = this.want().min(CACHED_CHUNK);
+                        // Cached data is copied right here: no thread-pool round trip.
+                        match read_now(&file, this.position, want) {
+                            Some(result) => {
+                                if let Some(frame) = this.take_chunk(result, Some(file), false) {
+                                    return Poll::Ready(Some(frame));
+                                }
+                            }
+                            None => this.start_read(file),
                         }
                         continue;
                     }
@@ -237,6 +303,34 @@ mod tests {
         );
         let result = body.collect().await;
         assert!(result.is_err(), "a short file must not look complete");
+        let _ = std::fs::remove_file(path);
+    }
+
+    /// Data that is not in the page cache comes through the blocking pool, whole and in order.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn data_off_the_disk_goes_through_the_blocking_pool() {
+        let content: Vec<u8> = (0..=250u8).cycle().take(1_000_000).collect();
+        let (path, file) = temp_file(&content);
+        File::options()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.sync_all())
+            .unwrap();
+        let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed);
+        if read_now(&file, 0, CACHED_CHUNK).is_some() {
+            // tmpfs and friends keep everything in memory: nothing to evict.
+            eprintln!("the file system kept the pages cached: blocking path not exercised");
+        }
+        let body = FileBody::new(
+            file,
+            vec![Segment::File {
+                start: 1,
+                len: 999_999,
+            }],
+        );
+        let out = body.collect().await.unwrap().to_bytes();
+        assert!(out[..] == content[1..]);
         let _ = std::fs::remove_file(path);
     }
 }

@@ -263,7 +263,7 @@ fn decide_file(
         guessed.unwrap_or_else(|| super::mime::guess_type(&name, &config.extensions_map));
     let vary = !config.precompressed.is_empty();
     let validators = Validators::new(mtime, size);
-    match conditional::evaluate(request.headers, &validators) {
+    match conditional::evaluate(request.headers, &validators, config.etags) {
         Precondition::Proceed => {}
         Precondition::NotModified => {
             return Some(Plan::NotModified {
@@ -273,7 +273,7 @@ fn decide_file(
         }
         Precondition::Failed => return Some(Plan::PreconditionFailed),
     }
-    let ranges = if request.head {
+    let ranges = if request.head || !config.ranges {
         RangePlan::Full
     } else {
         conditional::range_plan(request.headers, &validators, size)
@@ -403,18 +403,12 @@ pub(crate) fn plan_cached(_config: &Config, _request: Request<'_>) -> Option<Pla
 /// Reads `len` bytes at `start` only if they are all in the page cache (`RWF_NOWAIT`).
 #[cfg(target_os = "linux")]
 fn read_cached(file: &File, start: u64, len: u64) -> io::Result<Bytes> {
-    use rustix::io::{ReadWriteFlags, preadv2};
     let len = usize::try_from(len).map_err(io::Error::other)?;
     let mut buf = vec![0u8; len];
     let mut filled = 0;
     while filled < len {
         let offset = start + filled as u64;
-        let n = preadv2(
-            file,
-            &mut [io::IoSliceMut::new(&mut buf[filled..])],
-            offset,
-            ReadWriteFlags::NOWAIT,
-        )?;
+        let n = super::file_body::pread_nowait(file, offset, &mut buf[filled..])?;
         if n == 0 {
             return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file changed"));
         }

@@ -35,8 +35,10 @@ pub(super) fn respond(config: &Config, reply: &Reply<'_>, plan: Plan) -> Respons
         Plan::NotModified { etag, vary } => {
             let mut response = reply.start(StatusCode::NOT_MODIFIED, None);
             let headers = response.headers_mut();
-            if let Ok(etag) = HeaderValue::try_from(etag) {
-                headers.insert(header::ETAG, etag);
+            if config.etags {
+                if let Ok(etag) = HeaderValue::try_from(etag) {
+                    headers.insert(header::ETAG, etag);
+                }
             }
             if vary {
                 headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
@@ -82,10 +84,14 @@ fn respond_file(config: &Config, reply: &Reply<'_>, file: FileResponse) -> Respo
         header::LAST_MODIFIED,
         crate::log::http_date_header(file.validators.last_modified()),
     );
-    if let Ok(etag) = HeaderValue::try_from(file.validators.etag) {
-        headers.insert(header::ETAG, etag);
+    if config.etags {
+        if let Ok(etag) = HeaderValue::try_from(file.validators.etag) {
+            headers.insert(header::ETAG, etag);
+        }
     }
-    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if config.ranges {
+        headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    }
     if let (Some([range]), None) = (file.ranges.as_deref(), &file.boundary) {
         if let Ok(value) =
             HeaderValue::try_from(format!("bytes {}-{}/{}", range.start, range.end, file.size))

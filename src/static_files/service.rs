@@ -51,6 +51,8 @@ pub(crate) struct Config {
     pub(super) protocol_version: Version,
     pub(super) extra_headers: Vec<(http::HeaderName, HeaderValue)>,
     pub(super) fall_through_on_not_found: bool,
+    pub(super) etags: bool,
+    pub(super) ranges: bool,
     pub(super) translate: Option<Arc<Translate>>,
     pub(super) guess_type: Option<Arc<GuessType>>,
     pub(super) list_directory: Option<Arc<ListDirectory>>,
@@ -94,6 +96,8 @@ impl StaticFiles {
                 server_version,
                 sys_version,
                 fall_through_on_not_found: false,
+                etags: true,
+                ranges: true,
                 root: Arc::new(Root::new(directory.into())),
                 index_pages: vec!["index.html".to_owned(), "index.htm".to_owned()],
                 extensions_map: DEFAULT_EXTENSIONS_MAP
@@ -293,6 +297,27 @@ impl<S> StaticFiles<S> {
         config.sys_version = version.into();
         config.server_header =
             semantics::server_header(&format!("{} {}", config.server_version, config.sys_version));
+        self
+    }
+
+    /// Whether files carry an `ETag` (`"<mtime in ns, hex>-<size, hex>"`) and `If-Match`,
+    /// `If-None-Match` and `If-Unmodified-Since` are honoured in RFC 9110's order. `false` is
+    /// Python's behaviour: no `ETag`, only `If-Modified-Since` (ignored when `If-None-Match` is
+    /// present).
+    ///
+    /// Defaults to `true`.
+    pub fn etags(mut self, enabled: bool) -> Self {
+        self.config_mut().etags = enabled;
+        self
+    }
+
+    /// Whether `Range` requests are answered with `206` (one range, or `multipart/byteranges`)
+    /// or `416`, and files carry `Accept-Ranges: bytes`. `false` is Python's behaviour: the
+    /// whole file, always.
+    ///
+    /// Defaults to `true`.
+    pub fn ranges(mut self, enabled: bool) -> Self {
+        self.config_mut().ranges = enabled;
         self
     }
 

@@ -10,8 +10,9 @@
 //!   trailing `%2f`).
 //!
 //! Masked before comparing: `Date`, `Server`, and the headers basehttp adds on purpose (`ETag`,
-//! `Accept-Ranges`; see the README's compatibility notes). Header names compare
-//! case-insensitively (hyper writes Title-Case).
+//! `Accept-Ranges`; see the README's compatibility notes) — which `etags(false)` and
+//! `ranges(false)` remove: that configuration is compared with nothing else masked. Header
+//! names compare case-insensitively (hyper writes Title-Case).
 
 use std::ffi::OsStr;
 
@@ -86,6 +87,17 @@ const STABLE: &[&str] = &[
     "GET /sub/. HTTP/1.0\r\n\r\n",
 ];
 
+/// Requests where basehttp's validators and ranges answer differently on purpose: compared in
+/// Python's configuration only.
+const VALIDATORS: &[&str] = &[
+    "GET /hello.txt HTTP/1.0\r\nRange: bytes=0-1\r\n\r\n",
+    "GET /hello.txt HTTP/1.0\r\nIf-None-Match: *\r\n\r\n",
+    "GET /hello.txt HTTP/1.0\r\nIf-Match: \"nope\"\r\n\r\n",
+    "GET /hello.txt HTTP/1.0\r\nIf-Unmodified-Since: Mon, 13 Nov 2023 00:00:00 GMT\r\n\r\n",
+    "GET /big.bin HTTP/1.0\r\nRange: bytes=0-1,5-9\r\nIf-Range: Tue, 14 Nov 2023 22:13:20 GMT\r\n\r\n",
+    "GET /hello.txt HTTP/1.0\r\nRange: bytes=99-\r\n\r\n",
+];
+
 /// Requests answered as in 3.14 (and not as in 3.11): listings, trailing `%2f`, titles without
 /// the query.
 const SINCE_314: &[&str] = &[
@@ -105,8 +117,8 @@ const SINCE_314: &[&str] = &[
     "GET /sub/?a=%3Cscript%3E#frag HTTP/1.0\r\n\r\n",
 ];
 
-/// What differs by design and is masked before comparing.
-fn normalize(bytes: &[u8]) -> (String, Vec<(String, String)>, Vec<u8>) {
+/// The headers that differ by design (`Date`, `Server`), plus `extra` ones.
+fn normalize(bytes: &[u8], extra: &[&str]) -> (String, Vec<(String, String)>, Vec<u8>) {
     let responses = parse_all(bytes);
     assert_eq!(
         responses.len(),
@@ -121,17 +133,40 @@ fn normalize(bytes: &[u8]) -> (String, Vec<(String, String)>, Vec<u8>) {
     let headers = res
         .headers
         .into_iter()
-        .filter(|(name, _)| !matches!(name.as_str(), "date" | "server" | "etag" | "accept-ranges"))
+        .filter(|(name, _)| name != "date" && name != "server" && !extra.contains(&name.as_str()))
         .collect();
     (res.status_line, headers, res.body)
 }
 
+/// Compares basehttp's defaults (masking the validators it adds) and, with `etags(false)` and
+/// `ranges(false)`, Python's exact headers.
 async fn compare(python: &ChildGuard, requests: &[&str], root: &std::path::Path) {
     let ours = serve(StaticFiles::new(root)).await;
+    let python_like = serve(StaticFiles::new(root).etags(false).ranges(false)).await;
+    for request in VALIDATORS {
+        let expected = raw(python.addr(), request.as_bytes()).await;
+        let actual = raw(python_like.addr, request.as_bytes()).await;
+        assert_eq!(
+            normalize(&actual, &[]),
+            normalize(&expected, &[]),
+            "{request:?}"
+        );
+    }
     for request in requests {
         let expected = raw(python.addr(), request.as_bytes()).await;
         let actual = raw(ours.addr, request.as_bytes()).await;
-        assert_eq!(normalize(&actual), normalize(&expected), "{request:?}");
+        let added = ["etag", "accept-ranges"];
+        assert_eq!(
+            normalize(&actual, &added),
+            normalize(&expected, &added),
+            "{request:?}"
+        );
+        let actual = raw(python_like.addr, request.as_bytes()).await;
+        assert_eq!(
+            normalize(&actual, &[]),
+            normalize(&expected, &[]),
+            "{request:?}"
+        );
     }
 }
 
