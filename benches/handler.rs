@@ -3,6 +3,9 @@
 //! `wfile.write`), against a bare `service_fn` returning the same response, both driven with
 //! `oneshot` and their bodies collected. No sockets: this isolates the layer's own work.
 //!
+//! The `files` group does the same for file serving: `GET` of a 1 KiB file through
+//! `StaticFiles` against tower-http's `ServeDir`, in process.
+//!
 //! Run with `cargo bench --bench handler`. The loopback throughput comparison (which includes
 //! hyper and the kernel) is in the README's Performance section.
 
@@ -79,5 +82,46 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+fn files(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .expect("runtime");
+    let dir = std::env::temp_dir().join(format!("basehttp-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("bench dir");
+    std::fs::write(dir.join("small.html"), vec![b'x'; 1024]).expect("bench file");
+    let files = basehttp::static_files::StaticFiles::new(&dir);
+    let serve_dir = tower_http::services::ServeDir::new(&dir);
+    let get = || {
+        let mut req = Request::new(Body::empty());
+        *req.uri_mut() = http::Uri::from_static("/small.html");
+        req
+    };
+
+    let mut group = c.benchmark_group("files");
+    group.bench_function("StaticFiles", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let res = files
+                .clone()
+                .oneshot(get())
+                .await
+                .unwrap_or_else(|e| match e {});
+            res.into_body().collect().await.map(|c| c.to_bytes()).ok()
+        });
+    });
+    group.bench_function("tower-http ServeDir", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let res = serve_dir
+                .clone()
+                .oneshot(get())
+                .await
+                .unwrap_or_else(|e| match e {});
+            res.into_body().collect().await.map(|c| c.to_bytes()).ok()
+        });
+    });
+    group.finish();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+criterion_group!(benches, bench, files);
 criterion_main!(benches);

@@ -17,6 +17,7 @@
 //! | `self.send_error(404)` | [`ex.send_error(404)`](handler::Exchange::send_error) |
 //! | `super().do_GET()` | [`return ex.fall_through()`](handler::Exchange::fall_through) |
 //! | `HTTPServer(("", 8000), H).serve_forever()` | [`HttpServer::bind(("0.0.0.0", 8000), H.into_service()).await?.serve_forever().await`](server::HttpServer) |
+//! | `SimpleHTTPRequestHandler` (serving a folder) | [`StaticFiles::new(dir)`](static_files::StaticFiles), a service or, with [`into_layer`](static_files::StaticFiles::into_layer), a layer |
 //! | `python -m http.server` | the `basehttp` binary |
 //!
 //! # Example
@@ -78,13 +79,18 @@
 //! |---|---|---|
 //! | `cli` | the `basehttp` binary (clap) | yes |
 //! | `subscriber` | [`log::init`], Python's log lines on stderr (tracing-subscriber) | yes (via `cli`) |
+//! | `axum` | [`StaticFiles`](static_files::StaticFiles) nested under a prefix redirects to the full external path (axum's `OriginalUri`) | no |
 //!
 //! # Compatibility with Python
 //!
 //! The README's compatibility notes list every deliberate difference from CPython 3.14 and why;
 //! the most visible ones: header names are title-cased by hyper (`Content-Type` where Python's
-//! file server sends `Content-type`), and malformed requests are answered by hyper with an empty
-//! `400`/`414`/`431` instead of Python's HTML page.
+//! file server sends `Content-type`), malformed requests are answered by hyper with an empty
+//! `400`/`414`/`431` instead of Python's HTML page, files carry an `ETag` and honour `Range`
+//! ([`etags(false)`](static_files::StaticFiles::etags) and
+//! [`ranges(false)`](static_files::StaticFiles::ranges) switch that off), and symlinks leading
+//! out of the served folder are refused unless
+//! [`follow_symlinks(true)`](static_files::StaticFiles::follow_symlinks).
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::print_stdout))]
 #![doc(test(attr(deny(warnings), allow(dead_code, unused_variables))))]

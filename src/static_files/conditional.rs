@@ -12,8 +12,8 @@ use http::header::{
     IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, IF_UNMODIFIED_SINCE, RANGE,
 };
 
-/// The most ranges one request may ask for after overlapping and adjacent ones are merged;
-/// more, and the whole file is sent (as nginx and Apache do against range floods).
+/// The default for the most ranges one request may ask for after overlapping and adjacent ones
+/// are merged; more, and the whole file is sent (as nginx and Apache do against range floods).
 pub(crate) const MAX_RANGES: usize = 16;
 
 /// The most range specs read from one `Range` header; a longer list is not a real client's and
@@ -239,8 +239,14 @@ pub(crate) enum RangePlan {
     NotSatisfiable,
 }
 
-/// Evaluates `Range` (and `If-Range`) for a GET of a file of `size` bytes.
-pub(crate) fn range_plan(headers: &HeaderMap, validators: &Validators, size: u64) -> RangePlan {
+/// Evaluates `Range` (and `If-Range`) for a GET of a file of `size` bytes, allowing at most
+/// `max_ranges` distinct ranges.
+pub(crate) fn range_plan(
+    headers: &HeaderMap,
+    validators: &Validators,
+    size: u64,
+    max_ranges: usize,
+) -> RangePlan {
     let Some(range) = headers.get(RANGE) else {
         return RangePlan::Full;
     };
@@ -252,7 +258,7 @@ pub(crate) fn range_plan(headers: &HeaderMap, validators: &Validators, size: u64
     let Ok(range) = range.to_str() else {
         return RangePlan::NotSatisfiable;
     };
-    parse_ranges(range, size)
+    parse_ranges(range, size, max_ranges)
 }
 
 /// `If-Range`: a strong ETag equal to the current one, or a date equal to `Last-Modified`.
@@ -271,7 +277,7 @@ fn if_range_matches(value: &[u8], validators: &Validators) -> bool {
 }
 
 /// Parses `bytes=…` into satisfiable ranges, merging overlapping and adjacent ones.
-pub(crate) fn parse_ranges(value: &str, size: u64) -> RangePlan {
+pub(crate) fn parse_ranges(value: &str, size: u64, max_ranges: usize) -> RangePlan {
     let Some((unit, specs)) = value.split_once('=') else {
         return RangePlan::NotSatisfiable;
     };
@@ -332,7 +338,7 @@ pub(crate) fn parse_ranges(value: &str, size: u64) -> RangePlan {
         };
         if let Some(range) = range {
             ranges.push(range);
-            if ranges.len() > MAX_RANGE_SPECS {
+            if ranges.len() > MAX_RANGE_SPECS.max(max_ranges) {
                 // An abusive list: stop parsing, serve the whole file.
                 return RangePlan::Full;
             }
@@ -351,7 +357,7 @@ pub(crate) fn parse_ranges(value: &str, size: u64) -> RangePlan {
             _ => merged.push(range),
         }
     }
-    if merged.len() > MAX_RANGES {
+    if merged.len() > max_ranges {
         return RangePlan::Full;
     }
     RangePlan::Partial(merged)
@@ -505,7 +511,7 @@ mod tests {
             ("0", RangePlan::NotSatisfiable),
         ];
         for (spec, expected) in cases {
-            assert_eq!(parse_ranges(spec, 1000), expected, "{spec}");
+            assert_eq!(parse_ranges(spec, 1000, MAX_RANGES), expected, "{spec}");
         }
         // Apache Killer: hundreds of overlapping ranges merge into one.
         let killer = format!(
@@ -516,14 +522,14 @@ mod tests {
                 .join(",")
         );
         assert_eq!(
-            parse_ranges(&killer, 1000),
+            parse_ranges(&killer, 1000, MAX_RANGES),
             RangePlan::Partial(vec![r(0, 999)])
         );
         let flood = format!("bytes={}", vec!["0-1"; MAX_RANGE_SPECS + 1].join(","));
-        assert_eq!(parse_ranges(&flood, 1000), RangePlan::Full);
+        assert_eq!(parse_ranges(&flood, 1000, MAX_RANGES), RangePlan::Full);
         // Its original form has invalid specs (`5-0`): refused outright.
         assert_eq!(
-            parse_ranges("bytes=0-,5-0,5-1,5-2", 1000),
+            parse_ranges("bytes=0-,5-0,5-1,5-2", 1000, MAX_RANGES),
             RangePlan::NotSatisfiable
         );
         // Many disjoint ranges: the whole file instead.
@@ -534,10 +540,16 @@ mod tests {
                 .collect::<Vec<_>>()
                 .join(",")
         );
-        assert_eq!(parse_ranges(&many, 1000), RangePlan::Full);
+        assert_eq!(parse_ranges(&many, 1000, MAX_RANGES), RangePlan::Full);
         // An empty file has no satisfiable range.
-        assert_eq!(parse_ranges("bytes=0-0", 0), RangePlan::NotSatisfiable);
-        assert_eq!(parse_ranges("bytes=-1", 0), RangePlan::NotSatisfiable);
+        assert_eq!(
+            parse_ranges("bytes=0-0", 0, MAX_RANGES),
+            RangePlan::NotSatisfiable
+        );
+        assert_eq!(
+            parse_ranges("bytes=-1", 0, MAX_RANGES),
+            RangePlan::NotSatisfiable
+        );
     }
 
     #[test]
@@ -545,19 +557,25 @@ mod tests {
         let v = validators();
         let etag: &'static str = Box::leak(v.etag.clone().into_boxed_str());
         let h = headers(&[("range", "bytes=0-1"), ("if-range", etag)]);
-        assert!(matches!(range_plan(&h, &v, 6), RangePlan::Partial(_)));
+        assert!(matches!(
+            range_plan(&h, &v, 6, MAX_RANGES),
+            RangePlan::Partial(_)
+        ));
         let h = headers(&[("range", "bytes=0-1"), ("if-range", "\"old\"")]);
-        assert_eq!(range_plan(&h, &v, 6), RangePlan::Full);
+        assert_eq!(range_plan(&h, &v, 6, MAX_RANGES), RangePlan::Full);
         let h = headers(&[
             ("range", "bytes=0-1"),
             ("if-range", "Tue, 14 Nov 2023 22:13:20 GMT"),
         ]);
-        assert!(matches!(range_plan(&h, &v, 6), RangePlan::Partial(_)));
+        assert!(matches!(
+            range_plan(&h, &v, 6, MAX_RANGES),
+            RangePlan::Partial(_)
+        ));
         let h = headers(&[
             ("range", "bytes=0-1"),
             ("if-range", "Tue, 14 Nov 2023 22:13:21 GMT"),
         ]);
-        assert_eq!(range_plan(&h, &v, 6), RangePlan::Full);
+        assert_eq!(range_plan(&h, &v, 6, MAX_RANGES), RangePlan::Full);
     }
 
     #[test]

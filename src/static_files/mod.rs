@@ -95,9 +95,6 @@ mod resolve;
 mod respond;
 mod service;
 
-#[cfg(test)]
-mod tests;
-
 pub use self::future::ResponseFuture;
 pub use self::layer::StaticFilesLayer;
 pub use self::listing::{DirectoryListing, ListingEntry, render_listing};

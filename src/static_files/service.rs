@@ -53,6 +53,7 @@ pub(crate) struct Config {
     pub(super) fall_through_on_not_found: bool,
     pub(super) etags: bool,
     pub(super) ranges: bool,
+    pub(super) max_ranges: usize,
     pub(super) translate: Option<Arc<Translate>>,
     pub(super) guess_type: Option<Arc<GuessType>>,
     pub(super) list_directory: Option<Arc<ListDirectory>>,
@@ -98,6 +99,7 @@ impl StaticFiles {
                 fall_through_on_not_found: false,
                 etags: true,
                 ranges: true,
+                max_ranges: super::conditional::MAX_RANGES,
                 root: Arc::new(Root::new(directory.into())),
                 index_pages: vec!["index.html".to_owned(), "index.htm".to_owned()],
                 extensions_map: DEFAULT_EXTENSIONS_MAP
@@ -133,6 +135,11 @@ impl<S> StaticFiles<S> {
     fn config_mut(&mut self) -> &mut Config {
         // A clone made earlier keeps its own settings.
         Arc::make_mut(&mut self.config)
+    }
+
+    #[cfg(test)]
+    pub(super) fn config(&self) -> &Config {
+        &self.config
     }
 
     /// The directory being served.
@@ -318,6 +325,16 @@ impl<S> StaticFiles<S> {
     /// Defaults to `true`.
     pub fn ranges(mut self, enabled: bool) -> Self {
         self.config_mut().ranges = enabled;
+        self
+    }
+
+    /// The most distinct ranges one request may ask for, once overlapping and adjacent ones are
+    /// merged; a request for more gets the whole file (`200`), as nginx and Apache answer range
+    /// floods.
+    ///
+    /// Defaults to 16.
+    pub fn max_ranges(mut self, max: usize) -> Self {
+        self.config_mut().max_ranges = max.max(1);
         self
     }
 

@@ -6,27 +6,6 @@
 
 use crate::support::*;
 
-/// What differs by design and is masked before comparing.
-fn normalize(bytes: &[u8]) -> (String, Vec<(String, String)>, Vec<u8>) {
-    let responses = parse_all(bytes);
-    assert_eq!(
-        responses.len(),
-        1,
-        "expected one response: {:?}",
-        String::from_utf8_lossy(bytes)
-    );
-    let res = responses
-        .into_iter()
-        .next()
-        .unwrap_or_else(|| unreachable!());
-    let headers = res
-        .headers
-        .into_iter()
-        .filter(|(name, _)| name != "date" && name != "server")
-        .collect();
-    (res.status_line, headers, res.body)
-}
-
 /// Sends every request to both servers and asserts the answers match.
 async fn compare(module: &str, requests: &[&[u8]]) {
     let Some(python) = spawn_python(module) else {
@@ -36,8 +15,8 @@ async fn compare(module: &str, requests: &[&[u8]]) {
     for request in requests {
         let expected = raw(python.addr(), request).await;
         let actual = raw(rust.addr(), request).await;
-        let expected = normalize(&expected);
-        let actual = normalize(&actual);
+        let expected = normalize_one(&expected, &[]);
+        let actual = normalize_one(&actual, &[]);
         assert_eq!(
             actual,
             expected,
@@ -151,8 +130,8 @@ async fn keep_running() {
         b"GET /again HTTP/1.1\r\nHost: x\r\n\r\n",
         b"GET /stop HTTP/1.0\r\n\r\n",
     ] {
-        let expected = normalize(&raw(python.addr(), request).await);
-        let actual = normalize(&raw(rust.addr(), request).await);
+        let expected = normalize_one(&raw(python.addr(), request).await, &[]);
+        let actual = normalize_one(&raw(rust.addr(), request).await, &[]);
         assert_eq!(actual, expected);
     }
     assert_eq!(python.wait_exit(), Some(0));

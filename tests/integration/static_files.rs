@@ -365,6 +365,40 @@ async fn fifos_and_sockets_are_forbidden_without_blocking() {
     assert!(find(&res.body, b"Directory listing for /fifo-index/").is_some());
 }
 
+#[tokio::test]
+async fn devices_are_forbidden_even_through_followed_links() {
+    // Python would stream /dev/zero forever.
+    let fixture = Fixture::new();
+    std::os::unix::fs::symlink("/dev/zero", fixture.root().join("zero")).unwrap();
+    let server = serve(StaticFiles::new(fixture.root()).follow_symlinks(true)).await;
+    let res = get(&server, "/zero", "").await;
+    assert_eq!(res.status(), 403);
+    let strict = serve(StaticFiles::new(fixture.root())).await;
+    assert_eq!(get(&strict, "/zero", "").await.status(), 404);
+}
+
+#[tokio::test]
+async fn an_unreadable_directory_is_pythons_404() {
+    use std::os::unix::fs::PermissionsExt;
+    let fixture = Fixture::new();
+    let locked = fixture.root().join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o311)).unwrap();
+    if std::fs::read_dir(&locked).is_ok() {
+        eprintln!("running with permission to read anything (root): skipped");
+        return;
+    }
+    let server = serve(StaticFiles::new(fixture.root())).await;
+    let res = get(&server, "/locked/", "").await;
+    assert_eq!(
+        res.status_line,
+        "HTTP/1.0 404 No permission to list directory"
+    );
+    // Without the slash it is still a directory: Python's redirect.
+    assert_eq!(get(&server, "/locked", "").await.status(), 301);
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
 // ===== ranges and validators =====
 
 fn etag_of(res: &RawResponse) -> String {
@@ -446,7 +480,7 @@ async fn multiple_ranges_are_multipart() {
 
 #[tokio::test]
 async fn unsatisfiable_and_abusive_ranges() {
-    let (_fixture, server) = fixture_server().await;
+    let (fixture, server) = fixture_server().await;
     for range in ["bytes=99999999-", "bytes=5-1", "bytes=abc", "bytes=-0"] {
         let res = get(&server, "/big.bin", &format!("Range: {range}\r\n")).await;
         assert_eq!(res.status(), 416, "{range}");
@@ -481,6 +515,12 @@ async fn unsatisfiable_and_abusive_ranges() {
         res.header("content-range"),
         Some(format!("bytes 0-249/{BIG_LEN}").as_str())
     );
+    // The limit is configurable.
+    let strict = serve(StaticFiles::new(fixture.root()).max_ranges(2)).await;
+    let res = get(&strict, "/big.bin", "Range: bytes=0-1,10-11\r\n").await;
+    assert_eq!(res.status(), 206);
+    let res = get(&strict, "/big.bin", "Range: bytes=0-1,10-11,20-21\r\n").await;
+    assert_eq!(res.status(), 200);
     // An unknown unit is ignored.
     let res = get(&server, "/hello.txt", "Range: lines=1-2\r\n").await;
     assert_eq!(res.status(), 200);

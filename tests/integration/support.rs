@@ -269,6 +269,25 @@ pub fn parse_all(mut bytes: &[u8]) -> Vec<RawResponse> {
     out
 }
 
+/// The one response in `bytes` as (status line, headers, body), without the headers that differ
+/// by design between two servers (`Date`, `Server`) and the `extra` ones (lower-case names).
+pub fn normalize_one(bytes: &[u8], extra: &[&str]) -> (String, Vec<(String, String)>, Vec<u8>) {
+    let mut responses = parse_all(bytes);
+    assert_eq!(
+        responses.len(),
+        1,
+        "expected one response: {:?}",
+        String::from_utf8_lossy(bytes)
+    );
+    let res = responses.remove(0);
+    let headers = res
+        .headers
+        .into_iter()
+        .filter(|(name, _)| name != "date" && name != "server" && !extra.contains(&name.as_str()))
+        .collect();
+    (res.status_line, headers, res.body)
+}
+
 pub fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
