@@ -211,7 +211,7 @@ impl<S> StaticFiles<S> {
     }
 
     /// Replaces Python's `list_directory` page: render the listing your way (for example,
-    /// wrapping [`render_listing`]).
+    /// wrapping [`render_listing`](super::render_listing)).
     pub fn list_directory<F>(mut self, render: F) -> Self
     where
         F: Fn(&DirectoryListing) -> String + Send + Sync + 'static,

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# rss-32-downloads.sh [DOCROOT] -- peak RSS of `basehttp` while 32 curl clients download the
+# 64 MiB /large.bin at once, twice. Server pinned to CPU 1, clients to CPU 0, traffic to
+# 127.0.0.1 only; every curl is capped at 60 s. The document root is the shared bench fixtures
+# (../shared/bench/fixtures.sh creates it). Prints the peak (VmHWM) and the thread count.
+set -euo pipefail
+DIR=${1:-/tmp/bench-fixtures}
+BIN=${BASEHTTP:-$(dirname "$0")/../target/release/basehttp}
+PORT=${PORT:-18390}
+taskset -c 1 "$BIN" "$PORT" -b 127.0.0.1 -d "$DIR" -p HTTP/1.1 -q >/dev/null 2>&1 &
+PID=$!
+trap 'kill $PID 2>/dev/null || true' EXIT
+for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$PORT/small.html" && break; sleep 0.1; done
+for _ in 1 2; do
+  CLIENTS=()
+  for _ in $(seq 32); do
+    taskset -c 0 curl -s -o /dev/null --max-time 60 "http://127.0.0.1:$PORT/large.bin" &
+    CLIENTS+=($!)
+  done
+  wait "${CLIENTS[@]}"
+done
+echo "peak RSS $(awk '/VmHWM/{print int($2/1024)}' /proc/$PID/status) MiB, $(ls /proc/$PID/task | wc -l) threads"
