@@ -324,6 +324,49 @@ impl Reply<'_> {
     }
 }
 
+/// What a response from another service (one a basehttp service handed the request to) needs
+/// to be answered Python's way: the request line for the log, the connection rules.
+pub(crate) struct Adopt {
+    method: http::Method,
+    uri: http::Uri,
+    version: Version,
+    close: bool,
+    conn: Option<ConnectionInfo>,
+    protocol: Version,
+    server: HeaderValue,
+}
+
+impl Adopt {
+    pub(crate) fn new<B>(request: &http::Request<B>, protocol: Version, server: &HeaderValue) -> Self {
+        Self {
+            method: request.method().clone(),
+            uri: request.uri().clone(),
+            version: request.version(),
+            close: initial_close_connection(request.version(), request.headers(), protocol),
+            conn: request
+                .extensions()
+                .get::<ConnectionInfo>()
+                .cloned()
+                .or_else(ConnectionInfo::current),
+            protocol,
+            server: server.clone(),
+        }
+    }
+
+    pub(crate) fn with_reply<T>(&self, f: impl FnOnce(&Reply<'_>) -> T) -> T {
+        let raw = request_target(&self.uri, self.version);
+        f(&Reply {
+            method: &self.method,
+            version: self.version,
+            raw_target: &raw,
+            close: self.close,
+            conn: self.conn.as_ref(),
+            protocol: self.protocol,
+            server: &self.server,
+        })
+    }
+}
+
 /// Python's `version_string()` as a `Server` header value, encoded as ISO-8859-1; a value
 /// that cannot be sent is replaced by `BaseHTTP/0.6`.
 pub(crate) fn server_header(version: &str) -> HeaderValue {

@@ -103,10 +103,10 @@ pub(crate) struct Root {
 }
 
 #[derive(Debug)]
-struct OpenRoot {
-    dir: File,
+pub(crate) struct OpenRoot {
+    pub(crate) dir: File,
     /// The directory's canonical path, for the symlink containment check.
-    canonical: PathBuf,
+    pub(crate) canonical: PathBuf,
 }
 
 impl Root {
@@ -129,7 +129,7 @@ impl Root {
             .clone()
     }
 
-    fn open(&self) -> io::Result<Arc<OpenRoot>> {
+    pub(crate) fn open(&self) -> io::Result<Arc<OpenRoot>> {
         let mut opened = self.opened.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(root) = &*opened {
             return Ok(root.clone());
@@ -518,7 +518,7 @@ fn list(config: &Config, target: &str, dir: &File) -> Plan {
 /// must never block the thread), refusing what resolves outside the root unless
 /// `follow_symlinks`.
 #[cfg(unix)]
-fn open(root: &OpenRoot, relative: &[u8], follow_symlinks: bool) -> io::Result<File> {
+pub(crate) fn open(root: &OpenRoot, relative: &[u8], follow_symlinks: bool) -> io::Result<File> {
     use rustix::fs::{Mode, OFlags};
     let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
     let relative = resolve::os_str(relative);
@@ -565,7 +565,7 @@ fn open(root: &OpenRoot, relative: &[u8], follow_symlinks: bool) -> io::Result<F
 }
 
 #[cfg(not(unix))]
-fn open(root: &OpenRoot, relative: &[u8], follow_symlinks: bool) -> io::Result<File> {
+pub(crate) fn open(root: &OpenRoot, relative: &[u8], follow_symlinks: bool) -> io::Result<File> {
     let path = root.canonical.join(resolve::os_str(relative));
     let file = File::open(&path)?;
     if follow_symlinks || std::fs::canonicalize(&path)?.starts_with(&root.canonical) {
@@ -591,7 +591,7 @@ fn is_beneath(root: &OpenRoot, file: &File, relative: &std::ffi::OsStr) -> io::R
 }
 
 #[cfg(unix)]
-fn is_dir_at(root: &OpenRoot, relative: &[u8], follow_symlinks: bool) -> bool {
+pub(crate) fn is_dir_at(root: &OpenRoot, relative: &[u8], follow_symlinks: bool) -> bool {
     use rustix::fs::AtFlags;
     let Ok(stat) = rustix::fs::statat(&root.dir, resolve::os_str(relative), AtFlags::empty())
     else {
@@ -607,7 +607,7 @@ fn is_dir_at(root: &OpenRoot, relative: &[u8], follow_symlinks: bool) -> bool {
 }
 
 #[cfg(not(unix))]
-fn is_dir_at(root: &OpenRoot, relative: &[u8], _follow_symlinks: bool) -> bool {
+pub(crate) fn is_dir_at(root: &OpenRoot, relative: &[u8], _follow_symlinks: bool) -> bool {
     root.canonical.join(resolve::os_str(relative)).is_dir()
 }
 

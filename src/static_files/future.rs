@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::{Method, Request, Response, Uri, Version};
+use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tokio::task::JoinHandle;
 use tower::Service;
@@ -20,7 +20,7 @@ use super::respond::respond;
 use super::service::reply;
 use crate::body::Body;
 use crate::handler::BoxError;
-use crate::handler::semantics::{self, Reply};
+use crate::handler::semantics::{self, Adopt};
 use crate::server::ConnectionInfo;
 
 pin_project! {
@@ -64,50 +64,6 @@ struct Pending<S, B> {
     inner: Option<S>,
 }
 
-/// What the response of the inner service needs to be answered Python's way.
-struct Adopt {
-    config: Arc<Config>,
-    method: Method,
-    uri: Uri,
-    version: Version,
-    close: bool,
-    conn: Option<ConnectionInfo>,
-}
-
-impl Adopt {
-    fn new<B>(config: &Arc<Config>, request: &Request<B>) -> Self {
-        Self {
-            config: config.clone(),
-            method: request.method().clone(),
-            uri: request.uri().clone(),
-            version: request.version(),
-            close: semantics::initial_close_connection(
-                request.version(),
-                request.headers(),
-                config.protocol_version,
-            ),
-            conn: request
-                .extensions()
-                .get::<ConnectionInfo>()
-                .cloned()
-                .or_else(ConnectionInfo::current),
-        }
-    }
-
-    fn with_reply<T>(&self, f: impl FnOnce(&Reply<'_>) -> T) -> T {
-        let raw = semantics::request_target(&self.uri, self.version);
-        f(&Reply {
-            method: &self.method,
-            version: self.version,
-            raw_target: &raw,
-            close: self.close,
-            conn: self.conn.as_ref(),
-            protocol: self.config.protocol_version,
-            server: &self.config.server_header,
-        })
-    }
-}
-
 impl<S, B> ResponseFuture<S, B>
 where
     S: Service<Request<B>>,
@@ -121,7 +77,7 @@ where
     }
 
     pub(super) fn inner(inner: S, request: Request<B>, config: &Arc<Config>) -> Self {
-        let adopt = Adopt::new(config, &request);
+        let adopt = Adopt::new(&request, config.protocol_version, &config.server_header);
         Self {
             state: State::Inner {
                 future: Oneshot::new(inner, request),
@@ -222,7 +178,7 @@ where
                     match pending.answer(plan) {
                         Answer::Respond(response) => return Poll::Ready(Ok(response)),
                         Answer::FallThrough(inner, request, config) => {
-                            let adopt = Adopt::new(&config, &request);
+                            let adopt = Adopt::new(&request, config.protocol_version, &config.server_header);
                             this.state.set(State::Inner {
                                 future: Oneshot::new(inner, request),
                                 adopt,

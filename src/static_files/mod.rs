@@ -86,12 +86,12 @@
 
 mod conditional;
 mod file_body;
-mod fs;
+pub(crate) mod fs;
 mod future;
 mod layer;
 mod listing;
 mod mime;
-mod resolve;
+pub(crate) mod resolve;
 mod respond;
 mod service;
 
