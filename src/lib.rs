@@ -96,6 +96,7 @@
 #![doc(test(attr(deny(warnings), allow(dead_code, unused_variables))))]
 
 mod body;
+pub mod cgi;
 pub mod handler;
 pub mod log;
 pub mod server;

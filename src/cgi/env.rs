@@ -80,7 +80,8 @@ pub(crate) fn build(
             env.insert(key, value);
         }
     }
-    env.entry("PATH".into()).or_insert_with(|| DEFAULT_PATH.into());
+    env.entry("PATH".into())
+        .or_insert_with(|| DEFAULT_PATH.into());
     let mut set = |key: &str, value: OsString| {
         env.insert(key.into(), value);
     };
@@ -131,8 +132,8 @@ pub(crate) fn build(
     // Every other header (RFC 3875 §4.1.18), names that could collide after `-` → `_` left out.
     for name in headers.keys() {
         let name = name.as_str();
-        let passed = name == "authorization" && policy.pass_authorization
-            || !NOT_PASSED.contains(&name);
+        let passed =
+            name == "authorization" && policy.pass_authorization || !NOT_PASSED.contains(&name);
         let simple = name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
         if !passed || !simple {
             continue;

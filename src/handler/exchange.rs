@@ -286,32 +286,13 @@ impl Exchange {
     /// Python's `self.server.server_name`: the name the server was bound under, or, when the
     /// service runs elsewhere, the host of the `Host` header.
     pub fn server_name(&self) -> &str {
-        if let Some(conn) = &self.conn {
-            return conn.server_name();
-        }
-        match self.host_and_port() {
-            Some((host, _)) => host,
-            None => "",
-        }
+        semantics::server_name_and_port(&self.parts, self.conn.as_ref()).0
     }
 
     /// Python's `self.server.server_port`: the port the server listens on, or, when the service
     /// runs elsewhere, the port of the `Host` header (80 when it has none).
     pub fn server_port(&self) -> u16 {
-        if let Some(conn) = &self.conn {
-            return conn.server_port();
-        }
-        self.host_and_port()
-            .and_then(|(_, port)| port)
-            .unwrap_or(80)
-    }
-
-    fn host_and_port(&self) -> Option<(&str, Option<u16>)> {
-        let host = match self.parts.uri.authority() {
-            Some(authority) => authority.as_str(),
-            None => self.parts.headers.get(header::HOST)?.to_str().ok()?,
-        };
-        Some(split_host_port(host))
+        semantics::server_name_and_port(&self.parts, self.conn.as_ref()).1
     }
 
     // ===== the response =====
@@ -863,36 +844,4 @@ fn with_target(uri: &Uri, target: &str) -> Result<Uri, BoxError> {
     let mut parts = uri.clone().into_parts();
     parts.path_and_query = Some(target.parse()?);
     Ok(Uri::from_parts(parts)?)
-}
-
-fn split_host_port(host: &str) -> (&str, Option<u16>) {
-    if let Some(rest) = host.strip_prefix('[') {
-        if let Some(end) = rest.find(']') {
-            let port = rest[end + 1..]
-                .strip_prefix(':')
-                .and_then(|p| p.parse().ok());
-            return (&host[..end + 2], port);
-        }
-    }
-    match host.rsplit_once(':') {
-        Some((name, port)) if !name.contains(':') => (name, port.parse().ok()),
-        _ => (host, None),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn host_port_split() {
-        assert_eq!(
-            split_host_port("example.com:8080"),
-            ("example.com", Some(8080))
-        );
-        assert_eq!(split_host_port("example.com"), ("example.com", None));
-        assert_eq!(split_host_port("[::1]:80"), ("[::1]", Some(80)));
-        assert_eq!(split_host_port("[::1]"), ("[::1]", None));
-        assert_eq!(split_host_port("::1"), ("::1", None));
-    }
 }

@@ -337,7 +337,11 @@ pub(crate) struct Adopt {
 }
 
 impl Adopt {
-    pub(crate) fn new<B>(request: &http::Request<B>, protocol: Version, server: &HeaderValue) -> Self {
+    pub(crate) fn new<B>(
+        request: &http::Request<B>,
+        protocol: Version,
+        server: &HeaderValue,
+    ) -> Self {
         Self {
             method: request.method().clone(),
             uri: request.uri().clone(),
@@ -367,6 +371,43 @@ impl Adopt {
     }
 }
 
+/// Python's `server.server_name` and `server.server_port`: the listening server's, or, when the
+/// service runs elsewhere, the request's `Host` (`""` and 80 without one).
+pub(crate) fn server_name_and_port<'a>(
+    parts: &'a http::request::Parts,
+    conn: Option<&'a ConnectionInfo>,
+) -> (&'a str, u16) {
+    if let Some(conn) = conn {
+        return (conn.server_name(), conn.server_port());
+    }
+    let host = match parts.uri.authority() {
+        Some(authority) => Some(authority.as_str()),
+        None => parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok()),
+    };
+    match host.map(split_host_port) {
+        Some((name, port)) => (name, port.unwrap_or(80)),
+        None => ("", 80),
+    }
+}
+
+fn split_host_port(host: &str) -> (&str, Option<u16>) {
+    if let Some(rest) = host.strip_prefix('[') {
+        if let Some(end) = rest.find(']') {
+            let port = rest[end + 1..]
+                .strip_prefix(':')
+                .and_then(|p| p.parse().ok());
+            return (&host[..end + 2], port);
+        }
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if !name.contains(':') => (name, port.parse().ok()),
+        _ => (host, None),
+    }
+}
+
 /// Python's `version_string()` as a `Server` header value, encoded as ISO-8859-1; a value
 /// that cannot be sent is replaced by `BaseHTTP/0.6`.
 pub(crate) fn server_header(version: &str) -> HeaderValue {
@@ -384,6 +425,18 @@ pub(crate) fn server_header(version: &str) -> HeaderValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_port_split() {
+        assert_eq!(
+            split_host_port("example.com:8080"),
+            ("example.com", Some(8080))
+        );
+        assert_eq!(split_host_port("example.com"), ("example.com", None));
+        assert_eq!(split_host_port("[::1]:80"), ("[::1]", Some(80)));
+        assert_eq!(split_host_port("[::1]"), ("[::1]", None));
+        assert_eq!(split_host_port("::1"), ("::1", None));
+    }
 
     #[test]
     fn latin1_encoding_matches_python() {

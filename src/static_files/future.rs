@@ -178,7 +178,11 @@ where
                     match pending.answer(plan) {
                         Answer::Respond(response) => return Poll::Ready(Ok(response)),
                         Answer::FallThrough(inner, request, config) => {
-                            let adopt = Adopt::new(&request, config.protocol_version, &config.server_header);
+                            let adopt = Adopt::new(
+                                &request,
+                                config.protocol_version,
+                                &config.server_header,
+                            );
                             this.state.set(State::Inner {
                                 future: Oneshot::new(inner, request),
                                 adopt,

@@ -45,6 +45,16 @@ pub(crate) struct Args {
     #[arg(long)]
     follow_symlinks: bool,
 
+    /// with --cgi: seconds a script may take to start answering, and may then stay silent
+    /// (default: 60)
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 60.0,
+        hide_default_value = true
+    )]
+    cgi_timeout: f64,
+
     /// do not print a log line for every request (an addition: Python always logs)
     #[arg(short = 'q', long)]
     quiet: bool,
@@ -61,6 +71,7 @@ pub(crate) struct Config {
     pub(crate) cgi: bool,
     pub(crate) follow_symlinks: bool,
     pub(crate) quiet: bool,
+    pub(crate) cgi_timeout: std::time::Duration,
 }
 
 impl Args {
@@ -77,7 +88,17 @@ impl Args {
                 directory.display()
             ));
         }
+        let cgi_timeout = std::time::Duration::try_from_secs_f64(self.cgi_timeout)
+            .ok()
+            .filter(|t| !t.is_zero())
+            .ok_or_else(|| {
+                format!(
+                    "argument --cgi-timeout: expected a positive number of seconds, got {}",
+                    self.cgi_timeout
+                )
+            })?;
         Ok(Config {
+            cgi_timeout,
             port: self.port,
             bind: self.bind,
             directory,

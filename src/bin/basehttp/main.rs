@@ -7,13 +7,18 @@ mod args;
 use std::io;
 use std::process::ExitCode;
 
+use basehttp::cgi::Cgi;
 use basehttp::server::HttpServer;
 use basehttp::static_files::StaticFiles;
 use clap::Parser;
+use tower::Layer;
+use tower::util::Either;
 
 use self::args::{Args, Config};
 
 fn main() -> ExitCode {
+    // Started as the helper that runs a CGI script as `nobody`: never returns.
+    basehttp::cgi::exec_helper();
     let args = match Args::try_parse() {
         Ok(args) => args,
         Err(err) => {
@@ -54,15 +59,20 @@ async fn run(config: Config) -> io::Result<ExitCode> {
     } else {
         basehttp::log::init()
     };
-    if config.cgi {
-        return Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "--cgi is not available yet",
-        ));
-    }
-    let service = StaticFiles::new(config.directory)
+    let files = StaticFiles::new(&config.directory)
         .protocol_version(config.protocol)
         .follow_symlinks(config.follow_symlinks);
+    // python -m http.server --cgi: CGIHTTPRequestHandler, scripts over the file server.
+    let service = if config.cgi {
+        let cgi = Cgi::new(&config.directory)
+            .protocol_version(config.protocol)
+            .follow_symlinks(config.follow_symlinks)
+            .header_timeout(config.cgi_timeout)
+            .idle_timeout(config.cgi_timeout);
+        Either::Left(cgi.into_layer().layer(files))
+    } else {
+        Either::Right(files)
+    };
 
     let host = config.bind.as_deref().unwrap_or("0.0.0.0");
     let httpd = HttpServer::bind((host, config.port), service)

@@ -1,0 +1,138 @@
+//! Python's `CGIHTTPRequestHandler`: CGI scripts (RFC 3875) run as a tower service or layer,
+//! with Python's paths, pages and variables, and without Python's hazards.
+//!
+//! Python deprecated `CGIHTTPRequestHandler` and `--cgi` in 3.13 and removed them in 3.15
+//! ("obsolete and rarely used"). basehttp keeps them because the folders of scripts they served
+//! still exist — teaching material, intranet tools, test rigs for CGI code — and because the
+//! weaknesses that made Python give up (a `200` sent before the script runs, no timeouts, a
+//! `fork` of the whole server per request, the server's whole environment handed to scripts,
+//! hangs under HTTP/1.1) are exactly what a production host fixes. What Python did is kept
+//! where it is sound, and RFC 3875 and the established hosts (Go's `net/http/cgi`, lighttpd's
+//! `mod_cgi`, Apache's `mod_cgi`) are followed where it is not.
+//!
+//! From Python:
+//!
+//! - `cgi_directories` (`/cgi-bin`, `/htbin`), matched on the path after percent-decoding and
+//!   `..` resolution (`/cgi-bin%2fx.sh` and `/x/../cgi-bin/x.sh` are scripts: CVE-2014-4650,
+//!   bpo-19435), nested directories walked to split the script from `PATH_INFO`;
+//! - Python's pages: `404 No such CGI script ('/cgi-bin/x')`, `403 CGI script is not a plain
+//!   file (…)`, `403 CGI script is not executable (…)`, `501 Can only POST to CGI scripts`;
+//! - every variable Python sets, with its values (`SERVER_PROTOCOL` is the handler's
+//!   `protocol_version`, `CONTENT_TYPE` defaults to `text/plain`, `AUTH_TYPE`/`REMOTE_USER` from
+//!   Basic credentials, empty `REMOTE_HOST`, `HTTP_USER_AGENT`, …), and the query as the
+//!   script's argument when it has no `=` (but never one starting with `-`: CVE-2012-1823);
+//! - `200 Script output follows` when the script sets no `Status`; scripts run as `nobody` when
+//!   the server runs as root.
+//!
+//! From RFC 3875 and the best hosts:
+//!
+//! - the script's header block is parsed (LF or CRLF, bounded): `Status` sets the status,
+//!   `Location: http://…` gives a `302`, `Location: /path` alone serves that path instead,
+//!   `nph-…` scripts write their own status line; a bad block is a `502`, a block that does not
+//!   come in time a `504`; framing and hop-by-hop fields are the server's; `HEAD`, `204` and
+//!   `304` never carry the script's body;
+//! - the other request headers as `HTTP_*` (never `Proxy` — httpoxy —, `Authorization` unless
+//!   [`pass_authorization`](Cgi::pass_authorization), or names with `_` that would collide);
+//!   `Cookie`s joined with `; `;
+//! - an environment that starts empty but for `PATH`, `LANG`, `LC_*`, `TZ`, `TMPDIR`
+//!   ([`inherit_env`](Cgi::inherit_env) restores Python's);
+//! - scripts started with `posix_spawn` (the server's memory is never copied), each in its own
+//!   process group; the request body streamed to stdin (a body without a length is spooled to
+//!   a temporary file first, so `CONTENT_LENGTH` is exact), stdout streamed to the client,
+//!   stderr to the log, all concurrently so no script can deadlock the server; a script that
+//!   stalls, or whose client leaves, has its group terminated (`SIGTERM`, then `SIGKILL`), and
+//!   nothing is left behind when it ends; a cap on scripts running at once (`503` beyond).
+//!
+//! Running as `nobody` without a `fork` of the server needs a helper: a binary that serves CGI
+//! as root calls [`exec_helper`] first thing in `main` (the `basehttp` binary does). Without it
+//! the standard library's `fork` path is used, whose cost grows with the server's memory.
+//!
+//! # Example
+//!
+//! `python -m http.server --cgi 8000`: scripts in the CGI directories, files everywhere else.
+//!
+//! ```no_run
+//! use basehttp::cgi::Cgi;
+//! use basehttp::static_files::StaticFiles;
+//! use tower::Layer;
+//!
+//! fn main() -> std::io::Result<()> {
+//!     basehttp::cgi::exec_helper();
+//!     let runtime = tokio::runtime::Runtime::new()?;
+//!     runtime.block_on(async {
+//!         let app = Cgi::new(".").into_layer().layer(StaticFiles::new("."));
+//!         basehttp::server::run(("0.0.0.0", 8000), app).await
+//!     })
+//! }
+//! ```
+//!
+//! Customised: other directories, a timeout, Python's inherited environment, and an
+//! application below that takes its own `POST`s:
+//!
+//! ```
+//! use std::time::Duration;
+//! use basehttp::cgi::{Cgi, RunAs};
+//! use tower::Layer;
+//!
+//! let api: axum::Router = axum::Router::new()
+//!     .route("/api", axum::routing::post(|| async { "api" }));
+//! let app = Cgi::new("/srv/www")
+//!     .cgi_directories(["/cgi-bin", "/tools/bin"])
+//!     .header_timeout(Duration::from_secs(10))
+//!     .idle_timeout(Duration::from_secs(10))
+//!     .inherit_env(true)
+//!     .run_as(RunAs::Server)
+//!     .post_only_to_scripts(false)
+//!     .into_layer()
+//!     .layer(api);
+//! # let _ = app;
+//! ```
+
+mod env;
+mod head;
+mod layer;
+mod process;
+mod resolve;
+mod service;
+
+pub use self::layer::CgiLayer;
+pub use self::service::{Cgi, ResponseFuture};
+
+/// The user CGI scripts run as.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RunAs {
+    /// Python's rule: `nobody` (from `/etc/passwd`, else uid 65534) when the server runs as
+    /// root, else the server's own user. Unlike Python, the group and supplementary groups
+    /// change too.
+    #[default]
+    NobodyWhenRoot,
+    /// The server's own user, always.
+    Server,
+    /// This user and group (the server must be allowed to switch to them).
+    User {
+        /// The user id.
+        uid: u32,
+        /// The group id.
+        gid: u32,
+    },
+}
+
+/// Lets this executable start CGI scripts as another user without a `fork` of the server: call
+/// it first thing in `main`, before any thread or runtime starts.
+///
+/// When the process was started as the helper (by a [`Cgi`] service of the same executable
+/// that needs to drop privileges) it switches user and group and `exec`s the script, and never
+/// returns (exit status 127 if that fails). Otherwise it notes that the helper is available and
+/// returns at once.
+pub fn exec_helper() {
+    let Some(ids) = std::env::var_os(process::HELPER_VAR) else {
+        process::register_helper();
+        return;
+    };
+    let err = process::run_helper(&ids);
+    // The script's stderr is the server's log: say why it did not start.
+    eprintln!("basehttp: cannot start the CGI script: {err}");
+    #[allow(clippy::exit, reason = "the helper process has nothing to return to")]
+    std::process::exit(127);
+}

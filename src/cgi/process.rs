@@ -1,0 +1,449 @@
+//! Running one script: the spawn (the `posix_spawn` path, never a fork of the server; `nobody`
+//! through the helper), the supervisor that reaps it and kills its process group, stderr to the
+//! log, and stdout as the response body.
+
+use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::OnceLock;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
+use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
+use tokio::process::{Child, ChildStderr, ChildStdout, Command};
+use tokio::sync::{OwnedSemaphorePermit, oneshot, watch};
+use tokio::time::Sleep;
+
+use crate::handler::BoxError;
+
+/// The variable that turns a process started from [`helper_program`] into the helper.
+pub(crate) const HELPER_VAR: &str = "BASEHTTP_CGI_EXEC";
+
+/// The executable to re-run as the helper, once [`super::exec_helper`] has registered it.
+static HELPER: OnceLock<PathBuf> = OnceLock::new();
+
+/// Registers the running executable as the helper that drops privileges before `exec`.
+pub(crate) fn register_helper() {
+    if let Ok(exe) = std::env::current_exe() {
+        let _ = HELPER.set(exe);
+    }
+}
+
+fn helper_program() -> Option<&'static PathBuf> {
+    HELPER.get()
+}
+
+/// The helper's work, in a process started with [`HELPER_VAR`] set to `uid:gid` and the
+/// arguments `script argv0 args…`: drop to `uid:gid` (groups cleared), then `exec` the script.
+/// Returns only on failure.
+#[cfg(unix)]
+pub(crate) fn run_helper(ids: &OsStr) -> io::Error {
+    use rustix::process::{Gid, Uid};
+    use std::os::unix::process::CommandExt;
+    let ids = ids.to_string_lossy();
+    let Some((uid, gid)) = ids
+        .split_once(':')
+        .and_then(|(u, g)| Some((u.parse::<u32>().ok()?, g.parse::<u32>().ok()?)))
+    else {
+        return io::Error::new(io::ErrorKind::InvalidInput, "bad user and group");
+    };
+    let mut args = std::env::args_os().skip(1);
+    let (Some(script), Some(argv0)) = (args.next(), args.next()) else {
+        return io::Error::new(io::ErrorKind::InvalidInput, "no script to run");
+    };
+    // Single-threaded at this point: the per-thread calls change the whole process.
+    let gid = Gid::from_raw(gid);
+    let dropped = rustix::thread::set_thread_groups(&[gid])
+        .and_then(|()| rustix::thread::set_thread_res_gid(gid, gid, gid))
+        .and_then(|()| {
+            let uid = Uid::from_raw(uid);
+            rustix::thread::set_thread_res_uid(uid, uid, uid)
+        });
+    if let Err(err) = dropped {
+        return err.into();
+    }
+    std::process::Command::new(&script)
+        .arg0(argv0)
+        .args(args)
+        .env_remove(HELPER_VAR)
+        .exec()
+}
+
+/// The user scripts run as when the server is root and nothing else is configured: `nobody`,
+/// from `/etc/passwd` (Python's `nobody_uid()`), else 65534.
+pub(crate) fn nobody() -> (u32, u32) {
+    static NOBODY: OnceLock<(u32, u32)> = OnceLock::new();
+    *NOBODY.get_or_init(|| {
+        std::fs::read_to_string("/etc/passwd")
+            .ok()
+            .and_then(|passwd| {
+                passwd.lines().find_map(|line| {
+                    let mut fields = line.split(':');
+                    if fields.next()? != "nobody" {
+                        return None;
+                    }
+                    let _password = fields.next();
+                    Some((fields.next()?.parse().ok()?, fields.next()?.parse().ok()?))
+                })
+            })
+            .unwrap_or((65_534, 65_534))
+    })
+}
+
+/// What the script reads on stdin.
+pub(crate) enum Stdin {
+    /// No request body.
+    Null,
+    /// The body, streamed by a pump task.
+    Piped,
+    /// The body, spooled to a file first (it arrived without a length).
+    File(std::fs::File),
+}
+
+/// How to start one script.
+pub(crate) struct Spawn {
+    pub(crate) program: PathBuf,
+    pub(crate) arg0: OsString,
+    pub(crate) args: Vec<OsString>,
+    pub(crate) env: BTreeMap<OsString, OsString>,
+    pub(crate) cwd: PathBuf,
+    pub(crate) stdin: Stdin,
+    /// Run as this `uid:gid` instead of the server's user.
+    pub(crate) run_as: Option<(u32, u32)>,
+}
+
+/// Starts the script in its own process group, with nothing of the server's environment but
+/// `env`. Dropping to another user goes through the helper (a fresh `exec` of this executable,
+/// so the server's memory is never copied); without a registered helper it falls back to
+/// `fork` (the standard library's way to change user).
+pub(crate) fn spawn(spec: Spawn) -> io::Result<Child> {
+    let mut command = match (spec.run_as, helper_program()) {
+        (Some((uid, gid)), Some(helper)) => {
+            let mut command = Command::new(helper);
+            command
+                .arg0("basehttp-cgi")
+                .arg(&spec.program)
+                .arg(&spec.arg0)
+                .args(&spec.args)
+                .env_clear()
+                .envs(&spec.env)
+                .env(HELPER_VAR, format!("{uid}:{gid}"));
+            command
+        }
+        (run_as, _) => {
+            let mut command = Command::new(&spec.program);
+            command
+                .arg0(&spec.arg0)
+                .args(&spec.args)
+                .env_clear()
+                .envs(&spec.env);
+            if let Some((uid, gid)) = run_as {
+                command.uid(uid).gid(gid);
+            }
+            command
+        }
+    };
+    command
+        .current_dir(&spec.cwd)
+        .process_group(0)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    match spec.stdin {
+        Stdin::Null => command.stdin(std::process::Stdio::null()),
+        Stdin::Piped => command.stdin(std::process::Stdio::piped()),
+        Stdin::File(file) => command.stdin(file),
+    };
+    command.spawn()
+}
+
+/// How a script's run ends, as far as the server is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum End {
+    /// Its output was read to the end: it may finish in its own time (up to the grace period).
+    Finished,
+    /// The client left, a timeout struck, or the response was abandoned: stop it now.
+    Abort,
+}
+
+/// Tells the supervisor how the run ended; dropping it unfinished aborts the script.
+#[derive(Debug)]
+pub(crate) struct Guard {
+    end: Option<oneshot::Sender<End>>,
+}
+
+impl Guard {
+    /// The output was read to its end.
+    pub(crate) fn finish(mut self) {
+        if let Some(end) = self.end.take() {
+            let _ = end.send(End::Finished);
+        }
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(end) = self.end.take() {
+            let _ = end.send(End::Abort);
+        }
+    }
+}
+
+/// Watches one script until it is reaped: on [`End::Abort`] its process group gets `SIGTERM`,
+/// then `SIGKILL` after `grace`; once it has exited, whatever is left of its group is killed, so
+/// no grandchild outlives it. Logs a non-zero exit as Python does. `ended` is set when the
+/// process is gone (the stdin pump stops then). The concurrency permit is released last.
+pub(crate) fn supervise(
+    mut child: Child,
+    grace: Duration,
+    log: impl Fn(std::fmt::Arguments<'_>) + Send + Sync + 'static,
+    permit: Option<OwnedSemaphorePermit>,
+) -> (Guard, watch::Receiver<bool>) {
+    let (end_tx, mut end_rx) = oneshot::channel();
+    let (ended_tx, ended_rx) = watch::channel(false);
+    let pid = child.id().and_then(|id| i32::try_from(id).ok());
+    tokio::spawn(async move {
+        let mut end: Option<End> = None;
+        let mut deadline: Option<tokio::time::Instant> = None;
+        let mut signalled = 0u8;
+        let status = loop {
+            let sleep = async {
+                match deadline {
+                    Some(deadline) => tokio::time::sleep_until(deadline).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                status = child.wait() => break status,
+                received = &mut end_rx, if end.is_none() => {
+                    let received = received.unwrap_or(End::Abort);
+                    end = Some(received);
+                    if received == End::Abort {
+                        kill_group(pid, rustix::process::Signal::TERM);
+                        signalled = 1;
+                    }
+                    deadline = Some(tokio::time::Instant::now() + grace);
+                }
+                () = sleep => {
+                    if signalled == 0 {
+                        kill_group(pid, rustix::process::Signal::TERM);
+                        signalled = 1;
+                        deadline = Some(tokio::time::Instant::now() + grace);
+                    } else {
+                        kill_group(pid, rustix::process::Signal::KILL);
+                        signalled = 2;
+                        deadline = None;
+                    }
+                }
+            }
+        };
+        // The leader is gone; its group may not be.
+        kill_group(pid, rustix::process::Signal::KILL);
+        let _ = ended_tx.send(true);
+        match status {
+            Ok(status) if !status.success() && signalled == 0 => {
+                log(format_args!("CGI script exit code {}", exit_code(status)));
+            }
+            Ok(_) => {}
+            Err(err) => log(format_args!("CGI script could not be waited for: {err}")),
+        }
+        drop(permit);
+    });
+    (Guard { end: Some(end_tx) }, ended_rx)
+}
+
+fn kill_group(pid: Option<i32>, signal: rustix::process::Signal) {
+    if let Some(pid) = pid.and_then(rustix::process::Pid::from_raw) {
+        let _ = rustix::process::kill_process_group(pid, signal);
+    }
+}
+
+/// Python's `os.waitstatus_to_exitcode`: the exit code, or minus the signal number.
+fn exit_code(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .or_else(|| status.signal().map(|s| -s))
+        .unwrap_or(-1)
+}
+
+/// Logs what the script writes on stderr, line by line, at most `limit` bytes in all (and
+/// 4 KiB per line); the rest is read and dropped so the script never blocks on it.
+pub(crate) fn log_stderr(
+    mut stderr: ChildStderr,
+    limit: usize,
+    log: impl Fn(std::fmt::Arguments<'_>) + Send + Sync + 'static,
+) {
+    const MAX_LINE: usize = 4096;
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 8192];
+        let mut line: Vec<u8> = Vec::new();
+        let mut logged = 0usize;
+        let emit = |line: &mut Vec<u8>, logged: &mut usize| {
+            if *logged < limit {
+                *logged += line.len() + 1;
+                let text = String::from_utf8_lossy(line);
+                log(format_args!("{}", text.trim_end_matches('\r')));
+                if *logged >= limit {
+                    log(format_args!(
+                        "(further stderr output of the CGI script dropped)"
+                    ));
+                }
+            }
+            line.clear();
+        };
+        loop {
+            let n = match stderr.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            for &b in &buf[..n] {
+                if b == b'\n' {
+                    emit(&mut line, &mut logged);
+                } else if line.len() < MAX_LINE {
+                    line.push(b);
+                } else {
+                    emit(&mut line, &mut logged);
+                    line.push(b);
+                }
+            }
+        }
+        if !line.is_empty() {
+            emit(&mut line, &mut logged);
+        }
+    });
+}
+
+/// Reads the script's output without waiting longer than `idle` for any piece of it.
+pub(crate) async fn read_some(
+    stdout: &mut ChildStdout,
+    buf: &mut [u8],
+    deadline: tokio::time::Instant,
+) -> io::Result<usize> {
+    match tokio::time::timeout_at(deadline, stdout.read(buf)).await {
+        Ok(read) => read,
+        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "timed out")),
+    }
+}
+
+/// The size of one read of the script's output.
+const CHUNK: usize = 32 * 1024;
+
+/// The script's output after its header block, streamed as the response body: no output for
+/// `idle` ends it with an error (the connection is aborted, the script killed); dropping it
+/// early (the client left) kills the script.
+pub(crate) struct CgiBody {
+    first: Option<Bytes>,
+    stdout: ChildStdout,
+    buf: Vec<u8>,
+    idle: Duration,
+    sleep: Pin<Box<Sleep>>,
+    guard: Option<Guard>,
+}
+
+impl CgiBody {
+    pub(crate) fn new(first: Bytes, stdout: ChildStdout, idle: Duration, guard: Guard) -> Self {
+        Self {
+            first: (!first.is_empty()).then_some(first),
+            stdout,
+            buf: vec![0; CHUNK],
+            idle,
+            sleep: Box::pin(tokio::time::sleep(idle)),
+            guard: Some(guard),
+        }
+    }
+}
+
+impl http_body::Body for CgiBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        if let Some(first) = this.first.take() {
+            return Poll::Ready(Some(Ok(Frame::data(first))));
+        }
+        if this.guard.is_none() {
+            return Poll::Ready(None);
+        }
+        let mut read = ReadBuf::new(&mut this.buf);
+        match Pin::new(&mut this.stdout).poll_read(cx, &mut read) {
+            Poll::Ready(Ok(())) => {
+                let n = read.filled().len();
+                if n == 0 {
+                    if let Some(guard) = this.guard.take() {
+                        guard.finish();
+                    }
+                    return Poll::Ready(None);
+                }
+                let chunk = Bytes::copy_from_slice(read.filled());
+                let idle = this.idle;
+                this.sleep
+                    .as_mut()
+                    .reset(tokio::time::Instant::now() + idle);
+                Poll::Ready(Some(Ok(Frame::data(chunk))))
+            }
+            Poll::Ready(Err(err)) => {
+                this.guard = None;
+                Poll::Ready(Some(Err(err.into())))
+            }
+            Poll::Pending => {
+                ready!(this.sleep.as_mut().poll(cx));
+                // Dropping the guard aborts the script.
+                this.guard = None;
+                Poll::Ready(Some(Err(format!(
+                    "CGI script wrote nothing for {} s",
+                    this.idle.as_secs()
+                )
+                .into())))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.first.is_none() && self.guard.is_none()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::default()
+    }
+}
+
+impl std::fmt::Debug for CgiBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CgiBody").finish_non_exhaustive()
+    }
+}
+
+/// Reads a script's output to its end and drops it (a `HEAD` or a `304`), within the same
+/// inactivity limit, then lets the supervisor finish.
+pub(crate) fn drain(mut stdout: ChildStdout, idle: Duration, guard: Guard) {
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            let deadline = tokio::time::Instant::now() + idle;
+            match read_some(&mut stdout, &mut buf, deadline).await {
+                Ok(0) => return guard.finish(),
+                Ok(_) => {}
+                // Dropping the guard aborts the script.
+                Err(_) => return,
+            }
+        }
+    });
+}
+
+/// The script path as a path on disk: `root` joined with the URL path's segments.
+pub(crate) fn on_disk(root: &Path, url_path: &str) -> PathBuf {
+    let mut path = root.to_path_buf();
+    for segment in url_path.split('/').filter(|s| !s.is_empty()) {
+        path.push(segment);
+    }
+    path
+}
