@@ -5,6 +5,7 @@
 // Test helpers are shared between modules of this one crate.
 #![allow(unreachable_pub)]
 
+mod cgi;
 #[cfg(feature = "cli")]
 mod cli;
 mod ecosystem;
