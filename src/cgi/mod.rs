@@ -94,6 +94,8 @@ mod layer;
 mod process;
 mod resolve;
 mod service;
+#[cfg(target_os = "linux")]
+mod spawn;
 
 pub use self::layer::CgiLayer;
 pub use self::service::{Cgi, ResponseFuture};

@@ -14,7 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
-use tokio::process::{Child, ChildStderr, ChildStdout, Command};
+use tokio::process::Command;
 use tokio::sync::{OwnedSemaphorePermit, oneshot, watch};
 use tokio::time::Sleep;
 
@@ -116,11 +116,159 @@ pub(crate) struct Spawn {
     pub(crate) run_as: Option<(u32, u32)>,
 }
 
+/// The parent's end of the script's stdout or stderr.
+pub(crate) type PipeReader = tokio::net::unix::pipe::Receiver;
+/// The parent's end of the script's stdin.
+pub(crate) type PipeWriter = tokio::net::unix::pipe::Sender;
+
+/// A started script: the server's ends of its pipes, and the process to wait for.
+#[derive(Debug)]
+pub(crate) struct Script {
+    pub(crate) stdin: Option<PipeWriter>,
+    pub(crate) stdout: PipeReader,
+    pub(crate) stderr: PipeReader,
+    pub(crate) process: Process,
+}
+
+/// A script's process. Dropped before it has been waited for, its process group is killed
+/// and the process reaped.
+#[derive(Debug)]
+pub(crate) enum Process {
+    /// Started by [`super::spawn`]: waited for through its pidfd.
+    #[cfg(target_os = "linux")]
+    PidFd(Reaper),
+    /// Started by the standard library (other systems, kernels before 5.2).
+    Std(tokio::process::Child),
+}
+
+/// A child started with a pidfd, reaped exactly once.
+#[cfg(target_os = "linux")]
+#[derive(Debug)]
+pub(crate) struct Reaper {
+    pid: rustix::process::Pid,
+    /// `None` once reaped.
+    fd: Option<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>>,
+}
+
+#[cfg(target_os = "linux")]
+impl Reaper {
+    async fn wait(&mut self) -> io::Result<i32> {
+        use rustix::process::{WaitId, WaitIdOptions};
+        let Some(pidfd) = self.fd.as_ref() else {
+            return Err(io::Error::other("already reaped"));
+        };
+        let status = loop {
+            let mut ready = pidfd.readable().await?;
+            // Exited but not yet reaped: its group id cannot have been reused.
+            kill_group(Some(self.pid), rustix::process::Signal::KILL);
+            match rustix::process::waitid(
+                WaitId::PidFd(std::os::fd::AsFd::as_fd(pidfd.get_ref())),
+                WaitIdOptions::EXITED | WaitIdOptions::NOHANG,
+            )? {
+                Some(status) => break status,
+                None => ready.clear_ready(),
+            }
+        };
+        self.fd = None;
+        Ok(status
+            .exit_status()
+            .or_else(|| status.terminating_signal().map(|s| -s))
+            .unwrap_or(-1))
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let Some(pidfd) = self.fd.take() else { return };
+        // Only when the supervisor itself is dropped (the runtime shutting down) or a start
+        // fails half-way. `SIGKILL` cannot be caught: the wait lasts as long as the kernel
+        // takes to tear the process down.
+        kill_group(Some(self.pid), rustix::process::Signal::KILL);
+        let _ = rustix::process::waitid(
+            rustix::process::WaitId::PidFd(std::os::fd::AsFd::as_fd(pidfd.get_ref())),
+            rustix::process::WaitIdOptions::EXITED,
+        );
+    }
+}
+
+impl Process {
+    fn pid(&self) -> Option<rustix::process::Pid> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Self::PidFd(reaper) => Some(reaper.pid),
+            Self::Std(child) => child
+                .id()
+                .and_then(|id| rustix::process::Pid::from_raw(i32::try_from(id).ok()?)),
+        }
+    }
+
+    /// Waits for the script to exit, kills what is left of its process group, and reaps it;
+    /// returns Python's `waitstatus_to_exitcode` (the exit code, or minus the signal).
+    async fn wait(&mut self) -> io::Result<i32> {
+        match self {
+            #[cfg(target_os = "linux")]
+            Self::PidFd(reaper) => reaper.wait().await,
+            Self::Std(child) => {
+                let status = child.wait().await;
+                kill_group(self.pid(), rustix::process::Signal::KILL);
+                status.map(exit_code)
+            }
+        }
+    }
+}
+
 /// Starts the script in its own process group, with nothing of the server's environment but
-/// `env`. Dropping to another user goes through the helper (a fresh `exec` of this executable,
-/// so the server's memory is never copied); without a registered helper it falls back to
-/// `fork` (the standard library's way to change user).
-pub(crate) fn spawn(spec: Spawn) -> io::Result<Child> {
+/// `env`, its stdout and stderr piped to the server. On Linux, [`super::spawn`] starts it
+/// without copying the server's memory, also when it changes user. Elsewhere, dropping to
+/// another user goes through the helper (a fresh `exec` of this executable) when one is
+/// registered, and through the standard library's `fork` otherwise.
+pub(crate) fn spawn(mut spec: Spawn) -> io::Result<Script> {
+    use std::os::fd::{AsFd, OwnedFd};
+    let pipe = || rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC);
+    let (stdout, stdout_child) = pipe()?;
+    let (stderr, stderr_child) = pipe()?;
+    let (stdin_child, stdin): (OwnedFd, Option<OwnedFd>) =
+        match std::mem::replace(&mut spec.stdin, Stdin::Null) {
+            Stdin::Null => (std::fs::File::open("/dev/null")?.into(), None),
+            Stdin::Piped => {
+                let (read, write) = pipe()?;
+                (read, Some(write))
+            }
+            Stdin::File(file) => (file.into(), None),
+        };
+    let stdio = [
+        stdin_child.as_fd(),
+        stdout_child.as_fd(),
+        stderr_child.as_fd(),
+    ];
+    #[cfg(target_os = "linux")]
+    let process = {
+        let argv =
+            std::iter::once(spec.arg0.as_os_str()).chain(spec.args.iter().map(|a| a.as_os_str()));
+        let env = spec.env.iter().map(|(k, v)| (k.as_os_str(), v.as_os_str()));
+        match super::spawn::spawn(&spec.program, argv, env, &spec.cwd, stdio, spec.run_as) {
+            Ok(started) => {
+                let (pid, fd) = started.into_async()?;
+                Process::PidFd(Reaper { pid, fd: Some(fd) })
+            }
+            Err(err) if err.kind() == io::ErrorKind::Unsupported => std_spawn(&spec, stdio)?,
+            Err(err) => return Err(err),
+        }
+    };
+    #[cfg(not(target_os = "linux"))]
+    let process = std_spawn(&spec, stdio)?;
+    drop((stdin_child, stdout_child, stderr_child));
+    Ok(Script {
+        stdin: stdin.map(PipeWriter::from_owned_fd).transpose()?,
+        stdout: PipeReader::from_owned_fd(stdout)?,
+        stderr: PipeReader::from_owned_fd(stderr)?,
+        process,
+    })
+}
+
+/// The standard library's spawn (`posix_spawn`, or `fork` to change user without a helper).
+fn std_spawn(spec: &Spawn, stdio: [std::os::fd::BorrowedFd<'_>; 3]) -> io::Result<Process> {
     let mut command = match (spec.run_as, helper_program()) {
         (Some((uid, gid)), Some(helper)) => {
             let mut command = Command::new(helper);
@@ -147,18 +295,15 @@ pub(crate) fn spawn(spec: Spawn) -> io::Result<Child> {
             command
         }
     };
+    let [stdin, stdout, stderr] = stdio;
     command
         .current_dir(&spec.cwd)
         .process_group(0)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
+        .stdin(stdin.try_clone_to_owned()?)
+        .stdout(stdout.try_clone_to_owned()?)
+        .stderr(stderr.try_clone_to_owned()?)
         .kill_on_drop(true);
-    match spec.stdin {
-        Stdin::Null => command.stdin(std::process::Stdio::null()),
-        Stdin::Piped => command.stdin(std::process::Stdio::piped()),
-        Stdin::File(file) => command.stdin(file),
-    };
-    command.spawn()
+    Ok(Process::Std(command.spawn()?))
 }
 
 /// How a script's run ends, as far as the server is concerned.
@@ -198,14 +343,14 @@ impl Drop for Guard {
 /// no grandchild outlives it. Logs a non-zero exit as Python does. `ended` is set when the
 /// process is gone (the stdin pump stops then). The concurrency permit is released last.
 pub(crate) fn supervise(
-    mut child: Child,
+    mut process: Process,
     grace: Duration,
     log: impl Fn(std::fmt::Arguments<'_>) + Send + Sync + 'static,
     permit: Option<OwnedSemaphorePermit>,
 ) -> (Guard, watch::Receiver<bool>) {
     let (end_tx, mut end_rx) = oneshot::channel();
     let (ended_tx, ended_rx) = watch::channel(false);
-    let pid = child.id().and_then(|id| i32::try_from(id).ok());
+    let pid = process.pid();
     tokio::spawn(async move {
         let mut end: Option<End> = None;
         let mut deadline: Option<tokio::time::Instant> = None;
@@ -218,7 +363,7 @@ pub(crate) fn supervise(
                 }
             };
             tokio::select! {
-                status = child.wait() => break status,
+                status = process.wait() => break status,
                 received = &mut end_rx, if end.is_none() => {
                     let received = received.unwrap_or(End::Abort);
                     end = Some(received);
@@ -241,12 +386,11 @@ pub(crate) fn supervise(
                 }
             }
         };
-        // The leader is gone; its group may not be.
-        kill_group(pid, rustix::process::Signal::KILL);
+        // `wait` has killed what was left of the group.
         let _ = ended_tx.send(true);
         match status {
-            Ok(status) if !status.success() && signalled == 0 => {
-                log(format_args!("CGI script exit code {}", exit_code(status)));
+            Ok(code) if code != 0 && signalled == 0 => {
+                log(format_args!("CGI script exit code {code}"));
             }
             Ok(_) => {}
             Err(err) => log(format_args!("CGI script could not be waited for: {err}")),
@@ -256,8 +400,8 @@ pub(crate) fn supervise(
     (Guard { end: Some(end_tx) }, ended_rx)
 }
 
-fn kill_group(pid: Option<i32>, signal: rustix::process::Signal) {
-    if let Some(pid) = pid.and_then(rustix::process::Pid::from_raw) {
+fn kill_group(pid: Option<rustix::process::Pid>, signal: rustix::process::Signal) {
+    if let Some(pid) = pid {
         let _ = rustix::process::kill_process_group(pid, signal);
     }
 }
@@ -274,7 +418,7 @@ fn exit_code(status: std::process::ExitStatus) -> i32 {
 /// Logs what the script writes on stderr, line by line, at most `limit` bytes in all (and
 /// 4 KiB per line); the rest is read and dropped so the script never blocks on it.
 pub(crate) fn log_stderr(
-    mut stderr: ChildStderr,
+    mut stderr: PipeReader,
     limit: usize,
     log: impl Fn(std::fmt::Arguments<'_>) + Send + Sync + 'static,
 ) {
@@ -320,7 +464,7 @@ pub(crate) fn log_stderr(
 
 /// Reads the script's output without waiting longer than `idle` for any piece of it.
 pub(crate) async fn read_some(
-    stdout: &mut ChildStdout,
+    stdout: &mut PipeReader,
     buf: &mut [u8],
     deadline: tokio::time::Instant,
 ) -> io::Result<usize> {
@@ -338,7 +482,7 @@ const CHUNK: usize = 32 * 1024;
 /// early (the client left) kills the script.
 pub(crate) struct CgiBody {
     first: Option<Bytes>,
-    stdout: ChildStdout,
+    stdout: PipeReader,
     buf: Vec<u8>,
     idle: Duration,
     sleep: Pin<Box<Sleep>>,
@@ -346,7 +490,7 @@ pub(crate) struct CgiBody {
 }
 
 impl CgiBody {
-    pub(crate) fn new(first: Bytes, stdout: ChildStdout, idle: Duration, guard: Guard) -> Self {
+    pub(crate) fn new(first: Bytes, stdout: PipeReader, idle: Duration, guard: Guard) -> Self {
         Self {
             first: (!first.is_empty()).then_some(first),
             stdout,
@@ -424,7 +568,7 @@ impl std::fmt::Debug for CgiBody {
 
 /// Reads a script's output to its end and drops it (a `HEAD` or a `304`), within the same
 /// inactivity limit, then lets the supervisor finish.
-pub(crate) fn drain(mut stdout: ChildStdout, idle: Duration, guard: Guard) {
+pub(crate) fn drain(mut stdout: PipeReader, idle: Duration, guard: Guard) {
     tokio::spawn(async move {
         let mut buf = vec![0u8; CHUNK];
         loop {

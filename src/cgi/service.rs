@@ -564,7 +564,7 @@ where
             let config = config.clone();
             tokio::task::spawn_blocking(move || prepare(&config, &dir, &rest, facts, stdin)).await
         };
-        let (mut child, script) = match prepared {
+        let (child, script) = match prepared {
             Ok(Ok(started)) => started,
             Ok(Err(refusal)) => {
                 if let Some(why) = &refusal.log {
@@ -579,12 +579,14 @@ where
         };
         let name = script.script_name();
         let nph = config.nph && script.script.starts_with("nph-");
-        let (Some(mut stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
-            return reply.error(500, None, None);
-        };
-        let child_stdin = child.stdin.take();
+        let process::Script {
+            stdin: child_stdin,
+            mut stdout,
+            stderr,
+            process,
+        } = child;
         let (guard, ended) =
-            process::supervise(child, config.kill_grace, log.clone(), Some(permit));
+            process::supervise(process, config.kill_grace, log.clone(), Some(permit));
         process::log_stderr(stderr, config.max_stderr, log.clone());
         if let (Some(stdin), Some(body)) = (child_stdin, pump) {
             tokio::spawn(pump_body(body, stdin, ended));
@@ -755,7 +757,7 @@ fn prepare(
     rest: &str,
     facts: Facts,
     stdin: Stdin,
-) -> Result<(tokio::process::Child, ScriptPath), Refusal> {
+) -> Result<(process::Script, ScriptPath), Refusal> {
     use crate::static_files::fs;
     let root = config.root.open().map_err(|err| Refusal {
         code: 500,
@@ -861,7 +863,7 @@ fn prepare(
 /// is gone.
 async fn pump_body(
     mut body: Body,
-    mut stdin: tokio::process::ChildStdin,
+    mut stdin: process::PipeWriter,
     mut ended: tokio::sync::watch::Receiver<bool>,
 ) {
     use tokio::io::AsyncWriteExt;
