@@ -6,6 +6,11 @@
 //! The `files` group does the same for file serving: `GET` of a 1 KiB file through
 //! `StaticFiles` against tower-http's `ServeDir`, in process.
 //!
+//! The `cgi` group starts `hello.sh` through `Cgi` with the process small, then again with
+//! 512 MiB of touched memory: the spawn does not copy the server, so the two cost the same. A
+//! standard-library `fork` (what `Command::uid` does) of the same process is measured beside
+//! them for contrast.
+//!
 //! Run with `cargo bench --bench handler`. The loopback throughput comparison (which includes
 //! hyper and the kernel) is in the README's Performance section.
 
@@ -123,5 +128,72 @@ fn files(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-criterion_group!(benches, bench, files);
+fn cgi(c: &mut Criterion) {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = std::env::temp_dir().join(format!("basehttp-bench-cgi-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("cgi-bin")).expect("bench dir");
+    let script = dir.join("cgi-bin/hello.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\nprintf 'Content-Type: text/plain\\r\\n\\r\\nHello\\n'\n",
+    )
+    .expect("script");
+    for (path, mode) in [
+        (&dir, 0o755),
+        (&dir.join("cgi-bin"), 0o755),
+        (&script, 0o755),
+    ] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("mode");
+    }
+    let cgi = basehttp::cgi::Cgi::new(&dir);
+    let get = || {
+        let mut req = Request::new(Body::empty());
+        *req.uri_mut() = http::Uri::from_static("/cgi-bin/hello.sh");
+        req
+    };
+    let run = |name: &str, group: &mut criterion::BenchmarkGroup<'_, _>| {
+        group.bench_function(name, |b| {
+            b.to_async(&runtime).iter(|| async {
+                let res = cgi
+                    .clone()
+                    .oneshot(get())
+                    .await
+                    .unwrap_or_else(|e| match e {});
+                assert_eq!(res.status(), 200);
+                res.into_body().collect().await.map(|c| c.to_bytes()).ok()
+            });
+        });
+    };
+    let fork = |name: &str, group: &mut criterion::BenchmarkGroup<'_, _>| {
+        let uid = rustix::process::geteuid().as_raw();
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                // Setting a user makes the standard library fork instead of posix_spawn.
+                std::process::Command::new(&script)
+                    .uid(uid)
+                    .output()
+                    .expect("fork")
+            });
+        });
+    };
+
+    let mut group = c.benchmark_group("cgi");
+    group.sample_size(30);
+    run("Cgi hello.sh", &mut group);
+    fork("std fork+exec hello.sh", &mut group);
+    let ballast = std::hint::black_box(vec![1u8; 512 << 20]);
+    run("Cgi hello.sh, 512 MiB resident", &mut group);
+    fork("std fork+exec hello.sh, 512 MiB resident", &mut group);
+    group.finish();
+    drop(ballast);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+criterion_group!(benches, bench, files, cgi);
 criterion_main!(benches);
