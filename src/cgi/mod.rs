@@ -36,16 +36,19 @@
 //!   `Cookie`s joined with `; `;
 //! - an environment that starts empty but for `PATH`, `LANG`, `LC_*`, `TZ`, `TMPDIR`
 //!   ([`inherit_env`](Cgi::inherit_env) restores Python's);
-//! - scripts started with `posix_spawn` (the server's memory is never copied), each in its own
-//!   process group; the request body streamed to stdin (a body without a length is spooled to
-//!   a temporary file first, so `CONTENT_LENGTH` is exact), stdout streamed to the client,
-//!   stderr to the log, all concurrently so no script can deadlock the server; a script that
-//!   stalls, or whose client leaves, has its group terminated (`SIGTERM`, then `SIGKILL`), and
-//!   nothing is left behind when it ends; a cap on scripts running at once (`503` beyond).
+//! - scripts started without copying the server's memory (on Linux a `posix_spawn`-style
+//!   `clone(CLONE_VM | CLONE_VFORK)` that can also switch to `nobody`; its cost does not grow
+//!   with the server's size), each in its own process group; the request body streamed to
+//!   stdin (a body without a length is spooled to a temporary file first, so `CONTENT_LENGTH` is
+//!   exact), stdout streamed to the client, stderr to the log, all concurrently so no script can
+//!   deadlock the server; a script that stalls, or whose client leaves, has its group terminated
+//!   (`SIGTERM`, then `SIGKILL`), and nothing is left behind when it ends; a cap on scripts
+//!   running at once (`503` beyond).
 //!
-//! Running as `nobody` without a `fork` of the server needs a helper: a binary that serves CGI
-//! as root calls [`exec_helper`] first thing in `main` (the `basehttp` binary does). Without it
-//! the standard library's `fork` path is used, whose cost grows with the server's memory.
+//! On other Unix systems, running scripts as `nobody` without a `fork` of the server needs a
+//! helper: a binary that serves CGI as root calls [`exec_helper`] first thing in `main` (the
+//! `basehttp` binary does; on Linux the call costs nothing and is never needed). Without it the
+//! standard library's `fork` path is used, whose cost grows with the server's memory.
 //!
 //! # Example
 //!
@@ -120,8 +123,10 @@ pub enum RunAs {
     },
 }
 
-/// Lets this executable start CGI scripts as another user without a `fork` of the server: call
-/// it first thing in `main`, before any thread or runtime starts.
+/// Lets this executable start CGI scripts as another user without a `fork` of the server on
+/// systems other than Linux: call it first thing in `main`, before any thread or runtime
+/// starts. (On Linux scripts start through `clone(CLONE_VM | CLONE_VFORK)`, which switches user
+/// by itself; the helper is used only on kernels older than 5.2.)
 ///
 /// When the process was started as the helper (by a [`Cgi`] service of the same executable
 /// that needs to drop privileges) it switches user and group and `exec`s the script, and never

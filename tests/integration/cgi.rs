@@ -475,7 +475,8 @@ async fn the_binary_serves_cgi_like_python() {
             "--directory",
         ])
         .arg(fixture.root())
-        .env("PIDS", fixture.pids());
+        .env("PIDS", fixture.pids())
+        .env("SERVER_SECRET", "must not leak");
     let server = spawn_server_capturing(command);
     let res = request(server.addr(), b"GET /cgi-bin/env.sh?x HTTP/1.0\r\n\r\n").await;
     assert_eq!(res.status_line, "HTTP/1.0 200 Script output follows");
@@ -513,6 +514,36 @@ async fn the_binary_serves_cgi_like_python() {
     assert!(
         log.contains("\"GET /cgi-bin/env.sh?x HTTP/1.0\" 200 -"),
         "{log}"
+    );
+    assert_eq!(
+        env.get("SERVER_SECRET"),
+        None,
+        "the server's environment stays out"
+    );
+
+    // --cgi-inherit-env: Python's environment handling.
+    let mut command = Command::new(env!("CARGO_BIN_EXE_basehttp"));
+    command
+        .args([
+            "0",
+            "--bind",
+            "127.0.0.1",
+            "--cgi",
+            "--cgi-inherit-env",
+            "-d",
+        ])
+        .arg(fixture.root())
+        .env("SERVER_SECRET", "inherited");
+    let server = spawn_server_capturing(command);
+    let res = request(server.addr(), b"GET /cgi-bin/env.sh HTTP/1.0\r\n\r\n").await;
+    let env = env_of(&res.body);
+    assert_eq!(
+        env.get("SERVER_SECRET").map(String::as_str),
+        Some("inherited")
+    );
+    assert_eq!(
+        env.get("GATEWAY_INTERFACE").map(String::as_str),
+        Some("CGI/1.1")
     );
 }
 

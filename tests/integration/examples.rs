@@ -269,3 +269,51 @@ async fn upload_puts_files_under_the_served_directory_only() {
         r#"127.0.0.1 - - [DATE] "GET /notes.txt HTTP/1.0" 200 -"#
     );
 }
+
+#[tokio::test]
+async fn cgi_runs_scripts_under_cgi_bin_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().unwrap();
+    for dir in ["cgi-bin", "htbin"] {
+        std::fs::create_dir(root.path().join(dir)).unwrap();
+        let script = root.path().join(dir).join("hello.sh");
+        std::fs::write(
+            &script,
+            "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\nhello %s from %s\\n' \"$QUERY_STRING\" \"$APP_ENV\"\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    // Scripts may run as `nobody`.
+    std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut command = Command::new(example_path("cgi"));
+    command.arg("0").arg(root.path());
+    let server = spawn_server_capturing(command);
+
+    let res = &parse_all(
+        &raw(
+            server.addr(),
+            b"GET /cgi-bin/hello.sh?name=world HTTP/1.0\r\n\r\n",
+        )
+        .await,
+    )[0];
+    assert_eq!(res.status_line, "HTTP/1.0 200 Script output follows");
+    assert_eq!(res.body, b"hello name=world from demo\n");
+    // `/htbin` is not a CGI directory here: the script is a file.
+    let res = &parse_all(&raw(server.addr(), b"GET /htbin/hello.sh HTTP/1.0\r\n\r\n").await)[0];
+    assert_eq!(res.status(), 200);
+    assert!(res.body.starts_with(b"#!/bin/sh"));
+    let res = &parse_all(
+        &raw(
+            server.addr(),
+            b"POST /htbin/hello.sh HTTP/1.0\r\nContent-Length: 0\r\n\r\n",
+        )
+        .await,
+    )[0];
+    assert_eq!(res.status_line, "HTTP/1.0 501 Can only POST to CGI scripts");
+    let log = wait_for_output(&server.stderr, |t| normalize_log(t).len() >= 3);
+    assert_eq!(
+        normalize_log(&log)[0],
+        r#"127.0.0.1 - - [DATE] "GET /cgi-bin/hello.sh?name=world HTTP/1.0" 200 -"#
+    );
+}

@@ -55,6 +55,11 @@ pub(crate) struct Args {
     )]
     cgi_timeout: f64,
 
+    /// with --cgi: hand scripts the server's whole environment, as Python does (default: only
+    /// PATH, the locale, TZ and TMPDIR)
+    #[arg(long)]
+    cgi_inherit_env: bool,
+
     /// do not print a log line for every request (an addition: Python always logs)
     #[arg(short = 'q', long)]
     quiet: bool,
@@ -72,6 +77,7 @@ pub(crate) struct Config {
     pub(crate) follow_symlinks: bool,
     pub(crate) quiet: bool,
     pub(crate) cgi_timeout: std::time::Duration,
+    pub(crate) cgi_inherit_env: bool,
 }
 
 impl Args {
@@ -99,6 +105,7 @@ impl Args {
             })?;
         Ok(Config {
             cgi_timeout,
+            cgi_inherit_env: self.cgi_inherit_env,
             port: self.port,
             bind: self.bind,
             directory,

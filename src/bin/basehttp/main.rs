@@ -68,7 +68,8 @@ async fn run(config: Config) -> io::Result<ExitCode> {
             .protocol_version(config.protocol)
             .follow_symlinks(config.follow_symlinks)
             .header_timeout(config.cgi_timeout)
-            .idle_timeout(config.cgi_timeout);
+            .idle_timeout(config.cgi_timeout)
+            .inherit_env(config.cgi_inherit_env);
         Either::Left(cgi.into_layer().layer(files))
     } else {
         Either::Right(files)
