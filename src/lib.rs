@@ -18,7 +18,8 @@
 //! | `super().do_GET()` | [`return ex.fall_through()`](handler::Exchange::fall_through) |
 //! | `HTTPServer(("", 8000), H).serve_forever()` | [`HttpServer::bind(("0.0.0.0", 8000), H.into_service()).await?.serve_forever().await`](server::HttpServer) |
 //! | `SimpleHTTPRequestHandler` (serving a folder) | [`StaticFiles::new(dir)`](static_files::StaticFiles), a service or, with [`into_layer`](static_files::StaticFiles::into_layer), a layer |
-//! | `python -m http.server` | the `basehttp` binary |
+//! | `CGIHTTPRequestHandler` (CGI scripts) | [`Cgi::new(dir)`](cgi::Cgi), a service or, with [`into_layer`](cgi::Cgi::into_layer), a layer over the files |
+//! | `python -m http.server [--cgi]` | the `basehttp` binary |
 //!
 //! # Example
 //!
@@ -90,7 +91,10 @@
 //! ([`etags(false)`](static_files::StaticFiles::etags) and
 //! [`ranges(false)`](static_files::StaticFiles::ranges) switch that off), and symlinks leading
 //! out of the served folder are refused unless
-//! [`follow_symlinks(true)`](static_files::StaticFiles::follow_symlinks).
+//! [`follow_symlinks(true)`](static_files::StaticFiles::follow_symlinks). CGI scripts get an
+//! allow-listed environment ([`inherit_env(true)`](cgi::Cgi::inherit_env) for Python's), and
+//! their header block is parsed per RFC 3875 instead of being sent after Python's premature
+//! `200 Script output follows`.
 
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::print_stdout))]
 #![doc(test(attr(deny(warnings), allow(dead_code, unused_variables))))]

@@ -122,6 +122,11 @@ impl CgiFixture {
             "#!/bin/sh\nsleep 1000 >/dev/null 2>&1 &\necho $! > \"$PIDS/detached\"\nprintf 'Content-Type: text/plain\\n\\nspawned\\n'\n",
         );
         script(
+            "cgi-bin/writes-first.sh",
+            "#!/bin/sh\necho $$ > \"$PIDS/writes-first\"\nprintf 'Content-Type: application/octet-stream\\n\\n'\n\
+             head -c 4000000 /dev/zero\nn=$(wc -c)\nprintf 'read %s' \"$n\"\n",
+        );
+        script(
             "cgi-bin/stderr-loop.sh",
             "#!/bin/sh\necho $$ > \"$PIDS/stderr-loop\"\nprintf 'Content-Type: text/plain\\n\\nok\\n'\ni=0\nwhile [ $i -lt 20000 ]; do echo \"err line $i\" >&2; i=$((i+1)); done\n",
         );
@@ -744,6 +749,27 @@ async fn hostile_scripts_leave_nothing_behind() {
     assert!(find(&answer, b"not reading").is_some());
     writing.abort();
     fixture.assert_gone("noread").await;
+
+    // Writes megabytes before it reads a large body: both directions flow at once.
+    let body = vec![b'y'; 3_000_000];
+    let mut req = format!(
+        "POST /cgi-bin/writes-first.sh HTTP/1.0\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(&body);
+    let (mut reader, mut writer) = connect(server.addr).await.into_split();
+    let writing = tokio::spawn(async move { writer.write_all(&req).await.map(|()| writer) });
+    let mut answer = Vec::new();
+    tokio::time::timeout(WAIT, reader.read_to_end(&mut answer))
+        .await
+        .expect("no deadlock")
+        .unwrap();
+    let res = parse_all(&answer).remove(0);
+    assert_eq!(res.body.len(), 4_000_000 + "read 3000000".len());
+    assert!(res.body.ends_with(b"read 3000000"));
+    drop(writing.await);
+    fixture.assert_gone("writes-first").await;
 
     // Leaves a grandchild holding its output, or a detached one: both are stopped.
     let res = request(server.addr, b"GET /cgi-bin/grandchild.sh HTTP/1.0\r\n\r\n").await;
