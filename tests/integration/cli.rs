@@ -199,3 +199,43 @@ async fn quiet_prints_no_request_lines() {
         );
     }
 }
+
+/// Python 3.15's `-H/--header`: on files and listings, not on redirects or errors.
+#[tokio::test]
+async fn header_flags_add_response_headers_to_files_and_listings() {
+    let fixture = crate::fixture::Fixture::new();
+    let mut command = basehttp();
+    command
+        .args(["0", "-b", "127.0.0.1", "-H", "X-Test: one", "--header"])
+        .arg("Cache-Control :  no-store ")
+        .arg("-d")
+        .arg(fixture.root());
+    let server = spawn_server(command);
+    for (target, status, has) in [
+        ("/", 200, true),
+        ("/hello.txt", 200, true),
+        ("/sub", 301, false),
+        ("/missing", 404, false),
+    ] {
+        let raw_request = format!("GET {target} HTTP/1.0\r\n\r\n");
+        let res = parse_all(&raw(server.addr(), raw_request.as_bytes()).await).remove(0);
+        assert_eq!(res.status(), status, "{target}");
+        let expected = has.then_some(("one", "no-store"));
+        let found = res
+            .header("x-test")
+            .zip(res.header("cache-control"))
+            .map(|(a, b)| (a.to_owned(), b.to_owned()));
+        assert_eq!(
+            found,
+            expected.map(|(a, b)| (a.to_owned(), b.to_owned())),
+            "{target}"
+        );
+    }
+
+    for bad in ["NoColon", ": empty", "Bad Name: v"] {
+        let output = basehttp().args(["0", "-H", bad]).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{bad}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(&format!("Header {bad} ")), "{stderr}");
+    }
+}

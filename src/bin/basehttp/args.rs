@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use http::Version;
+use http::{HeaderName, HeaderValue, Version};
 
 /// The flags, spelled as Python spells them.
 #[derive(Debug, Parser)]
@@ -60,6 +60,11 @@ pub(crate) struct Args {
     #[arg(long)]
     cgi_inherit_env: bool,
 
+    /// add a custom response header of the form 'Header: value' to file and listing responses
+    /// (can be specified multiple times; Python 3.15)
+    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    headers: Vec<String>,
+
     /// do not print a log line for every request (an addition: Python always logs)
     #[arg(short = 'q', long)]
     quiet: bool,
@@ -78,6 +83,7 @@ pub(crate) struct Config {
     pub(crate) quiet: bool,
     pub(crate) cgi_timeout: std::time::Duration,
     pub(crate) cgi_inherit_env: bool,
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl Args {
@@ -103,7 +109,13 @@ impl Args {
                     self.cgi_timeout
                 )
             })?;
+        let headers = self
+            .headers
+            .iter()
+            .map(|arg| parse_header(arg))
+            .collect::<Result<_, _>>()?;
         Ok(Config {
+            headers,
             cgi_timeout,
             cgi_inherit_env: self.cgi_inherit_env,
             port: self.port,
@@ -115,6 +127,23 @@ impl Args {
             quiet: self.quiet,
         })
     }
+}
+
+/// Python 3.15's `_parse_extra_header`: `Name: value`, split at the first colon, both sides
+/// trimmed; also refused here: what is not a valid field name or value (control characters).
+fn parse_header(arg: &str) -> Result<(HeaderName, HeaderValue), String> {
+    let Some((name, value)) = arg.split_once(':') else {
+        return Err(format!("Header {arg} must be of the form Header: value"));
+    };
+    let (name, value) = (name.trim(), value.trim());
+    if name.is_empty() {
+        return Err(format!("Header {arg} must have a non-empty name"));
+    }
+    let name = HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| format!("Header {arg} has an invalid name"))?;
+    let value =
+        HeaderValue::from_str(value).map_err(|_| format!("Header {arg} has an invalid value"))?;
+    Ok((name, value))
 }
 
 /// Python accepts any string for `-p`; hyper can speak HTTP/1.0 and HTTP/1.1 on the wire.
@@ -151,6 +180,31 @@ mod tests {
         assert_eq!(config.map(|c| c.port), Some(8000));
         assert_eq!(config.map(|c| c.protocol), Some(Version::HTTP_10));
         assert_eq!(config.and_then(|c| c.bind.clone()), None);
+    }
+
+    #[test]
+    fn headers_like_python_3_15() {
+        let parsed = parse_header("  X-Test :  a: b  ");
+        assert_eq!(
+            parsed,
+            Ok((
+                HeaderName::from_static("x-test"),
+                HeaderValue::from_static("a: b")
+            ))
+        );
+        assert_eq!(
+            parse_header("NoColon").err().as_deref(),
+            Some("Header NoColon must be of the form Header: value")
+        );
+        assert_eq!(
+            parse_header(" : v").err().as_deref(),
+            Some("Header  : v must have a non-empty name")
+        );
+        assert!(parse_header("Bad Name: v").is_err());
+        assert!(parse_header("X: a\u{7f}b").is_err());
+        let args = Args::try_parse_from(["basehttp", "-H", "A: 1", "--header", "B: 2"]);
+        let config = args.map_err(|e| e.to_string()).and_then(Args::into_config);
+        assert_eq!(config.map(|c| c.headers.len()), Ok(2));
     }
 
     #[test]

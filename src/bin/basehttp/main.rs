@@ -61,7 +61,8 @@ async fn run(config: Config) -> io::Result<ExitCode> {
     };
     let files = StaticFiles::new(&config.directory)
         .protocol_version(config.protocol)
-        .follow_symlinks(config.follow_symlinks);
+        .follow_symlinks(config.follow_symlinks)
+        .extra_headers(config.headers);
     // python -m http.server --cgi: CGIHTTPRequestHandler, scripts over the file server.
     let service = if config.cgi {
         let cgi = Cgi::new(&config.directory)
