@@ -50,6 +50,13 @@
 //! `basehttp` binary does; on Linux the call costs nothing and is never needed). Without it the
 //! standard library's `fork` path is used, whose cost grows with the server's memory.
 //!
+//! What is not contained: a descendant that starts its own session (a daemonising script)
+//! leaves the script's process group and outlives it (one cgroup per script would contain it);
+//! a script that writes something within every [`idle_timeout`](Cgi::idle_timeout) may run as
+//! long as it likes, as in Python; and a program embedding [`Cgi`] must not reap children it
+//! did not start (`SIGCHLD` ignored, `waitpid(-1)`), or the process group could be signalled
+//! after its id was reused.
+//!
 //! # Example
 //!
 //! `python -m http.server --cgi 8000`: scripts in the CGI directories, files everywhere else.
@@ -97,7 +104,15 @@ mod layer;
 mod process;
 mod resolve;
 mod service;
-#[cfg(target_os = "linux")]
+#[cfg(all(
+    target_os = "linux",
+    any(
+        target_arch = "x86_64",
+        target_arch = "aarch64",
+        target_arch = "riscv64",
+        target_arch = "loongarch64"
+    )
+))]
 mod spawn;
 
 pub use self::layer::CgiLayer;

@@ -135,14 +135,30 @@ pub(crate) struct Script {
 #[derive(Debug)]
 pub(crate) enum Process {
     /// Started by [`super::spawn`]: waited for through its pidfd.
-    #[cfg(target_os = "linux")]
+    #[cfg(all(
+        target_os = "linux",
+        any(
+            target_arch = "x86_64",
+            target_arch = "aarch64",
+            target_arch = "riscv64",
+            target_arch = "loongarch64"
+        )
+    ))]
     PidFd(Reaper),
-    /// Started by the standard library (other systems, kernels before 5.2).
-    Std(tokio::process::Child),
+    /// Started by the standard library (other systems, kernels before 5.4), with its pid.
+    Std(tokio::process::Child, Option<rustix::process::Pid>),
 }
 
 /// A child started with a pidfd, reaped exactly once.
-#[cfg(target_os = "linux")]
+#[cfg(all(
+    target_os = "linux",
+    any(
+        target_arch = "x86_64",
+        target_arch = "aarch64",
+        target_arch = "riscv64",
+        target_arch = "loongarch64"
+    )
+))]
 #[derive(Debug)]
 pub(crate) struct Reaper {
     pid: rustix::process::Pid,
@@ -150,7 +166,15 @@ pub(crate) struct Reaper {
     fd: Option<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>>,
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(all(
+    target_os = "linux",
+    any(
+        target_arch = "x86_64",
+        target_arch = "aarch64",
+        target_arch = "riscv64",
+        target_arch = "loongarch64"
+    )
+))]
 impl Reaper {
     async fn wait(&mut self) -> io::Result<i32> {
         use rustix::process::{WaitId, WaitIdOptions};
@@ -177,7 +201,15 @@ impl Reaper {
     }
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(all(
+    target_os = "linux",
+    any(
+        target_arch = "x86_64",
+        target_arch = "aarch64",
+        target_arch = "riscv64",
+        target_arch = "loongarch64"
+    )
+))]
 impl Drop for Reaper {
     fn drop(&mut self) {
         let Some(pidfd) = self.fd.take() else { return };
@@ -185,21 +217,37 @@ impl Drop for Reaper {
         // fails half-way. `SIGKILL` cannot be caught: the wait lasts as long as the kernel
         // takes to tear the process down.
         kill_group(Some(self.pid), rustix::process::Signal::KILL);
-        let _ = rustix::process::waitid(
-            rustix::process::WaitId::PidFd(std::os::fd::AsFd::as_fd(pidfd.get_ref())),
-            rustix::process::WaitIdOptions::EXITED,
-        );
+        super::spawn::wait_blocking(pidfd.get_ref());
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        // Not yet reaped (tokio's `id()` is `None` once it has been): the group id is still
+        // this script's. `kill_on_drop` and the `Reaper` take care of the leader.
+        #[allow(irrefutable_let_patterns, reason = "the only variant off Linux")]
+        if let Self::Std(child, pid) = self {
+            if child.id().is_some() {
+                kill_group(*pid, rustix::process::Signal::KILL);
+            }
+        }
     }
 }
 
 impl Process {
     fn pid(&self) -> Option<rustix::process::Pid> {
         match self {
-            #[cfg(target_os = "linux")]
+            #[cfg(all(
+                target_os = "linux",
+                any(
+                    target_arch = "x86_64",
+                    target_arch = "aarch64",
+                    target_arch = "riscv64",
+                    target_arch = "loongarch64"
+                )
+            ))]
             Self::PidFd(reaper) => Some(reaper.pid),
-            Self::Std(child) => child
-                .id()
-                .and_then(|id| rustix::process::Pid::from_raw(i32::try_from(id).ok()?)),
+            Self::Std(_, pid) => *pid,
         }
     }
 
@@ -207,11 +255,22 @@ impl Process {
     /// returns Python's `waitstatus_to_exitcode` (the exit code, or minus the signal).
     async fn wait(&mut self) -> io::Result<i32> {
         match self {
-            #[cfg(target_os = "linux")]
+            #[cfg(all(
+                target_os = "linux",
+                any(
+                    target_arch = "x86_64",
+                    target_arch = "aarch64",
+                    target_arch = "riscv64",
+                    target_arch = "loongarch64"
+                )
+            ))]
             Self::PidFd(reaper) => reaper.wait().await,
-            Self::Std(child) => {
+            Self::Std(child, pid) => {
                 let status = child.wait().await;
-                kill_group(self.pid(), rustix::process::Signal::KILL);
+                // Reaped already (the standard library has no way to wait without reaping): a
+                // new group with this id within these microseconds is the accepted risk of
+                // this fallback.
+                kill_group(*pid, rustix::process::Signal::KILL);
                 status.map(exit_code)
             }
         }
@@ -242,12 +301,25 @@ pub(crate) fn spawn(mut spec: Spawn) -> io::Result<Script> {
         stdout_child.as_fd(),
         stderr_child.as_fd(),
     ];
-    #[cfg(target_os = "linux")]
+    #[cfg(all(
+        target_os = "linux",
+        any(
+            target_arch = "x86_64",
+            target_arch = "aarch64",
+            target_arch = "riscv64",
+            target_arch = "loongarch64"
+        )
+    ))]
     let process = {
         let argv =
             std::iter::once(spec.arg0.as_os_str()).chain(spec.args.iter().map(|a| a.as_os_str()));
         let env = spec.env.iter().map(|(k, v)| (k.as_os_str(), v.as_os_str()));
-        match super::spawn::spawn(&spec.program, argv, env, &spec.cwd, stdio, spec.run_as) {
+        let started = if super::spawn::supported() {
+            super::spawn::spawn(&spec.program, argv, env, &spec.cwd, stdio, spec.run_as)
+        } else {
+            Err(io::ErrorKind::Unsupported.into())
+        };
+        match started {
             Ok(started) => {
                 let (pid, fd) = started.into_async()?;
                 Process::PidFd(Reaper { pid, fd: Some(fd) })
@@ -256,7 +328,15 @@ pub(crate) fn spawn(mut spec: Spawn) -> io::Result<Script> {
             Err(err) => return Err(err),
         }
     };
-    #[cfg(not(target_os = "linux"))]
+    #[cfg(not(all(
+        target_os = "linux",
+        any(
+            target_arch = "x86_64",
+            target_arch = "aarch64",
+            target_arch = "riscv64",
+            target_arch = "loongarch64"
+        )
+    )))]
     let process = std_spawn(&spec, stdio)?;
     drop((stdin_child, stdout_child, stderr_child));
     Ok(Script {
@@ -303,7 +383,11 @@ fn std_spawn(spec: &Spawn, stdio: [std::os::fd::BorrowedFd<'_>; 3]) -> io::Resul
         .stdout(stdout.try_clone_to_owned()?)
         .stderr(stderr.try_clone_to_owned()?)
         .kill_on_drop(true);
-    Ok(Process::Std(command.spawn()?))
+    let child = command.spawn()?;
+    let pid = child
+        .id()
+        .and_then(|id| rustix::process::Pid::from_raw(i32::try_from(id).ok()?));
+    Ok(Process::Std(child, pid))
 }
 
 /// How a script's run ends, as far as the server is concerned.

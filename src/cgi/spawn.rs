@@ -3,9 +3,14 @@
 //!
 //! `clone(CLONE_VM | CLONE_VFORK)` starts a child that shares the server's memory (nothing is
 //! copied, whatever the server's size) while the calling thread waits; the child resets its
-//! signal handlers, enters its own process group and working directory, installs its stdio,
-//! drops to the script's user and group, and `execve`s the script, at which point it has its
-//! own memory and the caller resumes. glibc's and musl's `posix_spawn` are built the same way.
+//! signal handlers, starts its own session (so its own process group, which it cannot leave),
+//! enters its working directory, installs its stdio, closes every other descriptor, drops to
+//! the script's user and group, and `execve`s the script, at which point it has its own memory
+//! and the caller resumes. glibc's and musl's `posix_spawn` are built the same way.
+//!
+//! Compiled for 64-bit Linux targets with the generic signal ABI (x86-64, AArch64, RISC-V,
+//! LoongArch), where ids are 32 bits wide in the system calls used and a kernel signal set is 8
+//! bytes; used when the kernel has `waitid(P_PIDFD)` (Linux 5.4).
 //!
 //! What makes this sound:
 //!
@@ -14,8 +19,10 @@
 //! - the child calls only async-signal-safe wrappers of single system calls, and changes its
 //!   credentials with raw `setgroups`/`setresgid`/`setresuid` system calls: glibc's wrappers
 //!   would signal every thread of the memory they believe they belong to — the server's;
-//! - every signal is blocked around the `clone`, and the child sets every handler back to the
-//!   default before it unblocks them, so no handler of the server can run on the child's side;
+//! - every signal (also the C library's internal ones) is blocked around the `clone` with a raw
+//!   `rt_sigprocmask`, and the child sets every handler back to the default with raw
+//!   `rt_sigaction` before it unblocks them, so no handler of the server can run on the child's
+//!   side (scripts start with default dispositions, `SIGPIPE` included);
 //! - `CLONE_PIDFD` returns a descriptor for the child, so waiting and signalling never race
 //!   with a reused process id;
 //! - a failure before `execve` is reported through memory the two share, after which the
@@ -32,6 +39,28 @@ use std::sync::atomic::{AtomicI32, Ordering};
 
 /// The child's stack: its few wrappers of system calls need a fraction of this.
 const STACK_SIZE: usize = 64 * 1024;
+
+/// The kernel's signal set (`_NSIG / 8` bytes) on the targets this module is built for.
+const KERNEL_SIGSET: libc::c_long = 8;
+
+/// Whether this kernel can wait for a child through a pidfd (`waitid(P_PIDFD)`, Linux 5.4):
+/// asked once, by waiting on a pidfd of this process itself (`ECHILD` when supported).
+pub(crate) fn supported() -> bool {
+    static SUPPORTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SUPPORTED.get_or_init(|| {
+        let Ok(own) = rustix::process::pidfd_open(
+            rustix::process::getpid(),
+            rustix::process::PidfdFlags::empty(),
+        ) else {
+            return false;
+        };
+        let waited = rustix::process::waitid(
+            rustix::process::WaitId::PidFd(own.as_fd()),
+            rustix::process::WaitIdOptions::EXITED | rustix::process::WaitIdOptions::NOHANG,
+        );
+        waited.err() == Some(rustix::io::Errno::CHILD)
+    })
+}
 
 /// A started script.
 #[derive(Debug)]
@@ -59,10 +88,7 @@ impl Started {
             Err(err) => {
                 let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
                 let (pidfd, cause) = err.into_parts();
-                let _ = rustix::process::waitid(
-                    rustix::process::WaitId::PidFd(pidfd.as_fd()),
-                    rustix::process::WaitIdOptions::EXITED,
-                );
+                wait_blocking(&pidfd);
                 Err(cause)
             }
         }
@@ -97,6 +123,16 @@ pub(crate) fn spawn<'a>(
     stdio: [BorrowedFd<'_>; 3],
     ids: Option<(u32, u32)>,
 ) -> io::Result<Started> {
+    if ids.is_some_and(|(uid, gid)| uid == u32::MAX || gid == u32::MAX) {
+        // -1 means "unchanged" to setresuid: the script would keep the server's user.
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "user or group id -1",
+        ));
+    }
+    // The pidfd is registered with the runtime's reactor afterwards; without one that would
+    // panic with the script running.
+    tokio::runtime::Handle::try_current().map_err(io::Error::other)?;
     let program = c_string(program.as_os_str().as_bytes())?;
     let cwd = c_string(cwd.as_os_str().as_bytes())?;
     let argv = argv
@@ -146,14 +182,19 @@ pub(crate) fn spawn<'a>(
     let stack_top = stack.as_mut_ptr_range().end.cast::<libc::c_void>();
     let mut pidfd: libc::c_int = -1;
 
-    // SAFETY: `sigfillset`/`pthread_sigmask` get valid pointers to local sets.
-    let old_mask = unsafe {
-        let mut all = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
-        libc::sigfillset(all.as_mut_ptr());
-        let mut old = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
-        libc::pthread_sigmask(libc::SIG_BLOCK, all.as_ptr(), old.as_mut_ptr());
-        old.assume_init()
-    };
+    let all: u64 = u64::MAX;
+    let mut old_mask: u64 = 0;
+    // SAFETY: a raw `rt_sigprocmask` (glibc's wrappers leave its internal signals unblocked)
+    // with pointers to two local 8-byte sets.
+    unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_BLOCK,
+            &raw const all,
+            &raw mut old_mask,
+            KERNEL_SIGSET,
+        );
+    }
     // SAFETY: `child_main` receives `&child`, which outlives the child's use of it: with
     // `CLONE_VFORK` this call returns only once the child has called `execve` (and no longer
     // shares this memory) or has exited. `stack_top` is the end of a live allocation of
@@ -168,9 +209,15 @@ pub(crate) fn spawn<'a>(
         )
     };
     let clone_error = io::Error::last_os_error();
-    // SAFETY: restores the mask saved above, a valid set.
+    // SAFETY: restores the mask saved above.
     unsafe {
-        libc::pthread_sigmask(libc::SIG_SETMASK, &raw const old_mask, std::ptr::null_mut());
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &raw const old_mask,
+            std::ptr::null_mut::<u64>(),
+            KERNEL_SIGSET,
+        );
     }
     drop(stack);
     if pid < 0 {
@@ -190,10 +237,7 @@ pub(crate) fn spawn<'a>(
         0 => Ok(Started { pid, pidfd }),
         error => {
             // It has exited: reap it.
-            let _ = rustix::process::waitid(
-                rustix::process::WaitId::PidFd(pidfd.as_fd()),
-                rustix::process::WaitIdOptions::EXITED,
-            );
+            wait_blocking(&pidfd);
             Err(io::Error::from_raw_os_error(error))
         }
     }
@@ -226,15 +270,22 @@ impl Child {
         };
         // SAFETY: single system calls on valid arguments; none allocates or locks.
         unsafe {
-            // No handler of the server may run here: every signal back to its default.
-            let mut default: libc::sigaction = std::mem::zeroed();
-            default.sa_sigaction = libc::SIG_DFL;
-            for signal in 1..libc::SIGRTMAX() + 1 {
+            // No handler of the server may run here: every signal back to its default. An
+            // all-zero kernel `sigaction` is `SIG_DFL`, no flags, an empty mask.
+            let default = [0u64; 4];
+            for signal in 1..=64 {
                 if signal != libc::SIGKILL && signal != libc::SIGSTOP {
-                    libc::sigaction(signal, &raw const default, std::ptr::null_mut());
+                    libc::syscall(
+                        libc::SYS_rt_sigaction,
+                        signal,
+                        &raw const default,
+                        std::ptr::null_mut::<u64>(),
+                        KERNEL_SIGSET,
+                    );
                 }
             }
-            if libc::setpgid(0, 0) != 0 || libc::chdir(self.cwd) != 0 {
+            // Its own session, hence its own process group, which it cannot leave.
+            if libc::setsid() < 0 || libc::chdir(self.cwd) != 0 {
                 return errno();
             }
             for (target, fd) in (0..).zip(self.stdio) {
@@ -242,6 +293,9 @@ impl Child {
                     return errno();
                 }
             }
+            // Descriptors an embedding program opened without `O_CLOEXEC` stay with it
+            // (Linux 5.9; on older kernels `execve` closes the close-on-exec ones only).
+            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
             if let Some((uid, gid)) = self.ids {
                 // Raw system calls: they change this process only.
                 if libc::syscall(libc::SYS_setgroups, 1 as libc::c_long, &raw const gid) != 0
@@ -251,12 +305,30 @@ impl Child {
                     return errno();
                 }
             }
-            let mut none = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
-            libc::sigemptyset(none.as_mut_ptr());
-            libc::sigprocmask(libc::SIG_SETMASK, none.as_ptr(), std::ptr::null_mut());
+            let none: u64 = 0;
+            libc::syscall(
+                libc::SYS_rt_sigprocmask,
+                libc::SIG_SETMASK,
+                &raw const none,
+                std::ptr::null_mut::<u64>(),
+                KERNEL_SIGSET,
+            );
             libc::execve(self.program, self.argv, self.envp);
         }
         errno()
+    }
+}
+
+/// Reaps the child behind `pidfd`, waiting for it to exit.
+pub(crate) fn wait_blocking(pidfd: &OwnedFd) {
+    loop {
+        let waited = rustix::process::waitid(
+            rustix::process::WaitId::PidFd(pidfd.as_fd()),
+            rustix::process::WaitIdOptions::EXITED,
+        );
+        if waited.err() != Some(rustix::io::Errno::INTR) {
+            return;
+        }
     }
 }
 
@@ -278,6 +350,11 @@ mod tests {
     use std::io::Read;
 
     fn run(program: &str, argv: &[&str], ids: Option<(u32, u32)>) -> (io::Result<i32>, String) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .unwrap();
+        let _entered = runtime.enter();
         let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).unwrap();
         let null = std::fs::File::open("/dev/null").unwrap();
         let argv: Vec<&OsStr> = argv.iter().map(OsStr::new).collect();
@@ -321,6 +398,7 @@ mod tests {
         // ONLY, plus PWD/SHLVL/_ that sh itself adds.
         assert!(lines[1].trim().parse::<u32>().unwrap() <= 4, "{out}");
         assert_eq!(lines[2], lines[3], "its own process group: {out}");
+        assert!(supported(), "this kernel waits through pidfds");
     }
 
     #[test]
@@ -329,6 +407,8 @@ mod tests {
         assert_eq!(status.unwrap_err().kind(), io::ErrorKind::NotFound);
         let (status, _) = run("/bin/sh", &["sh", "-c", "exit 7"], None);
         assert_eq!(status.unwrap(), 7);
+        let (status, _) = run("/bin/sh", &["sh", "-c", "id"], Some((u32::MAX, 0)));
+        assert_eq!(status.unwrap_err().kind(), io::ErrorKind::InvalidInput);
     }
 
     #[test]
