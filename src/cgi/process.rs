@@ -235,6 +235,24 @@ impl Drop for Process {
 }
 
 impl Process {
+    /// Signals the script's process group, and the script itself (through its pidfd, should it
+    /// have moved to another group).
+    fn signal(&self, signal: rustix::process::Signal) {
+        kill_group(self.pid(), signal);
+        #[cfg(all(
+            target_os = "linux",
+            any(
+                target_arch = "x86_64",
+                target_arch = "aarch64",
+                target_arch = "riscv64",
+                target_arch = "loongarch64"
+            )
+        ))]
+        if let Self::PidFd(Reaper { fd: Some(fd), .. }) = self {
+            let _ = rustix::process::pidfd_send_signal(fd.get_ref(), signal);
+        }
+    }
+
     fn pid(&self) -> Option<rustix::process::Pid> {
         match self {
             #[cfg(all(
@@ -434,7 +452,6 @@ pub(crate) fn supervise(
 ) -> (Guard, watch::Receiver<bool>) {
     let (end_tx, mut end_rx) = oneshot::channel();
     let (ended_tx, ended_rx) = watch::channel(false);
-    let pid = process.pid();
     tokio::spawn(async move {
         let mut end: Option<End> = None;
         let mut deadline: Option<tokio::time::Instant> = None;
@@ -452,18 +469,18 @@ pub(crate) fn supervise(
                     let received = received.unwrap_or(End::Abort);
                     end = Some(received);
                     if received == End::Abort {
-                        kill_group(pid, rustix::process::Signal::TERM);
+                        process.signal(rustix::process::Signal::TERM);
                         signalled = 1;
                     }
                     deadline = Some(tokio::time::Instant::now() + grace);
                 }
                 () = sleep => {
                     if signalled == 0 {
-                        kill_group(pid, rustix::process::Signal::TERM);
+                        process.signal(rustix::process::Signal::TERM);
                         signalled = 1;
                         deadline = Some(tokio::time::Instant::now() + grace);
                     } else {
-                        kill_group(pid, rustix::process::Signal::KILL);
+                        process.signal(rustix::process::Signal::KILL);
                         signalled = 2;
                         deadline = None;
                     }
