@@ -104,15 +104,7 @@ mod layer;
 mod process;
 mod resolve;
 mod service;
-#[cfg(all(
-    target_os = "linux",
-    any(
-        target_arch = "x86_64",
-        target_arch = "aarch64",
-        target_arch = "riscv64",
-        target_arch = "loongarch64"
-    )
-))]
+#[cfg(clone_spawn)]
 mod spawn;
 
 pub use self::layer::CgiLayer;

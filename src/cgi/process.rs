@@ -135,30 +135,14 @@ pub(crate) struct Script {
 #[derive(Debug)]
 pub(crate) enum Process {
     /// Started by [`super::spawn`]: waited for through its pidfd.
-    #[cfg(all(
-        target_os = "linux",
-        any(
-            target_arch = "x86_64",
-            target_arch = "aarch64",
-            target_arch = "riscv64",
-            target_arch = "loongarch64"
-        )
-    ))]
+    #[cfg(clone_spawn)]
     PidFd(Reaper),
     /// Started by the standard library (other systems, kernels before 5.4), with its pid.
     Std(tokio::process::Child, Option<rustix::process::Pid>),
 }
 
 /// A child started with a pidfd, reaped exactly once.
-#[cfg(all(
-    target_os = "linux",
-    any(
-        target_arch = "x86_64",
-        target_arch = "aarch64",
-        target_arch = "riscv64",
-        target_arch = "loongarch64"
-    )
-))]
+#[cfg(clone_spawn)]
 #[derive(Debug)]
 pub(crate) struct Reaper {
     pid: rustix::process::Pid,
@@ -166,15 +150,7 @@ pub(crate) struct Reaper {
     fd: Option<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>>,
 }
 
-#[cfg(all(
-    target_os = "linux",
-    any(
-        target_arch = "x86_64",
-        target_arch = "aarch64",
-        target_arch = "riscv64",
-        target_arch = "loongarch64"
-    )
-))]
+#[cfg(clone_spawn)]
 impl Reaper {
     async fn wait(&mut self) -> io::Result<i32> {
         use rustix::process::{WaitId, WaitIdOptions};
@@ -201,15 +177,7 @@ impl Reaper {
     }
 }
 
-#[cfg(all(
-    target_os = "linux",
-    any(
-        target_arch = "x86_64",
-        target_arch = "aarch64",
-        target_arch = "riscv64",
-        target_arch = "loongarch64"
-    )
-))]
+#[cfg(clone_spawn)]
 impl Drop for Reaper {
     fn drop(&mut self) {
         let Some(pidfd) = self.fd.take() else { return };
@@ -239,15 +207,7 @@ impl Process {
     /// have moved to another group).
     fn signal(&self, signal: rustix::process::Signal) {
         kill_group(self.pid(), signal);
-        #[cfg(all(
-            target_os = "linux",
-            any(
-                target_arch = "x86_64",
-                target_arch = "aarch64",
-                target_arch = "riscv64",
-                target_arch = "loongarch64"
-            )
-        ))]
+        #[cfg(clone_spawn)]
         if let Self::PidFd(Reaper { fd: Some(fd), .. }) = self {
             let _ = rustix::process::pidfd_send_signal(fd.get_ref(), signal);
         }
@@ -255,15 +215,7 @@ impl Process {
 
     fn pid(&self) -> Option<rustix::process::Pid> {
         match self {
-            #[cfg(all(
-                target_os = "linux",
-                any(
-                    target_arch = "x86_64",
-                    target_arch = "aarch64",
-                    target_arch = "riscv64",
-                    target_arch = "loongarch64"
-                )
-            ))]
+            #[cfg(clone_spawn)]
             Self::PidFd(reaper) => Some(reaper.pid),
             Self::Std(_, pid) => *pid,
         }
@@ -273,15 +225,7 @@ impl Process {
     /// returns Python's `waitstatus_to_exitcode` (the exit code, or minus the signal).
     async fn wait(&mut self) -> io::Result<i32> {
         match self {
-            #[cfg(all(
-                target_os = "linux",
-                any(
-                    target_arch = "x86_64",
-                    target_arch = "aarch64",
-                    target_arch = "riscv64",
-                    target_arch = "loongarch64"
-                )
-            ))]
+            #[cfg(clone_spawn)]
             Self::PidFd(reaper) => reaper.wait().await,
             Self::Std(child, pid) => {
                 let status = child.wait().await;
@@ -319,15 +263,7 @@ pub(crate) fn spawn(mut spec: Spawn) -> io::Result<Script> {
         stdout_child.as_fd(),
         stderr_child.as_fd(),
     ];
-    #[cfg(all(
-        target_os = "linux",
-        any(
-            target_arch = "x86_64",
-            target_arch = "aarch64",
-            target_arch = "riscv64",
-            target_arch = "loongarch64"
-        )
-    ))]
+    #[cfg(clone_spawn)]
     let process = {
         let argv =
             std::iter::once(spec.arg0.as_os_str()).chain(spec.args.iter().map(|a| a.as_os_str()));
@@ -346,15 +282,7 @@ pub(crate) fn spawn(mut spec: Spawn) -> io::Result<Script> {
             Err(err) => return Err(err),
         }
     };
-    #[cfg(not(all(
-        target_os = "linux",
-        any(
-            target_arch = "x86_64",
-            target_arch = "aarch64",
-            target_arch = "riscv64",
-            target_arch = "loongarch64"
-        )
-    )))]
+    #[cfg(not(clone_spawn))]
     let process = std_spawn(&spec, stdio)?;
     drop((stdin_child, stdout_child, stderr_child));
     Ok(Script {

@@ -1,0 +1,16 @@
+//! Sets `clone_spawn` where `src/cgi/spawn.rs` is built: 64-bit Linux targets with the generic
+//! signal ABI (32-bit ids in the credential system calls, an 8-byte kernel signal set).
+
+fn main() {
+    println!("cargo::rustc-check-cfg=cfg(clone_spawn)");
+    let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+    let arch = std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
+    if os == "linux"
+        && matches!(
+            arch.as_str(),
+            "x86_64" | "aarch64" | "riscv64" | "loongarch64"
+        )
+    {
+        println!("cargo::rustc-cfg=clone_spawn");
+    }
+}
