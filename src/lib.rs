@@ -96,14 +96,19 @@
 //! their header block is parsed per RFC 3875 instead of being sent after Python's premature
 //! `200 Script output follows`.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::print_stdout))]
 #![doc(test(attr(deny(warnings), allow(dead_code, unused_variables))))]
 
 mod body;
+#[cfg(feature = "cgi")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cgi")))]
 pub mod cgi;
 pub mod handler;
 pub mod log;
 pub mod server;
+#[cfg(feature = "fs")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fs")))]
 pub mod static_files;
 mod status;
 mod util;

@@ -178,6 +178,7 @@ pub(crate) fn date_header() -> HeaderValue {
 
 /// An HTTP date header value for `time` (a file's `Last-Modified`), formatted once per distinct
 /// second per thread: the same hot file costs no formatting.
+#[cfg(feature = "fs")]
 pub(crate) fn http_date_header(time: SystemTime) -> HeaderValue {
     thread_local! {
         static CACHE: RefCell<(u64, HeaderValue)> = const {
@@ -205,7 +206,12 @@ fn cached_http_date(
 }
 
 #[cfg(feature = "subscriber")]
-pub use self::subscriber::{LogGuard, init};
+pub use self::subscriber::{LogGuard, init, init_json};
+
+/// The `tracing` target of the span basehttp's [`HttpServer`](crate::server::HttpServer) opens
+/// around each request (`request`, with the fields `method`, `target`, `version` and
+/// `client`). Log lines emitted while a request is served are inside it.
+pub const SPAN_TARGET: &str = "basehttp::request";
 
 #[cfg(feature = "subscriber")]
 mod subscriber {
@@ -234,25 +240,60 @@ mod subscriber {
     ///
     /// Returns `None` when a global subscriber is already installed.
     pub fn init() -> Option<LogGuard> {
-        // The writer thread flushes whenever its queue is empty, so buffering only batches lines
-        // under load; an idle server's lines appear at once.
-        let stderr = std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr());
-        let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-            .lossy(false)
-            .finish(stderr);
+        let (writer, guard) = stderr_writer();
         let layer = tracing_subscriber::fmt::layer()
             .event_format(PythonFormat)
             .with_writer(writer)
-            .with_filter(
-                Targets::new()
-                    .with_default(LevelFilter::WARN)
-                    .with_target("basehttp", LevelFilter::INFO),
-            );
+            // The per-request spans are not printed: leaving them off costs nothing.
+            .with_filter(filter().with_target(super::SPAN_TARGET, LevelFilter::OFF));
         tracing_subscriber::registry()
             .with(layer)
             .try_init()
             .ok()
             .map(|()| LogGuard(guard))
+    }
+
+    /// Like [`init`], but every event is one JSON object per line (tracing-subscriber's JSON
+    /// format): the Python line is its `message`, the client address a field, and the request's
+    /// span (`method`, `target`, `version`, `client`) is attached as `span`:
+    ///
+    /// ```text
+    /// {"timestamp":"2026-11-22T10:00:00.000000Z","level":"INFO","fields":{"message":"127.0.0.1 - - [22/Nov/2026 10:00:00] \"GET / HTTP/1.1\" 200 -","client":"127.0.0.1"},"target":"basehttp::log","span":{"client":"127.0.0.1","method":"GET","target":"/","version":"HTTP/1.1","name":"request"}}
+    /// ```
+    ///
+    /// Returns `None` when a global subscriber is already installed.
+    pub fn init_json() -> Option<LogGuard> {
+        let (writer, guard) = stderr_writer();
+        let layer = tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(writer)
+            .with_filter(filter());
+        tracing_subscriber::registry()
+            .with(layer)
+            .try_init()
+            .ok()
+            .map(|()| LogGuard(guard))
+    }
+
+    /// basehttp's events at `INFO`, everything else at `WARN`.
+    fn filter() -> Targets {
+        Targets::new()
+            .with_default(LevelFilter::WARN)
+            .with_target("basehttp", LevelFilter::INFO)
+    }
+
+    /// A buffered stderr written by a background thread. It flushes whenever its queue is
+    /// empty, so buffering only batches lines under load; an idle server's lines appear at once.
+    fn stderr_writer() -> (
+        tracing_appender::non_blocking::NonBlocking,
+        tracing_appender::non_blocking::WorkerGuard,
+    ) {
+        let stderr = std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr());
+        tracing_appender::non_blocking::NonBlockingBuilder::default()
+            .lossy(false)
+            .finish(stderr)
     }
 
     use tracing_subscriber::Layer as _;

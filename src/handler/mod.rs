@@ -132,6 +132,7 @@ use std::future::{Future, ready};
 
 use http::Version;
 
+#[cfg(feature = "fs")]
 pub(crate) use self::error_page::html_escape;
 pub use self::error_page::{DEFAULT_ERROR_CONTENT_TYPE, DEFAULT_ERROR_MESSAGE, render_error_page};
 pub use self::exchange::Exchange;

@@ -8,6 +8,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{StatusCode, Version};
 use hyper::ext::ReasonPhrase;
 
+#[cfg(feature = "fs")]
 use crate::body::Body;
 use crate::server::ConnectionInfo;
 
@@ -27,6 +28,7 @@ pub(crate) fn request_target(uri: &http::Uri, version: Version) -> Cow<'_, str> 
 
 /// Python's `self.path`: the target with leading slashes collapsed to one (gh-87389,
 /// CVE-2021-28861: `//evil.com/x` must never reach a `Location` header as is).
+#[cfg(feature = "fs")]
 pub(crate) fn collapse_slashes(target: &str) -> Cow<'_, str> {
     if target.starts_with("//") {
         Cow::Owned(format!("/{}", target.trim_start_matches('/')))
@@ -198,6 +200,7 @@ impl fmt::Display for RequestLine<'_> {
 /// CGI) that build `http::Response`s directly instead of going through an `Exchange`: the log
 /// line, `Server` and `Date` first, Python's reason phrases, `send_error`'s page, and the
 /// connection rules of [`finish_head`].
+#[cfg(feature = "fs")]
 pub(crate) struct Reply<'a> {
     pub(crate) method: &'a http::Method,
     /// The request's version.
@@ -213,6 +216,7 @@ pub(crate) struct Reply<'a> {
     pub(crate) server: &'a HeaderValue,
 }
 
+#[cfg(feature = "fs")]
 impl Reply<'_> {
     fn address(&self) -> &str {
         self.conn.map_or("-", ConnectionInfo::address_string)
@@ -326,6 +330,7 @@ impl Reply<'_> {
 
 /// What a response from another service (one a basehttp service handed the request to) needs
 /// to be answered Python's way: the request line for the log, the connection rules.
+#[cfg(feature = "fs")]
 pub(crate) struct Adopt {
     method: http::Method,
     uri: http::Uri,
@@ -336,6 +341,7 @@ pub(crate) struct Adopt {
     server: HeaderValue,
 }
 
+#[cfg(feature = "fs")]
 impl Adopt {
     pub(crate) fn new<B>(
         request: &http::Request<B>,

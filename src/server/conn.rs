@@ -15,6 +15,8 @@ use pin_project_lite::pin_project;
 use tokio::time::Instant;
 use tower::Service;
 use tower::util::{Oneshot, ServiceExt};
+use tracing::Instrument;
+use tracing::instrument::Instrumented;
 
 tokio::task_local! {
     /// The connection whose task is running: set by basehttp's server around each connection.
@@ -226,6 +228,16 @@ impl Control {
         }
     }
 
+    /// Counts what has been read so far as finished business (a TLS handshake): the idle
+    /// timeout applies until the next read.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub(crate) fn mark_idle(&self) {
+        self.reads_at_done
+            .store(self.reads.load(Ordering::Relaxed), Ordering::Relaxed);
+        let elapsed = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_done_ms.store(elapsed, Ordering::Relaxed);
+    }
+
     pub(crate) fn epoch(&self) -> Instant {
         self.epoch
     }
@@ -287,6 +299,11 @@ impl<T> ActivityIo<T> {
     pub(crate) fn new(inner: T, control: Arc<Control>) -> Self {
         Self { inner, control }
     }
+
+    #[cfg_attr(not(any(feature = "http2", feature = "tls")), allow(dead_code))]
+    pub(crate) fn get_ref(&self) -> &T {
+        &self.inner
+    }
 }
 
 impl<T: tokio::io::AsyncRead> tokio::io::AsyncRead for ActivityIo<T> {
@@ -341,15 +358,21 @@ impl<T: tokio::io::AsyncWrite> tokio::io::AsyncWrite for ActivityIo<T> {
     }
 }
 
-/// The hyper service of one connection: tracks each request until its response is done.
+/// The hyper service of one connection: tracks each request until its response is done, in a
+/// `request` span (target [`SPAN_TARGET`](crate::log::SPAN_TARGET)).
 pub(crate) struct ConnService<S> {
     inner: S,
     control: Arc<Control>,
+    remote: SocketAddr,
 }
 
 impl<S> ConnService<S> {
-    pub(crate) fn new(inner: S, control: Arc<Control>) -> Self {
-        Self { inner, control }
+    pub(crate) fn new(inner: S, control: Arc<Control>, remote: SocketAddr) -> Self {
+        Self {
+            inner,
+            control,
+            remote,
+        }
     }
 }
 
@@ -359,11 +382,26 @@ where
 {
     type Response = Response<TrackedBody<ResBody>>;
     type Error = S::Error;
-    type Future = TrackedFuture<Oneshot<S, Request<ReqBody>>>;
+    type Future = TrackedFuture<Instrumented<Oneshot<S, Request<ReqBody>>>>;
 
     fn call(&self, request: Request<ReqBody>) -> Self::Future {
+        // Disabled unless a subscriber asks for it: then this is one cached interest check.
+        // HTTP/2 requests carry the authority in their URI; the target is what Python logs.
+        let uri = request.uri();
+        let target: &dyn fmt::Display = match uri.path_and_query() {
+            Some(path) if request.version() == http::Version::HTTP_2 => path,
+            _ => uri,
+        };
+        let span = tracing::info_span!(
+            target: "basehttp::request",
+            "request",
+            method = %request.method(),
+            target = %target,
+            version = ?request.version(),
+            client = %self.remote.ip(),
+        );
         TrackedFuture {
-            future: self.inner.clone().oneshot(request),
+            future: self.inner.clone().oneshot(request).instrument(span),
             guard: Some(InFlight::new(self.control.clone())),
         }
     }

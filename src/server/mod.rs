@@ -50,6 +50,9 @@
 //! ```
 
 mod conn;
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub mod tls;
 
 use std::fmt;
 use std::future::Future;
@@ -88,6 +91,8 @@ pub struct HttpServer<S> {
     local: SocketAddr,
     server_name: Arc<str>,
     signal: Arc<watch::Sender<Signal>>,
+    #[cfg(feature = "tls")]
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 #[derive(Clone, Debug)]
@@ -100,6 +105,10 @@ struct Config {
     shutdown_timeout: Duration,
     write_timeout: Option<Duration>,
     title_case_headers: bool,
+    #[cfg(feature = "http2")]
+    http2: bool,
+    #[cfg(feature = "http2")]
+    max_concurrent_streams: u32,
 }
 
 impl Default for Config {
@@ -113,6 +122,10 @@ impl Default for Config {
             shutdown_timeout: Duration::from_secs(10),
             write_timeout: Some(Duration::from_secs(60)),
             title_case_headers: true,
+            #[cfg(feature = "http2")]
+            http2: false,
+            #[cfg(feature = "http2")]
+            max_concurrent_streams: 128,
         }
     }
 }
@@ -162,7 +175,7 @@ impl<S> HttpServer<S> {
     /// Serves on an already bound listener.
     pub async fn from_listener(listener: TcpListener, service: S) -> io::Result<Self> {
         let local = listener.local_addr()?;
-        let server_name = server_name_for(local.ip()).await;
+        let server_name = server_name_for(local.ip());
         Ok(Self {
             listener,
             service,
@@ -170,6 +183,8 @@ impl<S> HttpServer<S> {
             local,
             server_name: server_name.into(),
             signal: Arc::new(watch::channel(Signal::Run).0),
+            #[cfg(feature = "tls")]
+            tls: None,
         })
     }
 
@@ -263,6 +278,78 @@ impl<S> HttpServer<S> {
         self
     }
 
+    /// Whether HTTP/2 is served besides HTTP/1: negotiated by ALPN (`h2`) on a TLS server, and
+    /// by prior knowledge (a client that opens with the HTTP/2 preface, such as
+    /// `curl --http2-prior-knowledge`) on a cleartext one. HTTP/1 clients are served as before.
+    ///
+    /// The `basehttp` binary turns it on whenever `--protocol` is `HTTP/1.1` or newer; Python
+    /// speaks only HTTP/1.
+    ///
+    /// Defaults to `false`.
+    #[cfg(feature = "http2")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "http2")))]
+    pub fn http2(mut self, enabled: bool) -> Self {
+        self.config.http2 = enabled;
+        self
+    }
+
+    /// The most requests (streams) an HTTP/2 connection may have open at once; at least 1.
+    ///
+    /// Defaults to 128 (nginx's `http2_max_concurrent_streams`).
+    #[cfg(feature = "http2")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "http2")))]
+    pub fn max_concurrent_streams(mut self, count: u32) -> Self {
+        self.config.max_concurrent_streams = count.max(1);
+        self
+    }
+
+    /// Serves HTTPS with this rustls configuration: Python 3.14's `HTTPSServer`. Every
+    /// connection starts with a TLS handshake, which must finish within the
+    /// [`header_read_timeout`](HttpServer::header_read_timeout).
+    ///
+    /// When `config` names no ALPN protocols, the server offers `h2` (with
+    /// [`http2`](HttpServer::http2)) and `http/1.1`, as Python offers `http/1.1`.
+    /// [`tls::load_cert_chain`] builds a configuration from PEM files.
+    ///
+    /// Defaults to none: plain HTTP.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    #[doc(alias = "HTTPSServer")]
+    #[doc(alias = "ThreadingHTTPSServer")]
+    pub fn tls(mut self, config: impl Into<Arc<rustls::ServerConfig>>) -> Self {
+        self.tls = Some(config.into());
+        self
+    }
+
+    /// Whether the server speaks HTTPS ([`tls`](HttpServer::tls) was set).
+    pub fn is_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        {
+            self.tls.is_some()
+        }
+        #[cfg(not(feature = "tls"))]
+        {
+            false
+        }
+    }
+
+    /// The acceptor for this server's TLS configuration, with the ALPN protocols filled in.
+    #[cfg(feature = "tls")]
+    fn tls_acceptor(&self) -> Option<tokio_rustls::TlsAcceptor> {
+        let config = self.tls.as_ref()?;
+        if !config.alpn_protocols.is_empty() {
+            return Some(config.clone().into());
+        }
+        let mut config = rustls::ServerConfig::clone(config);
+        #[cfg(feature = "http2")]
+        if self.config.http2 {
+            config.alpn_protocols.push(b"h2".to_vec());
+        }
+        config.alpn_protocols.push(b"http/1.1".to_vec());
+        config.alpn_protocols.push(b"http/1.0".to_vec());
+        Some(Arc::new(config).into())
+    }
+
     /// A handle that stops [`serve_forever`](HttpServer::serve_forever) from another task or
     /// thread: Python's `server.shutdown()`.
     pub fn shutdown_handle(&self) -> ShutdownHandle {
@@ -289,6 +376,7 @@ where
     pub async fn serve_forever(&self) -> io::Result<()> {
         let mut signal = self.signal.subscribe();
         let slots = Arc::new(Semaphore::new(self.config.max_connections));
+        let tls = self.acceptor();
         loop {
             if *signal.borrow_and_update() != Signal::Run {
                 break;
@@ -306,7 +394,7 @@ where
             };
             match accepted {
                 Ok((stream, remote)) => {
-                    let conn = self.connection(stream, remote);
+                    let conn = self.connection(stream, remote, tls.as_ref());
                     tokio::spawn(async move {
                         conn.await;
                         drop(permit);
@@ -357,8 +445,13 @@ where
             host.clone()
         };
         let port = self.local.port();
+        let (protocol, scheme) = if self.is_tls() {
+            ("HTTPS", "https")
+        } else {
+            ("HTTP", "http")
+        };
         print_flushed(&format!(
-            "Serving HTTP on {host} port {port} (http://{url_host}:{port}/) ...\n"
+            "Serving {protocol} on {host} port {port} ({scheme}://{url_host}:{port}/) ...\n"
         ))?;
         let shutdown = self.shutdown_handle();
         let serve = self.serve_forever();
@@ -381,10 +474,11 @@ where
     /// Python's `handle_request()`: accepts one connection, serves it until it closes (one
     /// request with `HTTP/1.0`, several with keep-alive) and returns.
     pub async fn handle_request(&self) -> io::Result<()> {
+        let tls = self.acceptor();
         loop {
             match self.listener.accept().await {
                 Ok((stream, remote)) => {
-                    self.connection(stream, remote).await;
+                    self.connection(stream, remote, tls.as_ref()).await;
                     return Ok(());
                 }
                 Err(err) if is_connection_error(&err) => {}
@@ -402,11 +496,24 @@ where
         }
     }
 
-    /// Serves one connection to its end.
+    fn acceptor(&self) -> Option<Acceptor> {
+        #[cfg(feature = "tls")]
+        {
+            self.tls_acceptor()
+        }
+        #[cfg(not(feature = "tls"))]
+        {
+            None
+        }
+    }
+
+    /// Serves one connection to its end: the TLS handshake if any, then HTTP/1 or, when
+    /// enabled and asked for, HTTP/2.
     fn connection(
         &self,
         stream: TcpStream,
         remote: SocketAddr,
+        tls: Option<&Acceptor>,
     ) -> impl Future<Output = ()> + Send + 'static {
         let _ = stream.set_nodelay(true);
         let control = Arc::new(Control::default());
@@ -416,28 +523,185 @@ where
             self.server_name.clone(),
             control.clone(),
         );
-        let service = ConnService::new(self.service.clone(), control.clone());
-        let config = self.config.clone();
-        let signal = self.signal.subscribe();
+        let conn = Conn {
+            service: ConnService::new(self.service.clone(), control.clone(), remote),
+            control,
+            config: self.config.clone(),
+            signal: self.signal.subscribe(),
+            remote,
+            #[cfg(feature = "http2")]
+            info: info.clone(),
+        };
+        let tls = tls.cloned();
         let driver = async move {
-            let mut builder = http1::Builder::new();
-            builder
-                // The connection driver enforces the header-read and idle timeouts itself.
-                .header_read_timeout(None)
-                .max_headers(config.max_headers)
-                .max_header_size(config.max_header_size)
-                .title_case_headers(config.title_case_headers)
-                // Python answers a client that half-closes after its request (`nc`, Python's
-                // own probes); hyper's default would drop the response.
-                .half_close(true);
-            if config.max_header_size > HYPER_DEFAULT_MAX_BUF {
-                builder.max_buf_size(config.max_header_size + 8192);
+            let io = ActivityIo::new(stream, conn.control.clone());
+            #[cfg(feature = "tls")]
+            if let Some(acceptor) = tls {
+                let Some(stream) = handshake(&acceptor, io, &conn.control, &conn.config).await
+                else {
+                    return;
+                };
+                #[cfg(feature = "http2")]
+                if conn.config.http2 && stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+                    return conn.serve_h2(stream).await;
+                }
+                return conn.serve_h1(stream).await;
             }
-            let io = TokioIo::new(ActivityIo::new(stream, control.clone()));
-            let conn = builder.serve_connection(io, service);
-            drive(conn, &control, &config, signal, remote).await;
+            #[cfg(not(feature = "tls"))]
+            let _: Option<Acceptor> = tls;
+            #[cfg(feature = "http2")]
+            if conn.config.http2 {
+                match sniff_preface(io.get_ref(), &conn.config).await {
+                    Some(true) => return conn.serve_h2(io).await,
+                    Some(false) => {}
+                    None => return,
+                }
+            }
+            conn.serve_h1(io).await;
         };
         info.scope(driver)
+    }
+}
+
+/// The TLS acceptor of a server (`()` without the `tls` feature).
+#[cfg(feature = "tls")]
+type Acceptor = tokio_rustls::TlsAcceptor;
+#[cfg(not(feature = "tls"))]
+type Acceptor = ();
+
+/// One accepted connection and what serving it needs.
+struct Conn<S> {
+    service: ConnService<S>,
+    control: Arc<Control>,
+    config: Config,
+    signal: watch::Receiver<Signal>,
+    remote: SocketAddr,
+    #[cfg(feature = "http2")]
+    info: ConnectionInfo,
+}
+
+impl<S, B> Conn<S>
+where
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    async fn serve_h1<I>(self, io: I)
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let config = &self.config;
+        let mut builder = http1::Builder::new();
+        builder
+            // The connection driver enforces the header-read and idle timeouts itself.
+            .header_read_timeout(None)
+            .max_headers(config.max_headers)
+            .max_header_size(config.max_header_size)
+            .title_case_headers(config.title_case_headers)
+            // Python answers a client that half-closes after its request (`nc`, Python's
+            // own probes); hyper's default would drop the response.
+            .half_close(true);
+        if config.max_header_size > HYPER_DEFAULT_MAX_BUF {
+            builder.max_buf_size(config.max_header_size + 8192);
+        }
+        let conn = builder.serve_connection(TokioIo::new(io), self.service);
+        drive(conn, &self.control, config, self.signal, self.remote).await;
+    }
+
+    #[cfg(feature = "http2")]
+    async fn serve_h2<I>(self, io: I)
+    where
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let config = &self.config;
+        let mut builder = hyper::server::conn::http2::Builder::new(ScopedExecutor(self.info));
+        builder
+            .timer(hyper_util::rt::TokioTimer::new())
+            .max_header_list_size(u32::try_from(config.max_header_size).unwrap_or(u32::MAX))
+            .max_concurrent_streams(config.max_concurrent_streams);
+        let conn = builder.serve_connection(TokioIo::new(io), self.service);
+        drive(conn, &self.control, config, self.signal, self.remote).await;
+    }
+}
+
+/// The TLS handshake, bounded by the header-read timeout. Failures are logged at `DEBUG`: a
+/// scanner or a client that distrusts the certificate is not worth a line in the access log.
+#[cfg(feature = "tls")]
+async fn handshake(
+    acceptor: &tokio_rustls::TlsAcceptor,
+    io: ActivityIo<TcpStream>,
+    control: &Control,
+    config: &Config,
+) -> Option<tokio_rustls::server::TlsStream<ActivityIo<TcpStream>>> {
+    let remote = io.get_ref().peer_addr().ok();
+    let accept = acceptor.accept(io);
+    let result = match config.header_read_timeout {
+        Some(timeout) => tokio::time::timeout(timeout, accept)
+            .await
+            .unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, "timed out"))),
+        None => accept.await,
+    };
+    match result {
+        Ok(stream) => {
+            // The handshake is not a request: the idle timeout applies from here.
+            control.mark_idle();
+            Some(stream)
+        }
+        Err(err) => {
+            tracing::debug!(target: crate::log::TARGET, client = ?remote, "TLS handshake failed: {err}");
+            None
+        }
+    }
+}
+
+/// The client preface every HTTP/2 connection starts with (RFC 9113, section 3.4).
+#[cfg(feature = "http2")]
+const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Whether a cleartext connection opens with the HTTP/2 preface, looked at without consuming
+/// it: `Some(false)` as soon as a byte differs (or the client closes), `Some(true)` once all 24
+/// bytes match, `None` when the client sends nothing decisive before the header-read timeout or
+/// the connection fails.
+#[cfg(feature = "http2")]
+async fn sniff_preface(stream: &TcpStream, config: &Config) -> Option<bool> {
+    let sniff = async {
+        let mut buf = [0; PREFACE.len()];
+        loop {
+            let n = stream.peek(&mut buf).await?;
+            if n == 0 || buf[..n] != PREFACE[..n] {
+                return Ok::<_, io::Error>(false);
+            }
+            if n == PREFACE.len() {
+                return Ok(true);
+            }
+            // A partial preface, sent in pieces: peek returns at once while those bytes wait,
+            // so look again shortly rather than spin.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    let wait = config
+        .header_read_timeout
+        .or(config.keep_alive_timeout)
+        .unwrap_or(FOREVER);
+    tokio::time::timeout(wait, sniff).await.ok()?.ok()
+}
+
+/// Spawns HTTP/2 streams inside the connection's [`ConnectionInfo`] scope, so handlers on them
+/// see [`ConnectionInfo::current`] as on HTTP/1.
+#[cfg(feature = "http2")]
+#[derive(Clone)]
+struct ScopedExecutor(ConnectionInfo);
+
+#[cfg(feature = "http2")]
+impl<F> hyper::rt::Executor<F> for ScopedExecutor
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn execute(&self, future: F) {
+        tokio::spawn(self.0.clone().scope(future));
     }
 }
 
@@ -640,6 +904,21 @@ where
     }
 }
 
+#[cfg(feature = "http2")]
+impl<I, S, E, B> GracefulConnection for hyper::server::conn::http2::Connection<I, S, E>
+where
+    S: hyper::service::HttpService<Incoming, ResBody = B>,
+    S::Error: Into<BoxError>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    B: http_body::Body + 'static,
+    B::Error: Into<BoxError>,
+    E: hyper::rt::bounds::Http2ServerConnExec<S::Future, B>,
+{
+    fn shutdown_gracefully(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
 /// A handle that stops a running [`HttpServer`]: Python's `server.shutdown()`.
 #[derive(Clone)]
 pub struct ShutdownHandle {
@@ -782,12 +1061,13 @@ fn bind_socket(addr: SocketAddr) -> io::Result<TcpListener> {
     TcpListener::from_std(socket.into())
 }
 
-async fn server_name_for(ip: IpAddr) -> String {
+fn server_name_for(ip: IpAddr) -> String {
     if ip.is_loopback() {
         return "localhost".to_owned();
     }
     if ip.is_unspecified() {
-        if let Ok(name) = tokio::fs::read_to_string("/proc/sys/kernel/hostname").await {
+        // Read once at bind time; procfs answers from memory.
+        if let Ok(name) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
             let name = name.trim();
             if !name.is_empty() {
                 return name.to_owned();

@@ -65,9 +65,49 @@ pub(crate) struct Args {
     #[arg(short = 'H', long = "header", value_name = "HEADER")]
     headers: Vec<String>,
 
+    /// path to the TLS certificate chain file
+    #[arg(long, value_name = "PATH")]
+    tls_cert: Option<PathBuf>,
+
+    /// path to the TLS key file
+    #[arg(long, value_name = "PATH")]
+    tls_key: Option<PathBuf>,
+
+    /// path to the password file for the TLS key
+    #[arg(long, value_name = "PATH")]
+    tls_password_file: Option<PathBuf>,
+
     /// do not print a log line for every request (an addition: Python always logs)
     #[arg(short = 'q', long)]
     quiet: bool,
+
+    /// how log lines are written on stderr: Python's lines, or one JSON object per line with
+    /// the Python line as its message and the request's span (default: python)
+    #[arg(
+        long,
+        value_name = "FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Python,
+        hide_default_value = true
+    )]
+    log_format: LogFormat,
+}
+
+/// `--log-format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum LogFormat {
+    /// `127.0.0.1 - - [22/Nov/2026 10:00:00] "GET / HTTP/1.0" 200 -`
+    Python,
+    /// `{"timestamp":…,"level":"INFO","fields":{"message":"127.0.0.1 - - […] …"},…}`
+    Json,
+}
+
+/// HTTPS, from `--tls-cert`, `--tls-key` and `--tls-password-file`.
+#[derive(Debug)]
+pub(crate) struct Tls {
+    pub(crate) cert: PathBuf,
+    pub(crate) key: Option<PathBuf>,
+    pub(crate) password: Option<String>,
 }
 
 /// What the server will do, every value checked.
@@ -84,6 +124,8 @@ pub(crate) struct Config {
     pub(crate) cgi_timeout: std::time::Duration,
     pub(crate) cgi_inherit_env: bool,
     pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
+    pub(crate) tls: Option<Tls>,
+    pub(crate) log_format: LogFormat,
 }
 
 impl Args {
@@ -114,7 +156,21 @@ impl Args {
             .iter()
             .map(|arg| parse_header(arg))
             .collect::<Result<_, _>>()?;
+        let tls = match (self.tls_cert, self.tls_key, self.tls_password_file) {
+            (None, Some(_), _) => return Err("--tls-key requires --tls-cert to be set".to_owned()),
+            (None, None, Some(_)) => {
+                return Err("--tls-password-file requires --tls-cert to be set".to_owned());
+            }
+            (None, None, None) => None,
+            (Some(cert), key, password_file) => Some(Tls {
+                cert,
+                key,
+                password: password_file.as_deref().map(read_password).transpose()?,
+            }),
+        };
         Ok(Config {
+            tls,
+            log_format: self.log_format,
             headers,
             cgi_timeout,
             cgi_inherit_env: self.cgi_inherit_env,
@@ -127,6 +183,18 @@ impl Args {
             quiet: self.quiet,
         })
     }
+}
+
+/// Python 3.14 reads the password file as text and strips it.
+fn read_password(path: &std::path::Path) -> Result<String, String> {
+    std::fs::read_to_string(path)
+        .map(|text| text.trim().to_owned())
+        .map_err(|err| {
+            format!(
+                "Failed to read TLS password file: {err}: {:?}",
+                path.display().to_string()
+            )
+        })
 }
 
 /// Python 3.15's `_parse_extra_header`: `Name: value`, split at the first colon, both sides
@@ -205,6 +273,34 @@ mod tests {
         let args = Args::try_parse_from(["basehttp", "-H", "A: 1", "--header", "B: 2"]);
         let config = args.map_err(|e| e.to_string()).and_then(Args::into_config);
         assert_eq!(config.map(|c| c.headers.len()), Ok(2));
+    }
+
+    #[test]
+    fn tls_flags_like_python_3_14() {
+        let config = |args: &[&str]| {
+            let args = [&["basehttp"], args].concat();
+            Args::try_parse_from(args)
+                .map_err(|e| e.to_string())
+                .and_then(Args::into_config)
+        };
+        assert_eq!(
+            config(&["--tls-key", "k.pem"]).err().as_deref(),
+            Some("--tls-key requires --tls-cert to be set")
+        );
+        assert_eq!(
+            config(&["--tls-password-file", "p"]).err().as_deref(),
+            Some("--tls-password-file requires --tls-cert to be set")
+        );
+        let missing = config(&["--tls-cert", "c.pem", "--tls-password-file", "/nonexist"]);
+        let missing = missing.err().unwrap_or_default();
+        assert!(missing.starts_with("Failed to read TLS password file: "), "{missing}");
+        let ok = config(&["--tls-cert", "c.pem"]);
+        assert_eq!(ok.map(|c| c.tls.map(|t| t.cert)), Ok(Some("c.pem".into())));
+        assert_eq!(config(&[]).map(|c| c.log_format), Ok(LogFormat::Python));
+        assert_eq!(
+            config(&["--log-format", "json"]).map(|c| c.log_format),
+            Ok(LogFormat::Json)
+        );
     }
 
     #[test]

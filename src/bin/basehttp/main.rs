@@ -14,7 +14,7 @@ use clap::Parser;
 use tower::Layer;
 use tower::util::Either;
 
-use self::args::{Args, Config};
+use self::args::{Args, Config, LogFormat};
 
 fn main() -> ExitCode {
     // Started as the helper that runs a CGI script as `nobody`: never returns.
@@ -34,6 +34,21 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Certificates are read before anything is bound, so a bad file is a usage error.
+    let tls = match &config.tls {
+        Some(tls) => match basehttp::server::tls::load_cert_chain(
+            &tls.cert,
+            tls.key.as_deref(),
+            tls.password.as_deref(),
+        ) {
+            Ok(tls) => Some(tls),
+            Err(err) => {
+                eprintln!("basehttp: error: TLS: {err}");
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -44,7 +59,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config)) {
+    match runtime.block_on(run(config, tls)) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("basehttp: {err}");
@@ -53,11 +68,11 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(config: Config) -> io::Result<ExitCode> {
-    let _log = if config.quiet {
-        None
-    } else {
-        basehttp::log::init()
+async fn run(config: Config, tls: Option<rustls::ServerConfig>) -> io::Result<ExitCode> {
+    let _log = match (config.quiet, config.log_format) {
+        (true, _) => None,
+        (false, LogFormat::Python) => basehttp::log::init(),
+        (false, LogFormat::Json) => basehttp::log::init_json(),
     };
     let files = StaticFiles::new(&config.directory)
         .protocol_version(config.protocol)
@@ -85,6 +100,13 @@ async fn run(config: Config) -> io::Result<ExitCode> {
                 format!("cannot bind {host} port {}: {err}", config.port),
             )
         })?;
+    // HTTP/2 beside HTTP/1.1 (ALPN over TLS, prior knowledge in cleartext); HTTP/1.0 keeps
+    // Python's one request per connection.
+    let httpd = httpd.http2(config.protocol >= http::Version::HTTP_11);
+    let httpd = match tls {
+        Some(tls) => httpd.tls(tls),
+        None => httpd,
+    };
     httpd.run().await?;
     Ok(ExitCode::SUCCESS)
 }
