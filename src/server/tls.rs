@@ -84,11 +84,15 @@ pub fn load_cert_chain(
 }
 
 fn read(path: &Path) -> io::Result<Vec<u8>> {
-    std::fs::read(path).map_err(|err| io::Error::new(err.kind(), format!("{}: {err}", path.display())))
+    std::fs::read(path)
+        .map_err(|err| io::Error::new(err.kind(), format!("{}: {err}", path.display())))
 }
 
 fn invalid(path: &Path, message: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("{}: {message}", path.display()))
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("{}: {message}", path.display()),
+    )
 }
 
 /// Every `CERTIFICATE` block of a PEM file, in order.
@@ -124,9 +128,11 @@ fn private_key(pem: &[u8], password: Option<&str>) -> Result<PrivateKeyDer<'stat
         return decrypt(block, password);
     }
     if text.contains("Proc-Type: 4,ENCRYPTED") {
-        return Err("the private key uses OpenSSL's legacy encryption, which is not supported: \
+        return Err(
+            "the private key uses OpenSSL's legacy encryption, which is not supported: \
                     convert it with `openssl pkcs8 -topk8 -in key.pem -out key-pkcs8.pem`"
-            .to_owned());
+                .to_owned(),
+        );
     }
     Err("no private key (-----BEGIN PRIVATE KEY-----) found".to_owned())
 }
@@ -139,9 +145,11 @@ fn pem_block<'a>(text: &'a str, begin: &str, end: &str) -> Option<&'a str> {
 }
 
 fn decrypt(block: &str, password: &str) -> Result<PrivateKeyDer<'static>, String> {
-    let unreadable = |err: &dyn std::fmt::Display| format!("unreadable encrypted private key: {err}");
+    let unreadable =
+        |err: &dyn std::fmt::Display| format!("unreadable encrypted private key: {err}");
     let (_label, der) = pkcs8::der::Document::from_pem(block).map_err(|e| unreadable(&e))?;
-    let info = pkcs8::EncryptedPrivateKeyInfoRef::try_from(der.as_bytes()).map_err(|e| unreadable(&e))?;
+    let info =
+        pkcs8::EncryptedPrivateKeyInfoRef::try_from(der.as_bytes()).map_err(|e| unreadable(&e))?;
     let document = info
         .decrypt(password)
         .map_err(|_| "cannot decrypt the private key: wrong password?".to_owned())?;
@@ -179,6 +187,9 @@ mod tests {
             pem_block(&text, ENCRYPTED_BEGIN, ENCRYPTED_END),
             Some(&text[5..text.len() - 8])
         );
-        assert_eq!(pem_block(ENCRYPTED_END, ENCRYPTED_BEGIN, ENCRYPTED_END), None);
+        assert_eq!(
+            pem_block(ENCRYPTED_END, ENCRYPTED_BEGIN, ENCRYPTED_END),
+            None
+        );
     }
 }

@@ -14,6 +14,8 @@ mod files_clients;
 mod files_compose;
 mod files_parity;
 mod fixture;
+#[cfg(all(feature = "cli", feature = "tls"))]
+mod https;
 mod python_parity;
 mod static_files;
 mod support;

@@ -293,7 +293,10 @@ mod tests {
         );
         let missing = config(&["--tls-cert", "c.pem", "--tls-password-file", "/nonexist"]);
         let missing = missing.err().unwrap_or_default();
-        assert!(missing.starts_with("Failed to read TLS password file: "), "{missing}");
+        assert!(
+            missing.starts_with("Failed to read TLS password file: "),
+            "{missing}"
+        );
         let ok = config(&["--tls-cert", "c.pem"]);
         assert_eq!(ok.map(|c| c.tls.map(|t| t.cert)), Ok(Some("c.pem".into())));
         assert_eq!(config(&[]).map(|c| c.log_format), Ok(LogFormat::Python));
