@@ -16,6 +16,8 @@ mod files_parity;
 mod fixture;
 #[cfg(all(feature = "cli", feature = "tls"))]
 mod https;
+#[cfg(all(feature = "axum", feature = "cgi", feature = "subscriber"))]
+mod mount;
 mod python_parity;
 mod static_files;
 mod support;
