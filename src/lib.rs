@@ -19,7 +19,11 @@
 //! | `HTTPServer(("", 8000), H).serve_forever()` | [`HttpServer::bind(("0.0.0.0", 8000), H.into_service()).await?.serve_forever().await`](server::HttpServer) |
 //! | `SimpleHTTPRequestHandler` (serving a folder) | [`StaticFiles::new(dir)`](static_files::StaticFiles), a service or, with [`into_layer`](static_files::StaticFiles::into_layer), a layer |
 //! | `CGIHTTPRequestHandler` (CGI scripts) | [`Cgi::new(dir)`](cgi::Cgi), a service or, with [`into_layer`](cgi::Cgi::into_layer), a layer over the files |
-//! | `python -m http.server [--cgi]` | the `basehttp` binary |
+//! | `HTTPSServer(addr, H, certfile=…, keyfile=…)` | [`HttpServer::tls`](server::HttpServer::tls) with [`server::tls::load_cert_chain`] |
+//! | `python -m http.server [--cgi] [--tls-cert …]` | the `basehttp` binary |
+//!
+//! Every public name of Python's module, and every CLI flag, is mapped in the repository's
+//! `docs/python-mapping.md`; `docs/migration.md` ports each tutorial handler side by side.
 //!
 //! # Example
 //!
@@ -78,9 +82,16 @@
 //!
 //! | Name | Description | Default? |
 //! |---|---|---|
-//! | `cli` | the `basehttp` binary (clap) | yes |
-//! | `subscriber` | [`log::init`], Python's log lines on stderr (tracing-subscriber) | yes (via `cli`) |
-//! | `axum` | [`StaticFiles`](static_files::StaticFiles) nested under a prefix redirects to the full external path (axum's `OriginalUri`) | no |
+//! | `fs` | [`static_files`]: Python's `SimpleHTTPRequestHandler` | yes |
+//! | `cgi` | [`cgi`]: Python's `CGIHTTPRequestHandler` (implies `fs`) | yes |
+//! | `http2` | [`HttpServer::http2`](server::HttpServer::http2): HTTP/2 by ALPN and prior knowledge | yes |
+//! | `tls` | [`HttpServer::tls`](server::HttpServer::tls) and [`server::tls`]: HTTPS with rustls | yes |
+//! | `subscriber` | [`log::init`] and [`log::init_json`]: Python's log lines (or JSON lines) on stderr | yes |
+//! | `axum` | [`StaticFiles`](static_files::StaticFiles) nested under a prefix redirects to the full external path (axum's `OriginalUri`) | yes |
+//! | `cli` | the `basehttp` binary (clap; implies `fs`, `cgi`, `http2`, `tls`, `subscriber`) | yes |
+//!
+//! With `default-features = false` the crate is the handler trait, the server and the log line
+//! format: no clap, rustls, h2 or CGI code is compiled.
 //!
 //! # Compatibility with Python
 //!

@@ -5,6 +5,8 @@
 // Test helpers are shared between modules of this one crate.
 #![allow(unreachable_pub)]
 
+#[cfg(feature = "fs")]
+mod browser;
 mod cgi;
 #[cfg(feature = "cli")]
 mod cli;
