@@ -20,7 +20,7 @@
 //! The router is served by basehttp's `HttpServer`, so every line logged is Python's, with the
 //! client's address.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use axum::Router;
 use axum::routing::get;
@@ -48,15 +48,15 @@ impl HttpRequestHandler for Api {
     }
 }
 
-fn app(directory: PathBuf) -> Router {
+fn app(directory: &Path) -> Router {
     Router::new()
         .route("/", get(|| async { "Hello from axum\n" }))
         .route("/health", get(|| async { "ok\n" }))
         .nest_service("/api", Api.into_service())
-        .nest_service("/static", StaticFiles::new(&directory))
+        .nest_service("/static", StaticFiles::new(directory))
         .route_service(
             "/cgi-bin/{*script}",
-            Cgi::new(&directory).cgi_directories(["/cgi-bin"]),
+            Cgi::new(directory).cgi_directories(["/cgi-bin"]),
         )
 }
 
@@ -68,7 +68,7 @@ fn main() -> std::io::Result<()> {
         let mut args = std::env::args().skip(1);
         let port = args.next().and_then(|p| p.parse().ok()).unwrap_or(8000);
         let directory = PathBuf::from(args.next().unwrap_or_else(|| ".".to_owned()));
-        let httpd = HttpServer::bind(("0.0.0.0", port), app(directory)).await?;
+        let httpd = HttpServer::bind(("0.0.0.0", port), app(&directory)).await?;
         println!("Serving on port {}", httpd.server_port());
         httpd.serve_until(shutdown_signal()).await
     })
