@@ -111,6 +111,16 @@ const ENCRYPTED_END: &str = "-----END ENCRYPTED PRIVATE KEY-----";
 
 /// The first private key of a PEM file, decrypted with `password` when it is encrypted.
 fn private_key(pem: &[u8], password: Option<&str>) -> Result<PrivateKeyDer<'static>, String> {
+    let text = String::from_utf8_lossy(pem);
+    // OpenSSL's legacy encrypted PEM has headers inside its block, which the PEM parser below
+    // rejects: say what it is first.
+    if text.contains("Proc-Type: 4,ENCRYPTED") {
+        return Err(
+            "the private key uses OpenSSL's legacy encryption, which is not supported: \
+                    convert it with `openssl pkcs8 -topk8 -in key.pem -out key-pkcs8.pem`"
+                .to_owned(),
+        );
+    }
     let sections = <(SectionKind, Vec<u8>)>::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|err| format!("not a PEM file: {err}"))?;
@@ -120,19 +130,11 @@ fn private_key(pem: &[u8], password: Option<&str>) -> Result<PrivateKeyDer<'stat
     {
         return Ok(key);
     }
-    let text = String::from_utf8_lossy(pem);
     if let Some(block) = pem_block(&text, ENCRYPTED_BEGIN, ENCRYPTED_END) {
         let Some(password) = password else {
             return Err("the private key is encrypted: give its password".to_owned());
         };
         return decrypt(block, password);
-    }
-    if text.contains("Proc-Type: 4,ENCRYPTED") {
-        return Err(
-            "the private key uses OpenSSL's legacy encryption, which is not supported: \
-                    convert it with `openssl pkcs8 -topk8 -in key.pem -out key-pkcs8.pem`"
-                .to_owned(),
-        );
     }
     Err("no private key (-----BEGIN PRIVATE KEY-----) found".to_owned())
 }
