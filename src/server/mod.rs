@@ -308,7 +308,7 @@ impl<S> HttpServer<S> {
     /// [`header_read_timeout`](HttpServer::header_read_timeout).
     ///
     /// When `config` names no ALPN protocols, the server offers `h2` (with
-    /// [`http2`](HttpServer::http2)) and `http/1.1`, as Python offers `http/1.1`.
+    /// [`http2`](HttpServer::http2)), `http/1.1` and `http/1.0`; Python offers `http/1.1`.
     /// [`tls::load_cert_chain`] builds a configuration from PEM files.
     ///
     /// Defaults to none: plain HTTP.
