@@ -668,6 +668,7 @@ const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 async fn sniff_preface(stream: &TcpStream, config: &Config) -> Option<bool> {
     let sniff = async {
         let mut buf = [0; PREFACE.len()];
+        let mut pause = Duration::from_millis(1);
         loop {
             let n = stream.peek(&mut buf).await?;
             if n == 0 || buf[..n] != PREFACE[..n] {
@@ -677,8 +678,10 @@ async fn sniff_preface(stream: &TcpStream, config: &Config) -> Option<bool> {
                 return Ok(true);
             }
             // A partial preface, sent in pieces: peek returns at once while those bytes wait,
-            // so look again shortly rather than spin.
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            // so look again later rather than spin, backing off so that a client stalling
+            // here costs a few dozen wake-ups, not thousands.
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(250));
         }
     };
     let wait = config

@@ -1,14 +1,10 @@
 //! The `basehttp` binary: flags, banner, log lines, signals, exit codes.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use tokio::io::AsyncWriteExt;
 
 use crate::support::*;
-
-fn basehttp() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_basehttp"))
-}
 
 #[tokio::test]
 async fn banner_log_and_ctrl_c_are_pythons() {

@@ -6,25 +6,12 @@
 use std::collections::BTreeMap;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use basehttp::static_files::StaticFiles;
 
 use crate::fixture::{Fixture, MTIME_HTTP};
 use crate::support::*;
-
-fn installed(tool: &str) -> bool {
-    let found = Command::new(tool)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        eprintln!("{tool} not installed: skipped");
-    }
-    found
-}
 
 /// Every regular file below `dir` (symlinks followed), by relative path bytes.
 fn files_below(dir: &Path) -> BTreeMap<Vec<u8>, Vec<u8>> {

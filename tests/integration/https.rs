@@ -17,33 +17,11 @@ fn tls_file(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn basehttp() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_basehttp"))
-}
-
-fn installed(program: &str) -> bool {
-    let ok = Command::new(program).arg("--version").output().is_ok();
-    if !ok {
-        eprintln!("{program} not installed: skipping");
-    }
-    ok
-}
-
-/// Runs curl; returns (exit code, stdout).
+/// curl's (exit code, stdout).
 async fn curl(args: Vec<String>) -> (Option<i32>, String) {
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("curl")
-            .args(["-sS", "--max-time", "10"])
-            .args(&args)
-            .output()
-            .expect("run curl")
-    })
-    .await
-    .expect("curl task");
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-    )
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, out, _) = curl_output(&args).await;
+    (code, out)
 }
 
 fn args(list: &[&str]) -> Vec<String> {
@@ -398,4 +376,34 @@ async fn library_https_http2_handler_sees_the_connection() {
         (code, out.as_str()),
         (Some(0), "127.0.0.1 HTTP/2.0127.0.0.1 HTTP/2.0")
     );
+}
+
+/// A cleartext client whose HTTP/2 preface arrives in two pieces is still recognised: the
+/// server answers with its own SETTINGS frame, not an HTTP/1 error. With HTTP/2 off the same
+/// bytes get no HTTP/2 frame.
+#[tokio::test]
+async fn a_preface_in_pieces_is_recognised() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    for http2 in [true, false] {
+        let httpd = HttpServer::bind(("127.0.0.1", 0), DefaultHandler.into_service())
+            .await
+            .expect("bind")
+            .http2(http2);
+        let server = TestServer::start(httpd);
+        let mut stream = connect(server.addr).await;
+        stream
+            .write_all(b"PRI * HTTP/2.0\r\n")
+            .await
+            .expect("write");
+        stream.flush().await.expect("flush");
+        // Give the first piece its own segment, so the server sees a partial preface.
+        tokio::task::yield_now().await;
+        let _ = stream.write_all(b"\r\nSM\r\n\r\n").await;
+        // An empty SETTINGS frame: length 0, type 4, flags 0, stream 0.
+        let _ = stream.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).await;
+        let mut head = [0u8; 9];
+        let read = tokio::time::timeout(WAIT, stream.read_exact(&mut head)).await;
+        let settings = matches!(read, Ok(Ok(_))) && head[3] == 4 && head[5..9] == [0, 0, 0, 0];
+        assert_eq!(settings, http2, "http2={http2}: {head:?}");
+    }
 }

@@ -36,33 +36,6 @@ fn example(name: &str, root: &Path) -> ChildGuard {
     spawn_server_capturing(command)
 }
 
-/// curl's (exit code, stdout, stderr).
-async fn curl(args: &[&str]) -> (Option<i32>, String, String) {
-    let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("curl")
-            .args(["-sS", "--max-time", "10"])
-            .args(&args)
-            .output()
-            .expect("curl")
-    })
-    .await
-    .expect("task");
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
-fn have_curl() -> bool {
-    let ok = Command::new("curl").arg("--version").output().is_ok();
-    if !ok {
-        eprintln!("curl not installed: skipping");
-    }
-    ok
-}
-
 async fn get(addr: std::net::SocketAddr, target: &str) -> RawResponse {
     let request = format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     parse_all(&raw(addr, request.as_bytes()).await).remove(0)
@@ -117,7 +90,7 @@ async fn axum_router_mounts_handler_files_and_cgi() {
 
 #[tokio::test]
 async fn bare_hyper_serves_the_stack_over_http1_and_http2() {
-    if !have_curl() {
+    if !installed("curl") {
         return;
     }
     let site = site();
@@ -127,13 +100,13 @@ async fn bare_hyper_serves_the_stack_over_http1_and_http2() {
         ("--http1.1", "HTTP/1.1"),
         ("--http2-prior-knowledge", "HTTP/2.0"),
     ] {
-        let (code, out, err) = curl(&[flag, &format!("{base}/api/hello")]).await;
+        let (code, out, err) = curl_output(&[flag, &format!("{base}/api/hello")]).await;
         assert_eq!(code, Some(0), "{err}");
         // The ConnectionInfo extension gives the handler the client's address.
         assert_eq!(out, format!("Hello, 127.0.0.1 over {version}\n"));
-        let (_, out, _) = curl(&[flag, &format!("{base}/sub/a.txt")]).await;
+        let (_, out, _) = curl_output(&[flag, &format!("{base}/sub/a.txt")]).await;
         assert_eq!(out, "hi\n");
-        let (_, out, _) = curl(&[flag, &format!("{base}/cgi-bin/hello.sh")]).await;
+        let (_, out, _) = curl_output(&[flag, &format!("{base}/cgi-bin/hello.sh")]).await;
         assert_eq!(out, "hello from cgi /cgi-bin/hello.sh\n");
     }
     let log = wait_for_output(&server.stderr, |t| t.matches('\n').count() >= 6);
@@ -147,7 +120,7 @@ async fn bare_hyper_serves_the_stack_over_http1_and_http2() {
 /// One test per tower-http layer of `examples/tower_stack.rs`, each with our bodies.
 #[tokio::test]
 async fn tower_http_layers_work_with_our_bodies() {
-    if !have_curl() {
+    if !installed("curl") {
         return;
     }
     let site = site();
@@ -157,11 +130,11 @@ async fn tower_http_layers_work_with_our_bodies() {
 
     // CompressionLayer: each encoding as negotiated, on a listing, a file and a streamed
     // handler response; curl decodes it back to the original bytes.
-    let plain_stream = curl(&[&url("/stream")]).await.1;
+    let plain_stream = curl_output(&[&url("/stream")]).await.1;
     assert_eq!(plain_stream.lines().count(), 1000);
     for encoding in ["gzip", "br", "zstd"] {
         for path in ["/", "/sub/big.txt", "/stream"] {
-            let (code, headers, _) = curl(&[
+            let (code, headers, _) = curl_output(&[
                 "-o",
                 "/dev/null",
                 "-D",
@@ -179,7 +152,7 @@ async fn tower_http_layers_work_with_our_bodies() {
                 "{encoding} {path}: {headers}"
             );
         }
-        let decoded = curl(&[
+        let decoded = curl_output(&[
             "--compressed",
             "-H",
             &format!("Accept-Encoding: {encoding}"),
@@ -222,7 +195,7 @@ async fn tower_http_layers_work_with_our_bodies() {
     let res = get(server.addr(), "/private/s.txt").await;
     assert_eq!(res.status(), 401);
     assert_eq!(res.header("www-authenticate"), Some("Bearer"));
-    let (_, out, _) = curl(&[
+    let (_, out, _) = curl_output(&[
         "-H",
         "Authorization: Bearer letmein",
         &url("/private/s.txt"),
@@ -232,7 +205,7 @@ async fn tower_http_layers_work_with_our_bodies() {
 
     // RequestBodyLimitLayer: 1 KiB.
     let big = "a".repeat(2000);
-    let (_, code, _) = curl(&[
+    let (_, code, _) = curl_output(&[
         "-o",
         "/dev/null",
         "-w",
@@ -243,7 +216,7 @@ async fn tower_http_layers_work_with_our_bodies() {
     ])
     .await;
     assert_eq!(code, "413");
-    let (_, out, _) = curl(&["-d", "hello", &url("/echo")]).await;
+    let (_, out, _) = curl_output(&["-d", "hello", &url("/echo")]).await;
     assert_eq!(out, "hello");
 
     // TimeoutLayer: /slow is cut off after one second with 408, and the server goes on.

@@ -558,3 +558,42 @@ impl tracing::Subscriber for LineCollector {
     fn enter(&self, _: &tracing::span::Id) {}
     fn exit(&self, _: &tracing::span::Id) {}
 }
+
+/// Whether `tool --version` runs; says so on stderr when it does not (the test then skips).
+pub fn installed(tool: &str) -> bool {
+    let found = Command::new(tool)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        eprintln!("{tool} not installed: skipped");
+    }
+    found
+}
+
+/// Runs `curl -sS --max-time 10 ARGS…` off the runtime: (exit code, stdout, stderr).
+pub async fn curl_output(args: &[&str]) -> (Option<i32>, String, String) {
+    let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("curl")
+            .args(["-sS", "--max-time", "10"])
+            .args(&args)
+            .output()
+            .expect("run curl")
+    })
+    .await
+    .expect("curl task");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// The `basehttp` binary.
+#[cfg(feature = "cli")]
+pub fn basehttp() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_basehttp"))
+}
