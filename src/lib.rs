@@ -111,10 +111,16 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::print_stdout))]
 #![doc(test(attr(deny(warnings), allow(dead_code, unused_variables))))]
 
+#[macro_use]
+mod macros;
+
 mod body;
 #[cfg(feature = "cgi")]
 #[cfg_attr(docsrs, doc(cfg(feature = "cgi")))]
 pub mod cgi;
+#[cfg(feature = "fs")]
+mod confined;
+mod connection;
 pub mod handler;
 pub mod log;
 pub mod server;
@@ -125,6 +131,10 @@ mod status;
 mod util;
 
 pub use self::body::Body;
+
+/// Any error, boxed: what handler methods return, what a basehttp [`Body`] fails with, and what
+/// the services accept from the services below them.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The README's Rust examples, compiled as doc-tests.
 #[doc = include_str!("../README.md")]

@@ -110,6 +110,48 @@ mod spawn;
 pub use self::layer::CgiLayer;
 pub use self::service::{Cgi, ResponseFuture};
 
+/// Python's `CGIHTTPRequestHandler.cgi_directories` default.
+pub const DEFAULT_CGI_DIRECTORIES: [&str; 2] = ["/cgi-bin", "/htbin"];
+
+/// Python's `cgi_info`: what [`is_cgi`](crate::handler::HttpRequestHandler::is_cgi) found — the
+/// directory of scripts a request lies in, and the rest of its path (the script, its
+/// `PATH_INFO` and the query).
+///
+/// ```
+/// use basehttp::cgi::CgiInfo;
+///
+/// // GET /cgi-bin/env.sh/extra?x=1
+/// let info = CgiInfo::new("/cgi-bin", "env.sh/extra?x=1");
+/// assert_eq!(info.dir, "/cgi-bin");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CgiInfo {
+    /// The directory, as a URL path (`/cgi-bin`); nested directories below it are found when
+    /// the script runs.
+    pub dir: String,
+    /// What follows it, without the leading `/`: `script/path/info?query`.
+    pub rest: String,
+}
+
+impl CgiInfo {
+    /// Python's `self.cgi_info = dir, rest`.
+    pub fn new(dir: impl Into<String>, rest: impl Into<String>) -> Self {
+        Self {
+            dir: dir.into(),
+            rest: rest.into(),
+        }
+    }
+}
+
+/// Python's `is_cgi()` for `path` (Python's `self.path`) and `directories`: the path is
+/// collapsed (decoded, `..` resolved) and its shortest leading directory looked up.
+pub(crate) fn default_is_cgi<D: AsRef<str>>(path: &str, directories: &[D]) -> Option<CgiInfo> {
+    let collapsed = resolve::url_collapse_path(path)?;
+    let (dir, rest) = resolve::is_cgi(&collapsed, directories)?;
+    Some(CgiInfo::new(dir, rest))
+}
+
 /// The user CGI scripts run as.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]

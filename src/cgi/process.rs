@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::OnceLock;
 use std::task::{Context, Poll, ready};
@@ -610,13 +610,4 @@ pub(crate) fn drain(mut stdout: PipeReader, idle: Duration, guard: Guard) {
             }
         }
     });
-}
-
-/// The script path as a path on disk: `root` joined with the URL path's segments.
-pub(crate) fn on_disk(root: &Path, url_path: &str) -> PathBuf {
-    let mut path = root.to_path_buf();
-    for segment in url_path.split('/').filter(|s| !s.is_empty()) {
-        path.push(segment);
-    }
-    path
 }

@@ -2,28 +2,28 @@ use std::convert::Infallible;
 use std::ffi::OsString;
 use std::fmt;
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{self, HeaderValue};
-use http::{Method, Request, Response, StatusCode, Version};
+use http::header;
+use http::{Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use tokio::sync::Semaphore;
-use tower::{Service, ServiceExt};
+use tower::Service;
 
 use super::head::{self, HeadError, ScriptHead};
 use super::process::{self, CgiBody, Spawn, Stdin};
 use super::resolve::{self, ScriptPath};
-use super::{CgiLayer, RunAs, env};
+use super::{CgiInfo, CgiLayer, RunAs, env};
 use crate::body::Body;
-use crate::handler::semantics::{self, Adopt, Reply};
-use crate::handler::{BoxError, NotImplemented, SYS_VERSION};
-use crate::server::ConnectionInfo;
-use crate::static_files::fs::Root;
+use crate::confined::{self, Kind, Root};
+use crate::handler::fall_through::fall_through;
+use crate::handler::rules;
+use crate::handler::{Attributes, Base, BoxError, Exchange, NotImplemented, Output, guarded};
 
 /// Python's `CGIHTTPRequestHandler`: runs the scripts in the CGI directories, as a tower
 /// [`Service`].
@@ -45,12 +45,11 @@ pub struct Cgi<S = NotImplemented> {
 #[derive(Clone)]
 pub(crate) struct Config {
     root: Arc<Root>,
+    /// Python's class attributes (`server_version`, `protocol_version`, …).
+    pub(crate) class: Attributes,
     directories: Vec<String>,
     follow_symlinks: bool,
-    server_version: String,
-    sys_version: String,
-    server_header: HeaderValue,
-    protocol_version: Version,
+    end_headers_for_scripts: bool,
     post_only_to_scripts: bool,
     env: env::Policy,
     current_dir: Option<PathBuf>,
@@ -98,19 +97,18 @@ impl Cgi {
     /// Runs the CGI scripts below `directory` (Python's `directory=`; the CLI's `-d`), with
     /// nothing below for other requests.
     pub fn new(directory: impl Into<PathBuf>) -> Self {
-        let server_version = "SimpleHTTP/0.6".to_owned();
-        let sys_version = SYS_VERSION.to_owned();
         let max_scripts = 64;
         Self {
             inner: None,
             config: Arc::new(Config {
                 root: Arc::new(Root::new(directory.into())),
-                directories: vec!["/cgi-bin".to_owned(), "/htbin".to_owned()],
+                class: Attributes::new(crate::handler::SIMPLE_SERVER_VERSION),
+                directories: super::DEFAULT_CGI_DIRECTORIES
+                    .iter()
+                    .map(|d| (*d).to_owned())
+                    .collect(),
                 follow_symlinks: false,
-                server_header: semantics::server_header(&format!("{server_version} {sys_version}")),
-                server_version,
-                sys_version,
-                protocol_version: Version::HTTP_10,
+                end_headers_for_scripts: false,
                 post_only_to_scripts: true,
                 env: env::Policy {
                     pass_authorization: false,
@@ -159,18 +157,14 @@ impl<S> Cgi<S> {
         self.config.root.path()
     }
 
-    /// The inner service, if there is one.
-    pub fn get_ref(&self) -> Option<&S> {
-        self.inner.as_ref()
-    }
+    define_inner_service_accessors!();
 
-    /// Consumes `self`, returning the inner service, if there is one.
-    pub fn into_inner(self) -> Option<S> {
-        self.inner
-    }
+    define_class_attribute_builders!("SimpleHTTP/0.6");
 
     /// Python's `cgi_directories`: URL paths whose files are scripts (nested directories below
-    /// them included; entries may be several levels deep, like `/sub/dir/cgi-bin`).
+    /// them included; entries may be several levels deep, like `/sub/dir/cgi-bin`). For any
+    /// other rule, override [`HttpRequestHandler::is_cgi`](crate::handler::HttpRequestHandler::is_cgi)
+    /// in a handler above.
     ///
     /// Defaults to `["/cgi-bin", "/htbin"]`.
     pub fn cgi_directories<I, D>(mut self, directories: I) -> Self
@@ -191,34 +185,14 @@ impl<S> Cgi<S> {
         self
     }
 
-    /// Python's `server_version` (the first word of `Server` and `SERVER_SOFTWARE`).
+    /// Whether a script's own response goes through the `end_headers` method of the handlers
+    /// above (the CORS headers of a `CORSRequestHandler`, say). Python sends it with
+    /// `flush_headers()`, which does not call `end_headers`: so does basehttp by default. Error
+    /// pages, `404`s for missing scripts and `501`s always go through it.
     ///
-    /// Defaults to `"SimpleHTTP/0.6"`.
-    pub fn server_version(mut self, version: impl Into<String>) -> Self {
-        let config = self.config_mut();
-        config.server_version = version.into();
-        config.server_header =
-            semantics::server_header(&format!("{} {}", config.server_version, config.sys_version));
-        self
-    }
-
-    /// Python's `sys_version` (the second word of `Server` and `SERVER_SOFTWARE`).
-    ///
-    /// Defaults to [`SYS_VERSION`].
-    pub fn sys_version(mut self, version: impl Into<String>) -> Self {
-        let config = self.config_mut();
-        config.sys_version = version.into();
-        config.server_header =
-            semantics::server_header(&format!("{} {}", config.server_version, config.sys_version));
-        self
-    }
-
-    /// Python's `protocol_version`: the status-line version, connection handling, and
-    /// `SERVER_PROTOCOL`.
-    ///
-    /// Defaults to `HTTP/1.0`.
-    pub fn protocol_version(mut self, version: Version) -> Self {
-        self.config_mut().protocol_version = version;
+    /// Defaults to `false`.
+    pub fn end_headers_for_scripts(mut self, enabled: bool) -> Self {
+        self.config_mut().end_headers_for_scripts = enabled;
         self
     }
 
@@ -430,6 +404,14 @@ impl Refusal {
             log: None,
         }
     }
+
+    fn internal(log: String) -> Self {
+        Self {
+            code: 500,
+            message: None,
+            log: Some(log),
+        }
+    }
 }
 
 impl<S, ResBody> Cgi<S>
@@ -441,73 +423,40 @@ where
     ResBody::Error: Into<BoxError>,
 {
     async fn respond(self, request: Request<Body>) -> Response<Body> {
-        let method = request.method().clone();
-        if !matches!(method, Method::GET | Method::HEAD | Method::POST) {
-            return self.pass(request).await;
+        let (mut parts, body) = request.into_parts();
+        let class = Exchange::inherited(&mut parts);
+        let base: Arc<dyn Base> = self.config.clone();
+        let mut ex = Box::new(Exchange::new(parts, body, class, base, Output::direct()));
+        if !matches!(*ex.method(), Method::GET | Method::HEAD | Method::POST) {
+            return self.pass(ex).await;
         }
-        let raw = semantics::request_target(request.uri(), request.version()).into_owned();
-        let target = semantics::collapse_slashes(&raw);
-        let script = resolve::url_collapse_path(&target).and_then(|collapsed| {
-            resolve::is_cgi(&collapsed, &self.config.directories)
-                .map(|(dir, rest)| (dir.to_owned(), rest.to_owned()))
-        });
-        match script {
-            Some((dir, rest)) => self.run(request, &raw, dir, rest).await,
-            None if method == Method::POST && self.config.post_only_to_scripts => {
-                let (parts, _body) = request.into_parts();
-                let conn = semantics::connection_info(&parts);
-                reply(&self.config, &parts, &raw, conn.as_ref()).error(
-                    501,
-                    Some("Can only POST to CGI scripts"),
-                    None,
-                )
+        // Python's `is_cgi()`, through the handlers above.
+        match guarded(&mut ex, |ex| ex.is_cgi()) {
+            Some(Some(info)) => self.run(ex, info).await,
+            Some(None) if *ex.method() == Method::POST && self.config.post_only_to_scripts => {
+                ex.send_error_with(501, "Can only POST to CGI scripts", None);
+                ex.into_response()
             }
-            None => self.pass(request).await,
+            Some(None) => self.pass(ex).await,
+            // A handler's `is_cgi` panicked: answered with a 500.
+            None => ex.into_response(),
         }
     }
 
-    /// What is not a script: the inner service's answer, given Python's log line and
-    /// connection handling if it did not come from a basehttp service.
-    async fn pass(self, request: Request<Body>) -> Response<Body> {
-        let config = self.config.clone();
-        let adopt = Adopt::new(&request, config.protocol_version, &config.server_header);
-        let Some(inner) = self.inner else {
-            let message = format!(
-                "Unsupported method ({})",
-                crate::util::py_repr(request.method().as_str())
-            );
-            return adopt.with_reply(|reply| reply.error(501, Some(&message), None));
-        };
-        match inner.oneshot(request).await {
-            Ok(response) => adopt.with_reply(|reply| reply.adopt(response.map(Body::new))),
-            Err(err) => {
-                let err: BoxError = err.into();
-                adopt.with_reply(|reply| {
-                    reply.log_error(format_args!(
-                        "Exception occurred during processing of request: {err}"
-                    ));
-                    reply.error(500, None, None)
-                })
-            }
-        }
+    /// What is not a script: the inner service's answer (Python's `SimpleHTTPRequestHandler`
+    /// part), or Python's `501` without one.
+    async fn pass(self, ex: Box<Exchange>) -> Response<Body> {
+        fall_through(ex, self.inner).await
     }
 
     /// Python's `run_cgi`, with RFC 3875's response handling.
-    async fn run(
-        self,
-        request: Request<Body>,
-        raw: &str,
-        dir: String,
-        rest: String,
-    ) -> Response<Body> {
+    async fn run(self, mut ex: Box<Exchange>, info: CgiInfo) -> Response<Body> {
         let config = self.config.clone();
-        let (parts, body) = request.into_parts();
-        let conn = semantics::connection_info(&parts);
-        let reply = reply(&config, &parts, raw, conn.as_ref());
-        let address = conn
-            .as_ref()
-            .map_or_else(|| "-".to_owned(), |c| c.address_string().to_owned());
-        let log = move |args: fmt::Arguments<'_>| crate::log::emit(&address, args);
+        let logger = Arc::new(ex.for_logging());
+        let log = {
+            let logger = logger.clone();
+            move |args: fmt::Arguments<'_>| logger.log_error(args)
+        };
 
         // A slot among the running scripts.
         let permit = match tokio::time::timeout(
@@ -518,64 +467,80 @@ where
         {
             Ok(Ok(permit)) => permit,
             _ => {
-                reply.log_error(format_args!(
+                ex.log_error(format_args!(
                     "CGI: {} scripts already running",
                     config.max_scripts
                 ));
-                return reply.error(503, None, None);
+                ex.send_error(503);
+                return ex.into_response();
             }
         };
 
         // The request body: streamed when its length is known, else spooled to learn it.
-        let declared = parts
-            .headers
+        let declared = ex
+            .headers()
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
+        let body = ex.take_body();
         let (stdin, content_length, pump) = match declared {
             Some(length) if length > config.max_request_body => {
-                return reply.error(413, None, None);
+                ex.send_error(413);
+                return ex.into_response();
             }
             Some(0) => (Stdin::Null, Some(0), None),
             Some(length) => (Stdin::Piped, Some(length), Some(body)),
             None if http_body::Body::is_end_stream(&body) => (Stdin::Null, None, None),
             None => match spool(body, config.max_request_body).await {
                 Ok((file, length)) => (Stdin::File(file), Some(length), None),
-                Err(Spooled::TooLarge) => return reply.error(413, None, None),
+                Err(Spooled::TooLarge) => {
+                    ex.send_error(413);
+                    return ex.into_response();
+                }
                 Err(Spooled::Failed(err)) => {
-                    reply.log_error(format_args!("CGI: reading the request body: {err}"));
-                    return reply.error(400, None, None);
+                    ex.log_error(format_args!("CGI: reading the request body: {err}"));
+                    ex.send_error(400);
+                    return ex.into_response();
                 }
             },
         };
 
-        // Resolving the script and starting it touch the disk: one trip to the blocking pool.
-        let facts = Facts {
-            method: parts.method.as_str().to_owned(),
-            headers: parts.headers.clone(),
-            remote_addr: conn.as_ref().map(|c| c.remote_addr().ip().to_string()),
-            server: {
-                let (name, port) = semantics::server_name_and_port(&parts, conn.as_ref());
-                (name.to_owned(), port)
-            },
-            content_length,
-        };
-        let prepared = {
+        // Resolving the script and starting it touch the disk: one trip to the blocking pool,
+        // where `translate_path` runs as Python runs it, through the handlers above.
+        let trip = {
             let config = config.clone();
-            tokio::task::spawn_blocking(move || prepare(&config, &dir, &rest, facts, stdin)).await
+            let span = tracing::Span::current();
+            tokio::task::spawn_blocking(move || {
+                let started = span.in_scope(|| {
+                    guarded(&mut ex, |ex| {
+                        prepare(&config, ex, &info, content_length, stdin)
+                    })
+                });
+                (ex, started)
+            })
+            .await
         };
-        let (child, script) = match prepared {
-            Ok(Ok(started)) => started,
-            Ok(Err(refusal)) => {
-                if let Some(why) = &refusal.log {
-                    reply.log_error(format_args!("{why}"));
-                }
-                return reply.error(refusal.code, refusal.message.as_deref(), None);
-            }
+        let (mut ex, started) = match trip {
+            Ok(trip) => trip,
             Err(err) => {
-                reply.log_error(format_args!("CGI: {err}"));
-                return reply.error(500, None, None);
+                logger.log_error(format_args!("CGI: {err}"));
+                return crate::handler::plain_500();
             }
+        };
+        let (child, script) = match started {
+            Some(Ok(started)) => started,
+            Some(Err(refusal)) => {
+                if let Some(why) = &refusal.log {
+                    ex.log_error(format_args!("{why}"));
+                }
+                match &refusal.message {
+                    Some(message) => ex.send_error_with(refusal.code, message, None),
+                    None => ex.send_error(refusal.code),
+                }
+                return ex.into_response();
+            }
+            // A handler's `translate_path` panicked: answered with a 500.
+            None => return ex.into_response(),
         };
         let name = script.script_name();
         let nph = config.nph && script.script.starts_with("nph-");
@@ -587,7 +552,7 @@ where
         } = child;
         let (guard, ended) =
             process::supervise(process, config.kill_grace, log.clone(), Some(permit));
-        process::log_stderr(stderr, config.max_stderr, log.clone());
+        process::log_stderr(stderr, config.max_stderr, log);
         if let (Some(stdin), Some(body)) = (child_stdin, pump) {
             tokio::spawn(pump_body(body, stdin, ended));
         }
@@ -600,7 +565,7 @@ where
             match head::parse(&buf, nph, config.head_limits) {
                 Ok(Some(parsed)) => break parsed,
                 Ok(None) => {}
-                Err(err) => return bad_gateway(&reply, &name, &err),
+                Err(err) => return bad_gateway(ex, &name, &err),
             }
             match process::read_some(&mut stdout, &mut chunk, deadline).await {
                 Ok(0) => {
@@ -609,19 +574,21 @@ where
                     } else {
                         HeadError::Truncated
                     };
-                    return bad_gateway(&reply, &name, &err);
+                    return bad_gateway(ex, &name, &err);
                 }
                 Ok(n) => buf.extend_from_slice(&chunk[..n]),
                 Err(err) if err.kind() == std::io::ErrorKind::TimedOut => {
-                    reply.log_error(format_args!(
+                    ex.log_error(format_args!(
                         "CGI script {name}: no header block within {} s",
                         config.header_timeout.as_secs()
                     ));
-                    return reply.error(504, None, None);
+                    ex.send_error(504);
+                    return ex.into_response();
                 }
                 Err(err) => {
-                    reply.log_error(format_args!("CGI script {name}: {err}"));
-                    return reply.error(502, None, None);
+                    ex.log_error(format_args!("CGI script {name}: {err}"));
+                    ex.send_error(502);
+                    return ex.into_response();
                 }
             }
         };
@@ -632,7 +599,7 @@ where
             if let Some(location) = head.local_redirect() {
                 drop(guard);
                 let location = location.to_owned();
-                return self.local_redirect(&reply, &parts, location).await;
+                return self.local_redirect(ex, location).await;
             }
         }
 
@@ -647,57 +614,76 @@ where
             (None, None) if nph => (StatusCode::OK, None),
             (None, None) => (StatusCode::OK, Some("Script output follows".to_owned())),
         };
-        let mut response = reply.start(status, reason.as_deref());
-        let out = response.headers_mut();
-        let mut last: Option<header::HeaderName> = None;
-        for (name, value) in headers {
-            if let Some(name) = name {
-                // The script's fields replace the server's of the same name.
-                out.remove(&name);
-                last = Some(name);
+        match &reason {
+            Some(reason) => ex.send_response_with(status.as_u16(), reason),
+            None => ex.send_response(status.as_u16()),
+        }
+        if let Some(out) = ex.pending_headers_mut() {
+            let mut last: Option<header::HeaderName> = None;
+            for (name, value) in headers {
+                if let Some(name) = name {
+                    // The script's fields replace the server's of the same name.
+                    out.remove(&name);
+                    last = Some(name);
+                }
+                if let Some(name) = &last {
+                    out.append(name.clone(), value);
+                }
             }
-            if let Some(name) = &last {
-                out.append(name.clone(), value);
+            if let Some(location) = location {
+                out.insert(header::LOCATION, location);
             }
         }
-        if let Some(location) = location {
-            out.insert(header::LOCATION, location);
-        }
-        let has_body = parts.method != Method::HEAD
+        // Python writes the script's output after `flush_headers()`: `end_headers` overrides
+        // do not see it, unless asked.
+        let sent = if config.end_headers_for_scripts {
+            ex.end_headers_or_500()
+        } else {
+            match ex.flush_headers() {
+                Ok(()) => true,
+                Err(err) => {
+                    ex.log_error(format_args!("CGI script {name}: {err}"));
+                    ex.send_error(502);
+                    false
+                }
+            }
+        };
+        let has_body = ex.method() != Method::HEAD
             && status != StatusCode::NO_CONTENT
             && status != StatusCode::NOT_MODIFIED;
-        if has_body {
-            let body = CgiBody::new(first, stdout, config.idle_timeout, guard);
-            *response.body_mut() = Body::new(body);
+        if sent && has_body {
+            ex.send_body(Body::new(CgiBody::new(
+                first,
+                stdout,
+                config.idle_timeout,
+                guard,
+            )));
         } else {
             process::drain(stdout, config.idle_timeout, guard);
         }
-        reply.finish(response)
+        ex.into_response()
     }
 
     /// RFC 3875 §6.2.2: the response for `location` instead, as a `GET` without a body.
-    async fn local_redirect(
-        self,
-        reply: &Reply<'_>,
-        parts: &http::request::Parts,
-        location: String,
-    ) -> Response<Body> {
-        let depth = parts.extensions.get::<LocalRedirects>().map_or(0, |d| d.0);
+    async fn local_redirect(self, mut ex: Box<Exchange>, location: String) -> Response<Body> {
+        let depth = ex.extensions().get::<LocalRedirects>().map_or(0, |d| d.0);
         if depth >= self.config.max_local_redirects {
-            reply.log_error(format_args!(
+            ex.log_error(format_args!(
                 "CGI: more than {} local redirects, the last to {location}",
                 self.config.max_local_redirects
             ));
-            return reply.error(500, None, None);
+            ex.send_error(500);
+            return ex.into_response();
         }
         let Ok(uri) = location.parse::<http::Uri>() else {
-            reply.log_error(format_args!("CGI: invalid local redirect {location:?}"));
-            return reply.error(502, None, None);
+            ex.log_error(format_args!("CGI: invalid local redirect {location:?}"));
+            ex.send_error(502);
+            return ex.into_response();
         };
         let mut request = Request::new(Body::empty());
         *request.uri_mut() = uri;
-        *request.version_mut() = parts.version;
-        let mut headers = parts.headers.clone();
+        *request.version_mut() = ex.version();
+        let mut headers = ex.headers().clone();
         for name in [
             header::CONTENT_LENGTH,
             header::CONTENT_TYPE,
@@ -707,69 +693,73 @@ where
             headers.remove(name);
         }
         *request.headers_mut() = headers;
-        if let Some(conn) = parts.extensions.get::<ConnectionInfo>() {
+        if let Some(conn) = ex.connection_info() {
             request.extensions_mut().insert(conn.clone());
+        }
+        if let Some(class) = ex.inherited_class() {
+            request.extensions_mut().insert(class);
         }
         request.extensions_mut().insert(LocalRedirects(depth + 1));
         Box::pin(self.respond(request)).await
     }
 }
 
-fn reply<'a>(
-    config: &'a Config,
-    parts: &'a http::request::Parts,
-    raw_target: &'a str,
-    conn: Option<&'a ConnectionInfo>,
-) -> Reply<'a> {
-    Reply {
-        method: &parts.method,
-        version: parts.version,
-        raw_target,
-        close: semantics::initial_close_connection(
-            parts.version,
-            &parts.headers,
-            config.protocol_version,
-        ),
-        conn,
-        protocol: config.protocol_version,
-        server: &config.server_header,
+fn bad_gateway(mut ex: Box<Exchange>, name: &str, err: &HeadError) -> Response<Body> {
+    ex.log_error(format_args!("CGI script {name}: {err}"));
+    ex.send_error(502);
+    ex.into_response()
+}
+
+impl Base for Config {
+    fn attributes(&self) -> &Attributes {
+        &self.class
+    }
+
+    /// Below the served directory, by its real path once it is open (so `PATH_TRANSLATED` is
+    /// absolute).
+    fn translate_path(&self, path: &str) -> PathBuf {
+        match self.root.cached() {
+            Some(root) => crate::static_files::translate_path(&root.canonical, path),
+            None => crate::static_files::translate_path(self.root.path(), path),
+        }
+    }
+
+    fn is_cgi(&self, path: &str) -> Option<CgiInfo> {
+        super::default_is_cgi(path, &self.directories)
     }
 }
 
-fn bad_gateway(reply: &Reply<'_>, name: &str, err: &HeadError) -> Response<Body> {
-    reply.log_error(format_args!("CGI script {name}: {err}"));
-    reply.error(502, None, None)
-}
-
-/// What the blocking step needs to know about the request.
-struct Facts {
-    method: String,
-    headers: http::HeaderMap,
-    remote_addr: Option<String>,
-    server: (String, u16),
-    content_length: Option<u64>,
+/// Python's `translate_path(url_path)` for a script lookup, as a path below the root; `None`
+/// outside it (or climbing out of it), unless symlinks may lead out.
+fn below_root(config: &Config, ex: &Exchange, url_path: &str) -> Option<Vec<u8>> {
+    let path = ex.translate_path(url_path);
+    match config.root.relative(&path) {
+        Some((relative, _)) if relative.is_empty() => Some(b".".to_vec()),
+        Some((relative, _)) => Some(relative),
+        None if config.follow_symlinks && path.is_absolute() => {
+            Some(path.into_os_string().into_encoded_bytes())
+        }
+        None => None,
+    }
 }
 
 /// Finds the script (Python's checks and messages), builds its environment and starts it.
 fn prepare(
     config: &Config,
-    dir: &str,
-    rest: &str,
-    facts: Facts,
+    ex: &Exchange,
+    info: &CgiInfo,
+    content_length: Option<u64>,
     stdin: Stdin,
 ) -> Result<(process::Script, ScriptPath), Refusal> {
-    use crate::static_files::fs;
-    let root = config.root.open().map_err(|err| Refusal {
-        code: 500,
-        message: None,
-        log: Some(format!(
+    let root = config.root.open().map_err(|err| {
+        Refusal::internal(format!(
             "CGI: cannot open {}: {err}",
             config.root.path().display()
-        )),
+        ))
     })?;
-    let relative = |url_path: &str| url_path.trim_start_matches('/').as_bytes().to_vec();
-    let script = resolve::split_script(dir, rest, |url_path| {
-        fs::is_dir_at(&root, &relative(url_path), config.follow_symlinks)
+    let script = resolve::split_script(&info.dir, &info.rest, |url_path| {
+        below_root(config, ex, url_path)
+            .is_some_and(|relative| confined::is_dir_at(&root, &relative, config.follow_symlinks))
     });
     let name = script.script_name();
     let quoted = crate::util::py_repr(&name);
@@ -780,47 +770,43 @@ fn prepare(
             format!("CGI script is not a plain file ({quoted})"),
         ));
     }
-    let file = fs::open(&root, &relative(&name), config.follow_symlinks)
-        .map_err(|_| Refusal::new(404, format!("No such CGI script ({quoted})")))?;
-    let is_file = file.metadata().is_ok_and(|m| m.is_file());
-    if !is_file {
+    let no_such = || Refusal::new(404, format!("No such CGI script ({quoted})"));
+    let relative = below_root(config, ex, &name).ok_or_else(no_such)?;
+    let file = confined::open(&root, &relative, config.follow_symlinks).map_err(|_| no_such())?;
+    if !file.metadata().is_ok_and(|m| Kind::of(&m) == Kind::Regular) {
         return Err(Refusal::new(
             403,
             format!("CGI script is not a plain file ({quoted})"),
         ));
     }
-    let executable = rustix::fs::accessat(
-        &root.dir,
-        crate::static_files::resolve::os_str(&relative(&name)),
-        rustix::fs::Access::EXEC_OK,
-        rustix::fs::AtFlags::empty(),
-    )
-    .is_ok();
-    if !executable {
+    if !confined::is_executable_at(&root, &relative) {
         return Err(Refusal::new(
             403,
             format!("CGI script is not executable ({quoted})"),
         ));
     }
     drop(file);
-    let program = process::on_disk(&root.canonical, &name);
+    let program = on_disk(&root.canonical, &relative);
     let cwd = match &config.current_dir {
         Some(dir) => dir.clone(),
-        None => process::on_disk(&root.canonical, &script.dir),
+        None => match below_root(config, ex, &script.dir) {
+            Some(dir) => on_disk(&root.canonical, &dir),
+            None => root.canonical.clone(),
+        },
     };
-    let path_translated =
-        crate::static_files::translate_path(&root.canonical, &script.path_info).into_os_string();
+    let path_translated = ex.translate_path(&script.path_info).into_os_string();
+    let (server_name, server_port) = rules::server_name_and_port(ex.parts(), ex.connection_info());
     let request = env::Request {
-        method: &facts.method,
-        headers: &facts.headers,
+        method: ex.command(),
+        headers: ex.headers(),
         script: &script,
         path_translated,
-        server_software: config.server_header.as_bytes(),
-        server_name: &facts.server.0,
-        server_port: facts.server.1,
-        server_protocol: semantics::version_str(config.protocol_version),
-        remote_addr: facts.remote_addr,
-        content_length: facts.content_length,
+        server_software: ex.version_string().as_bytes(),
+        server_name,
+        server_port,
+        server_protocol: rules::version_str(ex.protocol_version()),
+        remote_addr: ex.client_address().map(|addr| addr.ip().to_string()),
+        content_length,
     };
     let environment = env::build(&request, &config.env, std::env::vars_os());
     if environment
@@ -851,12 +837,15 @@ fn prepare(
         stdin,
         run_as,
     };
-    let child = process::spawn(spec).map_err(|err| Refusal {
-        code: 500,
-        message: None,
-        log: Some(format!("CGI script {name} could not be started: {err}")),
+    let child = process::spawn(spec).map_err(|err| {
+        Refusal::internal(format!("CGI script {name} could not be started: {err}"))
     })?;
     Ok((child, script))
+}
+
+/// A path below the root (or, with symlinks followed out, an absolute one) on disk.
+fn on_disk(root: &Path, relative: &[u8]) -> PathBuf {
+    root.join(confined::os_str(relative))
 }
 
 /// Streams the request body to the script's stdin; stops when the script stops reading or

@@ -1,64 +1,49 @@
-//! [`Exchange`]: the per-request half of a Python handler's `self`.
+//! [`Exchange`]: the per-request half of a Python handler's `self`, and the one place where
+//! Python's response rules are applied — for a handler's own responses, for files and listings,
+//! for CGI scripts and for every error page.
 
 use std::borrow::Cow;
 use std::fmt;
-use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::SystemTime;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, StatusCode, Uri, Version};
 use hyper::ext::ReasonPhrase;
+use sync_wrapper::SyncWrapper;
 
+use super::class::{Base, Class, Inherited};
 use super::error_page::render_error_page;
-use super::io::{BodyReader, BodyWriter, SharedRef, lock};
-use super::semantics::{
+use super::io::{BodyReader, BodyWriter};
+use super::rules::{
     self, RequestLine, initial_close_connection, latin1_bytes, reason_from_message, request_target,
     version_str,
 };
-use super::{BoxError, HttpRequestHandler};
+use super::{BoxError, HeaderError};
 use crate::body::Body;
-use crate::server::ConnectionInfo;
+use crate::body::pipe::{SharedRef, lock};
+use crate::connection::ConnectionInfo;
 
-/// The handler's view of the things Python's `self` reaches for while answering: its class
-/// attributes and its overridable logging methods. Object-safe so [`Exchange`] needs no type
-/// parameter.
-pub(crate) trait Hooks: Send + Sync + 'static {
-    fn protocol_version(&self) -> Version;
-    fn error_message_format(&self) -> &str;
-    fn error_content_type(&self) -> &str;
-    fn responses(&self, code: u16) -> Option<(&str, &str)>;
-    fn log_request(&self, ex: &Exchange, code: u16, size: Option<u64>);
-    fn log_error(&self, ex: &Exchange, message: fmt::Arguments<'_>);
-    fn log_message(&self, ex: &Exchange, message: fmt::Arguments<'_>);
+/// Where a response is in Python's sequence `send_response` → `send_header` → `end_headers` →
+/// body.
+#[derive(Debug)]
+enum State {
+    /// Nothing sent or buffered.
+    Idle,
+    /// `send_response` or `send_header` buffered a head (Python's `_headers_buffer`); `status`
+    /// is `None` when headers came before any status line.
+    HeadPending(PendingHead),
+    /// `end_headers` handed the head to the connection: `wfile` writes the body.
+    HeadSent,
+    /// `send_body` handed over the rest of the body: the response is complete.
+    BodyHandedOver,
+    /// `fall_through`: the inner service answers.
+    FellThrough,
 }
 
-impl<H: HttpRequestHandler> Hooks for H {
-    fn protocol_version(&self) -> Version {
-        HttpRequestHandler::protocol_version(self)
-    }
-    fn error_message_format(&self) -> &str {
-        HttpRequestHandler::error_message_format(self)
-    }
-    fn error_content_type(&self) -> &str {
-        HttpRequestHandler::error_content_type(self)
-    }
-    fn responses(&self, code: u16) -> Option<(&str, &str)> {
-        HttpRequestHandler::responses(self, code)
-    }
-    fn log_request(&self, ex: &Exchange, code: u16, size: Option<u64>) {
-        HttpRequestHandler::log_request(self, ex, code, size);
-    }
-    fn log_error(&self, ex: &Exchange, message: fmt::Arguments<'_>) {
-        HttpRequestHandler::log_error(self, ex, message);
-    }
-    fn log_message(&self, ex: &Exchange, message: fmt::Arguments<'_>) {
-        HttpRequestHandler::log_message(self, ex, message);
-    }
-}
-
-/// The response head being assembled: Python's `_headers_buffer`.
+/// The response head being assembled.
 #[derive(Debug)]
 struct PendingHead {
     status: Option<StatusCode>,
@@ -66,18 +51,97 @@ struct PendingHead {
     headers: HeaderMap,
 }
 
+impl PendingHead {
+    fn headers_only() -> Self {
+        Self {
+            status: None,
+            reason: None,
+            headers: HeaderMap::with_capacity(HEAD_CAPACITY),
+        }
+    }
+}
+
+/// Where the head and the body go.
+pub(crate) enum Output {
+    /// A handler run: the head and the body go through the pipe while the handler runs.
+    Pipe(SharedRef),
+    /// A service answering in place (file serving, CGI): the response is assembled here and
+    /// taken with [`Exchange::into_response`].
+    #[cfg_attr(not(feature = "fs"), allow(dead_code))]
+    Direct {
+        head: Option<http::response::Parts>,
+        body: Option<SyncWrapper<Body>>,
+    },
+}
+
+impl Output {
+    #[cfg_attr(not(feature = "fs"), allow(dead_code))]
+    pub(crate) fn direct() -> Self {
+        Self::Direct {
+            head: None,
+            body: None,
+        }
+    }
+}
+
+/// The overridable methods whose `super()` calls are tracked: see [`Exchange::enter`].
+#[derive(Clone, Copy, Debug)]
+enum Hook {
+    EndHeaders,
+    SendError,
+    LogRequest,
+    LogError,
+    LogMessage,
+    #[cfg(feature = "fs")]
+    TranslatePath,
+    #[cfg(feature = "fs")]
+    GuessType,
+    #[cfg(feature = "fs")]
+    ListDirectory,
+    #[cfg(feature = "cgi")]
+    IsCgi,
+}
+
+const HOOKS: usize = 9;
+
+/// How deep into the class each overridable method's walk currently is (0: not inside it).
+/// Atomics keep `Exchange` `Sync`; only the task owning the exchange touches them.
+#[derive(Debug, Default)]
+struct Depth([AtomicU8; HOOKS]);
+
+impl Depth {
+    fn get(&self, hook: Hook) -> u8 {
+        self.0[hook as usize].load(Ordering::Relaxed)
+    }
+
+    fn set(&self, hook: Hook, depth: u8) {
+        self.0[hook as usize].store(depth, Ordering::Relaxed);
+    }
+}
+
 /// One request being answered: the per-request state of a Python `BaseHTTPRequestHandler`
 /// (`self.path`, `self.headers`, `self.wfile`, `self.send_response(…)`, …).
 ///
-/// A `do_*` method of [`HttpRequestHandler`] receives `&mut Exchange` and uses it the way Python
-/// code uses `self`. The response is assembled like Python's: [`send_response`] starts the head
-/// (status line, `Server`, `Date`) and logs the request, [`send_header`] adds headers,
+/// A `do_*` method of [`HttpRequestHandler`] receives `&mut Exchange` and uses it the way
+/// Python code uses `self`. The response is assembled like Python's: [`send_response`] starts
+/// the head (status line, `Server`, `Date`) and logs the request, [`send_header`] adds headers,
 /// [`end_headers`] hands the head to the connection, [`wfile`] writes the body.
 ///
+/// Every response basehttp makes goes through an `Exchange` — a handler's, and those of
+/// [`StaticFiles`] and [`Cgi`] (files, listings, redirects, `304`s, error pages) — so the
+/// methods a handler overrides ([`end_headers`](HttpRequestHandler::end_headers),
+/// [`log_message`](HttpRequestHandler::log_message), …) reach all of them, as in Python where
+/// those services are subclasses of `BaseHTTPRequestHandler`. Called from inside such an
+/// override, the method of the same name continues with the next class: it is Python's
+/// `super()`.
+///
+/// [`HttpRequestHandler`]: super::HttpRequestHandler
 /// [`send_response`]: Exchange::send_response
 /// [`send_header`]: Exchange::send_header
 /// [`end_headers`]: Exchange::end_headers
 /// [`wfile`]: Exchange::wfile
+/// [`StaticFiles`]: crate::static_files::StaticFiles
+/// [`Cgi`]: crate::cgi::Cgi
 pub struct Exchange {
     parts: http::request::Parts,
     /// Python's `self.path` when it differs from the parsed target (collapsed, absolute-form,
@@ -87,17 +151,19 @@ pub struct Exchange {
     target: Option<Box<str>>,
     rfile: BodyReader,
     wfile: BodyWriter,
-    shared: SharedRef,
-    hooks: Arc<dyn Hooks>,
-    server_header: HeaderValue,
+    output: Output,
+    /// The handlers the request came through, most derived first; `None` when there are none.
+    class: Option<Arc<Class>>,
+    /// The service making the response: its attributes and method bodies.
+    base: Arc<dyn Base>,
+    depth: Depth,
     conn: Option<ConnectionInfo>,
 
-    head: Option<PendingHead>,
-    headers_sent: bool,
+    state: State,
     close_connection: bool,
-    pub(crate) fall_through: bool,
     pub(crate) continue_requested: bool,
-    header_error: Option<String>,
+    /// A refused `send_header`, reported by the next `end_headers`.
+    header_error: Option<HeaderError>,
     pub(crate) misuse: Option<&'static str>,
 }
 
@@ -107,26 +173,28 @@ impl fmt::Debug for Exchange {
             .field("command", &self.command())
             .field("path", &self.path())
             .field("request_version", &self.request_version())
-            .field("headers_sent", &self.headers_sent)
+            .field("state", &self.state)
             .field("close_connection", &self.close_connection)
             .finish_non_exhaustive()
     }
 }
 
 impl Exchange {
+    /// An exchange for `parts`: `class` are the handlers the request came through (most derived
+    /// first), `base` the service answering.
     pub(crate) fn new(
         mut parts: http::request::Parts,
         body: Body,
-        hooks: Arc<dyn Hooks>,
-        server_header: HeaderValue,
-        shared: SharedRef,
+        class: Option<Arc<Class>>,
+        base: Arc<dyn Base>,
+        output: Output,
     ) -> Self {
         let mut path = None;
         let mut original = None;
         let target = request_target(&parts.uri, parts.version);
         // gh-87389 / CVE-2021-28861: `//evil.com/x` must never reach a Location header as is.
         if target.starts_with("//") {
-            let collapsed = format!("/{}", target.trim_start_matches('/'));
+            let collapsed = rules::collapse_slashes(&target).into_owned();
             original = Some(target.into_owned().into_boxed_str());
             if let Ok(uri) = with_target(&parts.uri, &collapsed) {
                 parts.uri = uri;
@@ -136,27 +204,36 @@ impl Exchange {
             original = Some(target.clone().into_boxed_str());
             path = Some(target);
         }
-        let conn = semantics::connection_info(&parts);
-        let close_connection =
-            initial_close_connection(parts.version, &parts.headers, hooks.protocol_version());
-        Self {
+        let conn = rules::connection_info(&parts);
+        let pipe = match &output {
+            Output::Pipe(shared) => Some(shared.clone()),
+            Output::Direct { .. } => None,
+        };
+        let mut ex = Self {
             path,
             target: original,
             rfile: BodyReader::new(body),
-            wfile: BodyWriter::new(shared.clone()),
-            shared,
-            hooks,
-            server_header,
+            wfile: BodyWriter::new(pipe),
+            output,
+            class,
+            base,
+            depth: Depth::default(),
             conn,
-            head: None,
-            headers_sent: false,
-            close_connection,
-            fall_through: false,
+            state: State::Idle,
+            close_connection: true,
             continue_requested: false,
             header_error: None,
             misuse: None,
             parts,
-        }
+        };
+        ex.close_connection =
+            initial_close_connection(ex.parts.version, &ex.parts.headers, ex.protocol_version());
+        ex
+    }
+
+    /// The class a request was handed down with by a handler's fall-through, if any.
+    pub(crate) fn inherited(parts: &mut http::request::Parts) -> Option<Arc<Class>> {
+        parts.extensions.remove::<Inherited>().map(|i| i.0)
     }
 
     // ===== the request =====
@@ -258,6 +335,11 @@ impl Exchange {
         &mut self.parts.extensions
     }
 
+    #[cfg(feature = "fs")]
+    pub(crate) fn parts(&self) -> &http::request::Parts {
+        &self.parts
+    }
+
     /// Python's `self.rfile`: the request body. See [`BodyReader`].
     pub fn rfile(&mut self) -> &mut BodyReader {
         &mut self.rfile
@@ -286,13 +368,97 @@ impl Exchange {
     /// Python's `self.server.server_name`: the name the server was bound under, or, when the
     /// service runs elsewhere, the host of the `Host` header.
     pub fn server_name(&self) -> &str {
-        semantics::server_name_and_port(&self.parts, self.conn.as_ref()).0
+        rules::server_name_and_port(&self.parts, self.conn.as_ref()).0
     }
 
     /// Python's `self.server.server_port`: the port the server listens on, or, when the service
     /// runs elsewhere, the port of the `Host` header (80 when it has none).
     pub fn server_port(&self) -> u16 {
-        semantics::server_name_and_port(&self.parts, self.conn.as_ref()).1
+        rules::server_name_and_port(&self.parts, self.conn.as_ref()).1
+    }
+
+    // ===== the class =====
+
+    /// Python's `self.protocol_version` for this response: the most derived handler's, when it
+    /// sets one, else the answering service's.
+    pub fn protocol_version(&self) -> Version {
+        self.class
+            .as_ref()
+            .and_then(|c| c.overrides.protocol_version)
+            .unwrap_or(self.base.attributes().protocol_version)
+    }
+
+    /// Python's `version_string()`: the `Server` header value of this response.
+    pub fn version_string(&self) -> &str {
+        self.server_header().to_str().unwrap_or_default()
+    }
+
+    pub(crate) fn server_header(&self) -> &HeaderValue {
+        self.class
+            .as_ref()
+            .and_then(|c| c.overrides.server_header.as_ref())
+            .unwrap_or_else(|| self.base.attributes().server_header())
+    }
+
+    /// Python's `self.error_message_format` for this response.
+    pub fn error_message_format(&self) -> &str {
+        match self
+            .class
+            .as_ref()
+            .and_then(|c| c.overrides.error_message_format.as_deref())
+        {
+            Some(format) => format,
+            None => &self.base.attributes().error_message_format,
+        }
+    }
+
+    /// Python's `self.error_content_type` for this response.
+    pub fn error_content_type(&self) -> &str {
+        self.error_content_type_value().to_str().unwrap_or_default()
+    }
+
+    fn error_content_type_value(&self) -> &HeaderValue {
+        self.class
+            .as_ref()
+            .and_then(|c| c.overrides.error_content_type.as_ref())
+            .unwrap_or(&self.base.attributes().error_content_type)
+    }
+
+    /// Python's `self.responses[code]`: the first handler whose table says something else than
+    /// Python's for `code`, else the answering service's table.
+    pub fn responses(&self, code: u16) -> Option<(&str, &str)> {
+        if let Some(class) = &self.class {
+            let python = crate::responses(code);
+            for hooks in class.hooks.iter() {
+                let theirs = hooks.responses(code);
+                if theirs != python {
+                    return theirs;
+                }
+            }
+        }
+        self.base.attributes().responses(code)
+    }
+
+    /// Enters the next class of `hook`'s walk: `None` once the walk has reached the base.
+    fn enter(&self, hook: Hook) -> Option<(Arc<Class>, u8)> {
+        let class = self.class.as_ref()?;
+        let depth = self.depth.get(hook);
+        if usize::from(depth) >= class.hooks.len() {
+            return None;
+        }
+        self.depth.set(hook, depth + 1);
+        Some((class.clone(), depth))
+    }
+
+    fn leave(&self, hook: Hook, depth: u8) {
+        self.depth.set(hook, depth);
+    }
+
+    /// Forgets walks a panic interrupted.
+    pub(crate) fn reset_walks(&self) {
+        for depth in &self.depth.0 {
+            depth.store(0, Ordering::Relaxed);
+        }
     }
 
     // ===== the response =====
@@ -300,8 +466,8 @@ impl Exchange {
     /// Python's `self.close_connection`: whether the connection closes after this response.
     ///
     /// Starts as Python's `parse_request` leaves it: `false` only when both the request and
-    /// [`protocol_version`](HttpRequestHandler::protocol_version) are HTTP/1.1 or newer (or the
-    /// client sent `Connection: keep-alive` to an HTTP/1.1 handler) and the client did not send
+    /// [`protocol_version`](Exchange::protocol_version) are HTTP/1.1 or newer (or the client
+    /// sent `Connection: keep-alive` to an HTTP/1.1 handler) and the client did not send
     /// `Connection: close`. [`send_header`](Exchange::send_header) with `Connection` updates it.
     pub fn close_connection(&self) -> bool {
         self.close_connection
@@ -315,7 +481,7 @@ impl Exchange {
 
     /// Whether the response head has been handed to the connection.
     pub fn headers_sent(&self) -> bool {
-        self.headers_sent
+        matches!(self.state, State::HeadSent | State::BodyHandedOver)
     }
 
     /// Python's `send_response(code)`: logs the request, starts the response head with the
@@ -336,9 +502,9 @@ impl Exchange {
     fn send_response_inner(&mut self, code: u16, message: Option<&str>) {
         self.log_request(code);
         self.start_head(code, message);
-        if let Some(head) = &mut self.head {
-            head.headers
-                .append(header::SERVER, self.server_header.clone());
+        let server = self.server_header().clone();
+        if let State::HeadPending(head) = &mut self.state {
+            head.headers.append(header::SERVER, server);
             head.headers.append(header::DATE, crate::log::date_header());
         }
     }
@@ -347,7 +513,8 @@ impl Exchange {
     /// without `Server` and `Date`.
     ///
     /// `send_response_only(100)` followed by [`end_headers`](Exchange::end_headers) sends
-    /// `100 Continue` (what [`handle_expect_100`](HttpRequestHandler::handle_expect_100) does).
+    /// `100 Continue` (what [`handle_expect_100`](super::HttpRequestHandler::handle_expect_100)
+    /// does).
     pub fn send_response_only(&mut self, code: u16) {
         self.start_head(code, None);
     }
@@ -358,7 +525,7 @@ impl Exchange {
     }
 
     fn start_head(&mut self, code: u16, message: Option<&str>) {
-        if self.headers_sent {
+        if self.headers_sent() {
             // Python would write a second status line into the body; nothing useful can be done.
             self.log_error(format_args!(
                 "send_response({code}) after the headers were sent: ignored"
@@ -367,15 +534,15 @@ impl Exchange {
         }
         let status = StatusCode::from_u16(code).ok();
         if status.is_none() {
-            self.header_error = Some(format!("status code {code} cannot be sent"));
+            self.header_error = Some(HeaderError::InvalidStatus(code));
         }
         let reason = status.and_then(|status| self.reason_phrase(status, message));
-        let headers = match self.head.take() {
+        let headers = match std::mem::replace(&mut self.state, State::Idle) {
             // Headers sent before the status line keep their place (Python buffers them too).
-            Some(head) if head.status.is_none() => head.headers,
+            State::HeadPending(head) if head.status.is_none() => head.headers,
             _ => HeaderMap::with_capacity(HEAD_CAPACITY),
         };
-        self.head = Some(PendingHead {
+        self.state = State::HeadPending(PendingHead {
             status,
             reason,
             headers,
@@ -388,8 +555,8 @@ impl Exchange {
             Some(message) if status.canonical_reason() == Some(message) => None,
             Some(message) => Some(reason_from_message(message)),
             None => {
-                let python = self.hooks.responses(status.as_u16()).map_or("", |(p, _)| p);
-                semantics::python_reason(status, python)
+                let python = self.responses(status.as_u16()).map_or("", |(p, _)| p);
+                rules::python_reason(status, python)
             }
         }
     }
@@ -402,10 +569,10 @@ impl Exchange {
     ///
     /// Unlike Python, an invalid name or a value with CR, LF or other control characters (a
     /// header-injection attempt) or with characters outside ISO-8859-1 is not sent: the header is
-    /// dropped and [`end_headers`](Exchange::end_headers) returns an error, which turns into a
-    /// 500 page if the handler passes it on with `?`.
+    /// dropped and [`end_headers`](Exchange::end_headers) returns a [`HeaderError`], which turns
+    /// into a 500 page if the handler passes it on with `?`.
     pub fn send_header(&mut self, keyword: &str, value: impl fmt::Display) {
-        if self.headers_sent {
+        if self.headers_sent() {
             self.log_error(format_args!(
                 "send_header({keyword:?}) after the headers were sent: ignored"
             ));
@@ -419,73 +586,130 @@ impl Exchange {
             None => match HeaderName::from_bytes(keyword.as_bytes()) {
                 Ok(name) => name,
                 Err(_) => {
-                    self.header_error = Some(format!("invalid header name {keyword:?}"));
+                    self.header_error = Some(HeaderError::InvalidName(keyword.to_owned()));
                     return;
                 }
             },
         };
         let header_value = latin1_bytes(value).and_then(|v| HeaderValue::from_bytes(&v).ok());
         let Some(header_value) = header_value else {
-            self.header_error = Some(format!(
-                "invalid value for header {keyword:?}: {:?}",
-                String::from_utf8_lossy(value)
-            ));
+            self.header_error = Some(HeaderError::InvalidValue {
+                name: keyword.to_owned(),
+                value: String::from_utf8_lossy(value).into_owned(),
+            });
             return;
         };
         if name == header::CONTENT_LENGTH {
             let digits = !value.is_empty() && value.iter().all(u8::is_ascii_digit);
             let conflicting = self
-                .head
-                .as_ref()
-                .and_then(|head| head.headers.get(header::CONTENT_LENGTH))
+                .pending_headers()
+                .and_then(|headers| headers.get(header::CONTENT_LENGTH))
                 .is_some_and(|existing| existing.as_bytes() != value);
             if !digits || conflicting {
-                self.header_error = Some(format!(
-                    "invalid Content-Length {:?}",
-                    String::from_utf8_lossy(value)
+                self.header_error = Some(HeaderError::InvalidContentLength(
+                    String::from_utf8_lossy(value).into_owned(),
                 ));
                 return;
             }
         }
+        self.send_header_value(name, header_value);
+    }
+
+    /// `send_header` for a name and value that are known to be valid (the services' own).
+    pub(crate) fn send_header_value(&mut self, name: HeaderName, value: HeaderValue) {
         if name == header::CONNECTION {
-            if value.eq_ignore_ascii_case(b"close") {
+            if value.as_bytes().eq_ignore_ascii_case(b"close") {
                 self.close_connection = true;
-            } else if value.eq_ignore_ascii_case(b"keep-alive") {
+            } else if value.as_bytes().eq_ignore_ascii_case(b"keep-alive") {
                 self.close_connection = false;
             }
         }
-        let head = self.head.get_or_insert_with(|| PendingHead {
-            status: None,
-            reason: None,
-            headers: HeaderMap::with_capacity(HEAD_CAPACITY),
-        });
-        head.headers.append(name, header_value);
+        match &mut self.state {
+            State::HeadPending(head) => {
+                head.headers.append(name, value);
+            }
+            State::Idle => {
+                let mut head = PendingHead::headers_only();
+                head.headers.append(name, value);
+                self.state = State::HeadPending(head);
+            }
+            // Refused (and logged) by `send_header`; the services never get here.
+            State::HeadSent | State::BodyHandedOver | State::FellThrough => {}
+        }
+    }
+
+    fn pending_headers(&self) -> Option<&HeaderMap> {
+        match &self.state {
+            State::HeadPending(head) => Some(&head.headers),
+            _ => None,
+        }
+    }
+
+    /// The headers buffered so far, for a service that replaces some of them (a CGI script's
+    /// fields replace the server's).
+    #[cfg(feature = "cgi")]
+    pub(crate) fn pending_headers_mut(&mut self) -> Option<&mut HeaderMap> {
+        match &mut self.state {
+            State::HeadPending(head) => Some(&mut head.headers),
+            _ => None,
+        }
     }
 
     /// Python's `end_headers()`: finishes the head and hands it to the connection. The client
     /// receives it as soon as the handler next waits.
     ///
+    /// It runs the [`end_headers`](super::HttpRequestHandler::end_headers) method of every
+    /// handler the request came through, most derived first; called from inside one of them, it
+    /// is that method's `super().end_headers()`.
+    ///
     /// Errors if an earlier [`send_header`](Exchange::send_header) was refused, or if no
     /// [`send_response`](Exchange::send_response) came first.
-    pub fn end_headers(&mut self) -> io::Result<()> {
+    pub fn end_headers(&mut self) -> Result<(), HeaderError> {
+        let outermost = self.depth.get(Hook::EndHeaders) == 0;
+        if outermost {
+            match &self.state {
+                State::HeadSent | State::BodyHandedOver => return Ok(()),
+                State::HeadPending(_) => {}
+                State::Idle | State::FellThrough => return Err(HeaderError::NoStatusLine),
+            }
+            if let Some(error) = self.header_error.take() {
+                self.state = State::Idle;
+                return Err(error);
+            }
+        }
+        if let Some((class, depth)) = self.enter(Hook::EndHeaders) {
+            let result = class.hooks[usize::from(depth)].end_headers(self);
+            self.leave(Hook::EndHeaders, depth);
+            if outermost && result.is_ok() && matches!(self.state, State::HeadPending(_)) {
+                // An override that did not call `super().end_headers()`: the head still goes.
+                return self.flush_headers();
+            }
+            return result;
+        }
+        self.flush_headers()
+    }
+
+    /// Python's `flush_headers()`: sends what has been buffered, without running the handlers'
+    /// [`end_headers`](super::HttpRequestHandler::end_headers) methods (hyper writes the blank
+    /// line that ends the head itself). Python's CGI handler sends a script's response this way.
+    pub fn flush_headers(&mut self) -> Result<(), HeaderError> {
         if let Some(error) = self.header_error.take() {
-            self.head = None;
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, error));
+            self.state = State::Idle;
+            return Err(error);
         }
-        if self.headers_sent {
-            return Ok(());
-        }
-        let Some(head) = self.head.take() else {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "end_headers() without send_response()",
-            ));
+        let head = match std::mem::replace(&mut self.state, State::Idle) {
+            State::HeadPending(head) => head,
+            other @ (State::HeadSent | State::BodyHandedOver) => {
+                self.state = other;
+                return Ok(());
+            }
+            other => {
+                self.state = other;
+                return Err(HeaderError::NoStatusLine);
+            }
         };
         let Some(status) = head.status else {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "end_headers() without send_response(): headers but no status line",
-            ));
+            return Err(HeaderError::NoStatusLine);
         };
         if status.is_informational() && status != StatusCode::SWITCHING_PROTOCOLS {
             // hyper sends interim responses itself: `100 Continue` when the body is first read
@@ -499,13 +723,6 @@ impl Exchange {
         Ok(())
     }
 
-    /// Python's `flush_headers()`: sends what has been buffered. Here the same as
-    /// [`end_headers`](Exchange::end_headers), since hyper writes the blank line that ends the
-    /// head itself.
-    pub fn flush_headers(&mut self) -> io::Result<()> {
-        self.end_headers()
-    }
-
     fn finish_head(
         &mut self,
         status: StatusCode,
@@ -517,9 +734,9 @@ impl Exchange {
         if let Some(reason) = reason {
             response.extensions_mut().insert(reason);
         }
-        semantics::finish_head(
+        rules::finish_head(
             self.parts.version,
-            self.hooks.protocol_version(),
+            self.protocol_version(),
             self.close_connection,
             self.conn.as_ref(),
             response.version_mut(),
@@ -532,30 +749,32 @@ impl Exchange {
             || status == StatusCode::NOT_MODIFIED;
         self.wfile.open = true;
         self.wfile.discard = no_body;
-        self.headers_sent = true;
+        self.state = State::HeadSent;
         let (parts, ()) = response.into_parts();
-        lock(&self.shared).head = Some(parts);
+        match &mut self.output {
+            Output::Pipe(shared) => lock(shared).head = Some(parts),
+            Output::Direct { head, .. } => *head = Some(parts),
+        }
     }
 
     /// Gives a response from the inner service (after [`fall_through`](Exchange::fall_through))
-    /// what Python's `super().do_GET()` would have given it, unless a basehttp handler already
+    /// what Python's `super().do_GET()` would have given it, unless a basehttp service already
     /// did: the log line, `protocol_version`'s status line and connection handling.
-    pub(crate) fn adopt(&self, response: &mut http::Response<Body>) {
+    pub(crate) fn adopt(&self, response: http::Response<Body>) -> http::Response<Body> {
         if response.body().is_answered() {
-            return;
+            return response;
         }
         self.log_request(response.status().as_u16());
-        let (mut parts, body) =
-            std::mem::replace(response, http::Response::new(Body::empty())).into_parts();
-        semantics::finish_head(
+        let (mut parts, body) = response.into_parts();
+        rules::finish_head(
             self.parts.version,
-            self.hooks.protocol_version(),
+            self.protocol_version(),
             self.close_connection,
             self.conn.as_ref(),
             &mut parts.version,
             &mut parts.headers,
         );
-        *response = http::Response::from_parts(parts, body);
+        http::Response::from_parts(parts, body.answered())
     }
 
     /// Python's `send_error(code)`: logs `code N, message …`, sends the status line with
@@ -563,50 +782,70 @@ impl Exchange {
     ///
     /// 1xx, 204, 205 and 304 get no body, HEAD gets the headers only. If the headers were already
     /// sent, nothing more can be said on this response: the error is logged and the connection
-    /// aborted.
+    /// aborted. Runs the handlers' [`send_error`](super::HttpRequestHandler::send_error)
+    /// methods, and within them the page goes through [`end_headers`](Exchange::end_headers).
     pub fn send_error(&mut self, code: u16) {
-        self.send_error_inner(code, None, None);
+        self.dispatch_send_error(code, None, None);
     }
 
     /// Python's `send_error(code, message, explain)`: the message becomes the reason phrase
     /// and, HTML-escaped, part of the page; `explain` defaults to Python's description of `code`.
     pub fn send_error_with(&mut self, code: u16, message: &str, explain: Option<&str>) {
-        self.send_error_inner(code, Some(message), explain);
+        self.dispatch_send_error(code, Some(message), explain);
     }
 
-    fn send_error_inner(&mut self, code: u16, message: Option<&str>, explain: Option<&str>) {
-        let (short, long) = self.hooks.responses(code).unwrap_or(("???", "???"));
+    fn dispatch_send_error(&mut self, code: u16, message: Option<&str>, explain: Option<&str>) {
+        if let Some((class, depth)) = self.enter(Hook::SendError) {
+            class.hooks[usize::from(depth)].send_error(self, code, message, explain);
+            self.leave(Hook::SendError, depth);
+            return;
+        }
+        self.base_send_error(code, message, explain);
+    }
+
+    /// `BaseHTTPRequestHandler.send_error`.
+    fn base_send_error(&mut self, code: u16, message: Option<&str>, explain: Option<&str>) {
+        let (short, long) = self.responses(code).unwrap_or(("???", "???"));
         let message = message.unwrap_or(short).to_owned();
         let explain = explain.unwrap_or(long).to_owned();
         self.log_error(format_args!("code {code}, message {message}"));
-        if self.headers_sent {
+        if self.headers_sent() {
             self.misuse("send_error() after the headers were sent");
             return;
         }
-        // Python would append to whatever was buffered; a clean error page is the useful answer.
-        self.head = None;
+        // A response already begun is dropped (Python would append to it); headers buffered
+        // before any status line stay, as `send_response` keeps them.
+        if let State::HeadPending(head) = &self.state {
+            if head.status.is_some() {
+                self.state = State::Idle;
+            }
+        }
         self.header_error = None;
         self.send_response_inner(code, Some(&message));
-        self.send_header("Connection", "close");
-        let body = (code >= 200 && !matches!(code, 204 | 205 | 304)).then(|| {
-            render_error_page(self.hooks.error_message_format(), code, &message, &explain)
-        });
+        self.send_header_value(header::CONNECTION, HeaderValue::from_static("close"));
+        let body = (code >= 200 && !matches!(code, 204 | 205 | 304))
+            .then(|| render_error_page(self.error_message_format(), code, &message, &explain));
         if let Some(body) = &body {
-            let content_type = self.hooks.error_content_type().to_owned();
-            self.send_header("Content-Type", content_type);
-            self.send_header("Content-Length", body.len());
+            let content_type = self.error_content_type_value().clone();
+            self.send_header_value(header::CONTENT_TYPE, content_type);
+            self.send_header_value(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
         }
         if self.end_headers().is_err() {
-            // Only an invalid error_content_type() can get here; fall back to Python's default.
-            self.head = None;
+            // Only a hook adding an invalid header can get here: send Python's bare page.
+            self.state = State::Idle;
             self.send_response_inner(500, None);
-            self.send_header("Connection", "close");
-            let _ = self.end_headers();
+            self.send_header_value(header::CONNECTION, HeaderValue::from_static("close"));
+            let _ = self.flush_headers();
             return;
         }
         if let Some(body) = body {
-            if self.parts.method != Method::HEAD && !self.wfile.discard {
-                lock(&self.shared).push(body.as_bytes());
+            if !self.wfile.discard && self.headers_sent() {
+                match &mut self.output {
+                    Output::Pipe(shared) => lock(shared).push(body.as_bytes()),
+                    Output::Direct { body: slot, .. } => {
+                        *slot = Some(SyncWrapper::new(Body::from(body)));
+                    }
+                }
             }
         }
     }
@@ -617,7 +856,7 @@ impl Exchange {
     /// [`end_headers`](Exchange::end_headers), the head is sent first (Python would have written
     /// the body before its own headers).
     pub fn wfile(&mut self) -> &mut BodyWriter {
-        if !self.headers_sent && self.head.as_ref().is_some_and(|h| h.status.is_some()) {
+        if self.has_pending_head() {
             if let Err(err) = self.end_headers() {
                 self.misuse = Some("invalid response header before the body");
                 self.log_error(format_args!("wfile used after an invalid header: {err}"));
@@ -647,17 +886,25 @@ impl Exchange {
     /// }
     /// ```
     pub fn send_body(&mut self, body: Body) {
-        if !self.headers_sent {
-            self.misuse("send_body() before end_headers()");
-            return;
+        match self.state {
+            State::HeadSent => {}
+            State::BodyHandedOver => {
+                self.misuse("send_body() after the body was completed");
+                return;
+            }
+            _ => {
+                self.misuse("send_body() before end_headers()");
+                return;
+            }
         }
-        if !self.wfile.open {
-            self.misuse("send_body() after the body was completed");
-            return;
-        }
+        self.state = State::BodyHandedOver;
         self.wfile.open = false;
-        if !self.wfile.discard {
-            lock(&self.shared).tail = Some(body);
+        if self.wfile.discard {
+            return;
+        }
+        match &mut self.output {
+            Output::Pipe(shared) => lock(shared).tail = Some(body),
+            Output::Direct { body: slot, .. } => *slot = Some(SyncWrapper::new(body)),
         }
     }
 
@@ -665,46 +912,163 @@ impl Exchange {
     ///
     /// The handler returns right after calling it (`return ex.fall_through();`): the inner
     /// service then receives the request with the current [`path`](Exchange::path),
-    /// [`headers`](Exchange::headers) and whatever is left of the body. Without an inner service
-    /// the answer is Python's `501 Unsupported method ('GET')`.
+    /// [`headers`](Exchange::headers) and whatever is left of the body, and its responses go
+    /// through this handler's overridden methods. Without an inner service the answer is
+    /// Python's `501 Unsupported method ('GET')`.
     ///
     /// Fails if anything was already sent or buffered for the response.
     #[doc(alias = "super")]
+    #[must_use = "return it from the do_* method: the inner service answers once the method returns"]
     pub fn fall_through(&mut self) -> Result<(), BoxError> {
-        if self.headers_sent || self.head.is_some() {
+        if !matches!(self.state, State::Idle | State::FellThrough) {
             return Err("fall_through() after send_response(): the response has begun".into());
         }
-        self.fall_through = true;
+        self.state = State::FellThrough;
         Ok(())
+    }
+
+    pub(crate) fn fell_through(&self) -> bool {
+        matches!(self.state, State::FellThrough)
+    }
+
+    // ===== file serving and CGI: the overridable methods =====
+
+    /// Python's `translate_path(path)`: the file-system path `path` names, through the
+    /// [`translate_path`](super::HttpRequestHandler::translate_path) methods of the handlers
+    /// the request came through, then the answering service's (`SimpleHTTPRequestHandler`'s:
+    /// below the served directory). Inside such a method it is `super().translate_path(path)`.
+    #[cfg(feature = "fs")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "fs")))]
+    pub fn translate_path(&self, path: &str) -> std::path::PathBuf {
+        if let Some((class, depth)) = self.enter(Hook::TranslatePath) {
+            let translated = class.hooks[usize::from(depth)].translate_path(self, path);
+            self.leave(Hook::TranslatePath, depth);
+            return translated;
+        }
+        self.base.translate_path(path)
+    }
+
+    /// Whether a handler the request came through may override the file methods.
+    #[cfg(feature = "fs")]
+    pub(crate) fn has_class(&self) -> bool {
+        self.class.is_some()
+    }
+
+    /// Python's `guess_type(path)`: the `Content-Type` of the file at `path`, through the
+    /// handlers' [`guess_type`](super::HttpRequestHandler::guess_type) methods, then the
+    /// answering service's (`extensions_map`, then the system's and the built-in types).
+    #[cfg(feature = "fs")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "fs")))]
+    pub fn guess_type(&self, path: &std::path::Path) -> String {
+        if let Some((class, depth)) = self.enter(Hook::GuessType) {
+            let guessed = class.hooks[usize::from(depth)].guess_type(self, path);
+            self.leave(Hook::GuessType, depth);
+            return guessed;
+        }
+        let guessed = self.base.guess_type(path);
+        guessed
+            .to_str()
+            .unwrap_or("application/octet-stream")
+            .to_owned()
+    }
+
+    /// The `Content-Type` for `path`, without a round trip through `String` when no handler
+    /// can override `guess_type`.
+    #[cfg(feature = "fs")]
+    pub(crate) fn content_type(&self, path: &std::path::Path) -> HeaderValue {
+        if self.class.is_none() {
+            return self.base.guess_type(path);
+        }
+        let guessed = self.guess_type(path);
+        HeaderValue::try_from(guessed).unwrap_or_else(|err| {
+            self.log_error(format_args!("guess_type(): {err}"));
+            HeaderValue::from_static("application/octet-stream")
+        })
+    }
+
+    /// Python's `list_directory(path)`: answers with the listing of a directory, through the
+    /// handlers' [`list_directory`](super::HttpRequestHandler::list_directory) methods, then
+    /// the answering service's (Python's page, `200` with `text/html; charset=utf-8`).
+    #[cfg(feature = "fs")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "fs")))]
+    pub fn list_directory(&mut self, listing: &crate::static_files::DirectoryListing) {
+        if let Some((class, depth)) = self.enter(Hook::ListDirectory) {
+            class.hooks[usize::from(depth)].list_directory(self, listing);
+            self.leave(Hook::ListDirectory, depth);
+            return;
+        }
+        let base = self.base.clone();
+        base.list_directory(self, listing);
+    }
+
+    /// Python's `is_cgi()`: whether this request runs a CGI script, and where its directory
+    /// ends (Python's `cgi_info`), through the handlers'
+    /// [`is_cgi`](super::HttpRequestHandler::is_cgi) methods, then the answering service's
+    /// (`cgi_directories`).
+    #[cfg(feature = "cgi")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cgi")))]
+    pub fn is_cgi(&self) -> Option<crate::cgi::CgiInfo> {
+        if let Some((class, depth)) = self.enter(Hook::IsCgi) {
+            let info = class.hooks[usize::from(depth)].is_cgi(self);
+            self.leave(Hook::IsCgi, depth);
+            return info;
+        }
+        self.base.is_cgi(self.path())
     }
 
     // ===== logging and strings =====
 
-    /// Python's `log_request(code)`: calls the handler's
-    /// [`log_request`](HttpRequestHandler::log_request).
+    /// Python's `log_request(code)`: runs the handlers'
+    /// [`log_request`](super::HttpRequestHandler::log_request) methods, then Python's
+    /// (`log_message('"%s" %s %s', requestline, code, '-')`).
     pub fn log_request(&self, code: u16) {
-        self.hooks.log_request(self, code, None);
+        self.log_request_with(code, None);
     }
 
-    /// Python's `log_error(…)`: calls the handler's [`log_error`](HttpRequestHandler::log_error).
+    /// Python's `log_request(code, size)`.
+    pub fn log_request_with(&self, code: u16, size: Option<u64>) {
+        if let Some((class, depth)) = self.enter(Hook::LogRequest) {
+            class.hooks[usize::from(depth)].log_request(self, code, size);
+            self.leave(Hook::LogRequest, depth);
+            return;
+        }
+        match size {
+            Some(size) => {
+                self.log_message(format_args!("\"{}\" {code} {size}", self.request_line()))
+            }
+            None => self.log_message(format_args!("\"{}\" {code} -", self.request_line())),
+        }
+    }
+
+    /// Python's `log_error(…)`: runs the handlers'
+    /// [`log_error`](super::HttpRequestHandler::log_error) methods, then Python's (which calls
+    /// [`log_message`](Exchange::log_message)).
     pub fn log_error(&self, message: impl fmt::Display) {
-        self.hooks.log_error(self, format_args!("{message}"));
+        let message = format_args!("{message}");
+        if let Some((class, depth)) = self.enter(Hook::LogError) {
+            class.hooks[usize::from(depth)].log_error(self, message);
+            self.leave(Hook::LogError, depth);
+            return;
+        }
+        self.log_message(message);
     }
 
-    /// Python's `log_message(…)`: calls the handler's
-    /// [`log_message`](HttpRequestHandler::log_message).
+    /// Python's `log_message(…)`: runs the handlers'
+    /// [`log_message`](super::HttpRequestHandler::log_message) methods, then Python's
+    /// ([`log_line`](Exchange::log_line)).
     pub fn log_message(&self, message: impl fmt::Display) {
-        self.hooks.log_message(self, format_args!("{message}"));
+        let message = format_args!("{message}");
+        if let Some((class, depth)) = self.enter(Hook::LogMessage) {
+            class.hooks[usize::from(depth)].log_message(self, message);
+            self.leave(Hook::LogMessage, depth);
+            return;
+        }
+        self.log_line(message);
     }
 
-    /// Writes one line in Python's format; what the default
-    /// [`log_message`](HttpRequestHandler::log_message) does.
+    /// Writes one line in Python's format: what `BaseHTTPRequestHandler.log_message` does.
     pub fn log_line(&self, message: fmt::Arguments<'_>) {
-        let address = self
-            .conn
-            .as_ref()
-            .map_or("-", ConnectionInfo::address_string);
-        crate::log::emit(address, message);
+        crate::log::emit(self.address_string(), message);
     }
 
     /// Python's `date_time_string()`: now, as an HTTP date.
@@ -717,22 +1081,63 @@ impl Exchange {
         crate::log::log_date_time_string(SystemTime::now())
     }
 
-    /// Python's `version_string()`: the `Server` header value this handler sends.
-    pub fn version_string(&self) -> &str {
-        self.server_header.to_str().unwrap_or_default()
-    }
-
-    // ===== internals for the service =====
+    // ===== internals for the services =====
 
     fn misuse(&mut self, what: &'static str) {
         self.log_error(format_args!("{what}"));
         self.misuse.get_or_insert(what);
     }
 
+    /// `end_headers()` for a head a service built; a handler's override that added an invalid
+    /// header turns the response into Python's `500`. Whether the head went out.
+    #[cfg(feature = "fs")]
+    pub(crate) fn end_headers_or_500(&mut self) -> bool {
+        match self.end_headers() {
+            Ok(()) => true,
+            Err(err) => {
+                self.log_error(format_args!(
+                    "Exception occurred during processing of request: {err}"
+                ));
+                self.send_error(500);
+                false
+            }
+        }
+    }
+
+    /// The request body, taken for a service that feeds it elsewhere (a CGI script's stdin).
+    #[cfg(feature = "cgi")]
+    pub(crate) fn take_body(&mut self) -> Body {
+        std::mem::replace(&mut self.rfile, BodyReader::new(Body::empty())).into_body()
+    }
+
+    /// An exchange for log lines about this request written after it has been answered (a CGI
+    /// script's stderr and exit code): the same class, client and request line.
+    #[cfg(feature = "cgi")]
+    pub(crate) fn for_logging(&self) -> Self {
+        let mut request = Request::new(());
+        *request.method_mut() = self.parts.method.clone();
+        *request.uri_mut() = self.parts.uri.clone();
+        *request.version_mut() = self.parts.version;
+        if let Some(conn) = &self.conn {
+            request.extensions_mut().insert(conn.clone());
+        }
+        let (parts, ()) = request.into_parts();
+        let mut ex = Self::new(
+            parts,
+            Body::empty(),
+            self.class.clone(),
+            self.base.clone(),
+            Output::direct(),
+        );
+        ex.path = self.path.clone();
+        ex.target = self.target.clone();
+        ex
+    }
+
     /// Whether Python would call `handle_expect_100()` for this request.
     pub(crate) fn wants_continue(&self) -> bool {
         self.parts.version >= Version::HTTP_11
-            && self.hooks.protocol_version() >= Version::HTTP_11
+            && self.protocol_version() >= Version::HTTP_11
             && self
                 .parts
                 .headers
@@ -746,12 +1151,13 @@ impl Exchange {
         std::future::poll_fn(|cx| self.rfile.poll_prefetch(cx)).await;
     }
 
+    /// `send_response()` was called and the head not sent yet.
     pub(crate) fn has_pending_head(&self) -> bool {
-        self.head.as_ref().is_some_and(|h| h.status.is_some())
+        matches!(&self.state, State::HeadPending(head) if head.status.is_some())
     }
 
-    /// Builds the request for the inner service from the current state. The exchange keeps the
-    /// method, URI and version so it can still log and answer.
+    /// Builds the request for the inner service from the current state, handing the class
+    /// down. The exchange keeps the method, URI and version so it can still log and answer.
     pub(crate) fn take_request(&mut self) -> Result<Request<Body>, BoxError> {
         let uri = match &self.path {
             Some(path) if *path != request_target(&self.parts.uri, self.parts.version) => {
@@ -767,8 +1173,44 @@ impl Exchange {
         *request.version_mut() = self.parts.version;
         *request.headers_mut() = std::mem::take(&mut self.parts.headers);
         *request.extensions_mut() = std::mem::take(&mut self.parts.extensions);
+        if let Some(class) = &self.class {
+            request.extensions_mut().insert(Inherited(class.clone()));
+        }
         Ok(request)
     }
+
+    /// The class to hand down with a request this exchange's service makes itself (a CGI local
+    /// redirect).
+    #[cfg(feature = "cgi")]
+    pub(crate) fn inherited_class(&self) -> Option<Inherited> {
+        self.class.clone().map(Inherited)
+    }
+
+    /// The response made so far, marked as answered so that a handler above does not log it
+    /// again. Without a head: a bare `500`.
+    pub(crate) fn into_response(self) -> http::Response<Body> {
+        let (head, body) = match self.output {
+            Output::Direct { head, body } => (head, body),
+            Output::Pipe(shared) => {
+                return crate::body::pipe::response(&shared, None).unwrap_or_else(plain_500);
+            }
+        };
+        let Some(head) = head else {
+            return plain_500();
+        };
+        let body = match body {
+            Some(body) if self.parts.method != Method::HEAD => body.into_inner(),
+            _ => Body::empty(),
+        };
+        http::Response::from_parts(head, body.answered())
+    }
+}
+
+/// A bare `500` for states that cannot be answered otherwise.
+pub(crate) fn plain_500() -> http::Response<Body> {
+    let mut response = http::Response::new(Body::empty().answered());
+    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    response
 }
 
 /// The names handlers send most, matched without parsing (exact spellings first: a plain
@@ -844,4 +1286,32 @@ fn with_target(uri: &Uri, target: &str) -> Result<Uri, BoxError> {
     let mut parts = uri.clone().into_parts();
     parts.path_and_query = Some(target.parse()?);
     Ok(Uri::from_parts(parts)?)
+}
+
+/// Runs `f`, in which handlers' overridden methods may run, on a service's exchange: a panic in
+/// one of them is logged and answered with Python's `500` (or aborts a response already begun),
+/// as a panic in a `do_*` method is. `None` after a panic.
+#[cfg(feature = "fs")]
+pub(crate) fn guarded<T>(ex: &mut Exchange, f: impl FnOnce(&mut Exchange) -> T) -> Option<T> {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut *ex)));
+    match outcome {
+        Ok(value) => Some(value),
+        Err(payload) => {
+            ex.reset_walks();
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "(non-string panic payload)".to_owned());
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                ex.log_error(format_args!(
+                    "Exception occurred during processing of request: panicked: {message}"
+                ));
+                if !ex.headers_sent() {
+                    ex.send_error(500);
+                }
+            }));
+            None
+        }
+    }
 }

@@ -13,12 +13,12 @@ use bytes::Bytes;
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower::Service;
-use tower::util::Oneshot;
 
-use super::exchange::Exchange;
-use super::io::{Driver, HandlerBody, SharedRef, lock};
+use super::exchange::{Exchange, plain_500};
+use super::fall_through::{FallThrough, fall_through};
 use super::{BoxError, HttpRequestHandler, dispatch};
 use crate::body::Body;
+use crate::body::pipe::{self, PipeBody, SharedRef};
 
 /// How a handler run ended.
 pub(crate) enum Failure {
@@ -48,7 +48,7 @@ impl Finished {
         let Self { ex, result } = self;
         let problem = match result {
             Err(failure) => failure.to_string(),
-            Ok(()) if ex.fall_through => "fall_through() after the headers were sent".to_owned(),
+            Ok(()) if ex.fell_through() => "fall_through() after the headers were sent".to_owned(),
             Ok(()) => match ex.misuse {
                 Some(what) => what.to_owned(),
                 None => return Ok(()),
@@ -60,6 +60,9 @@ impl Finished {
         Err(problem.into())
     }
 }
+
+/// A handler run in progress.
+pub(crate) type Running = Pin<Box<dyn Future<Output = Finished> + Send>>;
 
 /// Runs one request through the handler: `handle_expect_100`, then the `do_*` method, with
 /// panics caught so the request state survives them.
@@ -81,9 +84,24 @@ pub(crate) async fn run<H: HttpRequestHandler>(handler: Arc<H>, mut ex: Box<Exch
     let result = match outcome {
         Ok(Ok(())) => Ok(()),
         Ok(Err(err)) => Err(Failure::Error(err)),
-        Err(payload) => Err(Failure::Panic(panic_message(&*payload))),
+        Err(payload) => {
+            ex.reset_walks();
+            Err(Failure::Panic(panic_message(&*payload)))
+        }
     };
     Finished { ex, result }
+}
+
+/// The rest of a run whose head is out, as the pipe body drives it: the run, then its
+/// settlement (a panic in a logging method must not take the connection task with it).
+fn after_head(running: Running) -> pipe::Driver {
+    Box::pin(async move {
+        let finished = running.await;
+        match catch_unwind(AssertUnwindSafe(|| finished.after_head())) {
+            Ok(result) => result,
+            Err(_) => Err("a logging method panicked".into()),
+        }
+    })
 }
 
 fn panic_message(payload: &(dyn Any + Send)) -> String {
@@ -135,15 +153,13 @@ pin_project! {
         S: Service<Request<Body>>,
     {
         Handler {
-            driver: Option<Driver>,
+            running: Option<Running>,
             shared: SharedRef,
             inner: Option<S>,
         },
         Inner {
             #[pin]
-            future: Oneshot<S, Request<Body>>,
-            ex: Option<Box<Exchange>>,
-            shared: SharedRef,
+            future: FallThrough<S>,
         },
         Done,
     }
@@ -162,10 +178,10 @@ impl<S> ResponseFuture<S>
 where
     S: Service<Request<Body>>,
 {
-    pub(crate) fn new(driver: Driver, shared: SharedRef, inner: Option<S>) -> Self {
+    pub(crate) fn new(running: Running, shared: SharedRef, inner: Option<S>) -> Self {
         Self {
             state: State::Handler {
-                driver: Some(driver),
+                running: Some(running),
                 shared,
                 inner,
             },
@@ -187,31 +203,33 @@ where
             let mut this = self.as_mut().project();
             match this.state.as_mut().project() {
                 StateProj::Handler {
-                    driver,
+                    running,
                     shared,
                     inner,
                 } => {
-                    let Some(running) = driver.as_mut() else {
+                    let Some(run) = running.as_mut() else {
                         this.state.set(State::Done);
                         continue;
                     };
-                    match running.as_mut().poll(cx) {
+                    match run.as_mut().poll(cx) {
                         Poll::Pending => {
                             // The head is out and the handler waits: answer now and let the body
                             // keep the handler running.
-                            let Some(head) = lock(shared).head.take() else {
+                            let Some(run) = running.take() else {
                                 return Poll::Pending;
                             };
-                            let body = HandlerBody::new(driver.take(), shared.clone());
+                            let Some(head) = pipe::lock(shared).head.take() else {
+                                *running = Some(run);
+                                return Poll::Pending;
+                            };
+                            let body = PipeBody::running(after_head(run), shared.clone());
                             this.state.set(State::Done);
-                            return Poll::Ready(Ok(Response::from_parts(
-                                head,
-                                Body::handler(body),
-                            )));
+                            return Poll::Ready(Ok(Response::from_parts(head, Body::pipe(body))));
                         }
                         Poll::Ready(finished) => {
                             let shared = shared.clone();
-                            // A panic in a logging hook must not take the connection with it.
+                            let inner = inner.take();
+                            // A panic in a logging method must not take the connection with it.
                             let settled = catch_unwind(AssertUnwindSafe(|| settle(finished)));
                             let Ok(settled) = settled else {
                                 this.state.set(State::Done);
@@ -219,67 +237,22 @@ where
                             };
                             match settled {
                                 Settled::Respond(error) => {
-                                    let response = respond_from(&shared, error);
                                     this.state.set(State::Done);
+                                    let response =
+                                        pipe::response(&shared, error).unwrap_or_else(plain_500);
                                     return Poll::Ready(Ok(response));
                                 }
-                                Settled::FallThrough(mut ex) => match inner.take() {
-                                    Some(inner) => match ex.take_request() {
-                                        Ok(request) => this.state.set(State::Inner {
-                                            future: Oneshot::new(inner, request),
-                                            ex: Some(ex),
-                                            shared,
-                                        }),
-                                        Err(err) => {
-                                            ex.log_error(format_args!(
-                                                "Exception occurred during processing of request: {err}"
-                                            ));
-                                            ex.send_error(500);
-                                            this.state.set(State::Done);
-                                            return Poll::Ready(Ok(respond_from(&shared, None)));
-                                        }
-                                    },
-                                    None => {
-                                        let message = format!(
-                                            "Unsupported method ({})",
-                                            crate::util::py_repr(ex.command())
-                                        );
-                                        ex.send_error_with(501, &message, None);
-                                        this.state.set(State::Done);
-                                        return Poll::Ready(Ok(respond_from(&shared, None)));
-                                    }
-                                },
+                                Settled::FallThrough(ex) => this.state.set(State::Inner {
+                                    future: fall_through(ex, inner),
+                                }),
                             }
                         }
                     }
                 }
-                StateProj::Inner { future, ex, shared } => {
-                    let result = std::task::ready!(future.poll(cx));
-                    let shared = shared.clone();
-                    let ex = ex.take();
+                StateProj::Inner { future } => {
+                    let response = std::task::ready!(future.poll(cx));
                     this.state.set(State::Done);
-                    return Poll::Ready(Ok(match result {
-                        Ok(response) => {
-                            let mut response = response.map(Body::new);
-                            if let Some(ex) = &ex {
-                                ex.adopt(&mut response);
-                            }
-                            response.map(Body::answered)
-                        }
-                        Err(err) => {
-                            let err: BoxError = err.into();
-                            match ex {
-                                Some(mut ex) => {
-                                    ex.log_error(format_args!(
-                                        "Exception occurred during processing of request: {err}"
-                                    ));
-                                    ex.send_error(500);
-                                    respond_from(&shared, None)
-                                }
-                                None => plain_500(),
-                            }
-                        }
-                    }));
+                    return Poll::Ready(Ok(response));
                 }
                 StateProj::Done => {
                     // Polled after completion: a contract violation by the caller.
@@ -291,7 +264,7 @@ where
 }
 
 enum Settled {
-    /// The head is in `shared`; an error, if any, ends the body after what was buffered.
+    /// The head is in the pipe; an error, if any, ends the body after what was buffered.
     Respond(Option<BoxError>),
     /// The inner service should answer.
     FallThrough(Box<Exchange>),
@@ -305,7 +278,7 @@ fn settle(finished: Finished) -> Settled {
     }
     let Finished { mut ex, result } = finished;
     match result {
-        Ok(()) if ex.fall_through => return Settled::FallThrough(ex),
+        Ok(()) if ex.fell_through() => return Settled::FallThrough(ex),
         Ok(()) if ex.has_pending_head() => {
             // send_response() without end_headers(): send what the handler prepared.
             if let Err(err) = ex.end_headers() {
@@ -317,8 +290,8 @@ fn settle(finished: Finished) -> Settled {
         }
         Ok(()) => {
             ex.log_error(format_args!(
-                "{} returned without sending a response",
-                handler_method_name(ex.command())
+                "do_{} returned without sending a response",
+                ex.command()
             ));
             ex.send_error(500);
         }
@@ -330,31 +303,4 @@ fn settle(finished: Finished) -> Settled {
         }
     }
     Settled::Respond(None)
-}
-
-fn handler_method_name(command: &str) -> String {
-    format!("do_{command}")
-}
-
-/// The response whose head and body the exchange left in `shared`.
-fn respond_from(shared: &SharedRef, error: Option<BoxError>) -> Response<Body> {
-    let mut state = lock(shared);
-    let Some(head) = state.head.take() else {
-        return plain_500();
-    };
-    if error.is_none() && state.is_drained() {
-        // Only a body handed over with send_body (a file): pass it on as it is.
-        if let Some(tail) = state.tail.take() {
-            return Response::from_parts(head, tail.answered());
-        }
-    }
-    drop(state);
-    let body = HandlerBody::finished(shared.clone(), error);
-    Response::from_parts(head, Body::handler(body).answered())
-}
-
-fn plain_500() -> Response<Body> {
-    let mut response = Response::new(Body::empty().answered());
-    *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
-    response
 }

@@ -1,74 +1,23 @@
 //! `rfile` and `wfile`: the request body as an `AsyncRead`, the response body as an
-//! `AsyncWrite`, and the body that carries what the handler writes to hyper.
+//! `AsyncWrite`.
 //!
 //! The handler future runs inside the response: until the head is ready it is polled by the
 //! service's [`ResponseFuture`](super::ResponseFuture), afterwards by the response body. What the
-//! handler writes lands in a small shared buffer; when the buffer holds [`HIGH_WATER`] bytes the
-//! writer waits until the body has handed them to hyper. Memory per response is therefore bounded
-//! by that buffer plus hyper's own write buffer, whatever the handler writes.
+//! handler writes goes through the pipe of [`crate::body::pipe`], which keeps at most 64 KiB
+//! ahead of the client.
 
-use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll, Waker, ready};
+use std::task::{Context, Poll, ready};
 
-use bytes::{Buf, Bytes, BytesMut};
-use http_body::{Body as _, Frame, SizeHint};
+use bytes::{Buf, Bytes};
+use http_body::{Body as _, Frame};
 use sync_wrapper::SyncWrapper;
 use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, ReadBuf};
 
 use super::BoxError;
 use crate::body::Body;
-
-/// How many bytes the handler may write ahead of the client.
-pub(crate) const HIGH_WATER: usize = 64 * 1024;
-
-/// State shared by the handler side ([`BodyWriter`], the `Exchange`) and the response side
-/// ([`HandlerBody`], the response future).
-#[derive(Debug, Default)]
-pub(crate) struct Shared {
-    /// The response head, once `end_headers` has run; taken by the response future.
-    pub(crate) head: Option<http::response::Parts>,
-    /// Body bytes written by the handler and not yet handed to hyper.
-    buf: BytesMut,
-    /// The writer waiting for room in `buf`, or for `buf` to drain (flush).
-    writer: Option<Waker>,
-    /// The rest of the body, handed over with `Exchange::send_body`.
-    pub(crate) tail: Option<Body>,
-    /// The response body is gone (complete, or the client left): writes fail with `BrokenPipe`.
-    closed: bool,
-}
-
-pub(crate) type SharedRef = Arc<Mutex<Shared>>;
-
-pub(crate) fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
-    // No user code runs while the lock is held, so a poisoned lock still holds consistent data.
-    shared.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-impl Shared {
-    /// Appends bytes that bypass back-pressure (error pages: small and complete).
-    pub(crate) fn push(&mut self, data: &[u8]) {
-        self.buf.extend_from_slice(data);
-    }
-
-    /// Whether nothing written through `wfile` is waiting.
-    pub(crate) fn is_drained(&self) -> bool {
-        self.buf.is_empty()
-    }
-
-    /// Takes everything buffered, waking a writer waiting for room.
-    fn take(&mut self) -> Option<Bytes> {
-        if self.buf.is_empty() {
-            return None;
-        }
-        if let Some(waker) = self.writer.take() {
-            waker.wake();
-        }
-        Some(self.buf.split().freeze())
-    }
-}
+use crate::body::pipe::{SharedRef, lock};
 
 /// Python's `wfile`: the response body, as a [`tokio::io::AsyncWrite`].
 ///
@@ -82,7 +31,9 @@ impl Shared {
 #[doc(alias = "wfile")]
 #[derive(Debug)]
 pub struct BodyWriter {
-    shared: SharedRef,
+    /// `None` where no handler is running (the services answering in place: file serving,
+    /// CGI), which hand their bodies over with `send_body`.
+    pipe: Option<SharedRef>,
     /// Set once the head is out; writing before that is a handler bug.
     pub(crate) open: bool,
     /// For HEAD, 1xx, 204 and 304 responses there is no body: writes are accepted and dropped.
@@ -90,9 +41,9 @@ pub struct BodyWriter {
 }
 
 impl BodyWriter {
-    pub(crate) fn new(shared: SharedRef) -> Self {
+    pub(crate) fn new(pipe: Option<SharedRef>) -> Self {
         Self {
-            shared,
+            pipe,
             open: false,
             discard: false,
         }
@@ -102,6 +53,13 @@ impl BodyWriter {
         io::Error::new(
             io::ErrorKind::NotConnected,
             "wfile is closed: written before send_response() or after send_body()",
+        )
+    }
+
+    fn no_pipe() -> io::Error {
+        io::Error::new(
+            io::ErrorKind::Unsupported,
+            "wfile streams only from a handler's do_* method; here, use send_body()",
         )
     }
 }
@@ -118,33 +76,19 @@ impl AsyncWrite for BodyWriter {
         if self.discard || data.is_empty() {
             return Poll::Ready(Ok(data.len()));
         }
-        let mut shared = lock(&self.shared);
-        if shared.closed {
-            return Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::BrokenPipe,
-                "the response is complete or the client went away",
-            )));
+        match &self.pipe {
+            Some(pipe) => lock(pipe).poll_write(cx, data),
+            None => Poll::Ready(Err(Self::no_pipe())),
         }
-        let room = HIGH_WATER.saturating_sub(shared.buf.len());
-        if room == 0 {
-            shared.writer = Some(cx.waker().clone());
-            return Poll::Pending;
-        }
-        let n = room.min(data.len());
-        shared.buf.extend_from_slice(&data[..n]);
-        Poll::Ready(Ok(n))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if !self.open {
             return Poll::Ready(Err(Self::not_open()));
         }
-        let mut shared = lock(&self.shared);
-        if shared.buf.is_empty() || shared.closed {
-            Poll::Ready(Ok(()))
-        } else {
-            shared.writer = Some(cx.waker().clone());
-            Poll::Pending
+        match &self.pipe {
+            Some(pipe) => lock(pipe).poll_flush(cx),
+            None => Poll::Ready(Ok(())),
         }
     }
 
@@ -301,151 +245,5 @@ impl http_body::Body for Prefixed {
 
     fn is_end_stream(&self) -> bool {
         self.prefix.is_none() && self.rest.is_end_stream()
-    }
-}
-
-/// What a finished handler run hands back: the request state and how it ended.
-pub(crate) type Driver = Pin<Box<dyn Future<Output = super::future::Finished> + Send>>;
-
-/// The response body of a handler: drains what the handler wrote and keeps the handler running
-/// until it returns.
-pub(crate) struct HandlerBody {
-    driver: Option<Driver>,
-    shared: SharedRef,
-    /// The body handed over with `send_body`, once the handler has returned (boxed: a `Body`
-    /// can itself be a handler body).
-    tail: Option<Box<Body>>,
-    /// Ends the body after the buffered bytes: the handler failed after its head went out.
-    error: Option<BoxError>,
-    /// Whether the body has yielded once before reporting `error`.
-    yielded: bool,
-}
-
-impl std::fmt::Debug for HandlerBody {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HandlerBody")
-            .field("running", &self.driver.is_some())
-            .finish_non_exhaustive()
-    }
-}
-
-impl Drop for HandlerBody {
-    /// hyper drops a body once it has all it will send (the `Content-Length` is reached, a HEAD,
-    /// a 204/304) or when the client leaves. Python always runs a handler to its end, so a
-    /// handler still running is finished on its own task; its further writes fail with
-    /// `BrokenPipe` (a loop writing to a gone client stops), and a failure is still logged.
-    fn drop(&mut self) {
-        let Some(driver) = self.driver.take() else {
-            return;
-        };
-        {
-            let mut shared = lock(&self.shared);
-            shared.closed = true;
-            shared.buf.clear();
-            if let Some(waker) = shared.writer.take() {
-                waker.wake();
-            }
-        }
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                let finished = driver.await;
-                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    finished.after_head()
-                }));
-            });
-        }
-    }
-}
-
-impl HandlerBody {
-    /// The body of a handler still running after its head went out.
-    pub(crate) fn new(driver: Option<Driver>, shared: SharedRef) -> Self {
-        Self {
-            driver,
-            shared,
-            tail: None,
-            error: None,
-            yielded: false,
-        }
-    }
-
-    /// The body of a handler that has returned: what it buffered, then `error` if it failed.
-    pub(crate) fn finished(shared: SharedRef, error: Option<BoxError>) -> Self {
-        Self {
-            driver: None,
-            shared,
-            tail: None,
-            error,
-            yielded: false,
-        }
-    }
-
-    pub(crate) fn poll_frame(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        loop {
-            if let Some(data) = lock(&self.shared).take() {
-                return Poll::Ready(Some(Ok(Frame::data(data))));
-            }
-            let Some(driver) = self.driver.as_mut() else {
-                if self.error.is_none() {
-                    if self.tail.is_none() {
-                        self.tail = lock(&self.shared).tail.take().map(Box::new);
-                    }
-                    if let Some(tail) = &mut self.tail {
-                        match ready!(Pin::new(&mut **tail).poll_frame(cx)) {
-                            Some(frame) => return Poll::Ready(Some(frame)),
-                            None => self.tail = None,
-                        }
-                    }
-                }
-                return self.poll_end(cx);
-            };
-            match driver.as_mut().poll(cx) {
-                Poll::Ready(finished) => {
-                    self.driver = None;
-                    // Deliver what the handler wrote before failing, then the failure. (A panic
-                    // in a logging hook must not take the connection task with it.)
-                    self.error =
-                        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                            finished.after_head()
-                        })) {
-                            Ok(result) => result.err(),
-                            Err(_) => Some("a logging hook panicked".into()),
-                        };
-                }
-                Poll::Pending => {
-                    // The handler is waiting: either on something else (its waker is
-                    // registered), or for room, which only exists once we hand over `buf`.
-                    if let Some(data) = lock(&self.shared).take() {
-                        return Poll::Ready(Some(Ok(Frame::data(data))));
-                    }
-                    return Poll::Pending;
-                }
-            }
-        }
-    }
-
-    /// The end of the body: done, or the handler's failure. hyper drops unflushed bytes when a
-    /// body fails, so the failure is reported only after yielding once, which lets hyper flush
-    /// the data that came before it (best effort: a socket that is full then still loses it).
-    fn poll_end(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        match self.error.take() {
-            None => Poll::Ready(None),
-            Some(err) if self.yielded => Poll::Ready(Some(Err(err))),
-            Some(err) => {
-                self.error = Some(err);
-                self.yielded = true;
-                cx.waker().wake_by_ref();
-                Poll::Pending
-            }
-        }
-    }
-
-    pub(crate) fn size_hint(&self) -> SizeHint {
-        // Deliberately inexact: without a Content-Length from the handler, hyper must use
-        // close-delimiting (HTTP/1.0) or chunked encoding (HTTP/1.1), as Python does.
-        SizeHint::default()
     }
 }

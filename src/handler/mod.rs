@@ -116,12 +116,15 @@
 //! [`Service`]: tower::Service
 //! [`Layer`]: tower::Layer
 
+mod class;
+mod error;
 mod error_page;
 mod exchange;
+pub(crate) mod fall_through;
 mod future;
-pub(crate) mod io;
+mod io;
 mod layer;
-pub(crate) mod semantics;
+pub(crate) mod rules;
 mod service;
 
 #[cfg(test)]
@@ -133,17 +136,19 @@ use std::future::{Future, ready};
 use http::Version;
 
 #[cfg(feature = "fs")]
+pub(crate) use self::class::{Attributes, Base, SIMPLE_SERVER_VERSION};
+pub use self::error::HeaderError;
+#[cfg(feature = "fs")]
 pub(crate) use self::error_page::html_escape;
 pub use self::error_page::{DEFAULT_ERROR_CONTENT_TYPE, DEFAULT_ERROR_MESSAGE, render_error_page};
 pub use self::exchange::Exchange;
+#[cfg(feature = "fs")]
+pub(crate) use self::exchange::{Output, guarded, plain_500};
 pub use self::future::ResponseFuture;
 pub use self::io::{BodyReader, BodyWriter};
 pub use self::layer::HandlerLayer;
 pub use self::service::{HandlerService, NotImplemented};
-
-/// The error a handler method may return: anything that converts into a boxed error, so `?`
-/// works on `std::io::Error`, parse errors and your own error types alike.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub use crate::BoxError;
 
 /// What every `do_*` method returns.
 ///
@@ -165,28 +170,51 @@ pub const SYS_VERSION: &str = concat!("basehttp/", env!("CARGO_PKG_VERSION"));
 /// the value. `&self` is shared by all requests (Python's class and `self.server`: put shared
 /// state here), the `&mut Exchange` is the per-request state.
 ///
+/// The methods Python's response machinery calls — [`end_headers`], [`send_error`],
+/// [`log_request`], [`log_error`], [`log_message`], and for file serving and CGI
+/// [`translate_path`], [`guess_type`], [`list_directory`], [`is_cgi`] — are called for every
+/// response of the stack below the handler, [`StaticFiles`] and [`Cgi`] included, as in Python
+/// where those are subclasses of `BaseHTTPRequestHandler`. Each defaults to `super()`: the
+/// exchange's method of the same name, which goes on to the next handler of the stack and ends
+/// with the answering service's own behaviour. A class attribute a handler sets to something else
+/// than `BaseHTTPRequestHandler`'s default applies below it too; one left at the default leaves
+/// the services below with their own (`SimpleHTTP/0.6` for file serving).
+///
 /// See the [module docs](crate::handler) for examples.
+///
+/// [`end_headers`]: HttpRequestHandler::end_headers
+/// [`send_error`]: HttpRequestHandler::send_error
+/// [`log_request`]: HttpRequestHandler::log_request
+/// [`log_error`]: HttpRequestHandler::log_error
+/// [`log_message`]: HttpRequestHandler::log_message
+/// [`translate_path`]: HttpRequestHandler::translate_path
+/// [`guess_type`]: HttpRequestHandler::guess_type
+/// [`list_directory`]: HttpRequestHandler::list_directory
+/// [`is_cgi`]: HttpRequestHandler::is_cgi
+/// [`StaticFiles`]: crate::static_files::StaticFiles
+/// [`Cgi`]: crate::cgi::Cgi
 #[doc(alias = "BaseHTTPRequestHandler")]
 #[doc(alias = "http.server")]
 pub trait HttpRequestHandler: Send + Sync + 'static {
     /// Python's `server_version` class attribute: the first word of the `Server` header.
     ///
-    /// Defaults to `"BaseHTTP/0.6"`.
+    /// Defaults to `"BaseHTTP/0.6"`. Read once, when the service is built.
     fn server_version(&self) -> &str {
-        "BaseHTTP/0.6"
+        class::BASE_SERVER_VERSION
     }
 
     /// Python's `sys_version`: the second word of the `Server` header.
     ///
-    /// Defaults to [`SYS_VERSION`] (`basehttp/<version>`; Python says `Python/3.x.y`).
+    /// Defaults to [`SYS_VERSION`] (`basehttp/<version>`; Python says `Python/3.x.y`). Read once,
+    /// when the service is built.
     fn sys_version(&self) -> &str {
         SYS_VERSION
     }
 
     /// Python's `version_string()`: the `Server` header value.
     ///
-    /// Defaults to `server_version + " " + sys_version`. It is read once, when the service is
-    /// built, not per request.
+    /// Defaults to `server_version + " " + sys_version`. Read once, when the service is built;
+    /// [`Exchange::version_string`] gives the value a response carries.
     fn version_string(&self) -> String {
         format!("{} {}", self.server_version(), self.sys_version())
     }
@@ -197,7 +225,8 @@ pub trait HttpRequestHandler: Send + Sync + 'static {
     /// With `HTTP/1.0` every connection closes after its response (Python's behaviour, even
     /// for HTTP/1.1 clients); with `HTTP/1.1` connections persist unless the client or a
     /// [`send_header("Connection", "close")`](Exchange::send_header) says otherwise, and every
-    /// [`send_error`](Exchange::send_error) closes. Defaults to `HTTP/1.0`.
+    /// [`send_error`](Exchange::send_error) closes. Defaults to `HTTP/1.0`. Read once, when the
+    /// service is built.
     fn protocol_version(&self) -> Version {
         Version::HTTP_10
     }
@@ -205,21 +234,25 @@ pub trait HttpRequestHandler: Send + Sync + 'static {
     /// Python's `error_message_format`: the template of [`send_error`](Exchange::send_error)
     /// pages, with `%(code)d`, `%(message)s` and `%(explain)s` placeholders.
     ///
-    /// Defaults to [`DEFAULT_ERROR_MESSAGE`], CPython 3.14's template.
+    /// Defaults to [`DEFAULT_ERROR_MESSAGE`], CPython 3.14's. Read once, when the service is
+    /// built.
     fn error_message_format(&self) -> &str {
         DEFAULT_ERROR_MESSAGE
     }
 
     /// Python's `error_content_type`.
     ///
-    /// Defaults to [`DEFAULT_ERROR_CONTENT_TYPE`], `text/html;charset=utf-8`.
+    /// Defaults to [`DEFAULT_ERROR_CONTENT_TYPE`], `text/html;charset=utf-8`. Read once, when the
+    /// service is built.
     fn error_content_type(&self) -> &str {
         DEFAULT_ERROR_CONTENT_TYPE
     }
 
     /// Python's `responses` table: `(phrase, description)` for a status code.
     ///
-    /// Defaults to [`crate::responses`], CPython 3.14's `HTTPStatus` table.
+    /// Defaults to [`crate::responses`], CPython 3.14's `HTTPStatus` table. An entry that differs
+    /// from it applies to the services below the handler too.
+    #[doc(alias = "HTTPStatus")]
     fn responses(&self, code: u16) -> Option<(&str, &str)> {
         crate::responses(code)
     }
@@ -322,30 +355,74 @@ pub trait HttpRequestHandler: Send + Sync + 'static {
         ready(ex.end_headers().is_ok())
     }
 
-    /// Python's `log_request(code, size)`: called by [`Exchange::send_response`].
+    /// Python's `end_headers()`: called whenever a response head is finished — the handler's own,
+    /// and those of the [`StaticFiles`](crate::static_files::StaticFiles) and
+    /// [`Cgi`](crate::cgi::Cgi) below it: files, listings, redirects, `304`s, error pages. Add
+    /// headers with [`Exchange::send_header`], then call [`Exchange::end_headers`], which is
+    /// `super().end_headers()`.
     ///
-    /// Defaults to `log_message('"%s" %s %s', requestline, code, size)`, size `-` when unknown.
-    fn log_request(&self, ex: &Exchange, code: u16, size: Option<u64>) {
-        match size {
-            Some(size) => {
-                self.log_message(ex, format_args!("\"{}\" {code} {size}", ex.request_line()))
-            }
-            None => self.log_message(ex, format_args!("\"{}\" {code} -", ex.request_line())),
+    /// As in Python, a CGI script's own response is sent with `flush_headers()` and does not pass
+    /// here, unless [`Cgi::end_headers_for_scripts`](crate::cgi::Cgi::end_headers_for_scripts).
+    ///
+    /// ```
+    /// use basehttp::prelude::*;
+    /// use basehttp::handler::HeaderError;
+    ///
+    /// // class CORSRequestHandler(SimpleHTTPRequestHandler):
+    /// struct CorsRequestHandler;
+    ///
+    /// impl HttpRequestHandler for CorsRequestHandler {
+    ///     fn end_headers(&self, ex: &mut Exchange) -> Result<(), HeaderError> {
+    ///         ex.send_header("Access-Control-Allow-Origin", "*");
+    ///         ex.end_headers() // super().end_headers()
+    ///     }
+    /// }
+    /// ```
+    fn end_headers(&self, ex: &mut Exchange) -> Result<(), HeaderError> {
+        ex.end_headers()
+    }
+
+    /// Python's `send_error(code, message, explain)`: called for every error page of the stack.
+    ///
+    /// Defaults to `super().send_error(…)`: Python's page from
+    /// [`error_message_format`](HttpRequestHandler::error_message_format), sent through
+    /// [`end_headers`](HttpRequestHandler::end_headers). An override answers its own way (see
+    /// [`Exchange::send_body`]) or calls [`Exchange::send_error_with`] / [`Exchange::send_error`].
+    fn send_error(
+        &self,
+        ex: &mut Exchange,
+        code: u16,
+        message: Option<&str>,
+        explain: Option<&str>,
+    ) {
+        match message {
+            Some(message) => ex.send_error_with(code, message, explain),
+            None => ex.send_error(code),
         }
     }
 
-    /// Python's `log_error`: called by [`Exchange::send_error`] and for handler failures.
+    /// Python's `log_request(code, size)`: called by [`Exchange::send_response`] for every
+    /// response of the stack.
     ///
-    /// Defaults to [`log_message`](HttpRequestHandler::log_message).
-    fn log_error(&self, ex: &Exchange, message: fmt::Arguments<'_>) {
-        self.log_message(ex, message);
+    /// Defaults to `super().log_request(…)`, which ends in Python's
+    /// `log_message('"%s" %s %s', requestline, code, size)`, size `-` when unknown.
+    fn log_request(&self, ex: &Exchange, code: u16, size: Option<u64>) {
+        ex.log_request_with(code, size);
     }
 
-    /// Python's `log_message`: every log line goes through here.
+    /// Python's `log_error`: called by [`Exchange::send_error`] and for failures.
     ///
-    /// Defaults to Python's format, `127.0.0.1 - - [21/Nov/2026 19:49:25] message`, with control
-    /// characters escaped (see [`crate::log`]), emitted as a `tracing` event with target
-    /// `basehttp::log`. Override it to silence or redirect a handler's lines:
+    /// Defaults to `super().log_error(…)`, which ends in [`log_message`](Exchange::log_message).
+    fn log_error(&self, ex: &Exchange, message: fmt::Arguments<'_>) {
+        ex.log_error(message);
+    }
+
+    /// Python's `log_message`: every log line of the stack goes through here.
+    ///
+    /// Defaults to `super().log_message(…)`, which ends in Python's format,
+    /// `127.0.0.1 - - [21/Nov/2026 19:49:25] message`, with control characters escaped (see
+    /// [`crate::log`]), emitted as a `tracing` event with target `basehttp::log`. Override it to
+    /// silence or redirect the lines:
     ///
     /// ```
     /// use basehttp::prelude::*;
@@ -357,7 +434,57 @@ pub trait HttpRequestHandler: Send + Sync + 'static {
     /// }
     /// ```
     fn log_message(&self, ex: &Exchange, message: fmt::Arguments<'_>) {
-        ex.log_line(message);
+        ex.log_message(message);
+    }
+
+    /// `SimpleHTTPRequestHandler.translate_path(path)`: the file-system path a request path
+    /// names, for the [`StaticFiles`](crate::static_files::StaticFiles) and
+    /// [`Cgi`](crate::cgi::Cgi) below the handler. Called once per request, on the async
+    /// runtime (keep it free of blocking I/O).
+    ///
+    /// Defaults to `super().translate_path(path)` ([`Exchange::translate_path`]): Python's
+    /// translation below the served directory. Unlike Python, a result outside the served
+    /// directory is not served (`404`), unless the service follows symlinks (Python's
+    /// behaviour, the CLI's `--follow-symlinks`).
+    #[cfg(feature = "fs")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "fs")))]
+    fn translate_path(&self, ex: &Exchange, path: &str) -> std::path::PathBuf {
+        ex.translate_path(path)
+    }
+
+    /// `SimpleHTTPRequestHandler.guess_type(path)`: the `Content-Type` of a file served below
+    /// the handler (`path` is [`translate_path`](HttpRequestHandler::translate_path)'s result,
+    /// or an index page in it).
+    ///
+    /// Defaults to `super().guess_type(path)` ([`Exchange::guess_type`]): the service's
+    /// `extensions_map`, then the system's types, then the built-in table.
+    #[cfg(feature = "fs")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "fs")))]
+    fn guess_type(&self, ex: &Exchange, path: &std::path::Path) -> String {
+        ex.guess_type(path)
+    }
+
+    /// `SimpleHTTPRequestHandler.list_directory(path)`: answers a request for a directory
+    /// without an index page, for the [`StaticFiles`](crate::static_files::StaticFiles) below
+    /// the handler. The directory has been read; `listing` holds its entries.
+    ///
+    /// Defaults to `super().list_directory(…)` ([`Exchange::list_directory`]): Python's page.
+    /// An override may refuse (`ex.send_error_with(403, "Directory listing disabled", None)`)
+    /// or answer with its own page.
+    #[cfg(feature = "fs")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "fs")))]
+    fn list_directory(&self, ex: &mut Exchange, listing: &crate::static_files::DirectoryListing) {
+        ex.list_directory(listing);
+    }
+
+    /// `CGIHTTPRequestHandler.is_cgi()`: whether a request runs a script of the
+    /// [`Cgi`](crate::cgi::Cgi) below the handler, and where the script's directory ends.
+    ///
+    /// Defaults to `super().is_cgi()` ([`Exchange::is_cgi`]): the service's `cgi_directories`.
+    #[cfg(feature = "cgi")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cgi")))]
+    fn is_cgi(&self, ex: &Exchange) -> Option<crate::cgi::CgiInfo> {
+        ex.is_cgi()
     }
 
     /// Turns the handler into a [`HandlerService`] with nothing below it: methods the handler
@@ -370,7 +497,8 @@ pub trait HttpRequestHandler: Send + Sync + 'static {
     }
 
     /// Turns the handler into a [`HandlerLayer`]: methods it does not implement, and requests it
-    /// hands down with [`Exchange::fall_through`], go to the inner service.
+    /// hands down with [`Exchange::fall_through`], go to the inner service — whose responses then
+    /// go through this handler's overridden methods.
     fn into_layer(self) -> HandlerLayer<Self>
     where
         Self: Sized,

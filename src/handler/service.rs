@@ -4,15 +4,15 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::{HeaderValue, Request, Response};
+use http::{Request, Response};
 use tower::Service;
 
-use super::exchange::{Exchange, Hooks};
+use super::class::{Base, Class, HandlerBase};
+use super::exchange::{Exchange, Output};
 use super::future::{ResponseFuture, run};
-use super::io::Shared;
-use super::semantics;
 use super::{BoxError, HttpRequestHandler};
 use crate::body::Body;
+use crate::body::pipe::Shared;
 
 /// A [`HttpRequestHandler`] as a tower [`Service`].
 ///
@@ -28,7 +28,10 @@ use crate::body::Body;
 pub struct HandlerService<H, S = NotImplemented> {
     handler: Arc<H>,
     inner: Option<S>,
-    server_header: HeaderValue,
+    /// The handler alone as a class (the common case: nothing above it).
+    class: Arc<Class>,
+    /// `BaseHTTPRequestHandler` with the handler's class attributes, read once.
+    base: Arc<HandlerBase>,
 }
 
 impl<H: HttpRequestHandler> HandlerService<H> {
@@ -43,11 +46,13 @@ where
     H: HttpRequestHandler,
 {
     pub(crate) fn from_parts(handler: Arc<H>, inner: Option<S>) -> Self {
-        let server_header = semantics::server_header(&handler.version_string());
+        let base = HandlerBase::of(&*handler);
+        let class = Class::of_handler(handler.clone(), &base.0);
         Self {
             handler,
             inner,
-            server_header,
+            class: Arc::new(class),
+            base: Arc::new(base),
         }
     }
 
@@ -56,20 +61,7 @@ where
         &self.handler
     }
 
-    /// The inner service, if there is one.
-    pub fn get_ref(&self) -> Option<&S> {
-        self.inner.as_ref()
-    }
-
-    /// Mutable access to the inner service, if there is one.
-    pub fn get_mut(&mut self) -> Option<&mut S> {
-        self.inner.as_mut()
-    }
-
-    /// Consumes `self`, returning the inner service, if there is one.
-    pub fn into_inner(self) -> Option<S> {
-        self.inner
-    }
+    define_inner_service_accessors!();
 }
 
 impl<H, S: Clone> Clone for HandlerService<H, S> {
@@ -77,7 +69,8 @@ impl<H, S: Clone> Clone for HandlerService<H, S> {
         Self {
             handler: self.handler.clone(),
             inner: self.inner.clone(),
-            server_header: self.server_header.clone(),
+            class: self.class.clone(),
+            base: self.base.clone(),
         }
     }
 }
@@ -113,20 +106,25 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
+        // Reached through another handler's fall-through: that handler is the subclass.
+        let class = match Exchange::inherited(&mut parts) {
+            Some(outer) => Arc::new(self.class.below(&outer)),
+            None => self.class.clone(),
+        };
         let shared = Arc::new(Mutex::new(Shared::default()));
-        let hooks: Arc<dyn Hooks> = self.handler.clone();
+        let base: Arc<dyn Base> = self.base.clone();
         // Boxed once: the request state then moves between the handler run and the response
         // future as a pointer.
         let ex = Box::new(Exchange::new(
             parts,
             Body::new(body),
-            hooks,
-            self.server_header.clone(),
-            shared.clone(),
+            Some(class),
+            base,
+            Output::Pipe(shared.clone()),
         ));
-        let driver = Box::pin(run(self.handler.clone(), ex));
-        ResponseFuture::new(driver, shared, self.inner.clone())
+        let running = Box::pin(run(self.handler.clone(), ex));
+        ResponseFuture::new(running, shared, self.inner.clone())
     }
 }
 

@@ -634,7 +634,11 @@ async fn large_writes_are_chunked_at_the_high_water_mark() {
     let mut total = 0;
     while let Some(frame) = body.frame().await {
         let data = frame.unwrap().into_data().unwrap();
-        assert!(data.len() <= super::io::HIGH_WATER, "{}", data.len());
+        assert!(
+            data.len() <= crate::body::pipe::HIGH_WATER,
+            "{}",
+            data.len()
+        );
         total += data.len();
     }
     assert_eq!(total, 8 << 20);

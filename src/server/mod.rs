@@ -73,9 +73,10 @@ use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
 use tower::Service;
 
-pub use self::conn::ConnectionInfo;
-use self::conn::{ActivityIo, ConnService, Control, Phase};
-use crate::handler::BoxError;
+use self::conn::{ActivityIo, ConnService};
+use crate::BoxError;
+pub use crate::connection::ConnectionInfo;
+use crate::connection::{Control, Phase};
 
 /// Python's `HTTPServer` (and `ThreadingHTTPServer`: every connection is served concurrently).
 ///

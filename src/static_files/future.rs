@@ -5,68 +5,61 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tokio::task::JoinHandle;
 use tower::Service;
-use tower::util::Oneshot;
 
 use super::Config;
-use super::fs::{self, OwnedRequest, Plan};
+use super::fs;
 use super::respond::respond;
-use super::service::reply;
+use super::service::Planned;
 use crate::body::Body;
-use crate::handler::BoxError;
-use crate::handler::semantics::{self, Adopt};
-use crate::server::ConnectionInfo;
+use crate::handler::fall_through::{FallThrough, fall_through};
+use crate::handler::{BoxError, Exchange};
 
 pin_project! {
     /// The response future of [`StaticFiles`](super::StaticFiles).
-    pub struct ResponseFuture<S, B>
+    pub struct ResponseFuture<S>
     where
-        S: Service<Request<B>>,
+        S: Service<Request<Body>>,
     {
         #[pin]
-        state: State<S, B>,
+        state: State<S>,
     }
 }
 
 pin_project! {
     #[project = StateProj]
-    enum State<S, B>
+    enum State<S>
     where
-        S: Service<Request<B>>,
+        S: Service<Request<Body>>,
     {
         /// Answered already (a hot file, an error).
         Ready { response: Option<Response<Body>> },
-        /// The planner runs on the blocking pool.
+        /// The planner runs on the blocking pool, and answers there.
         Planning {
-            join: JoinHandle<Plan>,
-            pending: Option<Pending<S, B>>,
+            join: JoinHandle<Trip>,
+            inner: Option<S>,
         },
         /// The inner service answers.
         Inner {
             #[pin]
-            future: Oneshot<S, Request<B>>,
-            adopt: Adopt,
+            future: FallThrough<S>,
         },
     }
 }
 
-/// What a planned request needs once the plan is back.
-struct Pending<S, B> {
-    config: Arc<Config>,
-    request: Request<B>,
-    conn: Option<ConnectionInfo>,
-    inner: Option<S>,
-}
+/// What comes back from the blocking pool: the exchange, and whether it answered (a path with
+/// nothing behind it is left to the inner service, with `fall_through_on_not_found`).
+type Trip = (Box<Exchange>, bool);
 
-impl<S, B> ResponseFuture<S, B>
+impl<S> ResponseFuture<S>
 where
-    S: Service<Request<B>>,
+    S: Service<Request<Body>>,
 {
     pub(super) fn ready(response: Response<Body>) -> Self {
         Self {
@@ -76,87 +69,72 @@ where
         }
     }
 
-    pub(super) fn inner(inner: S, request: Request<B>, config: &Arc<Config>) -> Self {
-        let adopt = Adopt::new(&request, config.protocol_version, &config.server_header);
+    pub(super) fn fall_through(ex: Box<Exchange>, inner: Option<S>) -> Self {
         Self {
             state: State::Inner {
-                future: Oneshot::new(inner, request),
-                adopt,
+                future: fall_through(ex, inner),
             },
         }
     }
 
     pub(super) fn planning(
         config: Arc<Config>,
-        owned: OwnedRequest,
-        request: Request<B>,
-        conn: Option<ConnectionInfo>,
+        ex: Box<Exchange>,
+        planned: Planned,
         inner: Option<S>,
     ) -> Self {
-        let pending = Pending {
-            config: config.clone(),
-            request,
-            conn,
-            inner,
-        };
+        let may_fall_through = config.fall_through_on_not_found && inner.is_some();
+        // The log lines written on the blocking pool belong to the request's span.
+        let span = tracing::Span::current();
+        let trip = move || span.in_scope(|| send_head(&config, ex, &planned, may_fall_through));
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => Self {
                 state: State::Planning {
-                    join: runtime.spawn_blocking(move || fs::plan(&config, owned.view())),
-                    pending: Some(pending),
+                    join: runtime.spawn_blocking(trip),
+                    inner,
                 },
             },
             // Outside a tokio runtime there is no runtime to block: plan here.
-            Err(_) => {
-                let plan = fs::plan(&config, owned.view());
-                match pending.answer(Ok(plan)) {
-                    Answer::Respond(response) => Self::ready(response),
-                    Answer::FallThrough(inner, request, config) => {
-                        Self::inner(inner, request, &config)
-                    }
-                }
-            }
+            Err(_) => Self::settle(trip(), inner),
+        }
+    }
+
+    fn settle((ex, answered): Trip, inner: Option<S>) -> Self {
+        if answered {
+            Self::ready(ex.into_response())
+        } else {
+            Self::fall_through(ex, inner)
         }
     }
 }
 
-enum Answer<S, B> {
-    Respond(Response<Body>),
-    FallThrough(S, Request<B>, Arc<Config>),
-}
-
-impl<S, B> Pending<S, B> {
-    fn answer(self, plan: Result<Plan, tokio::task::JoinError>) -> Answer<S, B> {
-        let Self {
-            config,
-            request,
-            conn,
-            inner,
-        } = self;
-        if config.fall_through_on_not_found && matches!(plan, Ok(Plan::NotFound)) {
-            if let Some(inner) = inner {
-                return Answer::FallThrough(inner, request, config);
-            }
-        }
-        let (parts, _body) = request.into_parts();
-        let raw = semantics::request_target(&parts.uri, parts.version);
-        let reply = reply(&config, &parts, &raw, conn.as_ref());
-        let response = match plan {
-            Ok(plan) => respond(&config, &reply, plan),
-            Err(err) => {
-                reply.log_error(format_args!(
-                    "Exception occurred during processing of request: {err}"
-                ));
-                reply.error(500, None, None)
-            }
+/// Python's `send_head` off the runtime: plans the request and answers it through the
+/// exchange — the listing and the handlers' methods run here too.
+fn send_head(
+    config: &Config,
+    mut ex: Box<Exchange>,
+    planned: &Planned,
+    may_fall_through: bool,
+) -> Trip {
+    let answered = crate::handler::guarded(&mut ex, |ex| {
+        let request = fs::Request {
+            external: planned.external.as_deref().unwrap_or(ex.path()),
+            head: planned.head,
+            headers: ex.headers(),
         };
-        Answer::Respond(response)
-    }
+        let plan = fs::plan(config, planned.translated.as_ref(), request);
+        if may_fall_through && matches!(plan, fs::Plan::NotFound) {
+            return false;
+        }
+        respond(ex, config, plan);
+        true
+    });
+    (ex, answered.unwrap_or(true))
 }
 
-impl<S, B, ResBody> Future for ResponseFuture<S, B>
+impl<S, ResBody> Future for ResponseFuture<S>
 where
-    S: Service<Request<B>, Response = Response<ResBody>>,
+    S: Service<Request<Body>, Response = Response<ResBody>>,
     S::Error: Into<BoxError>,
     ResBody: http_body::Body<Data = Bytes> + Send + 'static,
     ResBody::Error: Into<BoxError>,
@@ -168,61 +146,35 @@ where
         loop {
             match this.state.as_mut().project() {
                 StateProj::Ready { response } => {
-                    return Poll::Ready(Ok(response.take().unwrap_or_else(plain_500)));
+                    return Poll::Ready(Ok(response
+                        .take()
+                        .unwrap_or_else(crate::handler::plain_500)));
                 }
-                StateProj::Planning { join, pending } => {
-                    let plan = std::task::ready!(Pin::new(join).poll(cx));
-                    let Some(pending) = pending.take() else {
-                        return Poll::Ready(Ok(plain_500()));
-                    };
-                    match pending.answer(plan) {
-                        Answer::Respond(response) => return Poll::Ready(Ok(response)),
-                        Answer::FallThrough(inner, request, config) => {
-                            let adopt = Adopt::new(
-                                &request,
-                                config.protocol_version,
-                                &config.server_header,
-                            );
-                            this.state.set(State::Inner {
-                                future: Oneshot::new(inner, request),
-                                adopt,
-                            });
+                StateProj::Planning { join, inner } => {
+                    let trip = ready!(Pin::new(join).poll(cx));
+                    let inner = inner.take();
+                    match trip {
+                        Ok(trip) => this.state.set(Self::settle(trip, inner).state),
+                        Err(err) => {
+                            // The blocking task was cancelled (the runtime is shutting down).
+                            tracing::warn!(target: crate::log::TARGET, "file serving: {err}");
+                            return Poll::Ready(Ok(crate::handler::plain_500()));
                         }
                     }
                 }
-                StateProj::Inner { future, adopt } => {
-                    let result = std::task::ready!(future.poll(cx));
-                    return Poll::Ready(Ok(match result {
-                        Ok(response) => {
-                            adopt.with_reply(|reply| reply.adopt(response.map(Body::new)))
-                        }
-                        Err(err) => {
-                            let err: BoxError = err.into();
-                            adopt.with_reply(|reply| {
-                                reply.log_error(format_args!(
-                                    "Exception occurred during processing of request: {err}"
-                                ));
-                                reply.error(500, None, None)
-                            })
-                        }
-                    }));
+                StateProj::Inner { future } => {
+                    return Poll::Ready(Ok(ready!(future.poll(cx))));
                 }
             }
         }
     }
 }
 
-impl<S, B> fmt::Debug for ResponseFuture<S, B>
+impl<S> fmt::Debug for ResponseFuture<S>
 where
-    S: Service<Request<B>>,
+    S: Service<Request<Body>>,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }
-}
-
-fn plain_500() -> Response<Body> {
-    let mut response = Response::new(Body::empty());
-    *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
-    response
 }

@@ -86,12 +86,12 @@
 
 mod conditional;
 mod file_body;
-pub(crate) mod fs;
+mod fs;
 mod future;
 mod layer;
 mod listing;
 mod mime;
-pub(crate) mod resolve;
+mod resolve;
 mod respond;
 mod service;
 
@@ -102,7 +102,21 @@ pub use self::mime::DEFAULT_EXTENSIONS_MAP;
 pub use self::resolve::{directory_redirect, translate_path};
 pub use self::service::StaticFiles;
 
+pub(crate) use self::respond::send_listing;
 pub(crate) use self::service::Config;
+
+/// `SimpleHTTPRequestHandler.guess_type` with the default `extensions_map`.
+pub(crate) fn default_guess_type(path: &std::path::Path) -> http::HeaderValue {
+    static MAP: std::sync::OnceLock<std::collections::HashMap<String, http::HeaderValue>> =
+        std::sync::OnceLock::new();
+    let map = MAP.get_or_init(|| {
+        DEFAULT_EXTENSIONS_MAP
+            .iter()
+            .map(|(ext, mime)| ((*ext).to_owned(), http::HeaderValue::from_static(mime)))
+            .collect()
+    });
+    mime::guess_type(&path.to_string_lossy(), map)
+}
 
 /// A content encoding of a precompressed sibling file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

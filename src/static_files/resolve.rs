@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use percent_encoding::percent_decode_str;
 
+use crate::confined::os_str;
+
 /// A request target translated to a path below the served directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Translated {
@@ -17,6 +19,14 @@ pub(crate) struct Translated {
 }
 
 impl Translated {
+    /// A path below the root, as [`Root::relative`](crate::confined::Root::relative) gives it.
+    pub(crate) fn new(path: Vec<u8>, trailing_slash: bool) -> Self {
+        Self {
+            path,
+            trailing_slash,
+        }
+    }
+
     /// The path relative to the root, for `openat` (`.` for the root itself).
     pub(crate) fn relative(&self) -> &[u8] {
         if self.path.is_empty() {
@@ -134,16 +144,6 @@ pub fn translate_path(directory: &Path, path: &str) -> PathBuf {
         out = PathBuf::from(with_slash);
     }
     out
-}
-
-#[cfg(unix)]
-pub(crate) fn os_str(bytes: &[u8]) -> &std::ffi::OsStr {
-    std::os::unix::ffi::OsStrExt::from_bytes(bytes)
-}
-
-#[cfg(not(unix))]
-pub(crate) fn os_str(bytes: &[u8]) -> &std::ffi::OsStr {
-    std::str::from_utf8(bytes).unwrap_or("\u{fffd}").as_ref()
 }
 
 /// The parts of Python's `urllib.parse.urlsplit`.

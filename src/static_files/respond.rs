@@ -1,124 +1,153 @@
-//! Python's `send_head` and `copyfile`, as an `http::Response`: what the planner decided, with
-//! Python's status lines, headers and pages.
+//! Python's `send_head` and `copyfile`, through the [`Exchange`]: what the planner decided, sent
+//! with `send_response`, `send_header`, `end_headers` and `send_error` — so every file, listing,
+//! redirect, `304` and error page goes through the methods a handler above overrides.
 
-use http::header::{self, HeaderValue};
-use http::{Response, StatusCode};
+use std::path::Path;
+
+use bytes::Bytes;
+use http::HeaderValue;
+use http::header;
 
 use super::Config;
-use super::fs::{FileContent, FileResponse, Plan};
+use super::file_body::FileBody;
+use super::fs::{self, FileContent, FileResponse, Plan};
 use crate::body::Body;
-use crate::handler::semantics::Reply;
+use crate::confined::os_str;
+use crate::handler::Exchange;
 
-/// Answers `plan`.
-pub(super) fn respond(config: &Config, reply: &Reply<'_>, plan: Plan) -> Response<Body> {
+/// Answers `plan` through `ex`.
+pub(super) fn respond(ex: &mut Exchange, config: &Config, plan: Plan) {
     match plan {
         Plan::Redirect(location) => match HeaderValue::try_from(location) {
             Ok(location) => {
-                let mut response = reply.start(StatusCode::MOVED_PERMANENTLY, None);
-                let headers = response.headers_mut();
-                headers.insert(header::LOCATION, location);
-                headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
-                reply.finish(response)
+                ex.send_response(301);
+                ex.send_header_value(header::LOCATION, location);
+                ex.send_header_value(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+                ex.end_headers_or_500();
             }
             // The location is made of the request target, so this cannot happen.
-            Err(_) => reply.error(404, Some("File not found"), None),
+            Err(_) => ex.send_error_with(404, "File not found", None),
         },
-        Plan::NotFound => reply.error(404, Some("File not found"), None),
-        Plan::ListingDenied => reply.error(404, Some("No permission to list directory"), None),
-        Plan::Forbidden => reply.error(403, None, None),
-        Plan::PreconditionFailed => reply.error(412, None, None),
+        Plan::NotFound => ex.send_error_with(404, "File not found", None),
+        Plan::ListingDenied => ex.send_error_with(404, "No permission to list directory", None),
+        Plan::Forbidden => ex.send_error(403),
+        Plan::PreconditionFailed => ex.send_error(412),
         Plan::RangeNotSatisfiable { size } => {
-            let range = HeaderValue::try_from(format!("bytes */{size}"))
-                .unwrap_or(HeaderValue::from_static("bytes */0"));
-            reply.error(416, None, Some((header::CONTENT_RANGE, range)))
+            // Buffered before the status line, it stays on the error page.
+            if let Ok(range) = HeaderValue::try_from(format!("bytes */{size}")) {
+                ex.send_header_value(header::CONTENT_RANGE, range);
+            }
+            ex.send_error(416);
         }
         Plan::NotModified { etag, vary } => {
-            let mut response = reply.start(StatusCode::NOT_MODIFIED, None);
-            let headers = response.headers_mut();
+            ex.send_response(304);
             if config.etags {
                 if let Ok(etag) = HeaderValue::try_from(etag) {
-                    headers.insert(header::ETAG, etag);
+                    ex.send_header_value(header::ETAG, etag);
                 }
             }
             if vary {
-                headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+                ex.send_header_value(header::VARY, HeaderValue::from_static("Accept-Encoding"));
             }
-            reply.finish(response)
+            ex.end_headers_or_500();
         }
-        Plan::Listing(page) => {
-            let mut response = reply.start(StatusCode::OK, None);
-            let headers = response.headers_mut();
-            headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/html; charset=utf-8"),
-            );
-            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(page.len()));
-            extra_headers(config, headers);
-            *response.body_mut() = Body::from(page);
-            reply.finish(response)
-        }
-        Plan::File(file) => respond_file(config, reply, file),
+        Plan::Listing(listing) => ex.list_directory(&listing),
+        Plan::File(file) => respond_file(ex, config, file),
     }
 }
 
-fn respond_file(config: &Config, reply: &Reply<'_>, file: FileResponse) -> Response<Body> {
-    let status = match file.ranges {
-        Some(_) => StatusCode::PARTIAL_CONTENT,
-        None => StatusCode::OK,
-    };
-    let mut response = reply.start(status, None);
-    let headers = response.headers_mut();
-    let content_type = match &file.boundary {
-        Some(boundary) => {
-            HeaderValue::try_from(format!("multipart/byteranges; boundary={boundary}"))
-                .unwrap_or(file.content_type)
-        }
-        None => file.content_type,
-    };
-    headers.insert(header::CONTENT_TYPE, content_type);
-    headers.insert(
-        header::CONTENT_LENGTH,
-        HeaderValue::from(file.content_length),
+/// `SimpleHTTPRequestHandler.list_directory`'s response, for a rendered page: `200`,
+/// `text/html; charset=utf-8`, the length, Python 3.15's extra headers, the page.
+pub(crate) fn send_listing(
+    ex: &mut Exchange,
+    page: Bytes,
+    extra: &[(header::HeaderName, HeaderValue)],
+) {
+    ex.send_response(200);
+    ex.send_header_value(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
     );
-    headers.insert(
+    ex.send_header_value(header::CONTENT_LENGTH, HeaderValue::from(page.len()));
+    for (name, value) in extra {
+        ex.send_header_value(name.clone(), value.clone());
+    }
+    if ex.end_headers_or_500() {
+        ex.send_body(Body::from(page));
+    }
+}
+
+fn respond_file(ex: &mut Exchange, config: &Config, file: FileResponse) {
+    let content_type = if ex.has_class() {
+        // Python passes `translate_path`'s result to `guess_type`.
+        ex.content_type(&config.root.path().join(os_str(&file.name)))
+    } else {
+        ex.content_type(Path::new(os_str(&file.name)))
+    };
+    let (content_type, content_length, body) = match file.body {
+        FileContent::None => (content_type, file.size, Body::empty()),
+        FileContent::Bytes(bytes) => (content_type, bytes.len() as u64, Body::from(bytes)),
+        FileContent::Stream(stream) => {
+            let length = match file.ranges.as_deref() {
+                Some([range]) => range.len(),
+                _ => file.size,
+            };
+            (content_type, length, Body::new(stream))
+        }
+        FileContent::Multipart(handle) => {
+            let ranges = file.ranges.as_deref().unwrap_or_default();
+            let boundary = fs::boundary(&file.validators);
+            let (segments, length) = fs::multipart(
+                ranges,
+                &boundary,
+                content_type.to_str().unwrap_or("application/octet-stream"),
+                file.size,
+            );
+            let multipart =
+                HeaderValue::try_from(format!("multipart/byteranges; boundary={boundary}"))
+                    .unwrap_or(content_type);
+            (
+                multipart,
+                length,
+                Body::new(FileBody::new(handle, segments)),
+            )
+        }
+    };
+    ex.send_response(if file.ranges.is_some() { 206 } else { 200 });
+    ex.send_header_value(header::CONTENT_TYPE, content_type);
+    ex.send_header_value(header::CONTENT_LENGTH, HeaderValue::from(content_length));
+    ex.send_header_value(
         header::LAST_MODIFIED,
         crate::log::http_date_header(file.validators.last_modified()),
     );
     if config.etags {
-        if let Ok(etag) = HeaderValue::try_from(file.validators.etag) {
-            headers.insert(header::ETAG, etag);
+        if let Ok(etag) = HeaderValue::try_from(&file.validators.etag) {
+            ex.send_header_value(header::ETAG, etag);
         }
     }
     if config.ranges {
-        headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+        ex.send_header_value(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     }
-    if let (Some([range]), None) = (file.ranges.as_deref(), &file.boundary) {
+    if let Some([range]) = file.ranges.as_deref() {
         if let Ok(value) =
             HeaderValue::try_from(format!("bytes {}-{}/{}", range.start, range.end, file.size))
         {
-            headers.insert(header::CONTENT_RANGE, value);
+            ex.send_header_value(header::CONTENT_RANGE, value);
         }
     }
     if let Some(encoding) = file.encoding {
-        headers.insert(
+        ex.send_header_value(
             header::CONTENT_ENCODING,
             HeaderValue::from_static(encoding.token()),
         );
     }
     if file.vary {
-        headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+        ex.send_header_value(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     }
-    extra_headers(config, headers);
-    *response.body_mut() = match file.body {
-        FileContent::None => Body::empty(),
-        FileContent::Bytes(bytes) => Body::from(bytes),
-        FileContent::Stream(stream) => Body::new(stream),
-    };
-    reply.finish(response)
-}
-
-fn extra_headers(config: &Config, headers: &mut http::HeaderMap) {
     for (name, value) in &config.extra_headers {
-        headers.append(name.clone(), value.clone());
+        ex.send_header_value(name.clone(), value.clone());
+    }
+    if ex.end_headers_or_500() {
+        ex.send_body(body);
     }
 }

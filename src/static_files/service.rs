@@ -7,17 +7,20 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::{HeaderValue, Method, Request, Response, Version};
+use http::{HeaderValue, Method, Request, Response};
 use tower::Service;
 
-use super::fs::{self, OwnedRequest, Root};
+use super::fs;
 use super::future::ResponseFuture;
 use super::listing::DirectoryListing;
 use super::mime::DEFAULT_EXTENSIONS_MAP;
+use super::resolve::{self, Translated};
 use super::{Encoding, StaticFilesLayer};
 use crate::body::Body;
-use crate::handler::semantics::{self, Reply};
-use crate::handler::{BoxError, NotImplemented, SYS_VERSION};
+use crate::confined::Root;
+#[cfg(feature = "axum")]
+use crate::handler::rules;
+use crate::handler::{Attributes, Base, BoxError, Exchange, NotImplemented, Output};
 
 /// Python's `SimpleHTTPRequestHandler`: serves the files below a directory, as a tower
 /// [`Service`].
@@ -41,15 +44,15 @@ type ListDirectory = dyn Fn(&DirectoryListing) -> String + Send + Sync;
 #[derive(Clone)]
 pub(crate) struct Config {
     pub(super) root: Arc<Root>,
+    /// Python's class attributes (`server_version`, `protocol_version`, …).
+    pub(crate) class: Attributes,
     pub(super) index_pages: Vec<String>,
     pub(super) extensions_map: HashMap<String, HeaderValue>,
     pub(super) follow_symlinks: bool,
     pub(super) precompressed: Vec<Encoding>,
-    server_version: String,
-    sys_version: String,
-    pub(super) server_header: HeaderValue,
-    pub(super) protocol_version: Version,
     pub(super) extra_headers: Vec<(http::HeaderName, HeaderValue)>,
+    /// Served in place of a path with nothing behind it (`fallback_file`).
+    pub(super) fallback: Option<Translated>,
     pub(super) fall_through_on_not_found: bool,
     pub(super) etags: bool,
     pub(super) ranges: bool,
@@ -76,7 +79,7 @@ impl<S: fmt::Debug> fmt::Debug for StaticFiles<S> {
             .field("index_pages", &c.index_pages)
             .field("follow_symlinks", &c.follow_symlinks)
             .field("precompressed", &c.precompressed)
-            .field("protocol_version", &c.protocol_version)
+            .field("protocol_version", &c.class.protocol_version)
             .field("inner", &self.inner)
             .finish_non_exhaustive()
     }
@@ -88,14 +91,11 @@ impl StaticFiles {
     ///
     /// The directory is opened on the first request (on the blocking pool) and kept open.
     pub fn new(directory: impl Into<PathBuf>) -> Self {
-        let server_version = "SimpleHTTP/0.6".to_owned();
-        let sys_version = SYS_VERSION.to_owned();
         Self {
             inner: None,
             config: Arc::new(Config {
-                server_header: semantics::server_header(&format!("{server_version} {sys_version}")),
-                server_version,
-                sys_version,
+                class: Attributes::new(crate::handler::SIMPLE_SERVER_VERSION),
+                fallback: None,
                 fall_through_on_not_found: false,
                 etags: true,
                 ranges: true,
@@ -108,7 +108,6 @@ impl StaticFiles {
                     .collect(),
                 follow_symlinks: false,
                 precompressed: Vec::new(),
-                protocol_version: Version::HTTP_10,
                 extra_headers: Vec::new(),
                 translate: None,
                 guess_type: None,
@@ -137,30 +136,14 @@ impl<S> StaticFiles<S> {
         Arc::make_mut(&mut self.config)
     }
 
-    #[cfg(test)]
-    pub(super) fn config(&self) -> &Config {
-        &self.config
-    }
-
     /// The directory being served.
     pub fn directory(&self) -> &Path {
         self.config.root.path()
     }
 
-    /// The inner service, if there is one.
-    pub fn get_ref(&self) -> Option<&S> {
-        self.inner.as_ref()
-    }
+    define_inner_service_accessors!();
 
-    /// Mutable access to the inner service, if there is one.
-    pub fn get_mut(&mut self) -> Option<&mut S> {
-        self.inner.as_mut()
-    }
-
-    /// Consumes `self`, returning the inner service, if there is one.
-    pub fn into_inner(self) -> Option<S> {
-        self.inner
-    }
+    define_class_attribute_builders!("SimpleHTTP/0.6");
 
     /// Python's `index_pages`: the names tried, in order, when a directory is requested.
     ///
@@ -200,8 +183,10 @@ impl<S> StaticFiles<S> {
         self
     }
 
-    /// Replaces Python's `guess_type`: given the file's path below the served directory, return
-    /// its `Content-Type`, or `None` for the default guess.
+    /// Replaces Python's `guess_type` for this service: given the file's path below the served
+    /// directory, return its `Content-Type`, or `None` for the default guess. (A handler above
+    /// the files overrides [`HttpRequestHandler::guess_type`](crate::handler::HttpRequestHandler::guess_type)
+    /// instead; its `super()` reaches this.)
     pub fn guess_type<F>(mut self, guess: F) -> Self
     where
         F: Fn(&Path) -> Option<String> + Send + Sync + 'static,
@@ -210,8 +195,10 @@ impl<S> StaticFiles<S> {
         self
     }
 
-    /// Replaces Python's `list_directory` page: render the listing your way (for example,
-    /// wrapping [`render_listing`](super::render_listing)).
+    /// Replaces Python's `list_directory` page for this service: render the listing your way
+    /// (for example, wrapping [`render_listing`](super::render_listing)); it is sent with
+    /// Python's headers. (A handler above the files can answer a listing any way it likes by
+    /// overriding [`HttpRequestHandler::list_directory`](crate::handler::HttpRequestHandler::list_directory).)
     pub fn list_directory<F>(mut self, render: F) -> Self
     where
         F: Fn(&DirectoryListing) -> String + Send + Sync + 'static,
@@ -222,7 +209,10 @@ impl<S> StaticFiles<S> {
 
     /// A policy in front of Python's `translate_path`: receives the request target and returns
     /// the target to translate, or `None` for `404 File not found` (hide dotfiles, map a
-    /// prefix, …). The result is still translated and confined like any request.
+    /// prefix, …). The result is still translated and confined like any request. It runs once
+    /// per request, on the async runtime. (A handler above the files overrides
+    /// [`HttpRequestHandler::translate_path`](crate::handler::HttpRequestHandler::translate_path)
+    /// instead; its `super()` reaches this.)
     ///
     /// ```
     /// use basehttp::static_files::StaticFiles;
@@ -285,28 +275,6 @@ impl<S> StaticFiles<S> {
         }
     }
 
-    /// Python's `server_version`: the first word of the `Server` header.
-    ///
-    /// Defaults to `"SimpleHTTP/0.6"`.
-    pub fn server_version(mut self, version: impl Into<String>) -> Self {
-        let config = self.config_mut();
-        config.server_version = version.into();
-        config.server_header =
-            semantics::server_header(&format!("{} {}", config.server_version, config.sys_version));
-        self
-    }
-
-    /// Python's `sys_version`: the second word of the `Server` header.
-    ///
-    /// Defaults to [`SYS_VERSION`] (`basehttp/<version>`; Python says `Python/3.x.y`).
-    pub fn sys_version(mut self, version: impl Into<String>) -> Self {
-        let config = self.config_mut();
-        config.sys_version = version.into();
-        config.server_header =
-            semantics::server_header(&format!("{} {}", config.server_version, config.sys_version));
-        self
-    }
-
     /// Whether files carry an `ETag` (`"<mtime in ns, hex>-<size, hex>"`) and `If-Match`,
     /// `If-None-Match` and `If-Unmodified-Since` are honoured in RFC 9110's order. `false` is
     /// Python's behaviour: no `ETag`, only `If-Modified-Since` (ignored when `If-None-Match` is
@@ -349,16 +317,31 @@ impl<S> StaticFiles<S> {
         self
     }
 
-    /// Python's `protocol_version` (the CLI's `-p`).
+    /// A file, below the served directory, answered (`200`, with its own type and validators)
+    /// for a request whose path has nothing behind it: the single-page application pattern,
+    /// where `/app/settings` is `index.html`'s business. Directories, and paths that exist, are
+    /// answered as usual; a missing fallback leaves the `404`. It comes before
+    /// [`fall_through_on_not_found`](StaticFiles::fall_through_on_not_found).
     ///
-    /// Defaults to `HTTP/1.0`.
-    pub fn protocol_version(mut self, version: Version) -> Self {
-        self.config_mut().protocol_version = version;
+    /// ```
+    /// use basehttp::static_files::StaticFiles;
+    ///
+    /// let spa = StaticFiles::new("dist").fallback_file("index.html");
+    /// # let _ = spa;
+    /// ```
+    ///
+    /// Defaults to none.
+    pub fn fallback_file(mut self, path: impl AsRef<str>) -> Self {
+        let target = format!("/{}", path.as_ref().trim_start_matches('/'));
+        let translated = resolve::translate(&target);
+        self.config_mut().fallback = (!translated.is_root()).then_some(translated);
         self
     }
 
     /// Python 3.15's `extra_response_headers` (the CLI's `-H`): headers added to every file and
-    /// listing response (not to redirects, `304`s or errors).
+    /// listing response (not to redirects, `304`s or errors, as in Python). For headers on every
+    /// response, override [`HttpRequestHandler::end_headers`](crate::handler::HttpRequestHandler::end_headers)
+    /// in a handler above the files.
     ///
     /// Defaults to none.
     #[doc(alias = "extra_response_headers")]
@@ -373,16 +356,17 @@ impl<S> StaticFiles<S> {
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for StaticFiles<S>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S: Service<Request<Body>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send,
     S::Error: Into<BoxError>,
-    ReqBody: Send + 'static,
+    ReqBody: http_body::Body<Data = Bytes> + Send + 'static,
+    ReqBody::Error: Into<BoxError>,
     ResBody: http_body::Body<Data = Bytes> + Send + 'static,
     ResBody::Error: Into<BoxError>,
 {
     type Response = Response<Body>;
     type Error = Infallible;
-    type Future = ResponseFuture<S, ReqBody>;
+    type Future = ResponseFuture<S>;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         // The inner service is only needed for what the files do not answer; it is driven to
@@ -391,85 +375,131 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let head = match *request.method() {
-            Method::GET => false,
-            Method::HEAD => true,
-            _ => {
-                return match &self.inner {
-                    Some(inner) => ResponseFuture::inner(inner.clone(), request, &self.config),
-                    None => {
-                        let (parts, _body) = request.into_parts();
-                        ResponseFuture::ready(not_implemented(&self.config, &parts))
-                    }
-                };
+        let (mut parts, body) = request.into_parts();
+        let class = Exchange::inherited(&mut parts);
+        let head = match parts.method {
+            Method::GET => Some(false),
+            Method::HEAD => Some(true),
+            _ => None,
+        };
+        let base: Arc<dyn Base> = self.config.clone();
+        let mut ex = Exchange::new(parts, Body::new(body), class, base, Output::direct());
+        let Some(head) = head else {
+            // Python's 501, or the service below.
+            return ResponseFuture::fall_through(Box::new(ex), self.inner.clone());
+        };
+        let config = &self.config;
+        // Python's translate_path, once per request; then a hot file is answered without
+        // leaving the runtime.
+        let cached = crate::handler::guarded(&mut ex, |ex| {
+            let translated = translate(ex, config);
+            let external = external_target(ex.parts());
+            let request = fs::Request {
+                external: external.as_deref().unwrap_or(ex.path()),
+                head,
+                headers: ex.headers(),
+            };
+            let plan = translated
+                .as_ref()
+                .and_then(|translated| fs::plan_cached(config, translated, request));
+            match plan {
+                Some(plan) => {
+                    super::respond::respond(ex, config, plan);
+                    None
+                }
+                None => Some((translated, external.map(Cow::into_owned))),
             }
-        };
-        let (parts, body) = request.into_parts();
-        let conn = semantics::connection_info(&parts);
-        let raw = semantics::request_target(&parts.uri, parts.version);
-        let target = semantics::collapse_slashes(&raw);
-        let external = external_target(&parts);
-        let view = fs::Request {
-            target: &target,
-            external: external.as_deref().unwrap_or(&target),
-            head,
-            headers: &parts.headers,
-        };
-        // A hot file is answered without leaving the runtime.
-        if let Some(plan) = fs::plan_cached(&self.config, view) {
-            let reply = reply(&self.config, &parts, &raw, conn.as_ref());
-            return ResponseFuture::ready(super::respond::respond(&self.config, &reply, plan));
+        });
+        match cached {
+            Some(Some((translated, external))) => ResponseFuture::planning(
+                config.clone(),
+                Box::new(ex),
+                Planned {
+                    translated,
+                    external,
+                    head,
+                },
+                self.inner.clone(),
+            ),
+            // Answered (or a method overridden by a handler panicked: answered with a 500).
+            _ => ResponseFuture::ready(ex.into_response()),
         }
-        let owned = OwnedRequest {
-            target: target.into_owned(),
-            external: external.map(Cow::into_owned),
-            head,
-            headers: conditional_headers(&parts.headers),
+    }
+}
+
+/// What the blocking trip needs besides the exchange.
+pub(super) struct Planned {
+    pub(super) translated: Option<Translated>,
+    /// The target as the client sent it, when a router stripped a prefix.
+    pub(super) external: Option<String>,
+    pub(super) head: bool,
+}
+
+/// Python's `translate_path(self.path)` as a path below the root; `None` when nothing may be
+/// served (a policy refused it, or a handler's `translate_path` led outside the directory).
+fn translate(ex: &Exchange, config: &Config) -> Option<Translated> {
+    if !ex.has_class() {
+        // No handler above can override translate_path: translate without building a path.
+        let target = match &config.translate {
+            Some(policy) => Cow::Owned(policy(ex.path())?),
+            None => Cow::Borrowed(ex.path()),
         };
-        drop(raw);
-        let request = Request::from_parts(parts, body);
-        ResponseFuture::planning(
-            self.config.clone(),
-            owned,
-            request,
-            conn,
-            self.inner.clone(),
-        )
+        return Some(resolve::translate(&target));
+    }
+    let path = ex.translate_path(ex.path());
+    match config.root.relative(&path) {
+        Some((relative, trailing_slash)) => Some(Translated::new(relative, trailing_slash)),
+        // Python serves whatever translate_path names; so do we when confinement is off.
+        None if config.follow_symlinks && path.is_absolute() => Some(Translated::new(
+            path.as_os_str().as_encoded_bytes().to_vec(),
+            path.as_os_str().as_encoded_bytes().ends_with(b"/"),
+        )),
+        None => None,
     }
 }
 
-/// How a request is answered Python's way by these files.
-pub(super) fn reply<'a>(
-    config: &'a Config,
-    parts: &'a http::request::Parts,
-    raw_target: &'a str,
-    conn: Option<&'a crate::server::ConnectionInfo>,
-) -> Reply<'a> {
-    Reply {
-        method: &parts.method,
-        version: parts.version,
-        raw_target,
-        close: semantics::initial_close_connection(
-            parts.version,
-            &parts.headers,
-            config.protocol_version,
-        ),
-        conn,
-        protocol: config.protocol_version,
-        server: &config.server_header,
+impl Base for Config {
+    fn attributes(&self) -> &Attributes {
+        &self.class
     }
-}
 
-/// Python's `501 Unsupported method ('POST')`, for a method nothing below answers.
-fn not_implemented(config: &Config, parts: &http::request::Parts) -> Response<Body> {
-    let conn = semantics::connection_info(parts);
-    let raw = semantics::request_target(&parts.uri, parts.version);
-    let reply = reply(config, parts, &raw, conn.as_ref());
-    let message = format!(
-        "Unsupported method ({})",
-        crate::util::py_repr(parts.method.as_str())
-    );
-    reply.error(501, Some(&message), None)
+    fn translate_path(&self, path: &str) -> PathBuf {
+        let target = match &self.translate {
+            Some(policy) => match policy(path) {
+                Some(target) => Cow::Owned(target),
+                // Refused: a path that is not below the directory, so nothing is served.
+                None => return PathBuf::new(),
+            },
+            None => Cow::Borrowed(path),
+        };
+        super::translate_path(self.root.path(), &target)
+    }
+
+    fn guess_type(&self, path: &Path) -> HeaderValue {
+        // The builder's guess sees the path below the served directory.
+        let relative = path
+            .strip_prefix(self.root.path())
+            .ok()
+            .or_else(|| {
+                let opened = self.root.cached()?;
+                path.strip_prefix(&opened.canonical).ok()
+            })
+            .unwrap_or(path);
+        if let Some(guess) = &self.guess_type {
+            if let Some(value) = guess(relative).and_then(|mime| HeaderValue::try_from(mime).ok()) {
+                return value;
+            }
+        }
+        super::mime::guess_type(&relative.to_string_lossy(), &self.extensions_map)
+    }
+
+    fn list_directory(&self, ex: &mut Exchange, listing: &DirectoryListing) {
+        let page = match &self.list_directory {
+            Some(render) => render(listing),
+            None => super::render_listing(listing),
+        };
+        super::respond::send_listing(ex, Bytes::from(page), &self.extra_headers);
+    }
 }
 
 /// The target as the client sent it, when a router stripped a prefix (axum's `nest_service`
@@ -479,33 +509,10 @@ fn external_target(parts: &http::request::Parts) -> Option<Cow<'_, str>> {
     let original = parts.extensions.get::<axum::extract::OriginalUri>()?;
     let original = original.0.path_and_query()?.as_str();
     let current = parts.uri.path_and_query().map_or("", |pq| pq.as_str());
-    (original != current).then(|| semantics::collapse_slashes(original))
+    (original != current).then(|| rules::collapse_slashes(original))
 }
 
 #[cfg(not(feature = "axum"))]
 fn external_target(_parts: &http::request::Parts) -> Option<Cow<'_, str>> {
     None
-}
-
-/// Only the headers the planner reads travel to the blocking pool.
-fn conditional_headers(headers: &http::HeaderMap) -> http::HeaderMap {
-    use http::header::{
-        ACCEPT_ENCODING, IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, IF_UNMODIFIED_SINCE,
-        RANGE,
-    };
-    let mut out = http::HeaderMap::new();
-    for name in [
-        IF_MATCH,
-        IF_NONE_MATCH,
-        IF_MODIFIED_SINCE,
-        IF_UNMODIFIED_SINCE,
-        IF_RANGE,
-        RANGE,
-        ACCEPT_ENCODING,
-    ] {
-        for value in headers.get_all(&name) {
-            out.append(name.clone(), value.clone());
-        }
-    }
-    out
 }

@@ -1,4 +1,5 @@
-//! The body type of every request and response basehttp's services produce.
+//! The body type of every request and response basehttp's services produce, and the pipe
+//! that carries a handler's `wfile` to its response.
 
 use std::any::Any;
 use std::fmt;
@@ -10,8 +11,11 @@ use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt;
 use http_body_util::combinators::UnsyncBoxBody;
 
-use crate::handler::BoxError;
-use crate::handler::io::HandlerBody;
+use crate::BoxError;
+
+pub(crate) mod pipe;
+
+use self::pipe::PipeBody;
 
 /// A request or response body: empty, a complete buffer, a handler's streamed output, or any
 /// other [`http_body::Body`] boxed.
@@ -38,7 +42,7 @@ pub struct Body {
 enum Kind {
     Empty,
     Full(Option<Bytes>),
-    Handler(HandlerBody),
+    Pipe(PipeBody),
     /// hyper's request body, kept unboxed: the common case for `rfile`.
     Incoming(hyper::body::Incoming),
     Boxed(UnsyncBoxBody<Bytes, BoxError>),
@@ -90,8 +94,8 @@ impl Body {
         }
     }
 
-    pub(crate) fn handler(body: HandlerBody) -> Self {
-        Self::of(Kind::Handler(body))
+    pub(crate) fn pipe(body: PipeBody) -> Self {
+        Self::of(Kind::Pipe(body))
     }
 }
 
@@ -106,7 +110,7 @@ impl fmt::Debug for Body {
         let kind = match &self.kind {
             Kind::Empty => "Empty",
             Kind::Full(_) => "Full",
-            Kind::Handler(_) => "Handler",
+            Kind::Pipe(_) => "Pipe",
             Kind::Incoming(_) => "Incoming",
             Kind::Boxed(_) => "Boxed",
         };
@@ -159,7 +163,7 @@ impl http_body::Body for Body {
         match &mut self.get_mut().kind {
             Kind::Empty => Poll::Ready(None),
             Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            Kind::Handler(body) => body.poll_frame(cx),
+            Kind::Pipe(body) => body.poll_frame(cx),
             Kind::Incoming(body) => Pin::new(body).poll_frame(cx).map_err(Into::into),
             Kind::Boxed(body) => Pin::new(body).poll_frame(cx),
         }
@@ -169,7 +173,7 @@ impl http_body::Body for Body {
         match &self.kind {
             Kind::Empty => true,
             Kind::Full(bytes) => bytes.is_none(),
-            Kind::Handler(_) => false,
+            Kind::Pipe(_) => false,
             Kind::Incoming(body) => body.is_end_stream(),
             Kind::Boxed(body) => body.is_end_stream(),
         }
@@ -179,7 +183,7 @@ impl http_body::Body for Body {
         match &self.kind {
             Kind::Empty => SizeHint::with_exact(0),
             Kind::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
-            Kind::Handler(body) => body.size_hint(),
+            Kind::Pipe(body) => body.size_hint(),
             Kind::Incoming(body) => body.size_hint(),
             Kind::Boxed(body) => body.size_hint(),
         }

@@ -1,5 +1,8 @@
-//! Python's response rules, shared by every basehttp service (handlers and file serving):
-//! the status-line version, when connections close, reason phrases, the request line.
+//! Python's response rules as pure functions: the status-line version, when connections
+//! close, reason phrases, the request line, the `Server` header. The [`Exchange`] applies them
+//! to every response, whichever service makes it.
+//!
+//! [`Exchange`]: super::Exchange
 
 use std::borrow::Cow;
 use std::fmt;
@@ -8,9 +11,7 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{StatusCode, Version};
 use hyper::ext::ReasonPhrase;
 
-#[cfg(feature = "fs")]
-use crate::body::Body;
-use crate::server::ConnectionInfo;
+use crate::connection::ConnectionInfo;
 
 /// Python's `self.path` before the `//` collapse: the request target as sent.
 pub(crate) fn request_target(uri: &http::Uri, version: Version) -> Cow<'_, str> {
@@ -28,7 +29,6 @@ pub(crate) fn request_target(uri: &http::Uri, version: Version) -> Cow<'_, str> 
 
 /// Python's `self.path`: the target with leading slashes collapsed to one (gh-87389,
 /// CVE-2021-28861: `//evil.com/x` must never reach a `Location` header as is).
-#[cfg(feature = "fs")]
 pub(crate) fn collapse_slashes(target: &str) -> Cow<'_, str> {
     if target.starts_with("//") {
         Cow::Owned(format!("/{}", target.trim_start_matches('/')))
@@ -193,187 +193,6 @@ impl fmt::Display for RequestLine<'_> {
             crate::log::latin1(self.target.as_bytes()),
             version_str(self.version)
         )
-    }
-}
-
-/// Answers a request the way Python's handlers do, for the crate's leaf services (file serving,
-/// CGI) that build `http::Response`s directly instead of going through an `Exchange`: the log
-/// line, `Server` and `Date` first, Python's reason phrases, `send_error`'s page, and the
-/// connection rules of [`finish_head`].
-#[cfg(feature = "fs")]
-pub(crate) struct Reply<'a> {
-    pub(crate) method: &'a http::Method,
-    /// The request's version.
-    pub(crate) version: Version,
-    /// The request target as sent, for the log line.
-    pub(crate) raw_target: &'a str,
-    /// Python's `close_connection` for a response that does not say otherwise.
-    pub(crate) close: bool,
-    pub(crate) conn: Option<&'a ConnectionInfo>,
-    /// Python's `protocol_version`.
-    pub(crate) protocol: Version,
-    /// The `Server` header value (Python's `version_string()`).
-    pub(crate) server: &'a HeaderValue,
-}
-
-#[cfg(feature = "fs")]
-impl Reply<'_> {
-    fn address(&self) -> &str {
-        self.conn.map_or("-", ConnectionInfo::address_string)
-    }
-
-    fn request_line(&self) -> RequestLine<'_> {
-        RequestLine {
-            method: self.method.as_str(),
-            target: self.raw_target,
-            version: self.version,
-        }
-    }
-
-    /// Python's `log_request(code)`.
-    pub(crate) fn log_request(&self, code: u16) {
-        crate::log::emit(
-            self.address(),
-            format_args!("\"{}\" {code} -", self.request_line()),
-        );
-    }
-
-    /// Python's `log_error(…)`.
-    pub(crate) fn log_error(&self, message: fmt::Arguments<'_>) {
-        crate::log::emit(self.address(), message);
-    }
-
-    /// Python's `send_response(code, message)`: logs the request and starts a response with the
-    /// status line, `Server` and `Date`. Finish it with [`finish`](Reply::finish).
-    pub(crate) fn start(&self, status: StatusCode, message: Option<&str>) -> http::Response<Body> {
-        self.log_request(status.as_u16());
-        let mut response = http::Response::new(Body::empty());
-        *response.status_mut() = status;
-        let python = message
-            .or_else(|| crate::status::phrase(status.as_u16()))
-            .unwrap_or("");
-        if let Some(reason) = python_reason(status, python) {
-            response.extensions_mut().insert(reason);
-        }
-        let headers = response.headers_mut();
-        headers.reserve(8);
-        headers.insert(header::SERVER, self.server.clone());
-        headers.insert(header::DATE, crate::log::date_header());
-        response
-    }
-
-    /// Python's `end_headers()` for a response made by [`start`](Reply::start) or by another
-    /// service: the status-line version and the connection rules. The response is marked as
-    /// answered, so a handler above does not log it again.
-    pub(crate) fn finish(&self, response: http::Response<Body>) -> http::Response<Body> {
-        let (mut parts, body) = response.into_parts();
-        finish_head(
-            self.version,
-            self.protocol,
-            self.close,
-            self.conn,
-            &mut parts.version,
-            &mut parts.headers,
-        );
-        let body = if self.method == http::Method::HEAD {
-            Body::empty()
-        } else {
-            body
-        };
-        http::Response::from_parts(parts, body.answered())
-    }
-
-    /// Gives a response from another service what Python would have given it, unless a basehttp
-    /// service already did: the log line, the status-line version and the connection rules.
-    pub(crate) fn adopt(&self, response: http::Response<Body>) -> http::Response<Body> {
-        if response.body().is_answered() {
-            return response;
-        }
-        self.log_request(response.status().as_u16());
-        self.finish(response)
-    }
-
-    /// Python's `send_error(code, message)`: logs `code N, message …` and answers with Python's
-    /// page (`explain` from Python's table) and `Connection: close`. `extra` is one more header
-    /// (`Content-Range` on a `416`).
-    pub(crate) fn error(
-        &self,
-        code: u16,
-        message: Option<&str>,
-        extra: Option<(header::HeaderName, HeaderValue)>,
-    ) -> http::Response<Body> {
-        use crate::handler::{
-            DEFAULT_ERROR_CONTENT_TYPE, DEFAULT_ERROR_MESSAGE, render_error_page,
-        };
-        let (short, long) = crate::status::responses(code).unwrap_or(("???", "???"));
-        let message = message.unwrap_or(short);
-        self.log_error(format_args!("code {code}, message {message}"));
-        let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut response = self.start(status, Some(message));
-        let headers = response.headers_mut();
-        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
-        if let Some((name, value)) = extra {
-            headers.insert(name, value);
-        }
-        if code >= 200 && !matches!(code, 204 | 205 | 304) {
-            let page = render_error_page(DEFAULT_ERROR_MESSAGE, code, message, long);
-            headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(DEFAULT_ERROR_CONTENT_TYPE),
-            );
-            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(page.len()));
-            *response.body_mut() = Body::from(page);
-        }
-        self.finish(response)
-    }
-}
-
-/// What a response from another service (one a basehttp service handed the request to) needs
-/// to be answered Python's way: the request line for the log, the connection rules.
-#[cfg(feature = "fs")]
-pub(crate) struct Adopt {
-    method: http::Method,
-    uri: http::Uri,
-    version: Version,
-    close: bool,
-    conn: Option<ConnectionInfo>,
-    protocol: Version,
-    server: HeaderValue,
-}
-
-#[cfg(feature = "fs")]
-impl Adopt {
-    pub(crate) fn new<B>(
-        request: &http::Request<B>,
-        protocol: Version,
-        server: &HeaderValue,
-    ) -> Self {
-        Self {
-            method: request.method().clone(),
-            uri: request.uri().clone(),
-            version: request.version(),
-            close: initial_close_connection(request.version(), request.headers(), protocol),
-            conn: request
-                .extensions()
-                .get::<ConnectionInfo>()
-                .cloned()
-                .or_else(ConnectionInfo::current),
-            protocol,
-            server: server.clone(),
-        }
-    }
-
-    pub(crate) fn with_reply<T>(&self, f: impl FnOnce(&Reply<'_>) -> T) -> T {
-        let raw = request_target(&self.uri, self.version);
-        f(&Reply {
-            method: &self.method,
-            version: self.version,
-            raw_target: &raw,
-            close: self.close,
-            conn: self.conn.as_ref(),
-            protocol: self.protocol,
-            server: &self.server,
-        })
     }
 }
 

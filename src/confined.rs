@@ -1,0 +1,265 @@
+//! Confined file access: the served directory opened once, and files opened beneath it so that
+//! no request — and, unless asked, no symbolic link — reaches outside it. Used by file serving
+//! and by CGI (which finds its scripts the same way).
+//!
+//! Every open is read-only, non-blocking (a FIFO must never block a thread), close-on-exec and
+//! never acquires a controlling terminal; on Linux 5.6+ it is `openat2(RESOLVE_BENEATH |
+//! RESOLVE_NO_MAGICLINKS)`, elsewhere an `openat` whose result is checked by where the opened
+//! file really is.
+
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io;
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// The served directory, opened once (lazily, on the blocking pool) and kept.
+#[derive(Debug)]
+pub(crate) struct Root {
+    path: PathBuf,
+    opened: Mutex<Option<Arc<OpenRoot>>>,
+}
+
+#[derive(Debug)]
+pub(crate) struct OpenRoot {
+    pub(crate) dir: File,
+    /// The directory's canonical path, for the symlink containment check.
+    pub(crate) canonical: PathBuf,
+}
+
+impl Root {
+    pub(crate) fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            opened: Mutex::new(None),
+        }
+    }
+
+    /// The directory as configured.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The root if it is already open (never opens it: callable on the async runtime).
+    pub(crate) fn cached(&self) -> Option<Arc<OpenRoot>> {
+        self.opened
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Opens the root (a blocking call, the first time).
+    pub(crate) fn open(&self) -> io::Result<Arc<OpenRoot>> {
+        let mut opened = self.opened.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(root) = &*opened {
+            return Ok(root.clone());
+        }
+        let dir = File::open(&self.path)?;
+        if !dir.metadata()?.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotADirectory,
+                "not a directory",
+            ));
+        }
+        let canonical = std::fs::canonicalize(&self.path)?;
+        let root = Arc::new(OpenRoot { dir, canonical });
+        *opened = Some(root.clone());
+        Ok(root)
+    }
+
+    /// The part of `path` below this directory, as bytes joined with `/` (empty for the
+    /// directory itself), and whether `path` ends with a slash: how a `translate_path` result
+    /// is opened. `None` when `path` does not lie below the directory — as configured, or as
+    /// its canonical path once the directory has been opened — or climbs with `..`.
+    pub(crate) fn relative(&self, path: &Path) -> Option<(Vec<u8>, bool)> {
+        let rest = match path.strip_prefix(&self.path) {
+            Ok(rest) => rest,
+            Err(_) => {
+                let opened = self.cached()?;
+                path.strip_prefix(&opened.canonical).ok()?
+            }
+        };
+        let mut relative = Vec::new();
+        for component in rest.components() {
+            match component {
+                Component::Normal(name) => {
+                    if !relative.is_empty() {
+                        relative.push(b'/');
+                    }
+                    relative.extend_from_slice(name.as_encoded_bytes());
+                }
+                Component::CurDir => {}
+                Component::ParentDir | Component::RootDir | Component::Prefix(_) => return None,
+            }
+        }
+        let trailing_slash = path.as_os_str().as_encoded_bytes().ends_with(b"/");
+        Some((relative, trailing_slash))
+    }
+}
+
+/// Opens `relative` (no `..`, no leading `/`; `.` for the root itself) below the root,
+/// refusing what resolves outside the root unless `follow_symlinks`.
+#[cfg(unix)]
+pub(crate) fn open(root: &OpenRoot, relative: &[u8], follow_symlinks: bool) -> io::Result<File> {
+    use rustix::fs::{Mode, OFlags};
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
+    let relative = os_str(relative);
+    if follow_symlinks {
+        // Python's behaviour: symlinks are followed wherever they lead.
+        return Ok(File::from(rustix::fs::openat(
+            &root.dir,
+            relative,
+            flags,
+            Mode::empty(),
+        )?));
+    }
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::ResolveFlags;
+        match rustix::fs::openat2(
+            &root.dir,
+            relative,
+            flags,
+            Mode::empty(),
+            ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+        ) {
+            Ok(fd) => return Ok(File::from(fd)),
+            // EXDEV: an absolute symlink, or one leading out: decided below by where the opened
+            // file really is. ENOSYS: a kernel before 5.6.
+            Err(err) if err == rustix::io::Errno::XDEV || err == rustix::io::Errno::NOSYS => {}
+            Err(err) => return Err(err.into()),
+        }
+    }
+    let file = File::from(rustix::fs::openat(
+        &root.dir,
+        relative,
+        flags,
+        Mode::empty(),
+    )?);
+    if is_beneath(root, &file, relative)? {
+        Ok(file)
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            "outside the served directory",
+        ))
+    }
+}
+
+#[cfg(not(unix))]
+pub(crate) fn open(root: &OpenRoot, relative: &[u8], follow_symlinks: bool) -> io::Result<File> {
+    let path = root.canonical.join(os_str(relative));
+    let file = File::open(&path)?;
+    if follow_symlinks || std::fs::canonicalize(&path)?.starts_with(&root.canonical) {
+        Ok(file)
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            "outside the served directory",
+        ))
+    }
+}
+
+/// Whether an opened file lies below the root: its real path, from `/proc/self/fd` when there
+/// is one (race-free: it is the file actually opened), else from the path.
+#[cfg(unix)]
+fn is_beneath(root: &OpenRoot, file: &File, relative: &OsStr) -> io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    let real = match std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())) {
+        Ok(real) => real,
+        Err(_) => std::fs::canonicalize(root.canonical.join(relative))?,
+    };
+    Ok(real.starts_with(&root.canonical))
+}
+
+/// Python's `os.path.isdir` on a path below the root (following symlinks; without
+/// `follow_symlinks`, only a directory that really lies below the root counts).
+#[cfg(unix)]
+pub(crate) fn is_dir_at(root: &OpenRoot, relative: &[u8], follow_symlinks: bool) -> bool {
+    use rustix::fs::AtFlags;
+    let Ok(stat) = rustix::fs::statat(&root.dir, os_str(relative), AtFlags::empty()) else {
+        return false;
+    };
+    let is_dir =
+        rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::Directory;
+    is_dir
+        && (follow_symlinks
+            || std::fs::canonicalize(root.canonical.join(os_str(relative)))
+                .is_ok_and(|real| real.starts_with(&root.canonical)))
+}
+
+#[cfg(not(unix))]
+pub(crate) fn is_dir_at(root: &OpenRoot, relative: &[u8], _follow_symlinks: bool) -> bool {
+    root.canonical.join(os_str(relative)).is_dir()
+}
+
+/// Python's `os.access(path, os.X_OK)` on a path below the root.
+#[cfg(all(unix, feature = "cgi"))]
+pub(crate) fn is_executable_at(root: &OpenRoot, relative: &[u8]) -> bool {
+    rustix::fs::accessat(
+        &root.dir,
+        os_str(relative),
+        rustix::fs::Access::EXEC_OK,
+        rustix::fs::AtFlags::empty(),
+    )
+    .is_ok()
+}
+
+/// What an opened file is, for the special-file checks: only regular files are read, and
+/// FIFOs, devices and sockets — opened without blocking — are refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Directory,
+    Regular,
+    /// A FIFO, a device, a socket: never read.
+    Special,
+}
+
+impl Kind {
+    pub(crate) fn of(meta: &std::fs::Metadata) -> Self {
+        if meta.is_dir() {
+            Self::Directory
+        } else if meta.is_file() {
+            Self::Regular
+        } else {
+            Self::Special
+        }
+    }
+}
+
+/// Bytes as an `OsStr` (on Unix, any bytes; elsewhere UTF-8 or U+FFFD).
+#[cfg(unix)]
+pub(crate) fn os_str(bytes: &[u8]) -> &OsStr {
+    std::os::unix::ffi::OsStrExt::from_bytes(bytes)
+}
+
+#[cfg(not(unix))]
+pub(crate) fn os_str(bytes: &[u8]) -> &OsStr {
+    std::str::from_utf8(bytes).unwrap_or("\u{fffd}").as_ref()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths_stay_below_the_root() {
+        let root = Root::new(PathBuf::from("/srv/www"));
+        assert_eq!(
+            root.relative(Path::new("/srv/www/a/b")),
+            Some((b"a/b".to_vec(), false))
+        );
+        assert_eq!(
+            root.relative(Path::new("/srv/www/a/./b/")),
+            Some((b"a/b".to_vec(), true))
+        );
+        assert_eq!(
+            root.relative(Path::new("/srv/www")),
+            Some((Vec::new(), false))
+        );
+        assert_eq!(root.relative(Path::new("/srv/www/../etc/passwd")), None);
+        assert_eq!(root.relative(Path::new("/srv/wwwx/a")), None);
+        assert_eq!(root.relative(Path::new("/etc/passwd")), None);
+        assert_eq!(root.relative(Path::new("")), None);
+    }
+}

@@ -1,0 +1,280 @@
+//! [`ConnectionInfo`]: who is on the other end of a connection, and the per-connection
+//! [`Control`] a server shares with the requests it serves (the close-after-response signal,
+//! the counters its timeouts read).
+//!
+//! This module sits below both [`server`](crate::server), which creates them, and
+//! [`handler`](crate::handler), which reads them.
+
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::Poll;
+
+use tokio::time::Instant;
+
+tokio::task_local! {
+    /// The connection whose task is running: set by basehttp's server around each connection.
+    static CURRENT: ConnectionInfo;
+}
+
+/// Who is on the other end of a connection, and where it arrived: Python's `client_address`,
+/// `server.server_name` and `server.server_port`.
+///
+/// basehttp's [`HttpServer`](crate::server::HttpServer) makes it available to everything serving a
+/// request as [`ConnectionInfo::current`]; handlers also look for one in the request's
+/// extensions, which is how to provide it on another server (insert one per connection, for
+/// example with `tower_http::add_extension::AddExtensionLayer`). Without either, handlers log the
+/// client as `-` and take the server name and port from the `Host` header.
+///
+/// ```
+/// use basehttp::server::ConnectionInfo;
+///
+/// let info = ConnectionInfo::new("127.0.0.1:50000".parse().unwrap(), "127.0.0.1:8000".parse().unwrap());
+/// assert_eq!(info.server_port(), 8000);
+/// assert_eq!(info.server_name(), "127.0.0.1");
+/// ```
+#[derive(Clone)]
+pub struct ConnectionInfo {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    remote: SocketAddr,
+    local: SocketAddr,
+    server_name: Arc<str>,
+    /// The client's host as logged, formatted once per connection.
+    address: Box<str>,
+    control: Option<Arc<Control>>,
+}
+
+impl ConnectionInfo {
+    /// Describes a connection from `remote` accepted on `local`; the server name is `local`'s IP.
+    pub fn new(remote: SocketAddr, local: SocketAddr) -> Self {
+        Self::with_server_name(remote, local, local.ip().to_string())
+    }
+
+    /// Like [`new`](ConnectionInfo::new) with an explicit server name (Python's
+    /// `server.server_name`, the host name the server was bound under).
+    pub fn with_server_name(
+        remote: SocketAddr,
+        local: SocketAddr,
+        server_name: impl Into<Arc<str>>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                remote,
+                local,
+                server_name: server_name.into(),
+                address: remote.ip().to_string().into_boxed_str(),
+                control: None,
+            }),
+        }
+    }
+
+    pub(crate) fn for_server(
+        remote: SocketAddr,
+        local: SocketAddr,
+        server_name: Arc<str>,
+        control: Arc<Control>,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                remote,
+                local,
+                server_name,
+                address: remote.ip().to_string().into_boxed_str(),
+                control: Some(control),
+            }),
+        }
+    }
+
+    /// The connection being served, when called while basehttp's
+    /// [`HttpServer`](crate::server::HttpServer) serves a request on this task: from a handler, an axum
+    /// handler or any middleware mounted on it.
+    ///
+    /// It is a task-local rather than a request extension, so it costs nothing per request;
+    /// work spawned onto other tasks does not see it.
+    pub fn current() -> Option<Self> {
+        CURRENT.try_with(Self::clone).ok()
+    }
+
+    pub(crate) fn scope<F: Future>(self, future: F) -> impl Future<Output = F::Output> {
+        CURRENT.scope(self, future)
+    }
+
+    /// The client's address (Python's `client_address`).
+    pub fn remote_addr(&self) -> SocketAddr {
+        self.inner.remote
+    }
+
+    /// The client's host as Python's `address_string()` logs it (`127.0.0.1`, `::1`).
+    pub fn address_string(&self) -> &str {
+        &self.inner.address
+    }
+
+    /// The local address the connection arrived on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.inner.local
+    }
+
+    /// Python's `server.server_name`.
+    pub fn server_name(&self) -> &str {
+        &self.inner.server_name
+    }
+
+    /// Python's `server.server_port`.
+    pub fn server_port(&self) -> u16 {
+        self.inner.local.port()
+    }
+
+    /// Whether the connection can be closed after a response without a `Connection: close`
+    /// header (only on basehttp's own server).
+    pub(crate) fn can_close(&self) -> bool {
+        self.inner.control.is_some()
+    }
+
+    /// Closes the connection once the current response has been written.
+    pub(crate) fn close_after_response(&self) {
+        if let Some(control) = &self.inner.control {
+            control.close_after.store(true, Ordering::Release);
+        }
+    }
+}
+
+impl fmt::Debug for ConnectionInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectionInfo")
+            .field("remote_addr", &self.inner.remote)
+            .field("local_addr", &self.inner.local)
+            .field("server_name", &self.inner.server_name)
+            .finish()
+    }
+}
+
+/// What the connection task and its requests share. Everything here is touched from the
+/// connection's own task; atomics (all relaxed: one task) keep it `Sync` without locks.
+#[derive(Debug)]
+pub(crate) struct Control {
+    /// A handler asked to close after the current response.
+    close_after: AtomicBool,
+    /// Requests handed to the service.
+    started: AtomicU64,
+    /// Requests whose response body has been dropped (written or abandoned).
+    done: AtomicU64,
+    /// Reads that brought bytes.
+    reads: AtomicU64,
+    /// `reads` when the last response ended.
+    reads_at_done: AtomicU64,
+    /// Writes that moved bytes to the socket.
+    writes: AtomicU64,
+    /// Whether the last write attempt found the socket full (the client is not reading).
+    write_blocked: AtomicBool,
+    /// When the last response ended (or the connection was accepted), in milliseconds since
+    /// `epoch`.
+    last_done_ms: AtomicU64,
+    epoch: Instant,
+}
+
+impl Default for Control {
+    fn default() -> Self {
+        Self {
+            close_after: AtomicBool::new(false),
+            started: AtomicU64::new(0),
+            done: AtomicU64::new(0),
+            reads: AtomicU64::new(0),
+            reads_at_done: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
+            write_blocked: AtomicBool::new(false),
+            last_done_ms: AtomicU64::new(0),
+            epoch: Instant::now(),
+        }
+    }
+}
+
+/// Where a connection stands between requests, for its timeouts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// A request is being answered, or its last bytes are still waiting for the client to read
+    /// them: only the write timeout applies.
+    Busy,
+    /// Nothing received since the last response (`since`).
+    Idle { since: Instant },
+    /// Part of a request head has arrived since the last response (`since`).
+    ReadingHead { since: Instant },
+}
+
+impl Control {
+    pub(crate) fn take_close_request(&self) -> bool {
+        self.close_after.load(Ordering::Relaxed) && self.close_after.swap(false, Ordering::AcqRel)
+    }
+
+    pub(crate) fn phase(&self) -> Phase {
+        let done = self.done.load(Ordering::Acquire);
+        if self.started.load(Ordering::Acquire) != done || self.write_blocked() {
+            return Phase::Busy;
+        }
+        let since = self.epoch
+            + std::time::Duration::from_millis(self.last_done_ms.load(Ordering::Relaxed));
+        if self.reads.load(Ordering::Relaxed) == self.reads_at_done.load(Ordering::Relaxed) {
+            Phase::Idle { since }
+        } else {
+            Phase::ReadingHead { since }
+        }
+    }
+
+    /// Counts what has been read so far as finished business (a TLS handshake): the idle
+    /// timeout applies until the next read.
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub(crate) fn mark_idle(&self) {
+        self.reads_at_done
+            .store(self.reads.load(Ordering::Relaxed), Ordering::Relaxed);
+        let elapsed = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_done_ms.store(elapsed, Ordering::Relaxed);
+    }
+
+    pub(crate) fn epoch(&self) -> Instant {
+        self.epoch
+    }
+
+    /// Writes that moved bytes so far.
+    pub(crate) fn writes(&self) -> u64 {
+        self.writes.load(Ordering::Relaxed)
+    }
+
+    /// Whether output is waiting for the client to read.
+    pub(crate) fn write_blocked(&self) -> bool {
+        self.write_blocked.load(Ordering::Relaxed)
+    }
+
+    /// A request was handed to the service.
+    pub(crate) fn request_started(&self) {
+        self.started.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A request's response body was dropped (written or abandoned).
+    pub(crate) fn request_done(&self) {
+        let elapsed = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_done_ms.store(elapsed, Ordering::Relaxed);
+        self.reads_at_done
+            .store(self.reads.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.done.fetch_add(1, Ordering::Release);
+    }
+
+    /// A read brought bytes.
+    pub(crate) fn record_read(&self) {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn record_write(&self, result: &Poll<std::io::Result<usize>>) {
+        match result {
+            Poll::Ready(Ok(n)) if *n > 0 => {
+                self.writes.fetch_add(1, Ordering::Relaxed);
+                self.write_blocked.store(false, Ordering::Relaxed);
+            }
+            Poll::Pending => self.write_blocked.store(true, Ordering::Relaxed),
+            _ => {}
+        }
+    }
+}

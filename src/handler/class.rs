@@ -1,0 +1,348 @@
+//! Python's class, per response: the class attributes a response is made with and the
+//! overridable methods it goes through, in Python's method resolution order.
+//!
+//! In Python, `class Cors(CGIHTTPRequestHandler)` is one object: `self.end_headers()` finds
+//! `Cors.end_headers` first, its `super().end_headers()` finds `BaseHTTPRequestHandler`'s, and
+//! the file and CGI code call the same `self.end_headers()`. Here the classes are tower layers,
+//! so the [`Exchange`] of every response carries the equivalent:
+//!
+//! - a [`Class`]: the [`HttpRequestHandler`]s the request came through, outermost first (the
+//!   most derived class first, as in Python's MRO), handed down with the request when a handler
+//!   falls through ([`Inherited`]); each overridable method of the exchange walks it;
+//! - a [`Base`]: the service making the response — `BaseHTTPRequestHandler` for a handler's own
+//!   responses, `SimpleHTTPRequestHandler` for [`StaticFiles`], `CGIHTTPRequestHandler` for
+//!   [`Cgi`] — whose [`Attributes`] and method bodies end the walk (`super()` of the last class).
+//!
+//! Class attributes are values, not methods, so they cannot be walked: a handler's attribute
+//! that differs from `BaseHTTPRequestHandler`'s default *overrides* the service below (as a
+//! subclass attribute does), one left at the default lets the service's own value stand (as a
+//! subclass of `SimpleHTTPRequestHandler` inherits `server_version = "SimpleHTTP/0.6"`).
+//!
+//! [`Exchange`]: super::Exchange
+//! [`StaticFiles`]: crate::static_files::StaticFiles
+//! [`Cgi`]: crate::cgi::Cgi
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use http::{HeaderValue, Version};
+
+use super::error_page::{DEFAULT_ERROR_CONTENT_TYPE, DEFAULT_ERROR_MESSAGE};
+use super::{Exchange, HeaderError, HttpRequestHandler, SYS_VERSION, rules};
+
+/// `BaseHTTPRequestHandler.server_version`.
+pub(crate) const BASE_SERVER_VERSION: &str = "BaseHTTP/0.6";
+
+/// `SimpleHTTPRequestHandler.server_version` (inherited by `CGIHTTPRequestHandler`).
+#[cfg(feature = "fs")]
+pub(crate) const SIMPLE_SERVER_VERSION: &str = "SimpleHTTP/0.6";
+
+/// Python's class attributes: `server_version`, `sys_version`, `protocol_version`,
+/// `error_message_format`, `error_content_type`, `responses`. One set per service; the
+/// builders of [`StaticFiles`](crate::static_files::StaticFiles) and
+/// [`Cgi`](crate::cgi::Cgi) set them, a handler's trait methods give its own.
+#[derive(Clone, Debug)]
+pub(crate) struct Attributes {
+    // Kept to rebuild `server_header` when the services' builders change one of them.
+    #[cfg_attr(not(feature = "fs"), allow(dead_code))]
+    server_version: Box<str>,
+    #[cfg_attr(not(feature = "fs"), allow(dead_code))]
+    sys_version: Box<str>,
+    /// `version_string()`, encoded once as a header value.
+    server_header: HeaderValue,
+    pub(crate) protocol_version: Version,
+    pub(crate) error_message_format: Cow<'static, str>,
+    pub(crate) error_content_type: HeaderValue,
+    /// Entries over Python's `responses` table.
+    responses: Option<Arc<HashMap<u16, (Box<str>, Box<str>)>>>,
+}
+
+impl Attributes {
+    /// Python's defaults, with `server_version` (`BaseHTTP/0.6`, `SimpleHTTP/0.6`).
+    pub(crate) fn new(server_version: &str) -> Self {
+        Self {
+            server_header: rules::server_header(&format!("{server_version} {SYS_VERSION}")),
+            server_version: server_version.into(),
+            sys_version: SYS_VERSION.into(),
+            protocol_version: Version::HTTP_10,
+            error_message_format: Cow::Borrowed(DEFAULT_ERROR_MESSAGE),
+            error_content_type: HeaderValue::from_static(DEFAULT_ERROR_CONTENT_TYPE),
+            responses: None,
+        }
+    }
+
+    /// A handler's own attributes, read once from its trait methods.
+    fn of_handler<H: HttpRequestHandler>(handler: &H) -> Self {
+        Self {
+            server_version: handler.server_version().into(),
+            sys_version: handler.sys_version().into(),
+            server_header: rules::server_header(&handler.version_string()),
+            protocol_version: handler.protocol_version(),
+            error_message_format: Cow::Owned(handler.error_message_format().to_owned()),
+            error_content_type: content_type(handler.error_content_type()),
+            // The handler's table is its `responses` method, consulted through the class.
+            responses: None,
+        }
+    }
+
+    pub(crate) fn server_header(&self) -> &HeaderValue {
+        &self.server_header
+    }
+
+    #[cfg(feature = "fs")]
+    pub(crate) fn set_server_version(&mut self, version: String) {
+        self.server_version = version.into();
+        self.server_header =
+            rules::server_header(&format!("{} {}", self.server_version, self.sys_version));
+    }
+
+    #[cfg(feature = "fs")]
+    pub(crate) fn set_sys_version(&mut self, version: String) {
+        self.sys_version = version.into();
+        self.server_header =
+            rules::server_header(&format!("{} {}", self.server_version, self.sys_version));
+    }
+
+    #[cfg(feature = "fs")]
+    pub(crate) fn set_error_content_type(&mut self, value: &str) {
+        self.error_content_type = content_type(value);
+    }
+
+    #[cfg(feature = "fs")]
+    pub(crate) fn extend_responses<I>(&mut self, entries: I)
+    where
+        I: IntoIterator<Item = (u16, (String, String))>,
+    {
+        let map = Arc::make_mut(self.responses.get_or_insert_with(Default::default));
+        for (code, (phrase, description)) in entries {
+            map.insert(code, (phrase.into(), description.into()));
+        }
+    }
+
+    /// Python's `responses[code]`: this service's entries, then Python's table.
+    pub(crate) fn responses(&self, code: u16) -> Option<(&str, &str)> {
+        if let Some((phrase, description)) = self.responses.as_ref().and_then(|m| m.get(&code)) {
+            return Some((phrase, description));
+        }
+        crate::responses(code)
+    }
+}
+
+/// `error_content_type` as a header value; one that cannot be sent falls back to Python's.
+fn content_type(value: &str) -> HeaderValue {
+    HeaderValue::from_str(value).unwrap_or_else(|_| {
+        tracing::warn!(
+            target: crate::log::TARGET,
+            "error_content_type {value:?} cannot be sent as a header; using {DEFAULT_ERROR_CONTENT_TYPE}"
+        );
+        HeaderValue::from_static(DEFAULT_ERROR_CONTENT_TYPE)
+    })
+}
+
+/// The class attributes a handler sets to something else than `BaseHTTPRequestHandler`'s
+/// defaults: they override those of the services below it.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Overrides {
+    pub(crate) server_header: Option<HeaderValue>,
+    pub(crate) protocol_version: Option<Version>,
+    pub(crate) error_message_format: Option<Arc<str>>,
+    pub(crate) error_content_type: Option<HeaderValue>,
+}
+
+impl Overrides {
+    fn of(attributes: &Attributes) -> Self {
+        let base = Attributes::new(BASE_SERVER_VERSION);
+        Self {
+            server_header: (attributes.server_header != base.server_header)
+                .then(|| attributes.server_header.clone()),
+            protocol_version: (attributes.protocol_version != base.protocol_version)
+                .then_some(attributes.protocol_version),
+            error_message_format: (attributes.error_message_format != base.error_message_format)
+                .then(|| Arc::from(&*attributes.error_message_format)),
+            error_content_type: (attributes.error_content_type != base.error_content_type)
+                .then(|| attributes.error_content_type.clone()),
+        }
+    }
+
+    /// `self` (a more derived class) over `inner`.
+    fn over(&self, inner: &Self) -> Self {
+        Self {
+            server_header: self
+                .server_header
+                .clone()
+                .or_else(|| inner.server_header.clone()),
+            protocol_version: self.protocol_version.or(inner.protocol_version),
+            error_message_format: self
+                .error_message_format
+                .clone()
+                .or_else(|| inner.error_message_format.clone()),
+            error_content_type: self
+                .error_content_type
+                .clone()
+                .or_else(|| inner.error_content_type.clone()),
+        }
+    }
+}
+
+/// The handlers a request came through, most derived first, and the class attributes they
+/// override.
+pub(crate) struct Class {
+    pub(crate) hooks: Box<[Arc<dyn Hooks>]>,
+    pub(crate) overrides: Overrides,
+}
+
+impl fmt::Debug for Class {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Class")
+            .field("handlers", &self.hooks.len())
+            .field("overrides", &self.overrides)
+            .finish()
+    }
+}
+
+impl Class {
+    /// The class of a handler with nothing above it.
+    pub(crate) fn of_handler<H: HttpRequestHandler>(handler: Arc<H>, own: &Attributes) -> Self {
+        Self {
+            hooks: Box::new([handler as Arc<dyn Hooks>]),
+            overrides: Overrides::of(own),
+        }
+    }
+
+    /// `outer`'s handlers, then this class's: a handler reached by another one's fall-through.
+    pub(crate) fn below(&self, outer: &Self) -> Self {
+        Self {
+            hooks: outer
+                .hooks
+                .iter()
+                .chain(self.hooks.iter())
+                .cloned()
+                .collect(),
+            overrides: outer.overrides.over(&self.overrides),
+        }
+    }
+}
+
+/// The request extension a fall-through hands the class down with.
+#[derive(Clone, Debug)]
+pub(crate) struct Inherited(pub(crate) Arc<Class>);
+
+/// The overridable methods of [`HttpRequestHandler`], object-safe, so that an [`Exchange`]
+/// holds any handler's without a type parameter.
+pub(crate) trait Hooks: Send + Sync + 'static {
+    fn end_headers(&self, ex: &mut Exchange) -> Result<(), HeaderError>;
+    fn send_error(
+        &self,
+        ex: &mut Exchange,
+        code: u16,
+        message: Option<&str>,
+        explain: Option<&str>,
+    );
+    fn log_request(&self, ex: &Exchange, code: u16, size: Option<u64>);
+    fn log_error(&self, ex: &Exchange, message: fmt::Arguments<'_>);
+    fn log_message(&self, ex: &Exchange, message: fmt::Arguments<'_>);
+    fn responses(&self, code: u16) -> Option<(&str, &str)>;
+    #[cfg(feature = "fs")]
+    fn translate_path(&self, ex: &Exchange, path: &str) -> std::path::PathBuf;
+    #[cfg(feature = "fs")]
+    fn guess_type(&self, ex: &Exchange, path: &std::path::Path) -> String;
+    #[cfg(feature = "fs")]
+    fn list_directory(&self, ex: &mut Exchange, listing: &crate::static_files::DirectoryListing);
+    #[cfg(feature = "cgi")]
+    fn is_cgi(&self, ex: &Exchange) -> Option<crate::cgi::CgiInfo>;
+}
+
+impl<H: HttpRequestHandler> Hooks for H {
+    fn end_headers(&self, ex: &mut Exchange) -> Result<(), HeaderError> {
+        HttpRequestHandler::end_headers(self, ex)
+    }
+    fn send_error(
+        &self,
+        ex: &mut Exchange,
+        code: u16,
+        message: Option<&str>,
+        explain: Option<&str>,
+    ) {
+        HttpRequestHandler::send_error(self, ex, code, message, explain);
+    }
+    fn log_request(&self, ex: &Exchange, code: u16, size: Option<u64>) {
+        HttpRequestHandler::log_request(self, ex, code, size);
+    }
+    fn log_error(&self, ex: &Exchange, message: fmt::Arguments<'_>) {
+        HttpRequestHandler::log_error(self, ex, message);
+    }
+    fn log_message(&self, ex: &Exchange, message: fmt::Arguments<'_>) {
+        HttpRequestHandler::log_message(self, ex, message);
+    }
+    fn responses(&self, code: u16) -> Option<(&str, &str)> {
+        HttpRequestHandler::responses(self, code)
+    }
+    #[cfg(feature = "fs")]
+    fn translate_path(&self, ex: &Exchange, path: &str) -> std::path::PathBuf {
+        HttpRequestHandler::translate_path(self, ex, path)
+    }
+    #[cfg(feature = "fs")]
+    fn guess_type(&self, ex: &Exchange, path: &std::path::Path) -> String {
+        HttpRequestHandler::guess_type(self, ex, path)
+    }
+    #[cfg(feature = "fs")]
+    fn list_directory(&self, ex: &mut Exchange, listing: &crate::static_files::DirectoryListing) {
+        HttpRequestHandler::list_directory(self, ex, listing);
+    }
+    #[cfg(feature = "cgi")]
+    fn is_cgi(&self, ex: &Exchange) -> Option<crate::cgi::CgiInfo> {
+        HttpRequestHandler::is_cgi(self, ex)
+    }
+}
+
+/// The base class of a response: the class attributes and method bodies the walk through a
+/// [`Class`] ends with (what `super()` reaches last).
+pub(crate) trait Base: Send + Sync + 'static {
+    fn attributes(&self) -> &Attributes;
+
+    /// `SimpleHTTPRequestHandler.translate_path`.
+    #[cfg(feature = "fs")]
+    fn translate_path(&self, path: &str) -> std::path::PathBuf {
+        let directory = std::env::current_dir().unwrap_or_else(|_| ".".into());
+        crate::static_files::translate_path(&directory, path)
+    }
+
+    /// `SimpleHTTPRequestHandler.guess_type`.
+    #[cfg(feature = "fs")]
+    fn guess_type(&self, path: &std::path::Path) -> HeaderValue {
+        crate::static_files::default_guess_type(path)
+    }
+
+    /// `SimpleHTTPRequestHandler.list_directory`, for a directory already read.
+    #[cfg(feature = "fs")]
+    fn list_directory(&self, ex: &mut Exchange, listing: &crate::static_files::DirectoryListing) {
+        let page = crate::static_files::render_listing(listing);
+        crate::static_files::send_listing(ex, page.into(), &[]);
+    }
+
+    /// `CGIHTTPRequestHandler.is_cgi`, on Python's `self.path`.
+    #[cfg(feature = "cgi")]
+    fn is_cgi(&self, path: &str) -> Option<crate::cgi::CgiInfo> {
+        crate::cgi::default_is_cgi(path, &crate::cgi::DEFAULT_CGI_DIRECTORIES)
+    }
+}
+
+/// `BaseHTTPRequestHandler` as the base of a handler's own responses. Outside file serving, the
+/// file methods behave as `SimpleHTTPRequestHandler`'s with its default directory (the current
+/// one), and `is_cgi` as `CGIHTTPRequestHandler`'s.
+#[derive(Debug)]
+pub(crate) struct HandlerBase(pub(crate) Attributes);
+
+impl HandlerBase {
+    pub(crate) fn of<H: HttpRequestHandler>(handler: &H) -> Self {
+        Self(Attributes::of_handler(handler))
+    }
+}
+
+impl Base for HandlerBase {
+    fn attributes(&self) -> &Attributes {
+        &self.0
+    }
+}
