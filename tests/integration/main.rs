@@ -20,6 +20,8 @@ mod fixture;
 mod https;
 #[cfg(all(feature = "axum", feature = "cgi", feature = "subscriber"))]
 mod mount;
+#[cfg(all(feature = "cgi", feature = "subscriber"))]
+mod overrides;
 mod python_parity;
 mod static_files;
 mod support;

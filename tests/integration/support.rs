@@ -500,6 +500,90 @@ pub fn spawn_oracle(args: &[&std::ffi::OsStr]) -> Option<ChildGuard> {
     Some(spawn_server(command))
 }
 
+/// Which `http.server` a Python original runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PythonFlavor {
+    /// CPython 3.14's `http.server` (`tests/python/cpython314.sh`), on Python 3.13 or newer.
+    Cpython314,
+    /// The local `python3`'s, with 3.14's error template installed by `run.py`.
+    Local,
+}
+
+/// CPython 3.14's `http` package and an interpreter that runs it (3.14's `http.server` needs
+/// Python 3.13's `mimetypes`): `BASEHTTP_CPYTHON314_LIB` or `target/cpython314` (put there by
+/// `tests/python/cpython314.sh`), and `BASEHTTP_PYTHON313`, `python3.14`, `python3.13` or a
+/// pyenv 3.13/3.14. With `BASEHTTP_REQUIRE_CPYTHON314` set (CI), missing either fails the test.
+pub fn cpython314() -> Option<(PathBuf, PathBuf)> {
+    let lib = match std::env::var_os("BASEHTTP_CPYTHON314_LIB") {
+        Some(lib) => PathBuf::from(lib),
+        None => {
+            let exe = std::env::current_exe().expect("current exe");
+            let target = exe
+                .parent()
+                .and_then(|deps| deps.parent())
+                .and_then(|profile| profile.parent())
+                .expect("target dir");
+            target.join("cpython314")
+        }
+    };
+    let runs = |python: &std::ffi::OsStr| {
+        Command::new(python)
+            .args(["-c", "import mimetypes; mimetypes.guess_file_type"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let mut candidates: Vec<PathBuf> = std::env::var_os("BASEHTTP_PYTHON313")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(["python3.14", "python3.13"].map(PathBuf::from))
+        .collect();
+    if let Some(home) = std::env::var_os("HOME") {
+        let versions = PathBuf::from(home).join(".pyenv/versions");
+        for entry in std::fs::read_dir(&versions).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            for minor in ["3.14", "3.13"] {
+                if name.starts_with(minor) {
+                    candidates.push(entry.path().join("bin").join(format!("python{minor}")));
+                }
+            }
+        }
+    }
+    let interpreter = candidates.into_iter().find(|p| runs(p.as_os_str()));
+    match (interpreter, lib.join("http/server.py").exists()) {
+        (Some(interpreter), true) => Some((interpreter, lib)),
+        _ => {
+            assert!(
+                std::env::var_os("BASEHTTP_REQUIRE_CPYTHON314").is_none(),
+                "CPython 3.14's http.server is required (BASEHTTP_REQUIRE_CPYTHON314): run \
+                 tests/python/cpython314.sh and install Python 3.13+"
+            );
+            eprintln!("CPython 3.14's http.server not available: comparing with the local python3");
+            None
+        }
+    }
+}
+
+/// Runs `tests/python/<module>.py` with `args` after the port on CPython 3.14's `http.server`
+/// when it is available, else on the local `python3` (`None` without either).
+pub fn spawn_python_twin(
+    module: &str,
+    args: &[&std::ffi::OsStr],
+) -> Option<(ChildGuard, PythonFlavor)> {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/run.py");
+    let (python, flavor, lib) = match cpython314() {
+        Some((interpreter, lib)) => (interpreter, PythonFlavor::Cpython314, Some(lib)),
+        None => (PathBuf::from(python3()?), PythonFlavor::Local, None),
+    };
+    let mut command = Command::new(python);
+    command.arg(script).arg(module).arg("0").args(args);
+    if let Some(lib) = lib {
+        command.env("BASEHTTP_CPYTHON_LIB", lib);
+    }
+    Some((spawn_server_capturing(command), flavor))
+}
+
 /// `python3`, if it runs.
 pub fn python3() -> Option<&'static str> {
     let ok = Command::new("python3")

@@ -1,12 +1,23 @@
 """Serve one of the tutorial handlers in this directory on CPython, for side-by-side tests.
 
-Usage: run.py MODULE PORT [ARGS...] (ARGS go to the module's main). Prints "Serving on port N" once listening. Under CPython < 3.14 the
-3.14 error template is installed, so pages compare byte for byte.
+Usage: run.py MODULE PORT [ARGS...] (ARGS go to the module's main). Prints "Serving on port N"
+once listening. With BASEHTTP_CPYTHON_LIB set to a directory holding CPython 3.14's `http`
+package (tests/python/cpython314.sh puts one in target/cpython314), that `http.server` is the
+one used. Under an older `http.server` the 3.14 error template is installed, so pages compare
+byte for byte.
 """
 import importlib
 import os
 import sys
-from http.server import BaseHTTPRequestHandler, HTTPServer
+
+if os.environ.get("BASEHTTP_CPYTHON_LIB"):
+    sys.path.insert(0, os.environ["BASEHTTP_CPYTHON_LIB"])
+    import warnings
+
+    # CGIHTTPRequestHandler is deprecated in 3.13 and 3.14; the warning is not the subject.
+    warnings.simplefilter("ignore", DeprecationWarning)
+
+from http.server import BaseHTTPRequestHandler, HTTPServer  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -33,7 +44,8 @@ ERROR_MESSAGE_314 = """\
 
 if __name__ == "__main__":
     name, port, rest = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
-    BaseHTTPRequestHandler.error_message_format = ERROR_MESSAGE_314
+    if "color-scheme" not in BaseHTTPRequestHandler.error_message_format:
+        BaseHTTPRequestHandler.error_message_format = ERROR_MESSAGE_314
     module = importlib.import_module(name)
     if hasattr(module, "main"):
         module.main(port, *rest)
