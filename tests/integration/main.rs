@@ -16,6 +16,8 @@ mod files_clients;
 mod files_compose;
 mod files_parity;
 mod fixture;
+#[cfg(feature = "cgi")]
+mod hooks;
 #[cfg(all(feature = "cli", feature = "tls"))]
 mod https;
 #[cfg(all(feature = "axum", feature = "cgi", feature = "subscriber"))]
