@@ -16,6 +16,8 @@
 //! | `self.wfile.write(b"…")`, `self.rfile.read(n)` | `ex.wfile().write_all(b"…").await?`, `ex.rfile().read(…).await?` |
 //! | `self.send_error(404)` | [`ex.send_error(404)`](handler::Exchange::send_error) |
 //! | `super().do_GET()` | [`return ex.fall_through()`](handler::Exchange::fall_through) |
+//! | `def end_headers(self): …; super().end_headers()` in a subclass | [`fn end_headers(&self, ex)`](handler::HttpRequestHandler::end_headers) on the handler, calling `ex.end_headers()`: it runs for every response below the handler, files and CGI included |
+//! | `error_message_format`, `server_version`, … class attributes | trait methods of the handler (they apply below it too), or builders of [`StaticFiles`](static_files::StaticFiles) and [`Cgi`](cgi::Cgi) |
 //! | `HTTPServer(("", 8000), H).serve_forever()` | [`HttpServer::bind(("0.0.0.0", 8000), H.into_service()).await?.serve_forever().await`](server::HttpServer) |
 //! | `SimpleHTTPRequestHandler` (serving a folder) | [`StaticFiles::new(dir)`](static_files::StaticFiles), a service or, with [`into_layer`](static_files::StaticFiles::into_layer), a layer |
 //! | `CGIHTTPRequestHandler` (CGI scripts) | [`Cgi::new(dir)`](cgi::Cgi), a service or, with [`into_layer`](cgi::Cgi::into_layer), a layer over the files |

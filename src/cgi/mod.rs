@@ -45,6 +45,15 @@
 //!   (`SIGTERM`, then `SIGKILL`), and nothing is left behind when it ends; a cap on scripts
 //!   running at once (`503` beyond).
 //!
+//! Every answer goes through an [`Exchange`](crate::handler::Exchange), as in Python where
+//! `CGIHTTPRequestHandler` is a `BaseHTTPRequestHandler`: a handler layered above overrides
+//! [`is_cgi`](crate::handler::HttpRequestHandler::is_cgi) (which requests are scripts),
+//! [`translate_path`](crate::handler::HttpRequestHandler::translate_path) (where they are),
+//! the error pages' [`end_headers`](crate::handler::HttpRequestHandler::end_headers) and
+//! `send_error`, the log lines (scripts' stderr and exit codes included) and the class
+//! attributes. A script's own response is sent with `flush_headers()`, as Python sends it, so
+//! `end_headers` overrides do not see it unless [`Cgi::end_headers_for_scripts`].
+//!
 //! On other Unix systems, running scripts as `nobody` without a `fork` of the server needs a
 //! helper: a binary that serves CGI as root calls [`exec_helper`] first thing in `main` (the
 //! `basehttp` binary does; on Linux the call costs nothing and is never needed). Without it the

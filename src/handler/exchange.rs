@@ -129,8 +129,8 @@ impl Depth {
 ///
 /// Every response basehttp makes goes through an `Exchange` — a handler's, and those of
 /// [`StaticFiles`] and [`Cgi`] (files, listings, redirects, `304`s, error pages) — so the
-/// methods a handler overrides ([`end_headers`](HttpRequestHandler::end_headers),
-/// [`log_message`](HttpRequestHandler::log_message), …) reach all of them, as in Python where
+/// methods a handler overrides ([`end_headers`](super::HttpRequestHandler::end_headers),
+/// [`log_message`](super::HttpRequestHandler::log_message), …) reach all of them, as in Python where
 /// those services are subclasses of `BaseHTTPRequestHandler`. Called from inside such an
 /// override, the method of the same name continues with the next class: it is Python's
 /// `super()`.

@@ -102,6 +102,54 @@
 //! # }
 //! ```
 //!
+//! # Overriding Python's methods, for every response
+//!
+//! In Python the file and CGI handlers are subclasses of `BaseHTTPRequestHandler`, so a
+//! subclass's `end_headers` (or `send_error`, `log_message`, `translate_path`, …) runs for every
+//! response: its own, the files', the scripts'. Here every response is made by an [`Exchange`]
+//! — a handler's, and those of the [`StaticFiles`](crate::static_files::StaticFiles) and
+//! [`Cgi`](crate::cgi::Cgi) below it — and the exchange calls the overridden methods of every
+//! handler the request came through, the outermost first (the most derived class), then the
+//! answering service's own. Each default is `super()`, and inside an override the exchange's
+//! method of the same name is `super()`:
+//!
+//! ```
+//! use basehttp::handler::HeaderError;
+//! use basehttp::prelude::*;
+//! use basehttp::static_files::StaticFiles;
+//! use tower::{Layer, ServiceExt};
+//!
+//! // class NoStore(SimpleHTTPRequestHandler):
+//! //     def end_headers(self):
+//! //         self.send_header("Cache-Control", "no-store")
+//! //         super().end_headers()
+//! struct NoStore;
+//!
+//! impl HttpRequestHandler for NoStore {
+//!     fn end_headers(&self, ex: &mut Exchange) -> Result<(), HeaderError> {
+//!         ex.send_header("Cache-Control", "no-store");
+//!         ex.end_headers() // super().end_headers()
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let app = NoStore.into_layer().layer(StaticFiles::new("."));
+//! // The file server's 404 page goes through NoStore::end_headers too.
+//! let req = http::Request::get("/no-such-file").body(Body::empty()).unwrap();
+//! let res = app.oneshot(req).await.unwrap();
+//! assert_eq!(res.status(), 404);
+//! assert_eq!(res.headers()["cache-control"], "no-store");
+//! # }
+//! ```
+//!
+//! A handler that overrides nothing changes nothing: its defaults pass every call on. Class
+//! attributes a handler sets to something else than `BaseHTTPRequestHandler`'s defaults
+//! (`server_version`, `protocol_version`, `error_message_format`, …) apply below it too; one it
+//! leaves alone keeps the services' own (`SimpleHTTP/0.6` for the files). The overridable
+//! methods run synchronously, where the response is made (for files, often on tokio's blocking
+//! pool; `translate_path` on the async runtime, so keep it free of blocking I/O).
+//!
 //! # What happens on the wire
 //!
 //! The response head is sent when [`Exchange::end_headers`] has been called and the handler next

@@ -66,6 +66,30 @@
 //! # let _ = app;
 //! ```
 //!
+//! # Python's overridable methods
+//!
+//! Every response goes through an [`Exchange`](crate::handler::Exchange), so a handler layered
+//! over the files overrides them as a Python subclass of `SimpleHTTPRequestHandler` does:
+//! [`end_headers`](crate::handler::HttpRequestHandler::end_headers) (every file, listing,
+//! redirect, `304` and error page), [`send_error`](crate::handler::HttpRequestHandler::send_error),
+//! the `log_*` methods, [`translate_path`](crate::handler::HttpRequestHandler::translate_path)
+//! (once per request), [`guess_type`](crate::handler::HttpRequestHandler::guess_type),
+//! [`list_directory`](crate::handler::HttpRequestHandler::list_directory), and the class
+//! attributes. Without a handler, the class attributes are builder methods
+//! ([`server_version`](StaticFiles::server_version),
+//! [`error_message_format`](StaticFiles::error_message_format), …) and the file methods take
+//! closures ([`guess_type`](StaticFiles::guess_type), …). A single-page application's
+//! `index.html` for unknown paths is [`fallback_file`](StaticFiles::fallback_file):
+//!
+//! ```
+//! use basehttp::static_files::StaticFiles;
+//!
+//! let spa = StaticFiles::new("dist")
+//!     .fallback_file("index.html")
+//!     .error_message_format("<h1>%(code)d</h1><p>%(message)s</p>");
+//! # let _ = spa;
+//! ```
+//!
 //! The other order, files in front of an application (axum, a handler, anything): `GET` and
 //! `HEAD` are files, everything else — and, if asked, paths with no file — goes below:
 //!

@@ -246,13 +246,14 @@ async fn log_message_receives_every_line() {
             }
         }
     }
+    let emitted = captured_log();
     let site = site();
     let recorder = Recorder::default();
     let server = serve(cgi_stack(recorder.clone(), &site.root(), |cgi| cgi)).await;
     for request in [
         "GET /hello.txt HTTP/1.0\r\n\r\n",
         "GET /nope HTTP/1.0\r\n\r\n",
-        "GET /cgi-bin/nope.sh HTTP/1.0\r\n\r\n",
+        "GET /cgi-bin/recorded.sh HTTP/1.0\r\n\r\n",
         "DELETE /x HTTP/1.0\r\n\r\n",
     ] {
         get(server.addr, request).await;
@@ -264,15 +265,15 @@ async fn log_message_receives_every_line() {
             r#"GET "GET /hello.txt HTTP/1.0" 200 -"#,
             "GET code 404, message File not found",
             r#"GET "GET /nope HTTP/1.0" 404 -"#,
-            "GET code 404, message No such CGI script ('/cgi-bin/nope.sh')",
-            r#"GET "GET /cgi-bin/nope.sh HTTP/1.0" 404 -"#,
+            "GET code 404, message No such CGI script ('/cgi-bin/recorded.sh')",
+            r#"GET "GET /cgi-bin/recorded.sh HTTP/1.0" 404 -"#,
             "DELETE code 501, message Unsupported method ('DELETE')",
             r#"DELETE "DELETE /x HTTP/1.0" 501 -"#,
         ]
     );
     // Nothing reached the default log line (the global collector sees basehttp::log events).
-    let emitted = captured_log().lock().map(|l| l.clone()).unwrap_or_default();
-    assert!(!emitted.iter().any(|l| l.contains("/cgi-bin/nope.sh")));
+    let emitted = emitted.lock().map(|l| l.clone()).unwrap_or_default();
+    assert!(!emitted.iter().any(|l| l.contains("/cgi-bin/recorded.sh")));
 }
 
 /// Class attributes: a handler's own values reach the services below; values left at
