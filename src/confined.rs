@@ -10,7 +10,7 @@
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// The served directory, opened once (lazily, on the blocking pool) and kept.
@@ -72,28 +72,42 @@ impl Root {
     /// is opened. `None` when `path` does not lie below the directory — as configured, or as
     /// its canonical path once the directory has been opened — or climbs with `..`.
     pub(crate) fn relative(&self, path: &Path) -> Option<(Vec<u8>, bool)> {
-        let rest = match path.strip_prefix(&self.path) {
-            Ok(rest) => rest,
-            Err(_) => {
+        let path = path.as_os_str().as_encoded_bytes();
+        let rest = match below(path, self.path.as_os_str().as_encoded_bytes()) {
+            Some(rest) => rest,
+            None => {
                 let opened = self.cached()?;
-                path.strip_prefix(&opened.canonical).ok()?
+                below(path, opened.canonical.as_os_str().as_encoded_bytes())?
             }
         };
-        let mut relative = Vec::new();
-        for component in rest.components() {
-            match component {
-                Component::Normal(name) => {
+        let mut relative = Vec::with_capacity(rest.len());
+        for name in rest.split(|&b| b == b'/') {
+            match name {
+                b"" | b"." => {}
+                b".." => return None,
+                name => {
                     if !relative.is_empty() {
                         relative.push(b'/');
                     }
-                    relative.extend_from_slice(name.as_encoded_bytes());
+                    relative.extend_from_slice(name);
                 }
-                Component::CurDir => {}
-                Component::ParentDir | Component::RootDir | Component::Prefix(_) => return None,
             }
         }
-        let trailing_slash = path.as_os_str().as_encoded_bytes().ends_with(b"/");
-        Some((relative, trailing_slash))
+        Some((relative, path.ends_with(b"/")))
+    }
+}
+
+/// What follows `prefix` in `path`, when `path` is `prefix` or lies below it (component-wise:
+/// `/srv/www` is not below `/srv/w`). Compared as bytes, without building components.
+fn below<'a>(path: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
+    let prefix = match prefix {
+        [rest @ .., b'/'] if !rest.is_empty() => rest,
+        prefix => prefix,
+    };
+    let rest = path.strip_prefix(prefix)?;
+    match rest {
+        [] | [b'/', ..] => Some(rest),
+        _ => None,
     }
 }
 
@@ -261,5 +275,16 @@ mod tests {
         assert_eq!(root.relative(Path::new("/srv/wwwx/a")), None);
         assert_eq!(root.relative(Path::new("/etc/passwd")), None);
         assert_eq!(root.relative(Path::new("")), None);
+        assert_eq!(
+            root.relative(Path::new("/srv/www//a/../b")),
+            None,
+            "a path that climbs is refused, even when it would land inside"
+        );
+        let relative_root = Root::new(PathBuf::from("public/"));
+        assert_eq!(
+            relative_root.relative(Path::new("public/a.txt")),
+            Some((b"a.txt".to_vec(), false))
+        );
+        assert_eq!(relative_root.relative(Path::new("publicity/a.txt")), None);
     }
 }

@@ -45,6 +45,9 @@ enum Kind {
     Pipe(PipeBody),
     /// hyper's request body, kept unboxed: the common case for `rfile`.
     Incoming(hyper::body::Incoming),
+    /// Bytes already taken from a stream, then the rest of it (a partly read request body, a
+    /// CGI script's output after its header block).
+    Prefixed(Option<Bytes>, Box<Body>),
     Boxed(UnsyncBoxBody<Bytes, BoxError>),
 }
 
@@ -97,6 +100,14 @@ impl Body {
     pub(crate) fn pipe(body: PipeBody) -> Self {
         Self::of(Kind::Pipe(body))
     }
+
+    /// `prefix`, then `rest`.
+    pub(crate) fn prefixed(prefix: Bytes, rest: Self) -> Self {
+        if prefix.is_empty() {
+            return rest;
+        }
+        Self::of(Kind::Prefixed(Some(prefix), Box::new(rest)))
+    }
 }
 
 impl Default for Body {
@@ -112,6 +123,7 @@ impl fmt::Debug for Body {
             Kind::Full(_) => "Full",
             Kind::Pipe(_) => "Pipe",
             Kind::Incoming(_) => "Incoming",
+            Kind::Prefixed(..) => "Prefixed",
             Kind::Boxed(_) => "Boxed",
         };
         f.debug_tuple("Body").field(&kind).finish()
@@ -165,6 +177,10 @@ impl http_body::Body for Body {
             Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
             Kind::Pipe(body) => body.poll_frame(cx),
             Kind::Incoming(body) => Pin::new(body).poll_frame(cx).map_err(Into::into),
+            Kind::Prefixed(prefix, rest) => match prefix.take() {
+                Some(prefix) => Poll::Ready(Some(Ok(Frame::data(prefix)))),
+                None => Pin::new(&mut **rest).poll_frame(cx),
+            },
             Kind::Boxed(body) => Pin::new(body).poll_frame(cx),
         }
     }
@@ -175,6 +191,7 @@ impl http_body::Body for Body {
             Kind::Full(bytes) => bytes.is_none(),
             Kind::Pipe(_) => false,
             Kind::Incoming(body) => body.is_end_stream(),
+            Kind::Prefixed(prefix, rest) => prefix.is_none() && rest.is_end_stream(),
             Kind::Boxed(body) => body.is_end_stream(),
         }
     }
@@ -185,6 +202,16 @@ impl http_body::Body for Body {
             Kind::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
             Kind::Pipe(body) => body.size_hint(),
             Kind::Incoming(body) => body.size_hint(),
+            Kind::Prefixed(prefix, rest) => {
+                let rest = rest.size_hint();
+                let len = prefix.as_ref().map_or(0, |p| p.len() as u64);
+                let mut hint = SizeHint::new();
+                if let Some(upper) = rest.upper() {
+                    hint.set_upper(upper + len);
+                }
+                hint.set_lower(rest.lower() + len);
+                hint
+            }
             Kind::Boxed(body) => body.size_hint(),
         }
     }
@@ -201,6 +228,18 @@ mod tests {
         assert!(matches!(body.kind, Kind::Full(_)));
         let collected = body.collect().await.map(|c| c.to_bytes()).ok();
         assert_eq!(collected.as_deref(), Some(&b"abc"[..]));
+    }
+
+    #[tokio::test]
+    async fn a_prefix_comes_first() {
+        let body = Body::prefixed(Bytes::from_static(b"ab"), Body::from("cd"));
+        assert_eq!(body.size_hint().exact(), Some(4));
+        let collected = body.collect().await.map(|c| c.to_bytes()).ok();
+        assert_eq!(collected.as_deref(), Some(&b"abcd"[..]));
+        assert!(matches!(
+            Body::prefixed(Bytes::new(), Body::empty()).kind,
+            Kind::Empty
+        ));
     }
 
     #[tokio::test]

@@ -510,7 +510,6 @@ const CHUNK: usize = 32 * 1024;
 /// `idle` ends it with an error (the connection is aborted, the script killed); dropping it
 /// early (the client left) kills the script.
 pub(crate) struct CgiBody {
-    first: Option<Bytes>,
     stdout: PipeReader,
     buf: Vec<u8>,
     idle: Duration,
@@ -519,9 +518,8 @@ pub(crate) struct CgiBody {
 }
 
 impl CgiBody {
-    pub(crate) fn new(first: Bytes, stdout: PipeReader, idle: Duration, guard: Guard) -> Self {
+    pub(crate) fn new(stdout: PipeReader, idle: Duration, guard: Guard) -> Self {
         Self {
-            first: (!first.is_empty()).then_some(first),
             stdout,
             buf: vec![0; CHUNK],
             idle,
@@ -540,9 +538,6 @@ impl http_body::Body for CgiBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
-        if let Some(first) = this.first.take() {
-            return Poll::Ready(Some(Ok(Frame::data(first))));
-        }
         if this.guard.is_none() {
             return Poll::Ready(None);
         }
@@ -581,7 +576,7 @@ impl http_body::Body for CgiBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.first.is_none() && self.guard.is_none()
+        self.guard.is_none()
     }
 
     fn size_hint(&self) -> SizeHint {

@@ -652,12 +652,8 @@ where
             && status != StatusCode::NO_CONTENT
             && status != StatusCode::NOT_MODIFIED;
         if sent && has_body {
-            ex.send_body(Body::new(CgiBody::new(
-                first,
-                stdout,
-                config.idle_timeout,
-                guard,
-            )));
+            let rest = Body::new(CgiBody::new(stdout, config.idle_timeout, guard));
+            ex.send_body(Body::prefixed(first, rest));
         } else {
             process::drain(stdout, config.idle_timeout, guard);
         }

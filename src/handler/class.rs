@@ -6,9 +6,10 @@
 //! the file and CGI code call the same `self.end_headers()`. Here the classes are tower layers,
 //! so the [`Exchange`] of every response carries the equivalent:
 //!
-//! - a [`Class`]: the [`HttpRequestHandler`]s the request came through, outermost first (the
-//!   most derived class first, as in Python's MRO), handed down with the request when a handler
-//!   falls through ([`Inherited`]); each overridable method of the exchange walks it;
+//! - a [`Class`]: the [`HttpRequestHandler`]s the request came through (as trait objects: the
+//!   trait is dyn-compatible, its `do_*` methods aside), outermost first (the most derived
+//!   class first, as in Python's MRO), handed down with the request when a handler falls
+//!   through ([`Inherited`]); each overridable method of the exchange walks it;
 //! - a [`Base`]: the service making the response — `BaseHTTPRequestHandler` for a handler's own
 //!   responses, `SimpleHTTPRequestHandler` for [`StaticFiles`], `CGIHTTPRequestHandler` for
 //!   [`Cgi`] — whose [`Attributes`] and method bodies end the walk (`super()` of the last class).
@@ -29,8 +30,10 @@ use std::sync::Arc;
 
 use http::{HeaderValue, Version};
 
+#[cfg(feature = "fs")]
+use super::Exchange;
 use super::error_page::{DEFAULT_ERROR_CONTENT_TYPE, DEFAULT_ERROR_MESSAGE};
-use super::{Exchange, HeaderError, HttpRequestHandler, SYS_VERSION, rules};
+use super::{HttpRequestHandler, SYS_VERSION, rules};
 
 /// `BaseHTTPRequestHandler.server_version`.
 pub(crate) const BASE_SERVER_VERSION: &str = "BaseHTTP/0.6";
@@ -189,7 +192,7 @@ impl Overrides {
 /// The handlers a request came through, most derived first, and the class attributes they
 /// override.
 pub(crate) struct Class {
-    pub(crate) hooks: Box<[Arc<dyn Hooks>]>,
+    pub(crate) hooks: Box<[Arc<dyn HttpRequestHandler>]>,
     pub(crate) overrides: Overrides,
 }
 
@@ -206,7 +209,7 @@ impl Class {
     /// The class of a handler with nothing above it.
     pub(crate) fn of_handler<H: HttpRequestHandler>(handler: Arc<H>, own: &Attributes) -> Self {
         Self {
-            hooks: Box::new([handler as Arc<dyn Hooks>]),
+            hooks: Box::new([handler as Arc<dyn HttpRequestHandler>]),
             overrides: Overrides::of(own),
         }
     }
@@ -228,74 +231,6 @@ impl Class {
 /// The request extension a fall-through hands the class down with.
 #[derive(Clone, Debug)]
 pub(crate) struct Inherited(pub(crate) Arc<Class>);
-
-/// The overridable methods of [`HttpRequestHandler`], object-safe, so that an [`Exchange`]
-/// holds any handler's without a type parameter.
-pub(crate) trait Hooks: Send + Sync + 'static {
-    fn end_headers(&self, ex: &mut Exchange) -> Result<(), HeaderError>;
-    fn send_error(
-        &self,
-        ex: &mut Exchange,
-        code: u16,
-        message: Option<&str>,
-        explain: Option<&str>,
-    );
-    fn log_request(&self, ex: &Exchange, code: u16, size: Option<u64>);
-    fn log_error(&self, ex: &Exchange, message: fmt::Arguments<'_>);
-    fn log_message(&self, ex: &Exchange, message: fmt::Arguments<'_>);
-    fn responses(&self, code: u16) -> Option<(&str, &str)>;
-    #[cfg(feature = "fs")]
-    fn translate_path(&self, ex: &Exchange, path: &str) -> std::path::PathBuf;
-    #[cfg(feature = "fs")]
-    fn guess_type(&self, ex: &Exchange, path: &std::path::Path) -> String;
-    #[cfg(feature = "fs")]
-    fn list_directory(&self, ex: &mut Exchange, listing: &crate::static_files::DirectoryListing);
-    #[cfg(feature = "cgi")]
-    fn is_cgi(&self, ex: &Exchange) -> Option<crate::cgi::CgiInfo>;
-}
-
-impl<H: HttpRequestHandler> Hooks for H {
-    fn end_headers(&self, ex: &mut Exchange) -> Result<(), HeaderError> {
-        HttpRequestHandler::end_headers(self, ex)
-    }
-    fn send_error(
-        &self,
-        ex: &mut Exchange,
-        code: u16,
-        message: Option<&str>,
-        explain: Option<&str>,
-    ) {
-        HttpRequestHandler::send_error(self, ex, code, message, explain);
-    }
-    fn log_request(&self, ex: &Exchange, code: u16, size: Option<u64>) {
-        HttpRequestHandler::log_request(self, ex, code, size);
-    }
-    fn log_error(&self, ex: &Exchange, message: fmt::Arguments<'_>) {
-        HttpRequestHandler::log_error(self, ex, message);
-    }
-    fn log_message(&self, ex: &Exchange, message: fmt::Arguments<'_>) {
-        HttpRequestHandler::log_message(self, ex, message);
-    }
-    fn responses(&self, code: u16) -> Option<(&str, &str)> {
-        HttpRequestHandler::responses(self, code)
-    }
-    #[cfg(feature = "fs")]
-    fn translate_path(&self, ex: &Exchange, path: &str) -> std::path::PathBuf {
-        HttpRequestHandler::translate_path(self, ex, path)
-    }
-    #[cfg(feature = "fs")]
-    fn guess_type(&self, ex: &Exchange, path: &std::path::Path) -> String {
-        HttpRequestHandler::guess_type(self, ex, path)
-    }
-    #[cfg(feature = "fs")]
-    fn list_directory(&self, ex: &mut Exchange, listing: &crate::static_files::DirectoryListing) {
-        HttpRequestHandler::list_directory(self, ex, listing);
-    }
-    #[cfg(feature = "cgi")]
-    fn is_cgi(&self, ex: &Exchange) -> Option<crate::cgi::CgiInfo> {
-        HttpRequestHandler::is_cgi(self, ex)
-    }
-}
 
 /// The base class of a response: the class attributes and method bodies the walk through a
 /// [`Class`] ends with (what `super()` reaches last).

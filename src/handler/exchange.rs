@@ -21,7 +21,7 @@ use super::rules::{
     self, RequestLine, initial_close_connection, latin1_bytes, reason_from_message, request_target,
     version_str,
 };
-use super::{BoxError, HeaderError};
+use super::{BoxError, HeaderError, HttpRequestHandler};
 use crate::body::Body;
 use crate::body::pipe::{SharedRef, lock};
 use crate::connection::ConnectionInfo;
@@ -65,26 +65,36 @@ impl PendingHead {
 pub(crate) enum Output {
     /// A handler run: the head and the body go through the pipe while the handler runs.
     Pipe(SharedRef),
-    /// A service answering in place (file serving, CGI): the response is assembled here and
-    /// taken with [`Exchange::into_response`].
+    /// A service answering in place (file serving, CGI): the response is assembled here, once
+    /// its head is finished, and taken with [`Exchange::into_response`].
     #[cfg_attr(not(feature = "fs"), allow(dead_code))]
-    Direct {
-        head: Option<http::response::Parts>,
-        body: Option<SyncWrapper<Body>>,
-    },
+    Direct(Option<Box<Direct>>),
+}
+
+/// A response assembled in place (boxed: the exchange of a handler, which never has one, stays
+/// small).
+pub(crate) struct Direct {
+    head: http::response::Parts,
+    body: Option<SyncWrapper<Body>>,
 }
 
 impl Output {
     #[cfg_attr(not(feature = "fs"), allow(dead_code))]
     pub(crate) fn direct() -> Self {
-        Self::Direct {
-            head: None,
-            body: None,
+        Self::Direct(None)
+    }
+
+    /// Where the body goes, once the head is finished.
+    fn set_body(&mut self, body: Body) {
+        match self {
+            Self::Pipe(shared) => lock(shared).tail = Some(body),
+            Self::Direct(Some(direct)) => direct.body = Some(SyncWrapper::new(body)),
+            Self::Direct(None) => {}
         }
     }
 }
 
-/// The overridable methods whose `super()` calls are tracked: see [`Exchange::enter`].
+/// The overridable methods whose `super()` calls are tracked: see [`Exchange::walk`].
 #[derive(Clone, Copy, Debug)]
 enum Hook {
     EndHeaders,
@@ -207,7 +217,7 @@ impl Exchange {
         let conn = rules::connection_info(&parts);
         let pipe = match &output {
             Output::Pipe(shared) => Some(shared.clone()),
-            Output::Direct { .. } => None,
+            Output::Direct(_) => None,
         };
         let mut ex = Self {
             path,
@@ -431,7 +441,7 @@ impl Exchange {
             let python = crate::responses(code);
             for hooks in class.hooks.iter() {
                 let theirs = hooks.responses(code);
-                if theirs != python {
+                if !same_entry(theirs, python) {
                     return theirs;
                 }
             }
@@ -439,19 +449,49 @@ impl Exchange {
         self.base.attributes().responses(code)
     }
 
-    /// Enters the next class of `hook`'s walk: `None` once the walk has reached the base.
-    fn enter(&self, hook: Hook) -> Option<(Arc<Class>, u8)> {
-        let class = self.class.as_ref()?;
+    /// One step of `hook`'s walk through the class: calls the next handler's method (`next`),
+    /// whose default comes back here one level deeper, or, once every handler has been called,
+    /// the answering service's own (`base`). Python's method resolution with `super()`.
+    fn walk<R>(
+        &self,
+        hook: Hook,
+        next: impl FnOnce(&dyn HttpRequestHandler, &Self) -> R,
+        base: impl FnOnce(&Self) -> R,
+    ) -> R {
+        let Some(class) = self.class.as_deref() else {
+            return base(self);
+        };
         let depth = self.depth.get(hook);
-        if usize::from(depth) >= class.hooks.len() {
-            return None;
-        }
+        let Some(handler) = class.hooks.get(usize::from(depth)) else {
+            return base(self);
+        };
         self.depth.set(hook, depth + 1);
-        Some((class.clone(), depth))
+        let result = next(&**handler, self);
+        self.depth.set(hook, depth);
+        result
     }
 
-    fn leave(&self, hook: Hook, depth: u8) {
+    /// [`walk`](Self::walk) for the methods that take `&mut Exchange` (the handler is held by
+    /// its own `Arc` meanwhile).
+    fn walk_mut<R>(
+        &mut self,
+        hook: Hook,
+        next: impl FnOnce(&dyn HttpRequestHandler, &mut Self) -> R,
+        base: impl FnOnce(&mut Self) -> R,
+    ) -> R {
+        let depth = self.depth.get(hook);
+        let handler = self
+            .class
+            .as_deref()
+            .and_then(|class| class.hooks.get(usize::from(depth)))
+            .cloned();
+        let Some(handler) = handler else {
+            return base(self);
+        };
+        self.depth.set(hook, depth + 1);
+        let result = next(&*handler, self);
         self.depth.set(hook, depth);
+        result
     }
 
     /// Forgets walks a panic interrupted.
@@ -677,16 +717,16 @@ impl Exchange {
                 return Err(error);
             }
         }
-        if let Some((class, depth)) = self.enter(Hook::EndHeaders) {
-            let result = class.hooks[usize::from(depth)].end_headers(self);
-            self.leave(Hook::EndHeaders, depth);
-            if outermost && result.is_ok() && matches!(self.state, State::HeadPending(_)) {
-                // An override that did not call `super().end_headers()`: the head still goes.
-                return self.flush_headers();
-            }
-            return result;
+        let result = self.walk_mut(
+            Hook::EndHeaders,
+            |handler, ex| handler.end_headers(ex),
+            Self::flush_headers,
+        );
+        if outermost && result.is_ok() && matches!(self.state, State::HeadPending(_)) {
+            // An override that did not call `super().end_headers()`: the head still goes.
+            return self.flush_headers();
         }
-        self.flush_headers()
+        result
     }
 
     /// Python's `flush_headers()`: sends what has been buffered, without running the handlers'
@@ -753,7 +793,12 @@ impl Exchange {
         let (parts, ()) = response.into_parts();
         match &mut self.output {
             Output::Pipe(shared) => lock(shared).head = Some(parts),
-            Output::Direct { head, .. } => *head = Some(parts),
+            Output::Direct(direct) => {
+                *direct = Some(Box::new(Direct {
+                    head: parts,
+                    body: None,
+                }));
+            }
         }
     }
 
@@ -795,12 +840,11 @@ impl Exchange {
     }
 
     fn dispatch_send_error(&mut self, code: u16, message: Option<&str>, explain: Option<&str>) {
-        if let Some((class, depth)) = self.enter(Hook::SendError) {
-            class.hooks[usize::from(depth)].send_error(self, code, message, explain);
-            self.leave(Hook::SendError, depth);
-            return;
-        }
-        self.base_send_error(code, message, explain);
+        self.walk_mut(
+            Hook::SendError,
+            |handler, ex| handler.send_error(ex, code, message, explain),
+            |ex| ex.base_send_error(code, message, explain),
+        );
     }
 
     /// `BaseHTTPRequestHandler.send_error`.
@@ -842,9 +886,7 @@ impl Exchange {
             if !self.wfile.discard && self.headers_sent() {
                 match &mut self.output {
                     Output::Pipe(shared) => lock(shared).push(body.as_bytes()),
-                    Output::Direct { body: slot, .. } => {
-                        *slot = Some(SyncWrapper::new(Body::from(body)));
-                    }
+                    direct @ Output::Direct(_) => direct.set_body(Body::from(body)),
                 }
             }
         }
@@ -902,10 +944,7 @@ impl Exchange {
         if self.wfile.discard {
             return;
         }
-        match &mut self.output {
-            Output::Pipe(shared) => lock(shared).tail = Some(body),
-            Output::Direct { body: slot, .. } => *slot = Some(SyncWrapper::new(body)),
-        }
+        self.output.set_body(body);
     }
 
     /// Hands the request to the inner service — Python's `return super().do_GET()`.
@@ -940,12 +979,11 @@ impl Exchange {
     #[cfg(feature = "fs")]
     #[cfg_attr(docsrs, doc(cfg(feature = "fs")))]
     pub fn translate_path(&self, path: &str) -> std::path::PathBuf {
-        if let Some((class, depth)) = self.enter(Hook::TranslatePath) {
-            let translated = class.hooks[usize::from(depth)].translate_path(self, path);
-            self.leave(Hook::TranslatePath, depth);
-            return translated;
-        }
-        self.base.translate_path(path)
+        self.walk(
+            Hook::TranslatePath,
+            |handler, ex| handler.translate_path(ex, path),
+            |ex| ex.base.translate_path(path),
+        )
     }
 
     /// Whether a handler the request came through may override the file methods.
@@ -960,16 +998,17 @@ impl Exchange {
     #[cfg(feature = "fs")]
     #[cfg_attr(docsrs, doc(cfg(feature = "fs")))]
     pub fn guess_type(&self, path: &std::path::Path) -> String {
-        if let Some((class, depth)) = self.enter(Hook::GuessType) {
-            let guessed = class.hooks[usize::from(depth)].guess_type(self, path);
-            self.leave(Hook::GuessType, depth);
-            return guessed;
-        }
-        let guessed = self.base.guess_type(path);
-        guessed
-            .to_str()
-            .unwrap_or("application/octet-stream")
-            .to_owned()
+        self.walk(
+            Hook::GuessType,
+            |handler, ex| handler.guess_type(ex, path),
+            |ex| {
+                let guessed = ex.base.guess_type(path);
+                guessed
+                    .to_str()
+                    .unwrap_or("application/octet-stream")
+                    .to_owned()
+            },
+        )
     }
 
     /// The `Content-Type` for `path`, without a round trip through `String` when no handler
@@ -992,13 +1031,14 @@ impl Exchange {
     #[cfg(feature = "fs")]
     #[cfg_attr(docsrs, doc(cfg(feature = "fs")))]
     pub fn list_directory(&mut self, listing: &crate::static_files::DirectoryListing) {
-        if let Some((class, depth)) = self.enter(Hook::ListDirectory) {
-            class.hooks[usize::from(depth)].list_directory(self, listing);
-            self.leave(Hook::ListDirectory, depth);
-            return;
-        }
-        let base = self.base.clone();
-        base.list_directory(self, listing);
+        self.walk_mut(
+            Hook::ListDirectory,
+            |handler, ex| handler.list_directory(ex, listing),
+            |ex| {
+                let base = ex.base.clone();
+                base.list_directory(ex, listing);
+            },
+        );
     }
 
     /// Python's `is_cgi()`: whether this request runs a CGI script, and where its directory
@@ -1008,12 +1048,11 @@ impl Exchange {
     #[cfg(feature = "cgi")]
     #[cfg_attr(docsrs, doc(cfg(feature = "cgi")))]
     pub fn is_cgi(&self) -> Option<crate::cgi::CgiInfo> {
-        if let Some((class, depth)) = self.enter(Hook::IsCgi) {
-            let info = class.hooks[usize::from(depth)].is_cgi(self);
-            self.leave(Hook::IsCgi, depth);
-            return info;
-        }
-        self.base.is_cgi(self.path())
+        self.walk(
+            Hook::IsCgi,
+            |handler, ex| handler.is_cgi(ex),
+            |ex| ex.base.is_cgi(ex.path()),
+        )
     }
 
     // ===== logging and strings =====
@@ -1027,17 +1066,16 @@ impl Exchange {
 
     /// Python's `log_request(code, size)`.
     pub fn log_request_with(&self, code: u16, size: Option<u64>) {
-        if let Some((class, depth)) = self.enter(Hook::LogRequest) {
-            class.hooks[usize::from(depth)].log_request(self, code, size);
-            self.leave(Hook::LogRequest, depth);
-            return;
-        }
-        match size {
-            Some(size) => {
-                self.log_message(format_args!("\"{}\" {code} {size}", self.request_line()))
-            }
-            None => self.log_message(format_args!("\"{}\" {code} -", self.request_line())),
-        }
+        self.walk(
+            Hook::LogRequest,
+            |handler, ex| handler.log_request(ex, code, size),
+            |ex| match size {
+                Some(size) => {
+                    ex.log_message(format_args!("\"{}\" {code} {size}", ex.request_line()));
+                }
+                None => ex.log_message(format_args!("\"{}\" {code} -", ex.request_line())),
+            },
+        );
     }
 
     /// Python's `log_error(…)`: runs the handlers'
@@ -1045,12 +1083,11 @@ impl Exchange {
     /// [`log_message`](Exchange::log_message)).
     pub fn log_error(&self, message: impl fmt::Display) {
         let message = format_args!("{message}");
-        if let Some((class, depth)) = self.enter(Hook::LogError) {
-            class.hooks[usize::from(depth)].log_error(self, message);
-            self.leave(Hook::LogError, depth);
-            return;
-        }
-        self.log_message(message);
+        self.walk(
+            Hook::LogError,
+            |handler, ex| handler.log_error(ex, message),
+            |ex| ex.log_message(message),
+        );
     }
 
     /// Python's `log_message(…)`: runs the handlers'
@@ -1058,12 +1095,11 @@ impl Exchange {
     /// ([`log_line`](Exchange::log_line)).
     pub fn log_message(&self, message: impl fmt::Display) {
         let message = format_args!("{message}");
-        if let Some((class, depth)) = self.enter(Hook::LogMessage) {
-            class.hooks[usize::from(depth)].log_message(self, message);
-            self.leave(Hook::LogMessage, depth);
-            return;
-        }
-        self.log_line(message);
+        self.walk(
+            Hook::LogMessage,
+            |handler, ex| handler.log_message(ex, message),
+            |ex| ex.log_line(message),
+        );
     }
 
     /// Writes one line in Python's format: what `BaseHTTPRequestHandler.log_message` does.
@@ -1189,20 +1225,33 @@ impl Exchange {
     /// The response made so far, marked as answered so that a handler above does not log it
     /// again. Without a head: a bare `500`.
     pub(crate) fn into_response(self) -> http::Response<Body> {
-        let (head, body) = match self.output {
-            Output::Direct { head, body } => (head, body),
+        let direct = match self.output {
+            Output::Direct(direct) => direct,
             Output::Pipe(shared) => {
                 return crate::body::pipe::response(&shared, None).unwrap_or_else(plain_500);
             }
         };
-        let Some(head) = head else {
+        let Some(direct) = direct else {
             return plain_500();
         };
+        let Direct { head, body } = *direct;
         let body = match body {
             Some(body) if self.parts.method != Method::HEAD => body.into_inner(),
             _ => Body::empty(),
         };
         http::Response::from_parts(head, body.answered())
+    }
+}
+
+/// Whether two `responses` entries are the same, by address first (a handler's default returns
+/// Python's table itself), then by content.
+fn same_entry(a: Option<(&str, &str)>, b: Option<(&str, &'static str)>) -> bool {
+    match (a, b) {
+        (Some((a1, a2)), Some((b1, b2))) => {
+            (std::ptr::eq(a1, b1) && std::ptr::eq(a2, b2)) || (a1 == b1 && a2 == b2)
+        }
+        (None, None) => true,
+        _ => false,
     }
 }
 

@@ -19,19 +19,10 @@ use super::{BoxError, Exchange};
 use crate::body::Body;
 
 pin_project! {
-    /// The inner service answering for an exchange: Python's `super().do_GET()`.
-    pub(crate) struct FallThrough<S>
-    where
-        S: Service<Request<Body>>,
-    {
-        #[pin]
-        state: State<S>,
-    }
-}
-
-pin_project! {
-    #[project = StateProj]
-    enum State<S>
+    /// The inner service answering for an exchange: Python's `super().do_GET()`; or a response
+    /// already made.
+    #[project = Projection]
+    pub(crate) enum FallThrough<S>
     where
         S: Service<Request<Body>>,
     {
@@ -40,8 +31,19 @@ pin_project! {
             future: Oneshot<S, Request<Body>>,
             ex: Option<Box<Exchange>>,
         },
-        /// Answered without an inner service.
         Ready { response: Option<Response<Body>> },
+    }
+}
+
+impl<S> FallThrough<S>
+where
+    S: Service<Request<Body>>,
+{
+    /// A response made already (no inner service needed).
+    pub(crate) fn ready(response: Response<Body>) -> Self {
+        Self::Ready {
+            response: Some(response),
+        }
     }
 }
 
@@ -51,28 +53,23 @@ pub(crate) fn fall_through<S>(mut ex: Box<Exchange>, inner: Option<S>) -> FallTh
 where
     S: Service<Request<Body>>,
 {
-    let state = match inner {
+    match inner {
         None => {
             let message = format!(
                 "Unsupported method ({})",
                 crate::util::py_repr(ex.command())
             );
             ex.send_error_with(501, &message, None);
-            State::Ready {
-                response: Some(ex.into_response()),
-            }
+            FallThrough::ready(ex.into_response())
         }
         Some(inner) => match ex.take_request() {
-            Ok(request) => State::Inner {
+            Ok(request) => FallThrough::Inner {
                 future: Oneshot::new(inner, request),
                 ex: Some(ex),
             },
-            Err(err) => State::Ready {
-                response: Some(failed(ex, &err)),
-            },
+            Err(err) => FallThrough::ready(failed(ex, &err)),
         },
-    };
-    FallThrough { state }
+    }
 }
 
 /// Python's `handle_error` for an exception the inner service raised: logged, and a `500` page.
@@ -94,8 +91,8 @@ where
     type Output = Response<Body>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().state.project() {
-            StateProj::Inner { future, ex } => {
+        match self.project() {
+            Projection::Inner { future, ex } => {
                 let result = ready!(future.poll(cx));
                 let Some(ex) = ex.take() else {
                     // Polled after completion: a contract violation by the caller.
@@ -106,7 +103,7 @@ where
                     Err(err) => failed(ex, &err.into()),
                 })
             }
-            StateProj::Ready { response } => {
+            Projection::Ready { response } => {
                 Poll::Ready(response.take().unwrap_or_else(super::exchange::plain_500))
             }
         }

@@ -12,6 +12,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http::{Request, Response};
 use pin_project_lite::pin_project;
+use tokio::task::JoinHandle;
 use tower::Service;
 
 use super::exchange::{Exchange, plain_500};
@@ -136,7 +137,9 @@ impl<F: Future> Future for CatchUnwind<F> {
 }
 
 pin_project! {
-    /// Response future for [`HandlerService`](super::HandlerService).
+    /// The response future of [`HandlerService`](super::HandlerService) and of
+    /// [`StaticFiles`](crate::static_files::StaticFiles): a handler running, a trip to the
+    /// blocking pool, or the inner service answering.
     pub struct ResponseFuture<S>
     where
         S: Service<Request<Body>>,
@@ -155,6 +158,12 @@ pin_project! {
         Handler {
             running: Option<Running>,
             shared: SharedRef,
+            inner: Option<S>,
+        },
+        /// A service answers on the blocking pool; the exchange comes back with whether it
+        /// answered (else the inner service does).
+        Blocking {
+            join: JoinHandle<(Box<Exchange>, bool)>,
             inner: Option<S>,
         },
         Inner {
@@ -185,6 +194,63 @@ where
                 shared,
                 inner,
             },
+        }
+    }
+
+    /// A response made already.
+    #[cfg(feature = "fs")]
+    pub(crate) fn ready(response: Response<Body>) -> Self {
+        Self {
+            state: State::Inner {
+                future: FallThrough::ready(response),
+            },
+        }
+    }
+
+    /// The inner service answers for `ex`.
+    #[cfg(feature = "fs")]
+    pub(crate) fn fall_through(ex: Box<Exchange>, inner: Option<S>) -> Self {
+        Self {
+            state: State::Inner {
+                future: fall_through(ex, inner),
+            },
+        }
+    }
+
+    /// `trip` answers (or not) on tokio's blocking pool, inside the request's span; outside a
+    /// runtime, here.
+    #[cfg(feature = "fs")]
+    pub(crate) fn blocking(
+        trip: impl FnOnce() -> (Box<Exchange>, bool) + Send + 'static,
+        inner: Option<S>,
+    ) -> Self {
+        let span = tracing::Span::current();
+        let trip = move || span.in_scope(trip);
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => Self {
+                state: State::Blocking {
+                    join: runtime.spawn_blocking(trip),
+                    inner,
+                },
+            },
+            Err(_) => Self::settled(trip(), inner),
+        }
+    }
+
+    /// The answer, or the inner service, after a trip.
+    fn settled((ex, answered): (Box<Exchange>, bool), inner: Option<S>) -> Self {
+        if answered {
+            Self {
+                state: State::Inner {
+                    future: FallThrough::ready(ex.into_response()),
+                },
+            }
+        } else {
+            Self {
+                state: State::Inner {
+                    future: fall_through(ex, inner),
+                },
+            }
         }
     }
 }
@@ -246,6 +312,19 @@ where
                                     future: fall_through(ex, inner),
                                 }),
                             }
+                        }
+                    }
+                }
+                StateProj::Blocking { join, inner } => {
+                    let trip = std::task::ready!(Pin::new(join).poll(cx));
+                    let inner = inner.take();
+                    match trip {
+                        Ok(trip) => this.state.set(Self::settled(trip, inner).state),
+                        Err(err) => {
+                            // The blocking task was cancelled (the runtime is shutting down).
+                            tracing::warn!(target: crate::log::TARGET, "blocking task: {err}");
+                            this.state.set(State::Done);
+                            return Poll::Ready(Ok(plain_500()));
                         }
                     }
                 }

@@ -11,11 +11,10 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, Bytes};
-use http_body::{Body as _, Frame};
+use http_body::Body as _;
 use sync_wrapper::SyncWrapper;
 use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, ReadBuf};
 
-use super::BoxError;
 use crate::body::Body;
 use crate::body::pipe::{SharedRef, lock};
 
@@ -183,10 +182,7 @@ impl BodyReader {
     /// What is left of the request body, for the inner service after a fall-through.
     pub(crate) fn into_body(self) -> Body {
         if self.chunk.has_remaining() {
-            Body::new(Prefixed {
-                prefix: Some(self.chunk),
-                rest: self.body.into_inner(),
-            })
+            Body::prefixed(self.chunk, self.body.into_inner())
         } else if self.done {
             Body::empty()
         } else {
@@ -220,30 +216,5 @@ impl AsyncBufRead for BodyReader {
     fn consume(self: Pin<&mut Self>, amt: usize) {
         let this = self.get_mut();
         this.chunk.advance(amt.min(this.chunk.len()));
-    }
-}
-
-/// A body that yields `prefix` before `rest`: the unread part of a partially read request.
-struct Prefixed {
-    prefix: Option<Bytes>,
-    rest: Body,
-}
-
-impl http_body::Body for Prefixed {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        if let Some(prefix) = self.prefix.take() {
-            return Poll::Ready(Some(Ok(Frame::data(prefix))));
-        }
-        Pin::new(&mut self.rest).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.prefix.is_none() && self.rest.is_end_stream()
     }
 }

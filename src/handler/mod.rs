@@ -190,8 +190,10 @@ pub use self::error::HeaderError;
 pub(crate) use self::error_page::html_escape;
 pub use self::error_page::{DEFAULT_ERROR_CONTENT_TYPE, DEFAULT_ERROR_MESSAGE, render_error_page};
 pub use self::exchange::Exchange;
+#[cfg(feature = "cgi")]
+pub(crate) use self::exchange::plain_500;
 #[cfg(feature = "fs")]
-pub(crate) use self::exchange::{Output, guarded, plain_500};
+pub(crate) use self::exchange::{Output, guarded};
 pub use self::future::ResponseFuture;
 pub use self::io::{BodyReader, BodyWriter};
 pub use self::layer::HandlerLayer;
@@ -310,49 +312,73 @@ pub trait HttpRequestHandler: Send + Sync + 'static {
     /// Defaults to [`Exchange::fall_through`]: the inner service answers, or, without one,
     /// `501 Unsupported method ('GET')`.
     #[doc(alias = "do_GET")]
-    fn do_get(&self, ex: &mut Exchange) -> impl Future<Output = HandlerResult> + Send {
+    fn do_get(&self, ex: &mut Exchange) -> impl Future<Output = HandlerResult> + Send
+    where
+        Self: Sized,
+    {
         ready(ex.fall_through())
     }
 
     /// Python's `do_HEAD`. Defaults to [`Exchange::fall_through`].
     #[doc(alias = "do_HEAD")]
-    fn do_head(&self, ex: &mut Exchange) -> impl Future<Output = HandlerResult> + Send {
+    fn do_head(&self, ex: &mut Exchange) -> impl Future<Output = HandlerResult> + Send
+    where
+        Self: Sized,
+    {
         ready(ex.fall_through())
     }
 
     /// Python's `do_POST`. Defaults to [`Exchange::fall_through`].
     #[doc(alias = "do_POST")]
-    fn do_post(&self, ex: &mut Exchange) -> impl Future<Output = HandlerResult> + Send {
+    fn do_post(&self, ex: &mut Exchange) -> impl Future<Output = HandlerResult> + Send
+    where
+        Self: Sized,
+    {
         ready(ex.fall_through())
     }
 
     /// Python's `do_PUT`. Defaults to [`Exchange::fall_through`].
     #[doc(alias = "do_PUT")]
-    fn do_put(&self, ex: &mut Exchange) -> impl Future<Output = HandlerResult> + Send {
+    fn do_put(&self, ex: &mut Exchange) -> impl Future<Output = HandlerResult> + Send
+    where
+        Self: Sized,
+    {
         ready(ex.fall_through())
     }
 
     /// Python's `do_DELETE`. Defaults to [`Exchange::fall_through`].
     #[doc(alias = "do_DELETE")]
-    fn do_delete(&self, ex: &mut Exchange) -> impl Future<Output = HandlerResult> + Send {
+    fn do_delete(&self, ex: &mut Exchange) -> impl Future<Output = HandlerResult> + Send
+    where
+        Self: Sized,
+    {
         ready(ex.fall_through())
     }
 
     /// Python's `do_OPTIONS`. Defaults to [`Exchange::fall_through`].
     #[doc(alias = "do_OPTIONS")]
-    fn do_options(&self, ex: &mut Exchange) -> impl Future<Output = HandlerResult> + Send {
+    fn do_options(&self, ex: &mut Exchange) -> impl Future<Output = HandlerResult> + Send
+    where
+        Self: Sized,
+    {
         ready(ex.fall_through())
     }
 
     /// Python's `do_PATCH`. Defaults to [`Exchange::fall_through`].
     #[doc(alias = "do_PATCH")]
-    fn do_patch(&self, ex: &mut Exchange) -> impl Future<Output = HandlerResult> + Send {
+    fn do_patch(&self, ex: &mut Exchange) -> impl Future<Output = HandlerResult> + Send
+    where
+        Self: Sized,
+    {
         ready(ex.fall_through())
     }
 
     /// Python's `do_TRACE`. Defaults to [`Exchange::fall_through`].
     #[doc(alias = "do_TRACE")]
-    fn do_trace(&self, ex: &mut Exchange) -> impl Future<Output = HandlerResult> + Send {
+    fn do_trace(&self, ex: &mut Exchange) -> impl Future<Output = HandlerResult> + Send
+    where
+        Self: Sized,
+    {
         ready(ex.fall_through())
     }
 
@@ -364,7 +390,10 @@ pub trait HttpRequestHandler: Send + Sync + 'static {
     /// service.
     #[doc(alias = "do_SPAM")]
     #[doc(alias = "do_CONNECT")]
-    fn do_extension(&self, ex: &mut Exchange) -> impl Future<Output = HandlerResult> + Send {
+    fn do_extension(&self, ex: &mut Exchange) -> impl Future<Output = HandlerResult> + Send
+    where
+        Self: Sized,
+    {
         ready(ex.fall_through())
     }
 
@@ -398,7 +427,10 @@ pub trait HttpRequestHandler: Send + Sync + 'static {
     /// ```
     ///
     /// [`protocol_version`]: HttpRequestHandler::protocol_version
-    fn handle_expect_100(&self, ex: &mut Exchange) -> impl Future<Output = bool> + Send {
+    fn handle_expect_100(&self, ex: &mut Exchange) -> impl Future<Output = bool> + Send
+    where
+        Self: Sized,
+    {
         ex.send_response_only(100);
         ready(ex.end_headers().is_ok())
     }

@@ -111,7 +111,6 @@
 mod conditional;
 mod file_body;
 mod fs;
-mod future;
 mod layer;
 mod listing;
 mod mime;
@@ -119,12 +118,12 @@ mod resolve;
 mod respond;
 mod service;
 
-pub use self::future::ResponseFuture;
 pub use self::layer::StaticFilesLayer;
 pub use self::listing::{DirectoryListing, ListingEntry, render_listing};
 pub use self::mime::DEFAULT_EXTENSIONS_MAP;
 pub use self::resolve::{directory_redirect, translate_path};
 pub use self::service::StaticFiles;
+pub use crate::handler::ResponseFuture;
 
 pub(crate) use self::respond::send_listing;
 pub(crate) use self::service::Config;

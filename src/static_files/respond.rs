@@ -11,9 +11,34 @@ use http::header;
 use super::Config;
 use super::file_body::FileBody;
 use super::fs::{self, FileContent, FileResponse, Plan};
+use super::service::Planned;
 use crate::body::Body;
 use crate::confined::os_str;
 use crate::handler::Exchange;
+
+/// Python's `send_head` off the runtime: plans the request and answers it through the
+/// exchange — the listing and the handlers' methods run here too.
+pub(super) fn send_head(
+    config: &Config,
+    mut ex: Box<Exchange>,
+    planned: &Planned,
+    may_fall_through: bool,
+) -> (Box<Exchange>, bool) {
+    let answered = crate::handler::guarded(&mut ex, |ex| {
+        let request = fs::Request {
+            external: planned.external.as_deref().unwrap_or(ex.path()),
+            head: planned.head,
+            headers: ex.headers(),
+        };
+        let plan = fs::plan(config, planned.translated.as_ref(), request);
+        if may_fall_through && matches!(plan, fs::Plan::NotFound) {
+            return false;
+        }
+        respond(ex, config, plan);
+        true
+    });
+    (ex, answered.unwrap_or(true))
+}
 
 /// Answers `plan` through `ex`.
 pub(super) fn respond(ex: &mut Exchange, config: &Config, plan: Plan) {

@@ -11,7 +11,6 @@ use http::{HeaderValue, Method, Request, Response};
 use tower::Service;
 
 use super::fs;
-use super::future::ResponseFuture;
 use super::listing::DirectoryListing;
 use super::mime::DEFAULT_EXTENSIONS_MAP;
 use super::resolve::{self, Translated};
@@ -20,7 +19,9 @@ use crate::body::Body;
 use crate::confined::Root;
 #[cfg(feature = "axum")]
 use crate::handler::rules;
-use crate::handler::{Attributes, Base, BoxError, Exchange, NotImplemented, Output};
+use crate::handler::{
+    Attributes, Base, BoxError, Exchange, NotImplemented, Output, ResponseFuture,
+};
 
 /// Python's `SimpleHTTPRequestHandler`: serves the files below a directory, as a tower
 /// [`Service`].
@@ -411,16 +412,20 @@ where
             }
         });
         match cached {
-            Some(Some((translated, external))) => ResponseFuture::planning(
-                config.clone(),
-                Box::new(ex),
-                Planned {
+            Some(Some((translated, external))) => {
+                let planned = Planned {
                     translated,
                     external,
                     head,
-                },
-                self.inner.clone(),
-            ),
+                };
+                let config = config.clone();
+                let may_fall_through = config.fall_through_on_not_found && self.inner.is_some();
+                let ex = Box::new(ex);
+                ResponseFuture::blocking(
+                    move || super::respond::send_head(&config, ex, &planned, may_fall_through),
+                    self.inner.clone(),
+                )
+            }
             // Answered (or a method overridden by a handler panicked: answered with a 500).
             _ => ResponseFuture::ready(ex.into_response()),
         }
@@ -476,21 +481,19 @@ impl Base for Config {
     }
 
     fn guess_type(&self, path: &Path) -> HeaderValue {
-        // The builder's guess sees the path below the served directory.
-        let relative = path
-            .strip_prefix(self.root.path())
-            .ok()
-            .or_else(|| {
-                let opened = self.root.cached()?;
-                path.strip_prefix(&opened.canonical).ok()
-            })
-            .unwrap_or(path);
         if let Some(guess) = &self.guess_type {
+            // The builder's guess sees the path below the served directory.
+            let relative = self
+                .root
+                .relative(path)
+                .map(|(relative, _)| PathBuf::from(crate::confined::os_str(&relative)));
+            let relative = relative.as_deref().unwrap_or(path);
             if let Some(value) = guess(relative).and_then(|mime| HeaderValue::try_from(mime).ok()) {
                 return value;
             }
         }
-        super::mime::guess_type(&relative.to_string_lossy(), &self.extensions_map)
+        // Python's guess looks at the name only.
+        super::mime::guess_type(&path.to_string_lossy(), &self.extensions_map)
     }
 
     fn list_directory(&self, ex: &mut Exchange, listing: &DirectoryListing) {
