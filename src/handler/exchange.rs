@@ -494,6 +494,29 @@ impl Exchange {
         result
     }
 
+    /// The first answer of the handlers' methods for `hook`, from the current depth on (a
+    /// handler's `None` is `super()`); `None` when none answers.
+    #[cfg(feature = "fs")]
+    fn walk_first<R>(
+        &self,
+        hook: Hook,
+        next: impl Fn(&dyn HttpRequestHandler, &Self) -> Option<R>,
+    ) -> Option<R> {
+        let class = self.class.as_deref()?;
+        let depth = self.depth.get(hook);
+        let mut answer = None;
+        for (at, handler) in class.hooks.iter().enumerate().skip(usize::from(depth)) {
+            self.depth
+                .set(hook, u8::try_from(at + 1).unwrap_or(u8::MAX));
+            answer = next(&**handler, self);
+            if answer.is_some() {
+                break;
+            }
+        }
+        self.depth.set(hook, depth);
+        answer
+    }
+
     /// Forgets walks a panic interrupted.
     pub(crate) fn reset_walks(&self) {
         for depth in &self.depth.0 {
@@ -979,11 +1002,16 @@ impl Exchange {
     #[cfg(feature = "fs")]
     #[cfg_attr(docsrs, doc(cfg(feature = "fs")))]
     pub fn translate_path(&self, path: &str) -> std::path::PathBuf {
-        self.walk(
-            Hook::TranslatePath,
-            |handler, ex| handler.translate_path(ex, path),
-            |ex| ex.base.translate_path(path),
-        )
+        self.translate_override(path)
+            .unwrap_or_else(|| self.base.translate_path(path))
+    }
+
+    /// What the handlers' `translate_path` methods say, when one says something.
+    #[cfg(feature = "fs")]
+    pub(crate) fn translate_override(&self, path: &str) -> Option<std::path::PathBuf> {
+        self.walk_first(Hook::TranslatePath, |handler, ex| {
+            handler.translate_path(ex, path)
+        })
     }
 
     /// Whether a handler the request came through may override the file methods.
@@ -995,34 +1023,40 @@ impl Exchange {
     /// Python's `guess_type(path)`: the `Content-Type` of the file at `path`, through the
     /// handlers' [`guess_type`](super::HttpRequestHandler::guess_type) methods, then the
     /// answering service's (`extensions_map`, then the system's and the built-in types).
+    /// Inside such a method it is `super().guess_type(path)`.
     #[cfg(feature = "fs")]
     #[cfg_attr(docsrs, doc(cfg(feature = "fs")))]
     pub fn guess_type(&self, path: &std::path::Path) -> String {
-        self.walk(
-            Hook::GuessType,
-            |handler, ex| handler.guess_type(ex, path),
-            |ex| {
-                let guessed = ex.base.guess_type(path);
+        match self.guess_override(path) {
+            Some(guessed) => guessed,
+            None => {
+                let guessed = self.base.guess_type(path);
                 guessed
                     .to_str()
                     .unwrap_or("application/octet-stream")
                     .to_owned()
-            },
-        )
+            }
+        }
     }
 
-    /// The `Content-Type` for `path`, without a round trip through `String` when no handler
-    /// can override `guess_type`.
+    fn guess_override(&self, path: &std::path::Path) -> Option<String> {
+        self.walk_first(Hook::GuessType, |handler, ex| handler.guess_type(ex, path))
+    }
+
+    /// The `Content-Type` of the file at `path` below the served `directory`.
     #[cfg(feature = "fs")]
-    pub(crate) fn content_type(&self, path: &std::path::Path) -> HeaderValue {
-        if self.class.is_none() {
-            return self.base.guess_type(path);
+    pub(crate) fn content_type(&self, directory: &std::path::Path, path: &[u8]) -> HeaderValue {
+        let relative = std::path::Path::new(crate::confined::os_str(path));
+        if self.class.is_some() {
+            // Python passes `translate_path`'s result to `guess_type`.
+            if let Some(guessed) = self.guess_override(&directory.join(relative)) {
+                return HeaderValue::try_from(guessed).unwrap_or_else(|err| {
+                    self.log_error(format_args!("guess_type(): {err}"));
+                    HeaderValue::from_static("application/octet-stream")
+                });
+            }
         }
-        let guessed = self.guess_type(path);
-        HeaderValue::try_from(guessed).unwrap_or_else(|err| {
-            self.log_error(format_args!("guess_type(): {err}"));
-            HeaderValue::from_static("application/octet-stream")
-        })
+        self.base.guess_type(relative)
     }
 
     /// Python's `list_directory(path)`: answers with the listing of a directory, through the

@@ -226,7 +226,8 @@ pub const SYS_VERSION: &str = concat!("basehttp/", env!("CARGO_PKG_VERSION"));
 /// response of the stack below the handler, [`StaticFiles`] and [`Cgi`] included, as in Python
 /// where those are subclasses of `BaseHTTPRequestHandler`. Each defaults to `super()`: the
 /// exchange's method of the same name, which goes on to the next handler of the stack and ends
-/// with the answering service's own behaviour. A class attribute a handler sets to something else
+/// with the answering service's own behaviour (`translate_path` and `guess_type`, which return a
+/// value, say `super()` by returning `None`). A class attribute a handler sets to something else
 /// than `BaseHTTPRequestHandler`'s default applies below it too; one left at the default leaves
 /// the services below with their own (`SimpleHTTP/0.6` for file serving).
 ///
@@ -522,26 +523,45 @@ pub trait HttpRequestHandler: Send + Sync + 'static {
     /// [`Cgi`](crate::cgi::Cgi) below the handler. Called once per request, on the async
     /// runtime (keep it free of blocking I/O).
     ///
-    /// Defaults to `super().translate_path(path)` ([`Exchange::translate_path`]): Python's
-    /// translation below the served directory. Unlike Python, a result outside the served
-    /// directory is not served (`404`), unless the service follows symlinks (Python's
-    /// behaviour, the CLI's `--follow-symlinks`).
+    /// Return `None` for `return super().translate_path(path)`, the default: the next handler's
+    /// answer, and in the end Python's translation below the served directory. To change that
+    /// answer, get it with [`Exchange::translate_path`] and return `Some(…)`:
+    ///
+    /// ```
+    /// use std::path::PathBuf;
+    /// use basehttp::prelude::*;
+    ///
+    /// // def translate_path(self, path):
+    /// //     return super().translate_path(path.removeprefix("/static"))
+    /// struct Static;
+    ///
+    /// impl HttpRequestHandler for Static {
+    ///     fn translate_path(&self, ex: &Exchange, path: &str) -> Option<PathBuf> {
+    ///         let rest = path.strip_prefix("/static")?;
+    ///         Some(ex.translate_path(rest))
+    ///     }
+    /// }
+    /// ```
+    ///
+    /// Unlike Python, a result outside the served directory is not served (`404`), unless the
+    /// service follows symlinks (Python's behaviour, the CLI's `--follow-symlinks`).
     #[cfg(feature = "fs")]
     #[cfg_attr(docsrs, doc(cfg(feature = "fs")))]
-    fn translate_path(&self, ex: &Exchange, path: &str) -> std::path::PathBuf {
-        ex.translate_path(path)
+    fn translate_path(&self, _ex: &Exchange, _path: &str) -> Option<std::path::PathBuf> {
+        None
     }
 
     /// `SimpleHTTPRequestHandler.guess_type(path)`: the `Content-Type` of a file served below
     /// the handler (`path` is [`translate_path`](HttpRequestHandler::translate_path)'s result,
     /// or an index page in it).
     ///
-    /// Defaults to `super().guess_type(path)` ([`Exchange::guess_type`]): the service's
+    /// Return `None` for `return super().guess_type(path)`, the default: the service's
     /// `extensions_map`, then the system's types, then the built-in table.
+    /// [`Exchange::guess_type`] gives that answer, to change it.
     #[cfg(feature = "fs")]
     #[cfg_attr(docsrs, doc(cfg(feature = "fs")))]
-    fn guess_type(&self, ex: &Exchange, path: &std::path::Path) -> String {
-        ex.guess_type(path)
+    fn guess_type(&self, _ex: &Exchange, _path: &std::path::Path) -> Option<String> {
+        None
     }
 
     /// `SimpleHTTPRequestHandler.list_directory(path)`: answers a request for a directory

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use percent_encoding::percent_decode_str;
 
+#[cfg(not(unix))]
 use crate::confined::os_str;
 
 /// A request target translated to a path below the served directory.
@@ -42,6 +43,7 @@ impl Translated {
     }
 
     /// The decoded components.
+    #[cfg(any(not(unix), test))]
     pub(crate) fn components(&self) -> impl Iterator<Item = &[u8]> {
         self.path.split(|&b| b == b'/').filter(|c| !c.is_empty())
     }
@@ -134,6 +136,30 @@ fn unescape_surrogates(bytes: &[u8]) -> Cow<'_, [u8]> {
 /// ```
 pub fn translate_path(directory: &Path, path: &str) -> PathBuf {
     let translated = translate(path);
+    join(directory, &translated)
+}
+
+/// `directory` joined with a translated path, in one allocation.
+#[cfg(unix)]
+fn join(directory: &Path, translated: &Translated) -> PathBuf {
+    use std::os::unix::ffi::OsStringExt;
+    let directory = directory.as_os_str().as_encoded_bytes();
+    let mut out = Vec::with_capacity(directory.len() + translated.path.len() + 2);
+    out.extend_from_slice(directory);
+    if !translated.path.is_empty() {
+        if !out.is_empty() && !out.ends_with(b"/") {
+            out.push(b'/');
+        }
+        out.extend_from_slice(&translated.path);
+    }
+    if translated.trailing_slash {
+        out.push(b'/');
+    }
+    PathBuf::from(std::ffi::OsString::from_vec(out))
+}
+
+#[cfg(not(unix))]
+fn join(directory: &Path, translated: &Translated) -> PathBuf {
     let mut out = directory.to_path_buf();
     for component in translated.components() {
         out.push(os_str(component));

@@ -2,8 +2,6 @@
 //! with `send_response`, `send_header`, `end_headers` and `send_error` — so every file, listing,
 //! redirect, `304` and error page goes through the methods a handler above overrides.
 
-use std::path::Path;
-
 use bytes::Bytes;
 use http::HeaderValue;
 use http::header;
@@ -13,7 +11,6 @@ use super::file_body::FileBody;
 use super::fs::{self, FileContent, FileResponse, Plan};
 use super::service::Planned;
 use crate::body::Body;
-use crate::confined::os_str;
 use crate::handler::Exchange;
 
 /// Python's `send_head` off the runtime: plans the request and answers it through the
@@ -103,12 +100,7 @@ pub(crate) fn send_listing(
 }
 
 fn respond_file(ex: &mut Exchange, config: &Config, file: FileResponse) {
-    let content_type = if ex.has_class() {
-        // Python passes `translate_path`'s result to `guess_type`.
-        ex.content_type(&config.root.path().join(os_str(&file.name)))
-    } else {
-        ex.content_type(Path::new(os_str(&file.name)))
-    };
+    let content_type = ex.content_type(config.root.path(), &file.name);
     let (content_type, content_length, body) = match file.body {
         FileContent::None => (content_type, file.size, Body::empty()),
         FileContent::Bytes(bytes) => (content_type, bytes.len() as u64, Body::from(bytes)),

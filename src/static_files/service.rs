@@ -443,24 +443,25 @@ pub(super) struct Planned {
 /// Python's `translate_path(self.path)` as a path below the root; `None` when nothing may be
 /// served (a policy refused it, or a handler's `translate_path` led outside the directory).
 fn translate(ex: &Exchange, config: &Config) -> Option<Translated> {
-    if !ex.has_class() {
-        // No handler above can override translate_path: translate without building a path.
-        let target = match &config.translate {
-            Some(policy) => Cow::Owned(policy(ex.path())?),
-            None => Cow::Borrowed(ex.path()),
-        };
-        return Some(resolve::translate(&target));
+    if ex.has_class() {
+        if let Some(path) = ex.translate_override(ex.path()) {
+            return match config.root.relative(&path) {
+                Some((relative, trailing_slash)) => Some(Translated::new(relative, trailing_slash)),
+                // Python serves whatever translate_path names; so do we when confinement is off.
+                None if config.follow_symlinks && path.is_absolute() => Some(Translated::new(
+                    path.as_os_str().as_encoded_bytes().to_vec(),
+                    path.as_os_str().as_encoded_bytes().ends_with(b"/"),
+                )),
+                None => None,
+            };
+        }
     }
-    let path = ex.translate_path(ex.path());
-    match config.root.relative(&path) {
-        Some((relative, trailing_slash)) => Some(Translated::new(relative, trailing_slash)),
-        // Python serves whatever translate_path names; so do we when confinement is off.
-        None if config.follow_symlinks && path.is_absolute() => Some(Translated::new(
-            path.as_os_str().as_encoded_bytes().to_vec(),
-            path.as_os_str().as_encoded_bytes().ends_with(b"/"),
-        )),
-        None => None,
-    }
+    // Python's translate_path, without building the path (the base's translate_path).
+    let target = match &config.translate {
+        Some(policy) => Cow::Owned(policy(ex.path())?),
+        None => Cow::Borrowed(ex.path()),
+    };
+    Some(resolve::translate(&target))
 }
 
 impl Base for Config {

@@ -374,13 +374,14 @@ async fn translate_path_is_called_once_and_confined() {
         outside: PathBuf,
     }
     impl HttpRequestHandler for Mapped {
-        fn translate_path(&self, ex: &Exchange, path: &str) -> PathBuf {
+        fn translate_path(&self, ex: &Exchange, path: &str) -> Option<PathBuf> {
             self.calls.fetch_add(1, Ordering::SeqCst);
             if path.starts_with("/secret") {
-                return self.outside.clone();
+                return Some(self.outside.clone());
             }
-            // /static/x is x: super() on the rest.
-            ex.translate_path(path.strip_prefix("/static").unwrap_or(path))
+            // /static/x is x: super() on the rest; anything else is super()'s.
+            let rest = path.strip_prefix("/static")?;
+            Some(ex.translate_path(rest))
         }
     }
     let fixture = Fixture::new();
@@ -403,6 +404,7 @@ async fn translate_path_is_called_once_and_confined() {
         ("GET /static/missing HTTP/1.0\r\n\r\n", 404),
         ("GET /static/index-dir/ HTTP/1.0\r\n\r\n", 200),
         ("GET /secret HTTP/1.0\r\n\r\n", 404),
+        ("GET /hello.txt HTTP/1.0\r\n\r\n", 200),
     ];
     for (i, (request, status)) in cases.iter().enumerate() {
         let res = get(server.addr, request).await;
@@ -475,16 +477,15 @@ async fn list_directory_can_refuse_or_answer_its_own_way() {
 async fn guess_type_sees_the_translated_path_and_can_call_super() {
     struct Typed(Arc<Mutex<Vec<PathBuf>>>);
     impl HttpRequestHandler for Typed {
-        fn guess_type(&self, ex: &Exchange, path: &Path) -> String {
+        fn guess_type(&self, ex: &Exchange, path: &Path) -> Option<String> {
             if let Ok(mut seen) = self.0.lock() {
                 seen.push(path.to_owned());
             }
+            // guessed = super().guess_type(path)
             let guessed = ex.guess_type(path);
-            if guessed.starts_with("text/") {
-                format!("{guessed}; charset=utf-8")
-            } else {
-                guessed
-            }
+            guessed
+                .starts_with("text/")
+                .then(|| format!("{guessed}; charset=utf-8"))
         }
     }
     let fixture = Fixture::new();
@@ -601,9 +602,9 @@ async fn a_failing_override_is_a_500_and_the_server_goes_on() {
             }
             ex.end_headers()
         }
-        fn translate_path(&self, ex: &Exchange, path: &str) -> PathBuf {
+        fn translate_path(&self, _ex: &Exchange, path: &str) -> Option<PathBuf> {
             assert!(!path.contains("panic"), "translate_path gave up");
-            ex.translate_path(path)
+            None
         }
         fn list_directory(&self, ex: &mut Exchange, listing: &DirectoryListing) {
             assert!(!ex.path().contains("panic"), "list_directory gave up");
@@ -690,4 +691,34 @@ async fn the_translate_path_policy_runs_once_per_request() {
         get(server.addr, request).await;
         assert_eq!(calls.load(Ordering::SeqCst), i + 1, "{request:?}");
     }
+}
+
+/// Methods that return a value say `super()` with `None`; a handler that asks for `super()`'s
+/// answer gets the next handler's, and the first answer wins, most derived first.
+#[tokio::test]
+async fn returning_methods_resolve_most_derived_first() {
+    struct Outer;
+    impl HttpRequestHandler for Outer {
+        fn guess_type(&self, ex: &Exchange, path: &Path) -> Option<String> {
+            let inner = ex.guess_type(path);
+            inner
+                .starts_with("text/x-")
+                .then(|| format!("{inner}; outer"))
+        }
+    }
+    struct Inner;
+    impl HttpRequestHandler for Inner {
+        fn guess_type(&self, _ex: &Exchange, path: &Path) -> Option<String> {
+            (path.extension()? == "txt").then(|| "text/x-inner".to_owned())
+        }
+    }
+    let fixture = Fixture::new();
+    let app = Outer
+        .into_layer()
+        .layer(Inner.into_layer().layer(StaticFiles::new(fixture.root())));
+    let server = serve(app).await;
+    let res = get(server.addr, "GET /hello.txt HTTP/1.0\r\n\r\n").await;
+    assert_eq!(res.header("content-type"), Some("text/x-inner; outer"));
+    let res = get(server.addr, "GET /types/pic.png HTTP/1.0\r\n\r\n").await;
+    assert_eq!(res.header("content-type"), Some("image/png"));
 }
