@@ -11,13 +11,13 @@ use std::ffi::OsStr;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, OnceLock};
 
 /// The served directory, opened once (lazily, on the blocking pool) and kept.
 #[derive(Debug)]
 pub(crate) struct Root {
     path: PathBuf,
-    opened: Mutex<Option<Arc<OpenRoot>>>,
+    opened: OnceLock<Arc<OpenRoot>>,
 }
 
 #[derive(Debug)]
@@ -31,7 +31,7 @@ impl Root {
     pub(crate) fn new(path: PathBuf) -> Self {
         Self {
             path,
-            opened: Mutex::new(None),
+            opened: OnceLock::new(),
         }
     }
 
@@ -40,18 +40,16 @@ impl Root {
         &self.path
     }
 
-    /// The root if it is already open (never opens it: callable on the async runtime).
+    /// The root if it is already open (never opens it, never waits: callable on the async
+    /// runtime).
     pub(crate) fn cached(&self) -> Option<Arc<OpenRoot>> {
-        self.opened
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.opened.get().cloned()
     }
 
-    /// Opens the root (a blocking call, the first time).
+    /// Opens the root (blocking calls, the first time; two first requests may both open it,
+    /// and one of the results is kept).
     pub(crate) fn open(&self) -> io::Result<Arc<OpenRoot>> {
-        let mut opened = self.opened.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(root) = &*opened {
+        if let Some(root) = self.opened.get() {
             return Ok(root.clone());
         }
         let dir = File::open(&self.path)?;
@@ -62,9 +60,11 @@ impl Root {
             ));
         }
         let canonical = std::fs::canonicalize(&self.path)?;
-        let root = Arc::new(OpenRoot { dir, canonical });
-        *opened = Some(root.clone());
-        Ok(root)
+        let _ = self.opened.set(Arc::new(OpenRoot { dir, canonical }));
+        self.opened
+            .get()
+            .cloned()
+            .ok_or_else(|| io::Error::other("the served directory could not be kept"))
     }
 
     /// The part of `path` below this directory, as bytes joined with `/` (empty for the
@@ -100,10 +100,11 @@ impl Root {
 /// What follows `prefix` in `path`, when `path` is `prefix` or lies below it (component-wise:
 /// `/srv/www` is not below `/srv/w`). Compared as bytes, without building components.
 fn below<'a>(path: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
-    let prefix = match prefix {
-        [rest @ .., b'/'] if !rest.is_empty() => rest,
-        prefix => prefix,
-    };
+    if prefix == b"/" {
+        // The file-system root: every absolute path lies below it.
+        return path.strip_prefix(b"/");
+    }
+    let prefix = prefix.strip_suffix(b"/").unwrap_or(prefix);
     let rest = path.strip_prefix(prefix)?;
     match rest {
         [] | [b'/', ..] => Some(rest),
@@ -286,5 +287,12 @@ mod tests {
             Some((b"a.txt".to_vec(), false))
         );
         assert_eq!(relative_root.relative(Path::new("publicity/a.txt")), None);
+        let fs_root = Root::new(PathBuf::from("/"));
+        assert_eq!(
+            fs_root.relative(Path::new("/etc/x")),
+            Some((b"etc/x".to_vec(), false))
+        );
+        assert_eq!(fs_root.relative(Path::new("/")), Some((Vec::new(), true)));
+        assert_eq!(fs_root.relative(Path::new("etc/x")), None);
     }
 }

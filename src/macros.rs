@@ -27,7 +27,7 @@ macro_rules! define_inner_service_accessors {
 macro_rules! define_class_attribute_builders {
     ($server_version:literal) => {
         /// Python's `server_version` class attribute: the first word of the `Server` header
-        /// (and of CGI's `SERVER_SOFTWARE`).
+        /// (for CGI, also of `SERVER_SOFTWARE`).
         ///
         #[doc = concat!("Defaults to `\"", $server_version, "\"`.")]
         pub fn server_version(mut self, version: impl Into<String>) -> Self {

@@ -22,6 +22,7 @@ use super::{CgiInfo, CgiLayer, RunAs, env};
 use crate::body::Body;
 use crate::confined::{self, Kind, Root};
 use crate::handler::fall_through::fall_through;
+use crate::handler::future::{CatchUnwind, panic_message};
 use crate::handler::rules;
 use crate::handler::{Attributes, Base, BoxError, Exchange, NotImplemented, Output, guarded};
 
@@ -383,8 +384,20 @@ where
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let this = self.clone();
+        let respond = CatchUnwind::new(this.respond(request.map(Body::new)));
         ResponseFuture {
-            inner: Box::pin(this.respond(request.map(Body::new))),
+            inner: Box::pin(async move {
+                // A method overridden by a handler above panicked where no exchange could
+                // answer any more: the response is a bare 500, the server goes on.
+                respond.await.unwrap_or_else(|payload| {
+                    tracing::warn!(
+                        target: crate::log::TARGET,
+                        "CGI: exception occurred during processing of request: panicked: {}",
+                        panic_message(&*payload)
+                    );
+                    crate::handler::plain_500()
+                })
+            }),
         }
     }
 }
@@ -423,10 +436,15 @@ where
     ResBody::Error: Into<BoxError>,
 {
     async fn respond(self, request: Request<Body>) -> Response<Body> {
-        let (mut parts, body) = request.into_parts();
-        let class = Exchange::inherited(&mut parts);
+        let (parts, body) = request.into_parts();
         let base: Arc<dyn Base> = self.config.clone();
-        let mut ex = Box::new(Exchange::new(parts, body, class, base, Output::direct()));
+        let mut ex = Box::new(Exchange::handed_down(
+            parts,
+            body,
+            None,
+            base,
+            Output::direct(),
+        ));
         if !matches!(*ex.method(), Method::GET | Method::HEAD | Method::POST) {
             return self.pass(ex).await;
         }
@@ -452,9 +470,10 @@ where
     /// Python's `run_cgi`, with RFC 3875's response handling.
     async fn run(self, mut ex: Box<Exchange>, info: CgiInfo) -> Response<Body> {
         let config = self.config.clone();
-        let logger = Arc::new(ex.for_logging());
-        let log = {
-            let logger = logger.clone();
+        // Lines about the script written after the answer (its stderr, its exit code) go through
+        // the class too, from the tasks that watch the script: one exchange each.
+        let logger = |ex: &Exchange| {
+            let logger = ex.for_logging();
             move |args: fmt::Arguments<'_>| logger.log_error(args)
         };
 
@@ -523,7 +542,8 @@ where
         let (mut ex, started) = match trip {
             Ok(trip) => trip,
             Err(err) => {
-                logger.log_error(format_args!("CGI: {err}"));
+                // The blocking task was cancelled (the runtime is shutting down).
+                tracing::warn!(target: crate::log::TARGET, "CGI: {err}");
                 return crate::handler::plain_500();
             }
         };
@@ -551,8 +571,8 @@ where
             process,
         } = child;
         let (guard, ended) =
-            process::supervise(process, config.kill_grace, log.clone(), Some(permit));
-        process::log_stderr(stderr, config.max_stderr, log);
+            process::supervise(process, config.kill_grace, logger(&ex), Some(permit));
+        process::log_stderr(stderr, config.max_stderr, logger(&ex));
         if let (Some(stdin), Some(body)) = (child_stdin, pump) {
             tokio::spawn(pump_body(body, stdin, ended));
         }
@@ -797,7 +817,7 @@ fn prepare(
         headers: ex.headers(),
         script: &script,
         path_translated,
-        server_software: ex.version_string().as_bytes(),
+        server_software: ex.server_header().as_bytes(),
         server_name,
         server_port,
         server_protocol: rules::version_str(ex.protocol_version()),

@@ -48,10 +48,7 @@ pub(crate) const SIMPLE_SERVER_VERSION: &str = "SimpleHTTP/0.6";
 /// [`Cgi`](crate::cgi::Cgi) set them, a handler's trait methods give its own.
 #[derive(Clone, Debug)]
 pub(crate) struct Attributes {
-    // Kept to rebuild `server_header` when the services' builders change one of them.
-    #[cfg_attr(not(feature = "fs"), allow(dead_code))]
     server_version: Box<str>,
-    #[cfg_attr(not(feature = "fs"), allow(dead_code))]
     sys_version: Box<str>,
     /// `version_string()`, encoded once as a header value.
     server_header: HeaderValue,
@@ -92,6 +89,14 @@ impl Attributes {
 
     pub(crate) fn server_header(&self) -> &HeaderValue {
         &self.server_header
+    }
+
+    pub(crate) fn server_version(&self) -> &str {
+        &self.server_version
+    }
+
+    pub(crate) fn sys_version(&self) -> &str {
+        &self.sys_version
     }
 
     #[cfg(feature = "fs")]
@@ -144,22 +149,53 @@ fn content_type(value: &str) -> HeaderValue {
     })
 }
 
+/// A handler's `Server` header, as it overrides the services below it.
+#[derive(Clone, Debug, Default)]
+pub(crate) enum ServerName {
+    /// Left at `BaseHTTPRequestHandler`'s: the service's own.
+    #[default]
+    Inherit,
+    /// `version_string()` overridden as a whole.
+    Exact(HeaderValue),
+    /// `server_version` and/or `sys_version` overridden: composed with the service's others
+    /// (a subclass of `SimpleHTTPRequestHandler` that sets `sys_version` says `SimpleHTTP/0.6 …`).
+    Parts {
+        server_version: Option<Arc<str>>,
+        sys_version: Option<Arc<str>>,
+    },
+}
+
 /// The class attributes a handler sets to something else than `BaseHTTPRequestHandler`'s
 /// defaults: they override those of the services below it.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Overrides {
-    pub(crate) server_header: Option<HeaderValue>,
+    pub(crate) server: ServerName,
     pub(crate) protocol_version: Option<Version>,
     pub(crate) error_message_format: Option<Arc<str>>,
     pub(crate) error_content_type: Option<HeaderValue>,
 }
 
 impl Overrides {
-    fn of(attributes: &Attributes) -> Self {
+    fn of<H: HttpRequestHandler>(handler: &H, attributes: &Attributes) -> Self {
         let base = Attributes::new(BASE_SERVER_VERSION);
+        let (server_version, sys_version) = (handler.server_version(), handler.sys_version());
+        let version_string = handler.version_string();
+        let server = if version_string != format!("{server_version} {sys_version}") {
+            ServerName::Exact(attributes.server_header.clone())
+        } else {
+            let server_version =
+                (server_version != BASE_SERVER_VERSION).then(|| server_version.into());
+            let sys_version = (sys_version != SYS_VERSION).then(|| sys_version.into());
+            match (&server_version, &sys_version) {
+                (None, None) => ServerName::Inherit,
+                _ => ServerName::Parts {
+                    server_version,
+                    sys_version,
+                },
+            }
+        };
         Self {
-            server_header: (attributes.server_header != base.server_header)
-                .then(|| attributes.server_header.clone()),
+            server,
             protocol_version: (attributes.protocol_version != base.protocol_version)
                 .then_some(attributes.protocol_version),
             error_message_format: (attributes.error_message_format != base.error_message_format)
@@ -169,13 +205,30 @@ impl Overrides {
         }
     }
 
-    /// `self` (a more derived class) over `inner`.
+    /// `self` (a more derived class) over `inner`, as Python resolves attributes and methods.
     fn over(&self, inner: &Self) -> Self {
+        let server = match (&self.server, &inner.server) {
+            (ServerName::Exact(exact), _) => ServerName::Exact(exact.clone()),
+            // `version_string()` is a method: the inner override is what the outer class runs.
+            (_, ServerName::Exact(exact)) => ServerName::Exact(exact.clone()),
+            (ServerName::Inherit, inner) => inner.clone(),
+            (outer @ ServerName::Parts { .. }, ServerName::Inherit) => outer.clone(),
+            (
+                ServerName::Parts {
+                    server_version,
+                    sys_version,
+                },
+                ServerName::Parts {
+                    server_version: inner_server,
+                    sys_version: inner_sys,
+                },
+            ) => ServerName::Parts {
+                server_version: server_version.clone().or_else(|| inner_server.clone()),
+                sys_version: sys_version.clone().or_else(|| inner_sys.clone()),
+            },
+        };
         Self {
-            server_header: self
-                .server_header
-                .clone()
-                .or_else(|| inner.server_header.clone()),
+            server,
             protocol_version: self.protocol_version.or(inner.protocol_version),
             error_message_format: self
                 .error_message_format
@@ -209,18 +262,20 @@ impl Class {
     /// The class of a handler with nothing above it.
     pub(crate) fn of_handler<H: HttpRequestHandler>(handler: Arc<H>, own: &Attributes) -> Self {
         Self {
+            overrides: Overrides::of(&*handler, own),
             hooks: Box::new([handler as Arc<dyn HttpRequestHandler>]),
-            overrides: Overrides::of(own),
         }
     }
 
     /// `outer`'s handlers, then this class's: a handler reached by another one's fall-through.
     pub(crate) fn below(&self, outer: &Self) -> Self {
         Self {
+            // A walk's depth is a `u8`: 255 handlers deep is as deep as a class goes.
             hooks: outer
                 .hooks
                 .iter()
                 .chain(self.hooks.iter())
+                .take(usize::from(u8::MAX))
                 .cloned()
                 .collect(),
             overrides: outer.overrides.over(&self.overrides),
@@ -228,9 +283,18 @@ impl Class {
     }
 }
 
-/// The request extension a fall-through hands the class down with.
+/// The request extension a fall-through hands the class down with, and the per-request state
+/// that is Python's `self` (one object for the whole class).
 #[derive(Clone, Debug)]
-pub(crate) struct Inherited(pub(crate) Arc<Class>);
+pub(crate) struct Inherited {
+    pub(crate) class: Arc<Class>,
+    /// The request line's target, when the request handed down has another (a handler's
+    /// `set_path`, the `//` collapse): Python logs `self.requestline`, set once.
+    pub(crate) target: Option<Box<str>>,
+    /// `self.close_connection`, when the handler set it (else the request's own protocol rules
+    /// decide, with the class's `protocol_version`).
+    pub(crate) close: Option<bool>,
+}
 
 /// The base class of a response: the class attributes and method bodies the walk through a
 /// [`Class`] ends with (what `super()` reaches last).
@@ -244,9 +308,11 @@ pub(crate) trait Base: Send + Sync + 'static {
         crate::static_files::translate_path(&directory, path)
     }
 
-    /// `SimpleHTTPRequestHandler.guess_type`.
+    /// `SimpleHTTPRequestHandler.guess_type`, for a path that is already relative to the
+    /// served directory (`relative`) or not.
     #[cfg(feature = "fs")]
-    fn guess_type(&self, path: &std::path::Path) -> HeaderValue {
+    fn guess_type(&self, path: &std::path::Path, relative: bool) -> HeaderValue {
+        let _ = relative;
         crate::static_files::default_guess_type(path)
     }
 

@@ -14,7 +14,7 @@ use http::{Method, Request, StatusCode, Uri, Version};
 use hyper::ext::ReasonPhrase;
 use sync_wrapper::SyncWrapper;
 
-use super::class::{Base, Class, Inherited};
+use super::class::{Base, Class, Inherited, ServerName};
 use super::error_page::render_error_page;
 use super::io::{BodyReader, BodyWriter};
 use super::rules::{
@@ -97,21 +97,22 @@ impl Output {
 /// The overridable methods whose `super()` calls are tracked: see [`Exchange::walk`].
 #[derive(Clone, Copy, Debug)]
 enum Hook {
-    EndHeaders,
-    SendError,
-    LogRequest,
-    LogError,
-    LogMessage,
+    EndHeaders = 0,
+    SendError = 1,
+    LogRequest = 2,
+    LogError = 3,
+    LogMessage = 4,
     #[cfg(feature = "fs")]
-    TranslatePath,
+    TranslatePath = 5,
     #[cfg(feature = "fs")]
-    GuessType,
+    GuessType = 6,
     #[cfg(feature = "fs")]
-    ListDirectory,
+    ListDirectory = 7,
     #[cfg(feature = "cgi")]
-    IsCgi,
+    IsCgi = 8,
 }
 
+/// One more than the largest discriminant of [`Hook`], whatever the features.
 const HOOKS: usize = 9;
 
 /// How deep into the class each overridable method's walk currently is (0: not inside it).
@@ -171,9 +172,16 @@ pub struct Exchange {
 
     state: State,
     close_connection: bool,
+    /// Whether `close_connection` was set by the handler rather than by the request.
+    close_set: bool,
     pub(crate) continue_requested: bool,
     /// A refused `send_header`, reported by the next `end_headers`.
     header_error: Option<HeaderError>,
+    /// An error page's head is being finished (see `base_send_error`): a `send_error` from
+    /// an `end_headers` override then leaves the page as it is.
+    in_error_page: bool,
+    /// The `Server` header a handler's `server_version`/`sys_version` make with the service's.
+    composed_server: std::sync::OnceLock<HeaderValue>,
     pub(crate) misuse: Option<&'static str>,
 }
 
@@ -231,8 +239,11 @@ impl Exchange {
             conn,
             state: State::Idle,
             close_connection: true,
+            close_set: false,
             continue_requested: false,
             header_error: None,
+            in_error_page: false,
+            composed_server: std::sync::OnceLock::new(),
             misuse: None,
             parts,
         };
@@ -241,9 +252,33 @@ impl Exchange {
         ex
     }
 
-    /// The class a request was handed down with by a handler's fall-through, if any.
-    pub(crate) fn inherited(parts: &mut http::request::Parts) -> Option<Arc<Class>> {
-        parts.extensions.remove::<Inherited>().map(|i| i.0)
+    /// An exchange for a request a handler's fall-through may have handed down: then it goes
+    /// on with that handler's class (with `own` appended: a handler reached this way), its
+    /// `close_connection` and its request line, as Python's one `self` would.
+    pub(crate) fn handed_down(
+        mut parts: http::request::Parts,
+        body: Body,
+        own: Option<&Arc<Class>>,
+        base: Arc<dyn Base>,
+        output: Output,
+    ) -> Self {
+        let inherited = parts.extensions.remove::<Inherited>();
+        let class = match (&inherited, own) {
+            (Some(inherited), Some(own)) => Some(Arc::new(own.below(&inherited.class))),
+            (Some(inherited), None) => Some(inherited.class.clone()),
+            (None, own) => own.cloned(),
+        };
+        let mut ex = Self::new(parts, body, class, base, output);
+        if let Some(inherited) = inherited {
+            if let Some(close) = inherited.close {
+                ex.close_connection = close;
+                ex.close_set = true;
+            }
+            if inherited.target.is_some() {
+                ex.target = inherited.target;
+            }
+        }
+        ex
     }
 
     // ===== the request =====
@@ -398,16 +433,28 @@ impl Exchange {
             .unwrap_or(self.base.attributes().protocol_version)
     }
 
-    /// Python's `version_string()`: the `Server` header value of this response.
-    pub fn version_string(&self) -> &str {
-        self.server_header().to_str().unwrap_or_default()
+    /// Python's `version_string()`: the `Server` header value of this response (decoded as
+    /// ISO-8859-1, as Python encoded it).
+    pub fn version_string(&self) -> Cow<'_, str> {
+        crate::log::latin1(self.server_header().as_bytes())
     }
 
     pub(crate) fn server_header(&self) -> &HeaderValue {
-        self.class
-            .as_ref()
-            .and_then(|c| c.overrides.server_header.as_ref())
-            .unwrap_or_else(|| self.base.attributes().server_header())
+        let base = self.base.attributes();
+        match self.class.as_ref().map(|c| &c.overrides.server) {
+            None | Some(ServerName::Inherit) => base.server_header(),
+            Some(ServerName::Exact(exact)) => exact,
+            Some(ServerName::Parts {
+                server_version,
+                sys_version,
+            }) => self.composed_server.get_or_init(|| {
+                rules::server_header(&format!(
+                    "{} {}",
+                    server_version.as_deref().unwrap_or(base.server_version()),
+                    sys_version.as_deref().unwrap_or(base.sys_version())
+                ))
+            }),
+        }
     }
 
     /// Python's `self.error_message_format` for this response.
@@ -422,9 +469,9 @@ impl Exchange {
         }
     }
 
-    /// Python's `self.error_content_type` for this response.
-    pub fn error_content_type(&self) -> &str {
-        self.error_content_type_value().to_str().unwrap_or_default()
+    /// Python's `self.error_content_type` for this response (decoded as ISO-8859-1).
+    pub fn error_content_type(&self) -> Cow<'_, str> {
+        crate::log::latin1(self.error_content_type_value().as_bytes())
     }
 
     fn error_content_type_value(&self) -> &HeaderValue {
@@ -465,7 +512,7 @@ impl Exchange {
         let Some(handler) = class.hooks.get(usize::from(depth)) else {
             return base(self);
         };
-        self.depth.set(hook, depth + 1);
+        self.depth.set(hook, depth.saturating_add(1));
         let result = next(&**handler, self);
         self.depth.set(hook, depth);
         result
@@ -488,7 +535,7 @@ impl Exchange {
         let Some(handler) = handler else {
             return base(self);
         };
-        self.depth.set(hook, depth + 1);
+        self.depth.set(hook, depth.saturating_add(1));
         let result = next(&*handler, self);
         self.depth.set(hook, depth);
         result
@@ -540,6 +587,7 @@ impl Exchange {
     /// [`end_headers`](Exchange::end_headers).
     pub fn set_close_connection(&mut self, close: bool) {
         self.close_connection = close;
+        self.close_set = true;
     }
 
     /// Whether the response head has been handed to the connection.
@@ -683,8 +731,10 @@ impl Exchange {
         if name == header::CONNECTION {
             if value.as_bytes().eq_ignore_ascii_case(b"close") {
                 self.close_connection = true;
+                self.close_set = true;
             } else if value.as_bytes().eq_ignore_ascii_case(b"keep-alive") {
                 self.close_connection = false;
+                self.close_set = true;
             }
         }
         match &mut self.state {
@@ -872,6 +922,11 @@ impl Exchange {
 
     /// `BaseHTTPRequestHandler.send_error`.
     fn base_send_error(&mut self, code: u16, message: Option<&str>, explain: Option<&str>) {
+        if self.in_error_page {
+            // An `end_headers` override answering the error page's own head with another
+            // error (Python would recurse until it gives up): the first page stands.
+            return;
+        }
         let (short, long) = self.responses(code).unwrap_or(("???", "???"));
         let message = message.unwrap_or(short).to_owned();
         let explain = explain.unwrap_or(long).to_owned();
@@ -897,21 +952,32 @@ impl Exchange {
             self.send_header_value(header::CONTENT_TYPE, content_type);
             self.send_header_value(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
         }
-        if self.end_headers().is_err() {
-            // Only a hook adding an invalid header can get here: send Python's bare page.
+        // The page is a new response: its head goes through every handler's `end_headers`,
+        // even when the error is sent from inside one of them.
+        let depth = self.depth.get(Hook::EndHeaders);
+        self.depth.set(Hook::EndHeaders, 0);
+        self.in_error_page = true;
+        let sent = self.end_headers();
+        self.in_error_page = false;
+        self.depth.set(Hook::EndHeaders, depth);
+        if sent.is_err() {
+            // Only an override adding an invalid header can get here: Python's bare page.
             self.state = State::Idle;
             self.send_response_inner(500, None);
             self.send_header_value(header::CONNECTION, HeaderValue::from_static("close"));
             let _ = self.flush_headers();
-            return;
-        }
-        if let Some(body) = body {
+        } else if let Some(body) = body {
             if !self.wfile.discard && self.headers_sent() {
                 match &mut self.output {
                     Output::Pipe(shared) => lock(shared).push(body.as_bytes()),
                     direct @ Output::Direct(_) => direct.set_body(Body::from(body)),
                 }
             }
+        }
+        // The error page is the whole response: nothing more goes into its body.
+        if self.headers_sent() {
+            self.state = State::BodyHandedOver;
+            self.wfile.open = false;
         }
     }
 
@@ -1030,7 +1096,7 @@ impl Exchange {
         match self.guess_override(path) {
             Some(guessed) => guessed,
             None => {
-                let guessed = self.base.guess_type(path);
+                let guessed = self.base.guess_type(path, false);
                 guessed
                     .to_str()
                     .unwrap_or("application/octet-stream")
@@ -1039,6 +1105,7 @@ impl Exchange {
         }
     }
 
+    #[cfg(feature = "fs")]
     fn guess_override(&self, path: &std::path::Path) -> Option<String> {
         self.walk_first(Hook::GuessType, |handler, ex| handler.guess_type(ex, path))
     }
@@ -1056,7 +1123,7 @@ impl Exchange {
                 });
             }
         }
-        self.base.guess_type(relative)
+        self.base.guess_type(relative, true)
     }
 
     /// Python's `list_directory(path)`: answers with the listing of a directory, through the
@@ -1163,7 +1230,9 @@ impl Exchange {
     #[cfg(feature = "fs")]
     pub(crate) fn end_headers_or_500(&mut self) -> bool {
         match self.end_headers() {
-            Ok(()) => true,
+            // An override may have answered otherwise (with `send_error`, say): then the body
+            // the service was about to send is not this response's.
+            Ok(()) => matches!(self.state, State::HeadSent),
             Err(err) => {
                 self.log_error(format_args!(
                     "Exception occurred during processing of request: {err}"
@@ -1181,13 +1250,16 @@ impl Exchange {
     }
 
     /// An exchange for log lines about this request written after it has been answered (a CGI
-    /// script's stderr and exit code): the same class, client and request line.
+    /// script's stderr and exit code): the same class, client, request line and headers. One per
+    /// task that logs: the walks of an exchange are not shared between tasks.
     #[cfg(feature = "cgi")]
     pub(crate) fn for_logging(&self) -> Self {
         let mut request = Request::new(());
         *request.method_mut() = self.parts.method.clone();
         *request.uri_mut() = self.parts.uri.clone();
         *request.version_mut() = self.parts.version;
+        *request.headers_mut() = self.parts.headers.clone();
+        *request.extensions_mut() = self.parts.extensions.clone();
         if let Some(conn) = &self.conn {
             request.extensions_mut().insert(conn.clone());
         }
@@ -1244,7 +1316,14 @@ impl Exchange {
         *request.headers_mut() = std::mem::take(&mut self.parts.headers);
         *request.extensions_mut() = std::mem::take(&mut self.parts.extensions);
         if let Some(class) = &self.class {
-            request.extensions_mut().insert(Inherited(class.clone()));
+            let line = self.request_line().target;
+            let target =
+                (line != request_target(request.uri(), request.version())).then(|| line.into());
+            request.extensions_mut().insert(Inherited {
+                class: class.clone(),
+                target,
+                close: self.close_set.then_some(self.close_connection),
+            });
         }
         Ok(request)
     }
@@ -1253,20 +1332,24 @@ impl Exchange {
     /// redirect).
     #[cfg(feature = "cgi")]
     pub(crate) fn inherited_class(&self) -> Option<Inherited> {
-        self.class.clone().map(Inherited)
+        self.class.clone().map(|class| Inherited {
+            class,
+            target: None,
+            close: self.close_set.then_some(self.close_connection),
+        })
     }
 
     /// The response made so far, marked as answered so that a handler above does not log it
     /// again. Without a head: a bare `500`.
-    pub(crate) fn into_response(self) -> http::Response<Body> {
-        let direct = match self.output {
-            Output::Direct(direct) => direct,
+    pub(crate) fn into_response(mut self) -> http::Response<Body> {
+        let direct = match &mut self.output {
+            Output::Direct(direct) => direct.take(),
             Output::Pipe(shared) => {
-                return crate::body::pipe::response(&shared, None).unwrap_or_else(plain_500);
+                return crate::body::pipe::response(shared, None).unwrap_or_else(plain_500);
             }
         };
         let Some(direct) = direct else {
-            return plain_500();
+            return self.answered_nothing();
         };
         let Direct { head, body } = *direct;
         let body = match body {
@@ -1288,6 +1371,26 @@ fn same_entry(a: Option<(&str, &str)>, b: Option<(&str, &'static str)>) -> bool 
         _ => false,
     }
 }
+
+impl Exchange {
+    /// A service's exchange that sent nothing (an overridden method that neither answered nor
+    /// called `super()`): logged, and Python's `500`.
+    fn answered_nothing(mut self) -> http::Response<Body> {
+        if self.headers_sent() || self.misuse == Some(ANSWERED_NOTHING) {
+            return plain_500();
+        }
+        self.misuse = Some(ANSWERED_NOTHING);
+        self.log_error(format_args!(
+            "{} {} was answered with nothing: an overridden method sent no response",
+            self.command(),
+            self.path()
+        ));
+        self.send_error(500);
+        self.into_response()
+    }
+}
+
+const ANSWERED_NOTHING: &str = "answered with nothing";
 
 /// A bare `500` for states that cannot be answered otherwise.
 pub(crate) fn plain_500() -> http::Response<Body> {
@@ -1374,18 +1477,13 @@ fn with_target(uri: &Uri, target: &str) -> Result<Uri, BoxError> {
 /// Runs `f`, in which handlers' overridden methods may run, on a service's exchange: a panic in
 /// one of them is logged and answered with Python's `500` (or aborts a response already begun),
 /// as a panic in a `do_*` method is. `None` after a panic.
-#[cfg(feature = "fs")]
 pub(crate) fn guarded<T>(ex: &mut Exchange, f: impl FnOnce(&mut Exchange) -> T) -> Option<T> {
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut *ex)));
     match outcome {
         Ok(value) => Some(value),
         Err(payload) => {
             ex.reset_walks();
-            let message = payload
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "(non-string panic payload)".to_owned());
+            let message = super::future::panic_message(&*payload);
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 ex.log_error(format_args!(
                     "Exception occurred during processing of request: panicked: {message}"

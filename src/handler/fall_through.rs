@@ -59,7 +59,7 @@ where
                 "Unsupported method ({})",
                 crate::util::py_repr(ex.command())
             );
-            ex.send_error_with(501, &message, None);
+            super::exchange::guarded(&mut ex, |ex| ex.send_error_with(501, &message, None));
             FallThrough::ready(ex.into_response())
         }
         Some(inner) => match ex.take_request() {
@@ -74,10 +74,12 @@ where
 
 /// Python's `handle_error` for an exception the inner service raised: logged, and a `500` page.
 fn failed(mut ex: Box<Exchange>, err: &BoxError) -> Response<Body> {
-    ex.log_error(format_args!(
-        "Exception occurred during processing of request: {err}"
-    ));
-    ex.send_error(500);
+    super::exchange::guarded(&mut ex, |ex| {
+        ex.log_error(format_args!(
+            "Exception occurred during processing of request: {err}"
+        ));
+        ex.send_error(500);
+    });
     ex.into_response()
 }
 
@@ -99,7 +101,12 @@ where
                     return Poll::Ready(super::exchange::plain_500());
                 };
                 Poll::Ready(match result {
-                    Ok(response) => ex.adopt(response.map(Body::new)),
+                    // `adopt` logs through the handlers' overrides: a panic there costs this
+                    // response only.
+                    Ok(response) => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        ex.adopt(response.map(Body::new))
+                    }))
+                    .unwrap_or_else(|_| super::exchange::plain_500()),
                     Err(err) => failed(ex, &err.into()),
                 })
             }

@@ -105,7 +105,7 @@ fn after_head(running: Running) -> pipe::Driver {
     })
 }
 
-fn panic_message(payload: &(dyn Any + Send)) -> String {
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_owned()
     } else if let Some(s) = payload.downcast_ref::<String>() {
@@ -117,9 +117,16 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
 
 pin_project! {
     /// Polls a future, turning a panic into an `Err` with the panic payload.
-    struct CatchUnwind<F> {
+    pub(crate) struct CatchUnwind<F> {
         #[pin]
         future: F,
+    }
+}
+
+impl<F> CatchUnwind<F> {
+    #[cfg(feature = "cgi")]
+    pub(crate) fn new(future: F) -> Self {
+        Self { future }
     }
 }
 

@@ -148,7 +148,9 @@
 //! (`server_version`, `protocol_version`, `error_message_format`, …) apply below it too; one it
 //! leaves alone keeps the services' own (`SimpleHTTP/0.6` for the files). The overridable
 //! methods run synchronously, where the response is made (for files, often on tokio's blocking
-//! pool; `translate_path` on the async runtime, so keep it free of blocking I/O).
+//! pool; `StaticFiles` calls `translate_path` on the async runtime, so keep it free of blocking
+//! I/O). The overrides reach the responses basehttp's services make; a service of another kind
+//! below the handler (an axum route) gets the handler's log line and connection rules only.
 //!
 //! # What happens on the wire
 //!
@@ -169,7 +171,7 @@ mod error;
 mod error_page;
 mod exchange;
 pub(crate) mod fall_through;
-mod future;
+pub(crate) mod future;
 mod io;
 mod layer;
 pub(crate) mod rules;
@@ -476,9 +478,17 @@ pub trait HttpRequestHandler: Send + Sync + 'static {
         message: Option<&str>,
         explain: Option<&str>,
     ) {
-        match message {
-            Some(message) => ex.send_error_with(code, message, explain),
-            None => ex.send_error(code),
+        match (message, explain) {
+            (Some(message), explain) => ex.send_error_with(code, message, explain),
+            (None, None) => ex.send_error(code),
+            // Python's message defaults to the phrase of `responses`.
+            (None, Some(explain)) => {
+                let message = ex
+                    .responses(code)
+                    .map_or("???", |(phrase, _)| phrase)
+                    .to_owned();
+                ex.send_error_with(code, &message, Some(explain));
+            }
         }
     }
 
@@ -520,8 +530,8 @@ pub trait HttpRequestHandler: Send + Sync + 'static {
 
     /// `SimpleHTTPRequestHandler.translate_path(path)`: the file-system path a request path
     /// names, for the [`StaticFiles`](crate::static_files::StaticFiles) and
-    /// [`Cgi`](crate::cgi::Cgi) below the handler. Called once per request, on the async
-    /// runtime (keep it free of blocking I/O).
+    /// [`Cgi`](crate::cgi::Cgi) below the handler. For `StaticFiles` it runs on the async
+    /// runtime: keep it free of blocking I/O.
     ///
     /// Return `None` for `return super().translate_path(path)`, the default: the next handler's
     /// answer, and in the end Python's translation below the served directory. To change that
@@ -544,7 +554,15 @@ pub trait HttpRequestHandler: Send + Sync + 'static {
     /// ```
     ///
     /// Unlike Python, a result outside the served directory is not served (`404`), unless the
-    /// service follows symlinks (Python's behaviour, the CLI's `--follow-symlinks`).
+    /// service follows symlinks (Python's behaviour, the CLI's `--follow-symlinks`). (The
+    /// [`StaticFiles::translate_path`](crate::static_files::StaticFiles::translate_path)
+    /// policy closure is another thing: there `None` refuses the path.)
+    ///
+    /// [`StaticFiles`](crate::static_files::StaticFiles) calls it once per request; [`Cgi`]
+    /// calls it, as Python does, for each directory level of a script's path, for the script
+    /// and for `PATH_TRANSLATED`, on tokio's blocking pool.
+    ///
+    /// [`Cgi`]: crate::cgi::Cgi
     #[cfg(feature = "fs")]
     #[cfg_attr(docsrs, doc(cfg(feature = "fs")))]
     fn translate_path(&self, _ex: &Exchange, _path: &str) -> Option<std::path::PathBuf> {

@@ -106,20 +106,16 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let (mut parts, body) = request.into_parts();
-        // Reached through another handler's fall-through: that handler is the subclass.
-        let class = match Exchange::inherited(&mut parts) {
-            Some(outer) => Arc::new(self.class.below(&outer)),
-            None => self.class.clone(),
-        };
+        let (parts, body) = request.into_parts();
         let shared = Arc::new(Mutex::new(Shared::default()));
         let base: Arc<dyn Base> = self.base.clone();
         // Boxed once: the request state then moves between the handler run and the response
-        // future as a pointer.
-        let ex = Box::new(Exchange::new(
+        // future as a pointer. Reached through another handler's fall-through, that handler
+        // is the subclass.
+        let ex = Box::new(Exchange::handed_down(
             parts,
             Body::new(body),
-            Some(class),
+            Some(&self.class),
             base,
             Output::Pipe(shared.clone()),
         ));

@@ -78,10 +78,11 @@ pub(crate) struct Request<'a> {
 /// (`None`: nothing to serve): Python's `send_head`, plus validators, ranges, precompressed
 /// variants and the fallback file.
 pub(crate) fn plan(config: &Config, translated: Option<&Translated>, request: Request<'_>) -> Plan {
-    let planned = match translated {
-        Some(translated) => plan_path(config, translated, request),
-        None => Plan::NotFound,
+    let Some(translated) = translated else {
+        // Refused (a policy, a path outside the directory): not a path with nothing behind it.
+        return Plan::NotFound;
     };
+    let planned = plan_path(config, translated, request);
     match (&planned, &config.fallback) {
         (Plan::NotFound, Some(fallback)) => match plan_path(config, fallback, request) {
             // A fallback that is missing, or a directory, changes nothing.

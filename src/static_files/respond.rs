@@ -27,7 +27,8 @@ pub(super) fn send_head(
             head: planned.head,
             headers: ex.headers(),
         };
-        let plan = fs::plan(config, planned.translated.as_ref(), request);
+        let translated = planned.translated.resolve(config);
+        let plan = fs::plan(config, translated.as_ref(), request);
         if may_fall_through && matches!(plan, fs::Plan::NotFound) {
             return false;
         }

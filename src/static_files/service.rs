@@ -321,8 +321,13 @@ impl<S> StaticFiles<S> {
     /// A file, below the served directory, answered (`200`, with its own type and validators)
     /// for a request whose path has nothing behind it: the single-page application pattern,
     /// where `/app/settings` is `index.html`'s business. Directories, and paths that exist, are
-    /// answered as usual; a missing fallback leaves the `404`. It comes before
+    /// answered as usual; so are paths that are refused (a
+    /// [`translate_path`](StaticFiles::translate_path) policy, a path leading outside the
+    /// directory): `404`. A missing fallback leaves the `404` too. It comes before
     /// [`fall_through_on_not_found`](StaticFiles::fall_through_on_not_found).
+    ///
+    /// `path` is a file-system path below the served directory (a leading `/` is ignored, a
+    /// `..` refused).
     ///
     /// ```
     /// use basehttp::static_files::StaticFiles;
@@ -332,10 +337,31 @@ impl<S> StaticFiles<S> {
     /// ```
     ///
     /// Defaults to none.
-    pub fn fallback_file(mut self, path: impl AsRef<str>) -> Self {
-        let target = format!("/{}", path.as_ref().trim_start_matches('/'));
-        let translated = resolve::translate(&target);
-        self.config_mut().fallback = (!translated.is_root()).then_some(translated);
+    pub fn fallback_file(mut self, path: impl AsRef<Path>) -> Self {
+        use std::path::Component;
+        let mut relative = Vec::new();
+        for component in path.as_ref().components() {
+            match component {
+                Component::Normal(name) => {
+                    if !relative.is_empty() {
+                        relative.push(b'/');
+                    }
+                    relative.extend_from_slice(name.as_encoded_bytes());
+                }
+                Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
+                Component::ParentDir => {
+                    tracing::warn!(
+                        target: crate::log::TARGET,
+                        "fallback_file {:?}: a file below the served directory is needed",
+                        path.as_ref()
+                    );
+                    relative.clear();
+                    break;
+                }
+            }
+        }
+        self.config_mut().fallback =
+            (!relative.is_empty()).then(|| Translated::new(relative, false));
         self
     }
 
@@ -376,15 +402,14 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let (mut parts, body) = request.into_parts();
-        let class = Exchange::inherited(&mut parts);
+        let (parts, body) = request.into_parts();
         let head = match parts.method {
             Method::GET => Some(false),
             Method::HEAD => Some(true),
             _ => None,
         };
         let base: Arc<dyn Base> = self.config.clone();
-        let mut ex = Exchange::new(parts, Body::new(body), class, base, Output::direct());
+        let mut ex = Exchange::handed_down(parts, Body::new(body), None, base, Output::direct());
         let Some(head) = head else {
             // Python's 501, or the service below.
             return ResponseFuture::fall_through(Box::new(ex), self.inner.clone());
@@ -400,9 +425,10 @@ where
                 head,
                 headers: ex.headers(),
             };
-            let plan = translated
-                .as_ref()
-                .and_then(|translated| fs::plan_cached(config, translated, request));
+            let plan = match &translated {
+                Translation::Done(Some(translated)) => fs::plan_cached(config, translated, request),
+                _ => None,
+            };
             match plan {
                 Some(plan) => {
                     super::respond::respond(ex, config, plan);
@@ -434,34 +460,67 @@ where
 
 /// What the blocking trip needs besides the exchange.
 pub(super) struct Planned {
-    pub(super) translated: Option<Translated>,
+    pub(super) translated: Translation,
     /// The target as the client sent it, when a router stripped a prefix.
     pub(super) external: Option<String>,
     pub(super) head: bool,
 }
 
-/// Python's `translate_path(self.path)` as a path below the root; `None` when nothing may be
-/// served (a policy refused it, or a handler's `translate_path` led outside the directory).
-fn translate(ex: &Exchange, config: &Config) -> Option<Translated> {
+/// Python's `translate_path(self.path)`, as a path below the root.
+pub(super) enum Translation {
+    /// Translated: `None` when nothing may be served (a policy refused the path, or a handler's
+    /// `translate_path` led outside the directory).
+    Done(Option<Translated>),
+    /// A handler's `translate_path` result, to be placed below the root once the root is open
+    /// (its real path is known then).
+    Later(PathBuf),
+}
+
+impl Translation {
+    /// The path below the root, opening the root if needed (a blocking call).
+    pub(super) fn resolve(&self, config: &Config) -> Option<Translated> {
+        match self {
+            Self::Done(translated) => translated.clone(),
+            Self::Later(path) => {
+                config.root.open().ok()?;
+                below_root(config, path)
+            }
+        }
+    }
+}
+
+fn translate(ex: &Exchange, config: &Config) -> Translation {
     if ex.has_class() {
         if let Some(path) = ex.translate_override(ex.path()) {
-            return match config.root.relative(&path) {
-                Some((relative, trailing_slash)) => Some(Translated::new(relative, trailing_slash)),
-                // Python serves whatever translate_path names; so do we when confinement is off.
-                None if config.follow_symlinks && path.is_absolute() => Some(Translated::new(
-                    path.as_os_str().as_encoded_bytes().to_vec(),
-                    path.as_os_str().as_encoded_bytes().ends_with(b"/"),
-                )),
-                None => None,
+            return match below_root(config, &path) {
+                Some(translated) => Translation::Done(Some(translated)),
+                None if config.root.cached().is_none() => Translation::Later(path),
+                None => Translation::Done(None),
             };
         }
     }
     // Python's translate_path, without building the path (the base's translate_path).
     let target = match &config.translate {
-        Some(policy) => Cow::Owned(policy(ex.path())?),
+        Some(policy) => match policy(ex.path()) {
+            Some(target) => Cow::Owned(target),
+            None => return Translation::Done(None),
+        },
         None => Cow::Borrowed(ex.path()),
     };
-    Some(resolve::translate(&target))
+    Translation::Done(Some(resolve::translate(&target)))
+}
+
+/// A `translate_path` result as a path below the root: `None` outside it, unless confinement
+/// is off (`follow_symlinks`), as in Python, which serves whatever the method names.
+fn below_root(config: &Config, path: &Path) -> Option<Translated> {
+    match config.root.relative(path) {
+        Some((relative, trailing_slash)) => Some(Translated::new(relative, trailing_slash)),
+        None if config.follow_symlinks && path.is_absolute() => {
+            let bytes = path.as_os_str().as_encoded_bytes();
+            Some(Translated::new(bytes.to_vec(), bytes.ends_with(b"/")))
+        }
+        None => None,
+    }
 }
 
 impl Base for Config {
@@ -481,15 +540,18 @@ impl Base for Config {
         super::translate_path(self.root.path(), &target)
     }
 
-    fn guess_type(&self, path: &Path) -> HeaderValue {
+    fn guess_type(&self, path: &Path, relative: bool) -> HeaderValue {
         if let Some(guess) = &self.guess_type {
             // The builder's guess sees the path below the served directory.
-            let relative = self
-                .root
-                .relative(path)
-                .map(|(relative, _)| PathBuf::from(crate::confined::os_str(&relative)));
-            let relative = relative.as_deref().unwrap_or(path);
-            if let Some(value) = guess(relative).and_then(|mime| HeaderValue::try_from(mime).ok()) {
+            let below = match relative {
+                true => None,
+                false => self
+                    .root
+                    .relative(path)
+                    .map(|(below, _)| PathBuf::from(crate::confined::os_str(&below))),
+            };
+            let below = below.as_deref().unwrap_or(path);
+            if let Some(value) = guess(below).and_then(|mime| HeaderValue::try_from(mime).ok()) {
                 return value;
             }
         }

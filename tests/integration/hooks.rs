@@ -722,3 +722,206 @@ async fn returning_methods_resolve_most_derived_first() {
     let res = get(server.addr, "GET /types/pic.png HTTP/1.0\r\n\r\n").await;
     assert_eq!(res.header("content-type"), Some("image/png"));
 }
+
+/// An `end_headers` override that answers with an error instead: the page is the response
+/// (never the file's bytes after it), and it goes through the handlers above, as a new
+/// response would.
+#[tokio::test]
+async fn an_error_sent_from_end_headers_is_the_whole_response() {
+    struct Outer;
+    impl HttpRequestHandler for Outer {
+        fn end_headers(&self, ex: &mut Exchange) -> Result<(), HeaderError> {
+            ex.send_header("X-Outer", "1");
+            ex.end_headers()
+        }
+    }
+    struct Guard;
+    impl HttpRequestHandler for Guard {
+        fn end_headers(&self, ex: &mut Exchange) -> Result<(), HeaderError> {
+            if ex.path().contains("secret") || ex.path().contains("always") {
+                // Every time: the walk must not start over forever.
+                ex.send_error_with(403, "Keep out", None);
+                return Ok(());
+            }
+            ex.end_headers()
+        }
+    }
+    let site = site();
+    std::fs::write(site.root().join("secret.txt"), "TOP SECRET BYTES").expect("write");
+    let app = Outer.into_layer().layer(
+        Guard.into_layer().layer(
+            Cgi::new(site.root())
+                .into_layer()
+                .layer(StaticFiles::new(site.root())),
+        ),
+    );
+    let server = serve(app).await;
+    for request in [
+        "GET /secret.txt HTTP/1.0\r\n\r\n",
+        "GET /hello.txt?always HTTP/1.0\r\n\r\n",
+        "GET /sub/?always HTTP/1.0\r\n\r\n",
+    ] {
+        let res = get(server.addr, request).await;
+        assert_eq!(res.status_line, "HTTP/1.0 403 Keep out", "{request:?}");
+        assert!(find(&res.body, b"TOP SECRET").is_none());
+        assert!(find(&res.body, b"<p>Message: Keep out.</p>").is_some());
+        assert_eq!(
+            res.header("content-length")
+                .and_then(|l| l.parse::<usize>().ok()),
+            Some(res.body.len())
+        );
+        assert_eq!(res.header("x-outer"), Some("1"), "{request:?}");
+    }
+    assert_eq!(
+        get(server.addr, "GET /hello.txt HTTP/1.0\r\n\r\n")
+            .await
+            .body,
+        b"hello\n"
+    );
+}
+
+/// Python composes `version_string()` from the class attributes it resolves: a handler that
+/// sets only `sys_version` over the files gives `SimpleHTTP/0.6 <its sys_version>`.
+#[tokio::test]
+async fn server_version_and_sys_version_compose_with_the_services() {
+    struct Sys;
+    impl HttpRequestHandler for Sys {
+        fn sys_version(&self) -> &str {
+            "Custom/1"
+        }
+        async fn do_post(&self, ex: &mut Exchange) -> HandlerResult {
+            ex.send_response(204);
+            ex.end_headers()?;
+            Ok(())
+        }
+    }
+    let fixture = Fixture::new();
+    let server = serve(Sys.into_layer().layer(StaticFiles::new(fixture.root()))).await;
+    let res = get(server.addr, "GET /hello.txt HTTP/1.0\r\n\r\n").await;
+    assert_eq!(res.header("server"), Some("SimpleHTTP/0.6 Custom/1"));
+    let res = get(server.addr, "POST /x HTTP/1.0\r\n\r\n").await;
+    assert_eq!(res.header("server"), Some("BaseHTTP/0.6 Custom/1"));
+}
+
+/// What a handler does to Python's one `self` before `super().do_GET()` carries over: its
+/// `close_connection`, and the request line it logs.
+#[tokio::test]
+async fn close_connection_and_the_request_line_carry_over_a_fall_through() {
+    struct Rewrite;
+    impl HttpRequestHandler for Rewrite {
+        fn protocol_version(&self) -> http::Version {
+            http::Version::HTTP_11
+        }
+        async fn do_get(&self, ex: &mut Exchange) -> HandlerResult {
+            if ex.path() == "/old-hello" {
+                ex.set_path("/hello.txt");
+                ex.set_close_connection(true);
+            }
+            ex.fall_through()
+        }
+    }
+    let emitted = captured_log();
+    let fixture = Fixture::new();
+    let server = serve(Rewrite.into_layer().layer(StaticFiles::new(fixture.root()))).await;
+    // Kept alive without the rewrite (HTTP/1.1 from the class), closed with it.
+    let mut stream = connect(server.addr).await;
+    stream
+        .write_all(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    let res = read_response(&mut stream, false).await.expect("response");
+    assert_eq!(res.status_line, "HTTP/1.1 200 OK");
+    stream
+        .write_all(b"GET /old-hello HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    let res = read_response(&mut stream, false).await.expect("response");
+    assert_eq!(res.body, b"hello\n");
+    assert!(read_response(&mut stream, false).await.is_none(), "closed");
+    let lines = emitted.lock().map(|l| l.clone()).unwrap_or_default();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.ends_with("\"GET /old-hello HTTP/1.1\" 200 -")),
+        "the request line as the client sent it: {lines:?}"
+    );
+}
+
+/// A `translate_path` override may name the file by its real path, also before the served
+/// directory (given relative) has been opened by any request.
+#[tokio::test]
+async fn translate_path_results_are_placed_below_the_real_directory() {
+    struct Real(PathBuf);
+    impl HttpRequestHandler for Real {
+        fn translate_path(&self, _ex: &Exchange, path: &str) -> Option<PathBuf> {
+            Some(self.0.join(path.trim_start_matches('/')))
+        }
+    }
+    let fixture = Fixture::new();
+    let real = std::fs::canonicalize(fixture.root()).expect("canonical");
+    let link = fixture.base().join("served-link");
+    std::os::unix::fs::symlink(fixture.root(), &link).expect("symlink");
+    let server = serve(Real(real).into_layer().layer(StaticFiles::new(&link))).await;
+    let res = get(server.addr, "GET /hello.txt HTTP/1.0\r\n\r\n").await;
+    assert_eq!((res.status(), res.body.as_slice()), (200, &b"hello\n"[..]));
+}
+
+/// The fallback file answers paths with nothing behind them, not paths that are refused.
+#[tokio::test]
+async fn fallback_file_is_not_served_for_refused_paths() {
+    let fixture = Fixture::new();
+    let files = StaticFiles::new(fixture.root())
+        .translate_path(|target| (!target.contains("/private")).then(|| target.to_owned()))
+        .fallback_file("/index-dir/./index.html");
+    let server = serve(files).await;
+    let res = get(server.addr, "GET /private/x HTTP/1.0\r\n\r\n").await;
+    assert_eq!(res.status(), 404);
+    let res = get(server.addr, "GET /public/x HTTP/1.0\r\n\r\n").await;
+    assert_eq!(res.body, b"<h1>index.html</h1>\n");
+}
+
+/// An override that neither answers nor calls `super()`: logged, and a `500`.
+#[tokio::test]
+async fn an_override_that_answers_nothing_is_a_500() {
+    struct Silent;
+    impl HttpRequestHandler for Silent {
+        fn list_directory(&self, _ex: &mut Exchange, _listing: &DirectoryListing) {}
+    }
+    let emitted = captured_log();
+    let fixture = Fixture::new();
+    let server = serve(Silent.into_layer().layer(StaticFiles::new(fixture.root()))).await;
+    let res = get(server.addr, "GET /sub/?silent-listing HTTP/1.0\r\n\r\n").await;
+    assert_eq!(res.status(), 500);
+    let lines = emitted.lock().map(|l| l.clone()).unwrap_or_default();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("/sub/?silent-listing was answered with nothing")),
+        "{lines:?}"
+    );
+}
+
+/// A logging override that panics, on paths no `guarded` section covers (a script's answer, an
+/// inner service's response): that response is lost, the server is not.
+#[tokio::test]
+async fn a_panicking_log_override_costs_one_response() {
+    struct Loud;
+    impl HttpRequestHandler for Loud {
+        fn log_request(&self, ex: &Exchange, code: u16, size: Option<u64>) {
+            assert!(!ex.path().contains("boom"), "log_request gave up");
+            ex.log_request_with(code, size);
+        }
+    }
+    let site = site();
+    let server = serve(cgi_stack(Loud, &site.root(), |cgi| cgi)).await;
+    for request in [
+        "GET /cgi-bin/hello.sh?boom HTTP/1.0\r\n\r\n",
+        "GET /hello.txt?boom HTTP/1.0\r\n\r\n",
+        "DELETE /boom HTTP/1.0\r\n\r\n",
+    ] {
+        let res = get(server.addr, request).await;
+        assert_eq!(res.status(), 500, "{request:?}");
+    }
+    let res = get(server.addr, "GET /cgi-bin/hello.sh HTTP/1.0\r\n\r\n").await;
+    assert_eq!(res.status(), 200);
+}
