@@ -535,7 +535,8 @@ pub trait HttpRequestHandler: Send + Sync + 'static {
     ///
     /// Return `None` for `return super().translate_path(path)`, the default: the next handler's
     /// answer, and in the end Python's translation below the served directory. To change that
-    /// answer, get it with [`Exchange::translate_path`] and return `Some(…)`:
+    /// answer, get it with [`Exchange::translate_path`] and return `Some(…)` (returning `None`
+    /// after asking for it asks the next handlers again):
     ///
     /// ```
     /// use std::path::PathBuf;
