@@ -201,55 +201,13 @@ impl Exchange {
     /// An exchange for `parts`: `class` are the handlers the request came through (most derived
     /// first), `base` the service answering.
     pub(crate) fn new(
-        mut parts: http::request::Parts,
+        parts: http::request::Parts,
         body: Body,
         class: Option<Arc<Class>>,
         base: Arc<dyn Base>,
         output: Output,
     ) -> Self {
-        let mut path = None;
-        let mut original = None;
-        let target = request_target(&parts.uri, parts.version);
-        // gh-87389 / CVE-2021-28861: `//evil.com/x` must never reach a Location header as is.
-        if target.starts_with("//") {
-            let collapsed = rules::collapse_slashes(&target).into_owned();
-            original = Some(target.into_owned().into_boxed_str());
-            if let Ok(uri) = with_target(&parts.uri, &collapsed) {
-                parts.uri = uri;
-            }
-            path = Some(collapsed);
-        } else if let Cow::Owned(target) = target {
-            original = Some(target.clone().into_boxed_str());
-            path = Some(target);
-        }
-        let conn = rules::connection_info(&parts);
-        let pipe = match &output {
-            Output::Pipe(shared) => Some(shared.clone()),
-            Output::Direct(_) => None,
-        };
-        let mut ex = Self {
-            path,
-            target: original,
-            rfile: BodyReader::new(body),
-            wfile: BodyWriter::new(pipe),
-            output,
-            class,
-            base,
-            depth: Depth::default(),
-            conn,
-            state: State::Idle,
-            close_connection: true,
-            close_set: false,
-            continue_requested: false,
-            header_error: None,
-            in_error_page: false,
-            composed_server: std::sync::OnceLock::new(),
-            misuse: None,
-            parts,
-        };
-        ex.close_connection =
-            initial_close_connection(ex.parts.version, &ex.parts.headers, ex.protocol_version());
-        ex
+        Self::build(parts, body, class, base, output, None)
     }
 
     /// An exchange for a request a handler's fall-through may have handed down: then it goes
@@ -268,17 +226,68 @@ impl Exchange {
             (Some(inherited), None) => Some(inherited.class.clone()),
             (None, own) => own.cloned(),
         };
-        let mut ex = Self::new(parts, body, class, base, output);
-        if let Some(inherited) = inherited {
-            if let Some(close) = inherited.close {
-                ex.close_connection = close;
-                ex.close_set = true;
+        Self::build(parts, body, class, base, output, inherited)
+    }
+
+    /// Everything computed first, then the exchange written once (it is large: no copies).
+    fn build(
+        mut parts: http::request::Parts,
+        body: Body,
+        class: Option<Arc<Class>>,
+        base: Arc<dyn Base>,
+        output: Output,
+        inherited: Option<Inherited>,
+    ) -> Self {
+        let mut path = None;
+        let mut original = None;
+        let target = request_target(&parts.uri, parts.version);
+        // gh-87389 / CVE-2021-28861: `//evil.com/x` must never reach a Location header as is.
+        if target.starts_with("//") {
+            let collapsed = rules::collapse_slashes(&target).into_owned();
+            original = Some(target.into_owned().into_boxed_str());
+            if let Ok(uri) = with_target(&parts.uri, &collapsed) {
+                parts.uri = uri;
             }
-            if inherited.target.is_some() {
-                ex.target = inherited.target;
-            }
+            path = Some(collapsed);
+        } else if let Cow::Owned(target) = target {
+            original = Some(target.clone().into_boxed_str());
+            path = Some(target);
         }
-        ex
+        let (close_set, close, inherited_target) = match inherited {
+            Some(Inherited { close, target, .. }) => (close.is_some(), close, target),
+            None => (false, None, None),
+        };
+        if inherited_target.is_some() {
+            original = inherited_target;
+        }
+        let protocol = resolve_protocol(class.as_deref(), &*base);
+        let close_connection = close
+            .unwrap_or_else(|| initial_close_connection(parts.version, &parts.headers, protocol));
+        let conn = rules::connection_info(&parts);
+        let pipe = match &output {
+            Output::Pipe(shared) => Some(shared.clone()),
+            Output::Direct(_) => None,
+        };
+        Self {
+            path,
+            target: original,
+            rfile: BodyReader::new(body),
+            wfile: BodyWriter::new(pipe),
+            output,
+            class,
+            base,
+            depth: Depth::default(),
+            conn,
+            state: State::Idle,
+            close_connection,
+            close_set,
+            continue_requested: false,
+            header_error: None,
+            in_error_page: false,
+            composed_server: std::sync::OnceLock::new(),
+            misuse: None,
+            parts,
+        }
     }
 
     // ===== the request =====
@@ -427,10 +436,7 @@ impl Exchange {
     /// Python's `self.protocol_version` for this response: the most derived handler's, when it
     /// sets one, else the answering service's.
     pub fn protocol_version(&self) -> Version {
-        self.class
-            .as_ref()
-            .and_then(|c| c.overrides.protocol_version)
-            .unwrap_or(self.base.attributes().protocol_version)
+        resolve_protocol(self.class.as_deref(), &*self.base)
     }
 
     /// Python's `version_string()`: the `Server` header value of this response (decoded as
@@ -1358,6 +1364,13 @@ impl Exchange {
         };
         http::Response::from_parts(head, body.answered())
     }
+}
+
+/// `protocol_version`: the most derived handler's, when it sets one, else the service's.
+fn resolve_protocol(class: Option<&Class>, base: &dyn Base) -> Version {
+    class
+        .and_then(|c| c.overrides.protocol_version)
+        .unwrap_or(base.attributes().protocol_version)
 }
 
 /// Whether two `responses` entries are the same, by address first (a handler's default returns
