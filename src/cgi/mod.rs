@@ -120,6 +120,7 @@ pub use self::layer::CgiLayer;
 pub use self::service::{Cgi, ResponseFuture};
 
 /// Python's `CGIHTTPRequestHandler.cgi_directories` default.
+#[doc(alias = "cgi_directories")]
 pub const DEFAULT_CGI_DIRECTORIES: [&str; 2] = ["/cgi-bin", "/htbin"];
 
 /// Python's `cgi_info`: what [`is_cgi`](crate::handler::HttpRequestHandler::is_cgi) found — the
@@ -133,6 +134,7 @@ pub const DEFAULT_CGI_DIRECTORIES: [&str; 2] = ["/cgi-bin", "/htbin"];
 /// let info = CgiInfo::new("/cgi-bin", "env.sh/extra?x=1");
 /// assert_eq!(info.dir, "/cgi-bin");
 /// ```
+#[doc(alias = "cgi_info")]
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CgiInfo {

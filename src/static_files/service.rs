@@ -337,6 +337,7 @@ impl<S> StaticFiles<S> {
     /// ```
     ///
     /// Defaults to none.
+    #[doc(alias = "send_head")]
     pub fn fallback_file(mut self, path: impl AsRef<Path>) -> Self {
         use std::path::Component;
         let mut relative = Vec::new();
