@@ -4,6 +4,7 @@
 //! installed.
 
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::process::Command;
@@ -161,29 +162,28 @@ async fn the_binary_answers_and_logs_like_python_in_the_same_folder() {
     ours.args(["0", "--bind", "127.0.0.1", "--directory"])
         .arg(&root);
     let ours = spawn_server_capturing(ours);
-    // CPython 3.14 when the oracle is there; else the local Python, whose error pages (3.11:
-    // no `color-scheme` block) are not compared.
-    let oracle =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/oracle/python314-http-server");
-    let fetched = std::env::var_os("HOME").is_some_and(|home| {
-        Path::new(&home)
-            .join(".cache/oracle314/http/server.py")
-            .exists()
-    });
-    let Some(python) = python3() else {
-        return;
+    // CPython 3.14 when it is there; else the local Python, whose error pages (3.11: no
+    // `color-scheme` block) are not compared.
+    let (theirs, is_314) = match spawn_oracle(&[OsStr::new("--directory"), root.as_os_str()]) {
+        Some(theirs) => (theirs, true),
+        None => {
+            let Some(python) = python3() else {
+                return;
+            };
+            let mut theirs = Command::new(python);
+            theirs
+                .args([
+                    "-m",
+                    "http.server",
+                    "0",
+                    "--bind",
+                    "127.0.0.1",
+                    "--directory",
+                ])
+                .arg(&root);
+            (spawn_server_capturing(theirs), false)
+        }
     };
-    let mut theirs = Command::new(python);
-    let is_314 = oracle.exists() && fetched;
-    if is_314 {
-        theirs.arg(&oracle);
-    } else {
-        theirs.args(["-m", "http.server"]);
-    }
-    theirs
-        .args(["0", "--bind", "127.0.0.1", "--directory"])
-        .arg(&root);
-    let theirs = spawn_server_capturing(theirs);
 
     let requests: &[&[u8]] = &[
         b"GET /hello.txt HTTP/1.0\r\n\r\n",

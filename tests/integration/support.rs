@@ -475,29 +475,15 @@ pub fn spawn_python_with(module: &str, args: &[&std::ffi::OsStr]) -> Option<Chil
     Some(spawn_server(command))
 }
 
-/// CPython 3.14's own `http.server` (the shared oracle), when it is installed and already
-/// fetched: `python314-http-server 0 --bind 127.0.0.1 ARGS…`. Never downloads anything.
+/// CPython 3.14's own `python -m http.server 0 --bind 127.0.0.1 ARGS…`, when its `http`
+/// package and a Python 3.13+ are there (see [`cpython314`]). Never downloads anything.
 pub fn spawn_oracle(args: &[&std::ffi::OsStr]) -> Option<ChildGuard> {
-    let script = match std::env::var_os("BASEHTTP_ORACLE") {
-        Some(path) => PathBuf::from(path),
-        None => {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/oracle/python314-http-server")
-        }
-    };
-    let home = std::env::var_os("HOME").map(PathBuf::from)?;
-    let fetched = home.join(".cache/oracle314/http/server.py").exists();
-    if !script.exists() || !fetched {
-        eprintln!("CPython 3.14 oracle not available: skipping the comparison with it");
-        return None;
+    let mut cli: Vec<&std::ffi::OsStr> = vec!["--bind".as_ref(), "127.0.0.1".as_ref()];
+    cli.extend_from_slice(args);
+    match spawn_python_twin("cli", &cli)? {
+        (server, PythonFlavor::Cpython314) => Some(server),
+        (_, PythonFlavor::Local) => None,
     }
-    let mut command = Command::new(python3()?);
-    command
-        .arg(script)
-        .arg("0")
-        .arg("--bind")
-        .arg("127.0.0.1")
-        .args(args);
-    Some(spawn_server(command))
 }
 
 /// Which `http.server` a Python original runs on.
