@@ -85,6 +85,16 @@ impl HttpRequestHandler for Cors {
     }
 }
 
+/// `def end_headers(self): self.send_header(NAME, "1"); super().end_headers()`.
+struct AddsHeader(&'static str);
+
+impl HttpRequestHandler for AddsHeader {
+    fn end_headers(&self, ex: &mut Exchange) -> Result<(), HeaderError> {
+        ex.send_header(self.0, "1");
+        ex.end_headers()
+    }
+}
+
 #[tokio::test]
 async fn end_headers_reaches_every_response_the_files_and_cgi_make() {
     let site = site();
@@ -160,13 +170,6 @@ async fn overrides_follow_pythons_method_resolution_order() {
             Ok(())
         }
     }
-    struct Middle;
-    impl HttpRequestHandler for Middle {
-        fn end_headers(&self, ex: &mut Exchange) -> Result<(), HeaderError> {
-            ex.send_header("X-Middle", "2");
-            ex.end_headers()
-        }
-    }
     /// Overrides nothing but a method: its defaults must not hide `Middle`'s override.
     struct Plain;
     impl HttpRequestHandler for Plain {
@@ -177,9 +180,11 @@ async fn overrides_follow_pythons_method_resolution_order() {
     }
     let fixture = Fixture::new();
     let files = StaticFiles::new(fixture.root());
-    let app = Outer
-        .into_layer()
-        .layer(Plain.into_layer().layer(Middle.into_layer().layer(files)));
+    let app = Outer.into_layer().layer(
+        Plain
+            .into_layer()
+            .layer(AddsHeader("X-Middle").into_layer().layer(files)),
+    );
     let server = serve(app).await;
     for (request, expected) in [
         (
@@ -728,13 +733,6 @@ async fn returning_methods_resolve_most_derived_first() {
 /// response would.
 #[tokio::test]
 async fn an_error_sent_from_end_headers_is_the_whole_response() {
-    struct Outer;
-    impl HttpRequestHandler for Outer {
-        fn end_headers(&self, ex: &mut Exchange) -> Result<(), HeaderError> {
-            ex.send_header("X-Outer", "1");
-            ex.end_headers()
-        }
-    }
     struct Guard;
     impl HttpRequestHandler for Guard {
         fn end_headers(&self, ex: &mut Exchange) -> Result<(), HeaderError> {
@@ -748,7 +746,7 @@ async fn an_error_sent_from_end_headers_is_the_whole_response() {
     }
     let site = site();
     std::fs::write(site.root().join("secret.txt"), "TOP SECRET BYTES").expect("write");
-    let app = Outer.into_layer().layer(
+    let app = AddsHeader("X-Outer").into_layer().layer(
         Guard.into_layer().layer(
             Cgi::new(site.root())
                 .into_layer()
