@@ -582,6 +582,7 @@ pub fn python3() -> Option<&'static str> {
     if ok {
         Some("python3")
     } else {
+        require_tools("python3");
         eprintln!("python3 not available: skipping the side-by-side comparison");
         None
     }
@@ -630,6 +631,7 @@ impl tracing::Subscriber for LineCollector {
 }
 
 /// Whether `tool --version` runs; says so on stderr when it does not (the test then skips).
+/// With `BASEHTTP_REQUIRE_TOOLS` set (CI), a missing tool fails the test instead.
 pub fn installed(tool: &str) -> bool {
     let found = Command::new(tool)
         .arg("--version")
@@ -638,9 +640,18 @@ pub fn installed(tool: &str) -> bool {
         .status()
         .is_ok_and(|s| s.success());
     if !found {
+        require_tools(tool);
         eprintln!("{tool} not installed: skipped");
     }
     found
+}
+
+/// Panics when `BASEHTTP_REQUIRE_TOOLS` is set: in CI a missing tool is a failure, not a skip.
+fn require_tools(tool: &str) {
+    assert!(
+        std::env::var_os("BASEHTTP_REQUIRE_TOOLS").is_none(),
+        "{tool} is required (BASEHTTP_REQUIRE_TOOLS is set)"
+    );
 }
 
 /// Runs `curl -sS --max-time 10 ARGS…` off the runtime: (exit code, stdout, stderr).
