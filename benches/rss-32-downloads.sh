@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # rss-32-downloads.sh [DOCROOT] -- peak RSS of `basehttp` while 32 curl clients download the
 # 64 MiB /large.bin at once, twice. Server pinned to CPU 1, clients to CPU 0, traffic to
-# 127.0.0.1 only; every curl is capped at 60 s. The document root is the shared bench fixtures
-# (../shared/bench/fixtures.sh creates it). Prints the peak (VmHWM) and the thread count.
+# 127.0.0.1 only; every curl is capped at 60 s. DOCROOT (default target/bench-root) gets
+# benches/fixtures.sh's files first. Prints the peak (VmHWM) and the thread count.
 set -euo pipefail
-DIR=${1:-/tmp/bench-fixtures}
-BIN=${BASEHTTP:-$(dirname "$0")/../target/release/basehttp}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+DIR=$("$ROOT/benches/fixtures.sh" ${1:+"$1"})
+BIN=${BASEHTTP:-$ROOT/target/release/basehttp}
 PORT=${PORT:-18390}
 taskset -c 1 "$BIN" "$PORT" -b 127.0.0.1 -d "$DIR" -p HTTP/1.1 -q >/dev/null 2>&1 &
 PID=$!

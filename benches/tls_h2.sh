@@ -3,27 +3,37 @@
 #
 #   basehttp   target/release/basehttp -p HTTP/1.1 -q --tls-cert … (h2 by ALPN, h2c by prior knowledge)
 #   nginx      1 worker, access log off, the same certificate (`listen … ssl http2`)
-#   python     CPython 3.14's http.server --tls-cert … -p HTTP/1.1 (../shared/oracle), if there
+#   python     CPython 3.14's http.server --tls-cert … -p HTTP/1.1, when tests/python/cpython314.sh
+#              has put it in target/cpython314 and a Python 3.13+ is there (BASEHTTP_PYTHON313)
 #
 # Every server is pinned to CPU 1 and h2load to CPU 0; rounds interleave the servers. Prints the
 # median req/s per (scenario, server) and the ratio to nginx.
 #
-# Usage: benches/tls_h2.sh [DIR]   (DIR: a folder with small.html; default /tmp/bench-fixtures)
-#        N=20000 C=32 ROUNDS=3 URL=/small.html benches/tls_h2.sh
+# Usage: benches/tls_h2.sh [DIR]   (DIR gets benches/fixtures.sh's files; default target/bench-root)
+#        N=200000 C=32 ROUNDS=5 URL=/small.html benches/tls_h2.sh
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-DIR=${1:-/tmp/bench-fixtures}
+DIR=$("$ROOT/benches/fixtures.sh" ${1:+"$1"})
 TLS=$ROOT/tests/fixtures/tls
 BIN=${BASEHTTP:-$ROOT/target/release/basehttp}
-ORACLE=${ORACLE:-$ROOT/../shared/oracle/python314-http-server}
-N=${N:-20000} C=${C:-32} ROUNDS=${ROUNDS:-3} URL=${URL:-/small.html}
+CPYTHON314=${CARGO_TARGET_DIR:-$ROOT/target}/cpython314
+PY313=${BASEHTTP_PYTHON313:-}
+if [ -z "$PY313" ]; then
+    for python in python3.14 python3.13 "$HOME"/.pyenv/versions/3.1[34]*/bin/python3.1[34]; do
+        if "$python" -c 'import mimetypes; mimetypes.guess_file_type' >/dev/null 2>&1; then
+            PY313=$python
+            break
+        fi
+    done
+fi
+N=${N:-200000} C=${C:-32} ROUNDS=${ROUNDS:-5} URL=${URL:-/small.html}
 PY_N=${PY_N:-2000}
 tmp=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
 trap cleanup EXIT
 
-[ -f "$DIR$URL" ] || { echo "no $DIR$URL (make it with ../shared/bench/fixtures.sh $DIR)" >&2; exit 2; }
+[ -f "$DIR$URL" ] || { echo "no $DIR$URL" >&2; exit 2; }
 
 cat >"$tmp/nginx.conf" <<CONF
 worker_processes 1;
@@ -44,8 +54,9 @@ start "$BIN" 18444 -b 127.0.0.1 -d "$DIR" -p HTTP/1.1 -q --tls-cert "$TLS/cert.p
 start "$BIN" 18081 -b 127.0.0.1 -d "$DIR" -p HTTP/1.1 -q
 start nginx -c "$tmp/nginx.conf"
 have_python=0
-if [ -x "$ORACLE" ] || [ -f "$ORACLE" ]; then
-    start python3 "$ORACLE" 18445 -b 127.0.0.1 -d "$DIR" -p HTTP/1.1 --tls-cert "$TLS/cert.pem" --tls-key "$TLS/key.pem"
+if [ -n "$PY313" ] && [ -f "$CPYTHON314/http/server.py" ]; then
+    # tests/python/run.py cli: `python -m http.server` from target/cpython314 (3.14's on 3.13).
+    start env BASEHTTP_CPYTHON_LIB="$CPYTHON314" "$PY313" "$ROOT/tests/python/run.py" cli 18445 -b 127.0.0.1 -d "$DIR" -p HTTP/1.1 --tls-cert "$TLS/cert.pem" --tls-key "$TLS/key.pem"
     have_python=1
 fi
 for port in 18444 18081 18443 18080 $([ $have_python = 1 ] && echo 18445); do

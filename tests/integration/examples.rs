@@ -317,3 +317,55 @@ async fn cgi_runs_scripts_under_cgi_bin_only() {
         r#"127.0.0.1 - - [DATE] "GET /cgi-bin/hello.sh?name=world HTTP/1.0" 200 -"#
     );
 }
+
+/// The load benchmark's servers (`benches/performance.sh`) answer what it measures: every mode
+/// of `bench_hello` and the bare-hyper anchor of `bench_anchors` give `200 Hello, world!` on a
+/// kept-alive connection; `logged` logs Python's line for it.
+#[tokio::test]
+async fn bench_servers_answer_the_benchmark_request() {
+    let two_requests = b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n\
+                         GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    for (example, mode) in [
+        ("bench_hello", "handler"),
+        ("bench_hello", "logged"),
+        ("bench_hello", "hyper"),
+        ("bench_anchors", "hello"),
+    ] {
+        let mut command = Command::new(example_path(example));
+        command.arg("0").arg(mode);
+        let server = spawn_server_capturing(command);
+        // Without half-closing: a bare hyper server drops a connection whose client has.
+        let responses = parse_all(&raw_keep_open(server.addr(), two_requests).await);
+        assert_eq!(responses.len(), 2, "{example} {mode}");
+        for res in &responses {
+            assert_eq!(res.status_line, "HTTP/1.1 200 OK", "{example} {mode}");
+            assert_eq!(res.header("content-type"), Some("text/html"));
+            assert_eq!(res.header("content-length"), Some("13"));
+            assert_eq!(res.body, b"Hello, world!");
+        }
+        if mode == "logged" {
+            let log = wait_for_output(&server.stderr, |t| t.lines().count() >= 2);
+            assert_eq!(
+                normalize_log(&log),
+                [r#"127.0.0.1 - - [DATE] "GET /hello HTTP/1.1" 200 -"#; 2]
+            );
+        }
+    }
+}
+
+/// `bench_anchors servedir DIR`, the benchmark's tower-http peer, serves DIR's files.
+#[tokio::test]
+async fn bench_anchor_servedir_serves_the_directory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("small.html"), "<p>small</p>\n").expect("write");
+    let mut command = Command::new(example_path("bench_anchors"));
+    command.arg("0").arg("servedir").arg(dir.path());
+    let server = spawn_server(command);
+    let get = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let res = &parse_all(&raw_keep_open(server.addr(), get("/small.html").as_bytes()).await)[0];
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.header("content-type"), Some("text/html"));
+    assert_eq!(res.body, b"<p>small</p>\n");
+    let res = &parse_all(&raw_keep_open(server.addr(), get("/missing").as_bytes()).await)[0];
+    assert_eq!(res.status(), 404);
+}

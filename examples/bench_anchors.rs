@@ -1,0 +1,85 @@
+//! Run with
+//!
+//! ```not_rust
+//! cargo run --release --example bench_anchors -- 8000 hello
+//! cargo run --release --example bench_anchors -- 8000 servedir /srv/www
+//! ```
+//!
+//! The peers basehttp is measured against in the README's Performance section
+//! (`benches/load.py`), written the way their own documentation shows, without basehttp:
+//!
+//! - `hello`: bare hyper, a `service_fn` answering every request with `200 Hello, world!`
+//!   (`text/html`), on hyper-util's `auto` connection builder (HTTP/1.1 and HTTP/2 by prior
+//!   knowledge) — the ceiling for `examples/bench_hello.rs`;
+//! - `servedir DIR`: tower-http's `ServeDir` over DIR on the same accept loop — the ecosystem's
+//!   static-file service, the peer of `basehttp --directory DIR`.
+//!
+//! Both bind 127.0.0.1 and print `Serving on port N` once listening.
+
+use std::convert::Infallible;
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, HeaderValue};
+use http_body_util::Full;
+use hyper::body::{Body, Incoming};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tower::Service;
+use tower_http::services::ServeDir;
+
+async fn hello(_req: http::Request<Incoming>) -> Result<http::Response<Full<Bytes>>, Infallible> {
+    let mut res = http::Response::new(Full::new(Bytes::from_static(b"Hello, world!")));
+    res.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    Ok(res)
+}
+
+/// One task per connection, each served by hyper-util's `auto` builder.
+async fn serve<S, B>(port: u16, service: S) -> std::io::Result<()>
+where
+    S: Service<http::Request<Incoming>, Response = http::Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+    println!("Serving on port {}", listener.local_addr()?.port());
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            // Out of descriptors, say: the next accept may succeed.
+            Err(_) => continue,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(service.clone());
+        tokio::spawn(async move {
+            // Clients resetting mid-request are expected under load.
+            let _ = auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let port = args.next().and_then(|p| p.parse().ok()).unwrap_or(8000);
+    let mode = args.next().unwrap_or_else(|| "hello".to_owned());
+    let dir = PathBuf::from(args.next().unwrap_or_else(|| ".".to_owned()));
+    match mode.as_str() {
+        "hello" => serve(port, tower::service_fn(hello)).await,
+        "servedir" => serve(port, ServeDir::new(dir)).await,
+        other => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("unknown mode {other:?}: use hello or servedir"),
+        )),
+    }
+}
