@@ -2,15 +2,20 @@
 //!
 //! ```not_rust
 //! cargo run --release --example bench_hello -- 8000 handler
+//! cargo run --release --example bench_hello -- 8000 files /srv/www
 //! ```
 //!
 //! The server of the handler-overhead benchmark (see the README's Performance section): the
 //! bare-hyper anchor's `200 Hello, world!` (`text/html`, `Content-Length: 13`, keep-alive),
-//! served on basehttp's [`HttpServer`] in one of three ways:
+//! served on basehttp's [`HttpServer`] in one of five ways:
 //!
 //! - `handler`: an [`HttpRequestHandler`] with `protocol_version = "HTTP/1.1"`, logging off;
 //! - `logged`: the same handler with Python's log line for every request on stderr;
-//! - `hyper`: a bare `service_fn` returning the response directly, no handler layer.
+//! - `hyper`: a bare `service_fn` returning the response directly, no handler layer;
+//! - `files DIR`: the handler over [`StaticFiles`] serving DIR (HTTP/1.1): `/hello` is answered,
+//!   every other path falls through to the files, like a `SimpleHTTPRequestHandler` subclass
+//!   whose `do_GET` handles one path and calls `super().do_GET()` for the rest;
+//! - `static-files DIR`: [`StaticFiles`] alone, the same configuration: what `files` costs on top.
 //!
 //! ```python
 //! class Hello(BaseHTTPRequestHandler):
@@ -28,10 +33,14 @@ use std::convert::Infallible;
 
 use basehttp::prelude::*;
 use basehttp::server::{HttpServer, shutdown_signal};
+use basehttp::static_files::StaticFiles;
 use http::Version;
+use tower::Layer;
 
 struct Hello {
     log: bool,
+    /// Answer `/hello` only, falling through to the services below for the rest.
+    fall_through: bool,
 }
 
 impl HttpRequestHandler for Hello {
@@ -40,6 +49,9 @@ impl HttpRequestHandler for Hello {
     }
 
     async fn do_get(&self, ex: &mut Exchange) -> HandlerResult {
+        if self.fall_through && ex.path() != "/hello" {
+            return ex.fall_through();
+        }
         let body = b"Hello, world!";
         ex.send_response(200);
         ex.send_header("Content-Type", "text/html");
@@ -74,12 +86,17 @@ async fn main() -> std::io::Result<()> {
     let port = args.next().and_then(|p| p.parse().ok()).unwrap_or(8000);
     let mode = args.next().unwrap_or_else(|| "handler".to_owned());
     // A third argument `lower` writes header names lower-case (hyper's default).
-    let title_case = args.next().as_deref() != Some("lower");
+    let third = args.next();
+    let title_case = third.as_deref() != Some("lower");
     let addr = ("127.0.0.1", port);
+    // `files` and `static-files` take the directory as the third argument.
+    let files =
+        || StaticFiles::new(third.as_deref().unwrap_or(".")).protocol_version(Version::HTTP_11);
     match mode.as_str() {
         "handler" | "logged" => {
             let handler = Hello {
                 log: mode == "logged",
+                fall_through: false,
             };
             let httpd = HttpServer::bind(addr, handler.into_service())
                 .await?
@@ -94,9 +111,23 @@ async fn main() -> std::io::Result<()> {
             println!("Serving on port {}", httpd.server_port());
             httpd.serve_until(shutdown_signal()).await
         }
+        "files" => {
+            let handler = Hello {
+                log: false,
+                fall_through: true,
+            };
+            let httpd = HttpServer::bind(addr, handler.into_layer().layer(files())).await?;
+            println!("Serving on port {}", httpd.server_port());
+            httpd.serve_until(shutdown_signal()).await
+        }
+        "static-files" => {
+            let httpd = HttpServer::bind(addr, files()).await?;
+            println!("Serving on port {}", httpd.server_port());
+            httpd.serve_until(shutdown_signal()).await
+        }
         other => Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
-            format!("unknown mode {other:?}: use handler, logged or hyper"),
+            format!("unknown mode {other:?}: use handler, logged, hyper, files or static-files"),
         )),
     }
 }

@@ -353,19 +353,38 @@ async fn bench_servers_answer_the_benchmark_request() {
     }
 }
 
-/// `bench_anchors servedir DIR`, the benchmark's tower-http peer, serves DIR's files.
+/// The benchmark's file servers serve DIR's files, kept alive: `bench_anchors servedir` (the
+/// tower-http peer), `bench_hello static-files` (`StaticFiles` alone) and `bench_hello files` (the
+/// handler answering `/hello` and falling through to `StaticFiles` for the rest).
 #[tokio::test]
-async fn bench_anchor_servedir_serves_the_directory() {
+async fn bench_file_servers_serve_the_directory() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("small.html"), "<p>small</p>\n").expect("write");
-    let mut command = Command::new(example_path("bench_anchors"));
-    command.arg("0").arg("servedir").arg(dir.path());
-    let server = spawn_server(command);
-    let get = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    let res = &parse_all(&raw_keep_open(server.addr(), get("/small.html").as_bytes()).await)[0];
-    assert_eq!(res.status(), 200);
-    assert_eq!(res.header("content-type"), Some("text/html"));
-    assert_eq!(res.body, b"<p>small</p>\n");
-    let res = &parse_all(&raw_keep_open(server.addr(), get("/missing").as_bytes()).await)[0];
-    assert_eq!(res.status(), 404);
+    let get = |path: &str, close: &str| {
+        format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: {close}\r\n\r\n")
+    };
+    for (example, mode, hello_status) in [
+        ("bench_anchors", "servedir", 404),
+        ("bench_hello", "static-files", 404),
+        ("bench_hello", "files", 200),
+    ] {
+        let mut command = Command::new(example_path(example));
+        command.arg("0").arg(mode).arg(dir.path());
+        let server = spawn_server(command);
+        let requests = get("/small.html", "keep-alive") + &get("/hello", "close");
+        let responses = parse_all(&raw_keep_open(server.addr(), requests.as_bytes()).await);
+        let [file, hello] = &responses[..] else {
+            panic!("{example} {mode}: {responses:?}");
+        };
+        assert_eq!(file.status_line, "HTTP/1.1 200 OK", "{example} {mode}");
+        assert_eq!(file.header("content-type"), Some("text/html"));
+        assert_eq!(file.body, b"<p>small</p>\n");
+        assert_eq!(hello.status(), hello_status, "{example} {mode}");
+        if hello_status == 200 {
+            assert_eq!(hello.body, b"Hello, world!");
+        }
+        let missing = get("/missing", "close");
+        let res = &parse_all(&raw_keep_open(server.addr(), missing.as_bytes()).await)[0];
+        assert_eq!(res.status(), 404, "{example} {mode}");
+    }
 }
