@@ -49,9 +49,13 @@ macro_rules! define_class_attribute_builders {
         /// (`HTTP/1.0`, Python's default, even for HTTP/1.1 clients).
         ///
         /// A handler above this service that sets its own `protocol_version` overrides it.
-        /// Defaults to `HTTP/1.0`.
+        /// Defaults to `HTTP/1.0` when basehttp's [`HttpServer`](crate::server::HttpServer)
+        /// serves this service directly, as in Python, and to `HTTP/1.1` when it is mounted in
+        /// an application (under an axum `Router` with the crate's `axum` feature, or served
+        /// by another server), so that it keeps connections alive like the routes beside it.
+        /// Set it to pin one version wherever the service runs.
         pub fn protocol_version(mut self, version: http::Version) -> Self {
-            self.config_mut().class.protocol_version = version;
+            self.config_mut().class.protocol_version = Some(version);
             self
         }
 

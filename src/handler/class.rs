@@ -52,7 +52,8 @@ pub(crate) struct Attributes {
     sys_version: Box<str>,
     /// `version_string()`, encoded once as a header value.
     server_header: HeaderValue,
-    pub(crate) protocol_version: Version,
+    /// `None`: Python's `HTTP/1.0` under basehttp's own server, the host's HTTP/1.1 elsewhere.
+    pub(crate) protocol_version: Option<Version>,
     pub(crate) error_message_format: Cow<'static, str>,
     pub(crate) error_content_type: HeaderValue,
     /// Entries over Python's `responses` table.
@@ -66,7 +67,7 @@ impl Attributes {
             server_header: rules::server_header(&format!("{server_version} {SYS_VERSION}")),
             server_version: server_version.into(),
             sys_version: SYS_VERSION.into(),
-            protocol_version: Version::HTTP_10,
+            protocol_version: None,
             error_message_format: Cow::Borrowed(DEFAULT_ERROR_MESSAGE),
             error_content_type: HeaderValue::from_static(DEFAULT_ERROR_CONTENT_TYPE),
             responses: None,
@@ -79,7 +80,8 @@ impl Attributes {
             server_version: handler.server_version().into(),
             sys_version: handler.sys_version().into(),
             server_header: rules::server_header(&handler.version_string()),
-            protocol_version: handler.protocol_version(),
+            // `HTTP/1.0` is the trait's default: it follows the host, as an unset one does.
+            protocol_version: Some(handler.protocol_version()).filter(|v| *v != Version::HTTP_10),
             error_message_format: Cow::Owned(handler.error_message_format().to_owned()),
             error_content_type: content_type(handler.error_content_type()),
             // The handler's table is its `responses` method, consulted through the class.
@@ -196,8 +198,7 @@ impl Overrides {
         };
         Self {
             server,
-            protocol_version: (attributes.protocol_version != base.protocol_version)
-                .then_some(attributes.protocol_version),
+            protocol_version: attributes.protocol_version,
             error_message_format: (attributes.error_message_format != base.error_message_format)
                 .then(|| Arc::from(&*attributes.error_message_format)),
             error_content_type: (attributes.error_content_type != base.error_content_type)

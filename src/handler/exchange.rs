@@ -171,6 +171,8 @@ pub struct Exchange {
     conn: Option<ConnectionInfo>,
 
     state: State,
+    /// `protocol_version`, resolved once (see [`resolve_protocol`]).
+    protocol: Version,
     close_connection: bool,
     /// Whether `close_connection` was set by the handler rather than by the request.
     close_set: bool,
@@ -260,10 +262,10 @@ impl Exchange {
         if inherited_target.is_some() {
             original = inherited_target;
         }
-        let protocol = resolve_protocol(class.as_deref(), &*base);
+        let conn = rules::connection_info(&parts);
+        let protocol = resolve_protocol(class.as_deref(), &*base, &parts, conn.as_ref());
         let close_connection = close
             .unwrap_or_else(|| initial_close_connection(parts.version, &parts.headers, protocol));
-        let conn = rules::connection_info(&parts);
         let pipe = match &output {
             Output::Pipe(shared) => Some(shared.clone()),
             Output::Direct(_) => None,
@@ -279,6 +281,7 @@ impl Exchange {
             depth: Depth::default(),
             conn,
             state: State::Idle,
+            protocol,
             close_connection,
             close_set,
             continue_requested: false,
@@ -434,9 +437,12 @@ impl Exchange {
     // ===== the class =====
 
     /// Python's `self.protocol_version` for this response: the most derived handler's, when it
-    /// sets one, else the answering service's.
+    /// sets one, else the answering service's; when neither does, `HTTP/1.0` when basehttp's
+    /// [`HttpServer`](crate::server::HttpServer) serves the services directly (Python's
+    /// default) and `HTTP/1.1` when they are mounted in an application (an axum `Router`, or
+    /// another server).
     pub fn protocol_version(&self) -> Version {
-        resolve_protocol(self.class.as_deref(), &*self.base)
+        self.protocol
     }
 
     /// Python's `version_string()`: the `Server` header value of this response (decoded as
@@ -1366,11 +1372,27 @@ impl Exchange {
     }
 }
 
-/// `protocol_version`: the most derived handler's, when it sets one, else the service's.
-fn resolve_protocol(class: Option<&Class>, base: &dyn Base) -> Version {
+/// `protocol_version`: the most derived handler's, when it sets one, else the service's. When
+/// none is set: Python's `HTTP/1.0` when basehttp's own server hands the request straight to
+/// basehttp's services, and HTTP/1.1 when they are mounted in an application (under an axum
+/// `Router`, or served by another server), so that they keep connections alive like the
+/// routes beside them.
+fn resolve_protocol(
+    class: Option<&Class>,
+    base: &dyn Base,
+    parts: &http::request::Parts,
+    conn: Option<&ConnectionInfo>,
+) -> Version {
     class
         .and_then(|c| c.overrides.protocol_version)
-        .unwrap_or(base.attributes().protocol_version)
+        .or(base.attributes().protocol_version)
+        .unwrap_or_else(|| {
+            if conn.is_some_and(ConnectionInfo::can_close) && !rules::under_router(parts) {
+                Version::HTTP_10
+            } else {
+                Version::HTTP_11
+            }
+        })
 }
 
 /// Whether two `responses` entries are the same, by address first (a handler's default returns

@@ -278,8 +278,14 @@ pub trait HttpRequestHandler: Send + Sync + 'static {
     /// With `HTTP/1.0` every connection closes after its response (Python's behaviour, even
     /// for HTTP/1.1 clients); with `HTTP/1.1` connections persist unless the client or a
     /// [`send_header("Connection", "close")`](Exchange::send_header) says otherwise, and every
-    /// [`send_error`](Exchange::send_error) closes. Defaults to `HTTP/1.0`. Read once, when the
-    /// service is built.
+    /// [`send_error`](Exchange::send_error) closes. Read once, when the service is built.
+    ///
+    /// Defaults to `HTTP/1.0`, which is also what "not set" means: Python's `HTTP/1.0` when
+    /// basehttp's [`HttpServer`](crate::server::HttpServer) serves the handler directly, and
+    /// `HTTP/1.1` when it is mounted in an application (under an axum `Router` with the crate's
+    /// `axum` feature, or served by another server), so that it keeps connections alive like the
+    /// routes beside it. To close after every response there too, set
+    /// [`close_connection`](Exchange::set_close_connection).
     fn protocol_version(&self) -> Version {
         Version::HTTP_10
     }

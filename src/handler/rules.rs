@@ -46,6 +46,24 @@ pub(crate) fn connection_info(parts: &http::request::Parts) -> Option<Connection
         .or_else(ConnectionInfo::current)
 }
 
+/// Whether the request went through an axum `Router` (which records the `OriginalUri` of every
+/// request it routes, when its `original-uri` feature is on, as the crate's `axum` feature
+/// turns it on).
+pub(crate) fn under_router(parts: &http::request::Parts) -> bool {
+    #[cfg(feature = "axum")]
+    {
+        parts
+            .extensions
+            .get::<axum::extract::OriginalUri>()
+            .is_some()
+    }
+    #[cfg(not(feature = "axum"))]
+    {
+        let _ = parts;
+        false
+    }
+}
+
 /// Python's `close_connection` after `parse_request`.
 pub(crate) fn initial_close_connection(
     version: Version,

@@ -21,6 +21,17 @@ fn request(method: &str, uri: &str) -> Request<Body> {
         .unwrap()
 }
 
+/// `req` as basehttp's own server hands it over (a connection it can close without a header).
+fn on_basehttp_server(mut req: Request<Body>) -> Request<Body> {
+    req.extensions_mut().insert(ConnectionInfo::for_server(
+        "127.0.0.1:50000".parse().unwrap(),
+        "127.0.0.1:8000".parse().unwrap(),
+        "127.0.0.1".into(),
+        std::sync::Arc::default(),
+    ));
+    req
+}
+
 async fn call<H: HttpRequestHandler>(handler: H, req: Request<Body>) -> Response<Body> {
     handler.into_service().oneshot(req).await.unwrap()
 }
@@ -53,16 +64,23 @@ impl HttpRequestHandler for Hello {
 
 #[tokio::test]
 async fn get_is_answered_with_server_and_date_first() {
-    let res = call(Hello, request("GET", "/")).await;
+    let res = call(Hello, on_basehttp_server(request("GET", "/"))).await;
     assert_eq!(res.status(), 200);
     assert_eq!(
         res.version(),
         Version::HTTP_10,
-        "protocol_version defaults to HTTP/1.0"
+        "protocol_version defaults to HTTP/1.0 on basehttp's server"
     );
     let names: Vec<&str> = res.headers().keys().map(|k| k.as_str()).collect();
-    // Outside basehttp's server, Python's close-after-HTTP/1.0 has to be said explicitly.
-    assert_eq!(names, ["server", "date", "content-type", "connection"]);
+    // The server closes the connection itself: no header is added.
+    assert_eq!(names, ["server", "date", "content-type"]);
+
+    // Under another server (axum, hyper), an unset protocol_version follows the host's
+    // HTTP/1.1: the connection stays open, like the routes beside the handler.
+    let res = call(Hello, request("GET", "/")).await;
+    assert_eq!(res.version(), Version::HTTP_11);
+    let names: Vec<&str> = res.headers().keys().map(|k| k.as_str()).collect();
+    assert_eq!(names, ["server", "date", "content-type"]);
     assert_eq!(
         header(res.headers(), "server"),
         Some(format!("BaseHTTP/0.6 {}", crate::handler::SYS_VERSION).as_str())
@@ -386,8 +404,17 @@ async fn leading_slashes_collapse_before_the_handler_sees_them() {
 
 #[tokio::test]
 async fn connection_semantics_without_basehttps_server() {
-    // HTTP/1.0 handler, HTTP/1.1 request: Python closes; elsewhere we must say so.
-    let res = call(Hello, request("GET", "/")).await;
+    // A handler that closes (Python's close_connection): elsewhere it must be said.
+    struct Closing;
+    impl HttpRequestHandler for Closing {
+        async fn do_get(&self, ex: &mut Exchange) -> HandlerResult {
+            ex.set_close_connection(true);
+            ex.send_response(204);
+            ex.end_headers()?;
+            Ok(())
+        }
+    }
+    let res = call(Closing, request("GET", "/")).await;
     assert_eq!(header(res.headers(), "connection"), Some("close"));
 
     // HTTP/1.1 handler keeps HTTP/1.1 connections open: no header.
@@ -589,7 +616,7 @@ async fn expect_100_continue_can_be_refused() {
         .header("expect", "100-continue")
         .body(Body::from("data"))
         .unwrap();
-    assert_eq!(call(Picky10, req).await.status(), 200);
+    assert_eq!(call(Picky10, on_basehttp_server(req)).await.status(), 200);
 }
 
 #[tokio::test]
@@ -787,15 +814,31 @@ async fn late_headers_are_ignored_not_fatal() {
 async fn foreign_inner_responses_get_the_handlers_connection_rules() {
     // An HTTP/1.0 handler over a foreign service: Python's super() would answer in HTTP/1.0 and
     // close; the inner response gets the same.
-    struct PassAll;
-    impl HttpRequestHandler for PassAll {}
-    let svc = PassAll.into_layer().layer(service_fn(inner));
-    let res = svc.oneshot(request("GET", "/x")).await.unwrap();
+    struct PassAll10;
+    impl HttpRequestHandler for PassAll10 {}
+    let svc = PassAll10.into_layer().layer(service_fn(inner));
+    let res = svc
+        .oneshot(on_basehttp_server(request("GET", "/x")))
+        .await
+        .unwrap();
     assert_eq!(res.version(), Version::HTTP_10);
+    // Not under an HTTP/1.0 protocol_version elsewhere: the host's HTTP/1.1 rules.
+    struct PassAll11;
+    impl HttpRequestHandler for PassAll11 {
+        fn protocol_version(&self) -> Version {
+            Version::HTTP_11
+        }
+    }
+    let mut req = request("GET", "/x");
+    req.headers_mut()
+        .insert("connection", http::HeaderValue::from_static("close"));
+    let svc = PassAll11.into_layer().layer(service_fn(inner));
+    let res = svc.oneshot(req).await.unwrap();
+    assert_eq!(res.version(), Version::HTTP_11);
     assert_eq!(header(res.headers(), "connection"), Some("close"));
 
     // A basehttp handler below answers with its own rules, untouched.
-    let svc = PassAll.into_layer().layer(Verbs.into_service());
+    let svc = PassAll10.into_layer().layer(Verbs.into_service());
     let res = svc.oneshot(request("GET", "/custom-reason")).await.unwrap();
     assert_eq!(res.version(), Version::HTTP_11);
     assert!(res.headers().get("connection").is_none());

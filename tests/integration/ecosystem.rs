@@ -124,14 +124,21 @@ async fn mounts_in_an_axum_router() {
         assert_eq!(res.status_line, "HTTP/1.1 200 OK");
         assert!(res.body.ends_with(&[b'x'; 2000]));
     }
-    // The HTTP/1.0 fallback closes the connection as Python does, saying so to hyper.
+    // A handler with Python's default protocol_version (HTTP/1.0) follows the host under
+    // axum: HTTP/1.1, and the connection stays open for axum's own route after it.
     stream
         .write_all(b"GET /elsewhere HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .unwrap();
     let res = read_response(&mut stream, false).await.unwrap();
-    assert_eq!(res.status_line, "HTTP/1.0 200 OK");
-    assert_eq!(res.header("connection"), Some("close"));
+    assert_eq!(res.status_line, "HTTP/1.1 200 OK");
+    assert_eq!(res.header("connection"), None);
+    stream
+        .write_all(b"GET /axum HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let res = read_response(&mut stream, false).await.unwrap();
+    assert_eq!(res.body, b"axum's own route");
 
     // POST through axum's body type.
     let bytes = raw(

@@ -7,6 +7,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
+use tokio::io::AsyncWriteExt;
+
 use crate::support::*;
 
 /// A served tree: `sub/a.txt`, `sub/big.txt`, `private/s.txt`, an executable `cgi-bin/hello.sh`.
@@ -53,12 +55,13 @@ async fn axum_router_mounts_handler_files_and_cgi() {
         (res.status(), res.body.as_slice()),
         (200, &b"Hello from axum\n"[..])
     );
-    // The handler nested at /api, with Python's status line and error page.
+    // The handler nested at /api, with Python's reason phrases and error page; mounted in the
+    // router it speaks the router's HTTP/1.1.
     let res = get(addr, "/api/hello").await;
-    assert_eq!(res.status_line, "HTTP/1.0 200 OK");
+    assert_eq!(res.status_line, "HTTP/1.1 200 OK");
     assert_eq!(res.body, b"Hello from a Python-style handler\n");
     let res = get(addr, "/api/nope").await;
-    assert_eq!(res.status_line, "HTTP/1.0 404 No such endpoint");
+    assert_eq!(res.status_line, "HTTP/1.1 404 No such endpoint");
     // Files nested at /static: the redirect and the listing name the external path.
     let res = get(addr, "/static/sub").await;
     assert_eq!(res.status(), 301);
@@ -75,8 +78,16 @@ async fn axum_router_mounts_handler_files_and_cgi() {
     assert_eq!(get(addr, "/static/sub/a.txt").await.body, b"hi\n");
     // CGI keeps the full path: SCRIPT_NAME is the external one.
     let res = get(addr, "/cgi-bin/hello.sh").await;
-    assert_eq!(res.status_line, "HTTP/1.0 200 Script output follows");
-    assert_eq!(res.body, b"hello from cgi /cgi-bin/hello.sh\n");
+    assert_eq!(res.status_line, "HTTP/1.1 200 Script output follows");
+    // The script gives no length: under HTTP/1.1 the output is chunked.
+    assert_eq!(res.header("transfer-encoding"), Some("chunked"));
+    assert!(
+        find(
+            &res.body,
+            b"\r\nhello from cgi /cgi-bin/hello.sh\n\r\n0\r\n"
+        )
+        .is_some()
+    );
     // Outside every mount: axum's 404.
     assert_eq!(get(addr, "/elsewhere").await.status(), 404);
 
@@ -86,6 +97,57 @@ async fn axum_router_mounts_handler_files_and_cgi() {
             .contains(&r#"127.0.0.1 - - [DATE] "GET /cgi-bin/hello.sh HTTP/1.1" 200 -"#.to_owned()),
         "{log}"
     );
+}
+
+/// Mounted in a router, basehttp's services keep the connection alive as axum's routes do:
+/// one TCP connection carries a handler response, a listing, a file and a CGI response.
+#[tokio::test]
+async fn axum_router_keeps_one_connection_for_every_service() {
+    let site = site();
+    let server = example("axum_app", site.path());
+    let mut stream = connect(server.addr()).await;
+    let expected: [(&str, &[u8]); 5] = [
+        ("/api/hello", b"Hello from a Python-style handler\n"),
+        ("/static/sub/", b"<a href=\"a.txt\">a.txt</a>"),
+        ("/static/sub/a.txt", b"hi\n"),
+        ("/cgi-bin/hello.sh", b"hello from cgi /cgi-bin/hello.sh\n"),
+        ("/", b"Hello from axum\n"),
+    ];
+    for (path, body) in expected {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let res = read_response(&mut stream, false)
+            .await
+            .unwrap_or_else(|| panic!("{path}: the connection was closed"));
+        assert!(
+            res.status_line.starts_with("HTTP/1.1 200 "),
+            "{path}: {res:?}"
+        );
+        assert_eq!(res.header("connection"), None, "{path}");
+        assert!(find(&res.body, body).is_some(), "{path}: {res:?}");
+    }
+
+    // curl, one invocation for the four: a single connection is opened.
+    if installed("curl") {
+        let base = format!("http://127.0.0.1:{}", server.port);
+        let urls: Vec<String> = [
+            "/api/hello",
+            "/static/sub/",
+            "/static/sub/a.txt",
+            "/cgi-bin/hello.sh",
+        ]
+        .iter()
+        .map(|p| format!("{base}{p}"))
+        .collect();
+        let mut args = vec!["-s", "-w", "%{http_version} %{num_connects}\\n"];
+        for url in &urls {
+            args.extend(["-o", "/dev/null", url.as_str()]);
+        }
+        let (code, out, err) = curl_output(&args).await;
+        assert_eq!(code, Some(0), "{err}");
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines, ["1.1 1", "1.1 0", "1.1 0", "1.1 0"], "{out}");
+    }
 }
 
 #[tokio::test]
