@@ -134,6 +134,11 @@ mod util;
 
 pub use self::body::Body;
 
+/// The [`http`](https://docs.rs/http) crate, whose types basehttp's API speaks
+/// (`http::Version`, `http::StatusCode`, `http::Request`, …): `basehttp::http::Version::HTTP_11`
+/// needs no dependency of its own, and always matches the version basehttp uses.
+pub use http;
+
 /// Any error, boxed: what handler methods return, what a basehttp [`Body`] fails with, and what
 /// the services accept from the services below them.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -142,14 +147,19 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+// rustdoc keeps a `doc(alias)` of a re-exported item only when it sits on the `pub use`.
+#[doc(alias = "HTTPStatus")]
 pub use self::status::responses;
 
 /// Everything a handler module needs: `use basehttp::prelude::*;`.
 ///
-/// The handler trait and its types, and tokio's `AsyncReadExt`/`AsyncWriteExt` so that
-/// `ex.rfile().read(…)` and `ex.wfile().write_all(…)` work as in Python.
+/// The handler trait and its types; tokio's `AsyncReadExt`/`AsyncWriteExt` so that
+/// `ex.rfile().read(…)` and `ex.wfile().write_all(…)` work as in Python; and tower's `Layer`,
+/// whose `.layer(…)` stacks a handler, `StaticFiles` or `Cgi` over another service (Python's
+/// subclassing), so that a new crate needs no `tower` dependency of its own for it.
 pub mod prelude {
     pub use crate::Body;
     pub use crate::handler::{DefaultHandler, Exchange, HandlerResult, HttpRequestHandler};
     pub use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+    pub use tower::Layer;
 }

@@ -206,7 +206,7 @@ fn cached_http_date(
 }
 
 #[cfg(feature = "subscriber")]
-pub use self::subscriber::{LogGuard, init, init_json};
+pub use self::subscriber::{LogGuard, init, init_json, json_layer, layer};
 
 /// The `tracing` target of the span basehttp's [`HttpServer`](crate::server::HttpServer) opens
 /// around each request (`request`, with the fields `method`, `target`, `version` and
@@ -219,8 +219,9 @@ mod subscriber {
 
     use tracing::{Event, Subscriber, field::Field};
     use tracing_subscriber::{
+        Layer,
         filter::{LevelFilter, Targets},
-        fmt::{FmtContext, FormatEvent, FormatFields, format::Writer},
+        fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter, format::Writer},
         layer::SubscriberExt,
         registry::LookupSpan,
         util::SubscriberInitExt,
@@ -231,12 +232,66 @@ mod subscriber {
     #[derive(Debug)]
     pub struct LogGuard(#[allow(dead_code)] tracing_appender::non_blocking::WorkerGuard);
 
+    /// Python's log lines as a tracing-subscriber [`Layer`], for a subscriber of your own: each
+    /// line of basehttp's (target [`TARGET`](super::TARGET)) written bare to `writer`, exactly
+    /// as Python's `log_message` writes it to stderr; every other event is left to the other
+    /// layers of the stack.
+    ///
+    /// ```
+    /// use tracing_subscriber::layer::SubscriberExt;
+    /// use tracing_subscriber::util::SubscriberInitExt;
+    ///
+    /// tracing_subscriber::registry()
+    ///     .with(basehttp::log::layer(std::io::stderr)) // Python's lines
+    ///     .with(
+    ///         tracing_subscriber::fmt::layer() // everything else, e.g. tower-http's TraceLayer
+    ///             .with_filter(tracing_subscriber::filter::Targets::new()
+    ///                 .with_target("tower_http", tracing::Level::DEBUG)),
+    ///     )
+    ///     .init();
+    /// # use tracing_subscriber::Layer as _;
+    /// ```
+    pub fn layer<S, W>(writer: W) -> impl Layer<S> + Send + Sync + 'static
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+        W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+    {
+        tracing_subscriber::fmt::layer()
+            .event_format(PythonFormat)
+            .with_writer(writer)
+            .with_filter(Targets::new().with_target(super::TARGET, LevelFilter::INFO))
+    }
+
+    /// Like [`layer`], with every line as one JSON object (the form of [`init_json`]).
+    pub fn json_layer<S, W>(writer: W) -> impl Layer<S> + Send + Sync + 'static
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+        W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+    {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(writer)
+            .with_filter(
+                Targets::new()
+                    .with_target(super::TARGET, LevelFilter::INFO)
+                    .with_target(super::SPAN_TARGET, LevelFilter::INFO),
+            )
+    }
+
     /// Installs a global subscriber that prints basehttp's log lines to stderr exactly as Python
     /// does: the bare line, nothing before it, a newline after it.
     ///
     /// Lines are written by a background thread, so a slow terminal never blocks a request; none
     /// are dropped (the writer applies back-pressure once 128k lines are queued). Events from
-    /// other targets are printed at `WARN` and above as `LEVEL target: message`.
+    /// other targets are printed as `LEVEL target: message`.
+    ///
+    /// Which events are printed: basehttp's at `INFO` and everything else at `WARN`, unless
+    /// `RUST_LOG` says otherwise (`target=level` directives separated by commas, a bare level
+    /// for the rest: `RUST_LOG=basehttp=warn` silences the request lines, `RUST_LOG=debug`
+    /// shows hyper's and tower-http's debug events too). To combine Python's lines with
+    /// layers of your own, use [`layer`] instead.
     ///
     /// Returns `None` when a global subscriber is already installed.
     pub fn init() -> Option<LogGuard> {
@@ -261,7 +316,8 @@ mod subscriber {
     /// {"timestamp":"2026-11-22T10:00:00.000000Z","level":"INFO","fields":{"message":"127.0.0.1 - - [22/Nov/2026 10:00:00] \"GET / HTTP/1.1\" 200 -","client":"127.0.0.1"},"target":"basehttp::log","span":{"client":"127.0.0.1","method":"GET","target":"/","version":"HTTP/1.1","name":"request"}}
     /// ```
     ///
-    /// Returns `None` when a global subscriber is already installed.
+    /// `RUST_LOG` is honoured as by [`init`]. Returns `None` when a global subscriber is already
+    /// installed.
     pub fn init_json() -> Option<LogGuard> {
         let (writer, guard) = stderr_writer();
         let layer = tracing_subscriber::fmt::layer()
@@ -277,8 +333,34 @@ mod subscriber {
             .map(|()| LogGuard(guard))
     }
 
-    /// basehttp's events at `INFO`, everything else at `WARN`.
+    /// `RUST_LOG`'s directives when it is set (and valid), else basehttp's events at `INFO` and
+    /// everything else at `WARN`.
     fn filter() -> Targets {
+        let rust_log = std::env::var("RUST_LOG").ok();
+        let (targets, error) = filter_from(rust_log.as_deref());
+        if let (Some(err), Some(directives)) = (error, rust_log) {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("basehttp: ignoring RUST_LOG={directives:?}: {err}");
+            }
+        }
+        targets
+    }
+
+    /// The filter for a `RUST_LOG` value, and why it was not used when it was not.
+    pub(super) fn filter_from(
+        rust_log: Option<&str>,
+    ) -> (Targets, Option<tracing_subscriber::filter::ParseError>) {
+        if let Some(directives) = rust_log.filter(|d| !d.trim().is_empty()) {
+            match directives.parse() {
+                Ok(targets) => return (targets, None),
+                Err(err) => return (default_filter(), Some(err)),
+            }
+        }
+        (default_filter(), None)
+    }
+
+    fn default_filter() -> Targets {
         Targets::new()
             .with_default(LevelFilter::WARN)
             .with_target("basehttp", LevelFilter::INFO)
@@ -295,8 +377,6 @@ mod subscriber {
             .lossy(false)
             .finish(stderr)
     }
-
-    use tracing_subscriber::Layer as _;
 
     /// Prints basehttp events as their bare message, others as `LEVEL target: message`.
     struct PythonFormat;
@@ -382,6 +462,32 @@ mod tests {
         assert_eq!(latin1("é".as_bytes()), "Ã©");
         // U+20AC '€' is E2 82 AC: Python logs 'â\x82¬'.
         assert_eq!(escape_control(&latin1("€".as_bytes())), "â\\x82¬");
+    }
+
+    #[cfg(feature = "subscriber")]
+    #[test]
+    fn rust_log_directives() {
+        use tracing::Level;
+
+        use super::subscriber::filter_from;
+        for rust_log in [None, Some(""), Some("  ")] {
+            let (targets, err) = filter_from(rust_log);
+            assert!(err.is_none());
+            assert!(targets.would_enable(TARGET, &Level::INFO));
+            assert!(!targets.would_enable("hyper::proto", &Level::INFO));
+            assert!(targets.would_enable("tower_http::trace", &Level::WARN));
+        }
+        let (targets, _) = filter_from(Some("basehttp=warn"));
+        assert!(!targets.would_enable(TARGET, &Level::INFO));
+        let (targets, _) = filter_from(Some("debug"));
+        assert!(targets.would_enable("tower_http::trace", &Level::DEBUG));
+        assert!(targets.would_enable(TARGET, &Level::INFO));
+        let (targets, err) = filter_from(Some("basehttp=loud"));
+        assert!(err.is_some());
+        assert!(
+            targets.would_enable(TARGET, &Level::INFO),
+            "the default applies"
+        );
     }
 
     #[test]

@@ -16,7 +16,6 @@
 /// );
 /// assert_eq!(basehttp::responses(999), None);
 /// ```
-#[doc(alias = "HTTPStatus")]
 pub fn responses(code: u16) -> Option<(&'static str, &'static str)> {
     match code {
         100 => Some(("Continue", "Request received, please continue")),

@@ -117,7 +117,10 @@ mod service;
 mod spawn;
 
 pub use self::layer::CgiLayer;
-pub use self::service::{Cgi, ResponseFuture};
+// rustdoc keeps a `doc(alias)` of a re-exported item only when it sits on the `pub use`.
+#[doc(alias = "CGIHTTPRequestHandler")]
+pub use self::service::Cgi;
+pub use self::service::ResponseFuture;
 
 /// Python's `CGIHTTPRequestHandler.cgi_directories` default.
 #[doc(alias = "cgi_directories")]

@@ -37,7 +37,6 @@ use crate::handler::{Attributes, Base, BoxError, Exchange, NotImplemented, Outpu
 /// cloning is cheap.
 ///
 /// See the [module docs](crate::cgi) for more details.
-#[doc(alias = "CGIHTTPRequestHandler")]
 pub struct Cgi<S = NotImplemented> {
     config: Arc<Config>,
     inner: Option<S>,

@@ -27,7 +27,6 @@ use crate::body::pipe::{SharedRef, lock};
 ///
 /// [`Exchange::end_headers`]: super::Exchange::end_headers
 /// [`send_response`]: super::Exchange::send_response
-#[doc(alias = "wfile")]
 #[derive(Debug)]
 pub struct BodyWriter {
     /// `None` where no handler is running (the services answering in place: file serving,
@@ -121,7 +120,6 @@ impl AsyncWrite for BodyWriter {
 ///     }
 /// }
 /// ```
-#[doc(alias = "rfile")]
 #[derive(Debug)]
 pub struct BodyReader {
     /// Only ever used through `&mut`: the wrapper makes the reader (and `Exchange`) `Sync`.

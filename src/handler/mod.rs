@@ -197,9 +197,15 @@ pub(crate) use self::exchange::plain_500;
 #[cfg(feature = "fs")]
 pub(crate) use self::exchange::{Output, guarded};
 pub use self::future::ResponseFuture;
-pub use self::io::{BodyReader, BodyWriter};
+// rustdoc keeps a `doc(alias)` of a re-exported item only when it sits on the `pub use`.
+#[doc(alias = "rfile")]
+pub use self::io::BodyReader;
+#[doc(alias = "wfile")]
+pub use self::io::BodyWriter;
 pub use self::layer::HandlerLayer;
-pub use self::service::{HandlerService, NotImplemented};
+#[doc(alias = "BaseHTTPRequestHandler")]
+pub use self::service::HandlerService;
+pub use self::service::NotImplemented;
 pub use crate::BoxError;
 
 /// What every `do_*` method returns.

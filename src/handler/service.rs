@@ -24,7 +24,6 @@ use crate::body::pipe::Shared;
 /// See the [module docs](crate::handler) for more details.
 ///
 /// [`HandlerLayer`]: super::HandlerLayer
-#[doc(alias = "BaseHTTPRequestHandler")]
 pub struct HandlerService<H, S = NotImplemented> {
     handler: Arc<H>,
     inner: Option<S>,

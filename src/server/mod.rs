@@ -1090,6 +1090,25 @@ fn is_connection_error(err: &io::Error) -> bool {
     )
 }
 
+/// The I/O error under a hyper error when it says the client went away (it closed or reset the
+/// connection while the response was being written).
+fn client_left(err: &hyper::Error) -> Option<&io::Error> {
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<io::Error>() {
+            return matches!(
+                io.kind(),
+                io::ErrorKind::BrokenPipe
+                    | io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::ConnectionAborted
+            )
+            .then_some(io);
+        }
+        source = cause.source();
+    }
+    None
+}
+
 /// Logs what hyper did with a connection it gave up on, in Python's format.
 fn log_connection_error(remote: SocketAddr, err: &hyper::Error) {
     let message = if err.is_parse_too_large() {
@@ -1106,6 +1125,9 @@ fn log_connection_error(remote: SocketAddr, err: &hyper::Error) {
         format!("Request timed out: {err}")
     } else if err.is_incomplete_message() || err.is_closed() || err.is_canceled() {
         return;
+    } else if let Some(io) = client_left(err) {
+        // Python: a `BrokenPipeError` traceback under "Exception occurred during processing".
+        format!("client closed the connection before the response was complete ({err}: {io})")
     } else {
         format!("connection error: {err}")
     };

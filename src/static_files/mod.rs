@@ -122,6 +122,8 @@ pub use self::layer::StaticFilesLayer;
 pub use self::listing::{DirectoryListing, ListingEntry, render_listing};
 pub use self::mime::DEFAULT_EXTENSIONS_MAP;
 pub use self::resolve::{directory_redirect, translate_path};
+// rustdoc keeps a `doc(alias)` of a re-exported item only when it sits on the `pub use`.
+#[doc(alias = "SimpleHTTPRequestHandler")]
 pub use self::service::StaticFiles;
 pub use crate::handler::ResponseFuture;
 

@@ -32,7 +32,6 @@ use crate::handler::{
 /// Infallible`: every outcome, I/O errors included, is a response. Cloning is cheap.
 ///
 /// See the [module docs](crate::static_files) for more details.
-#[doc(alias = "SimpleHTTPRequestHandler")]
 pub struct StaticFiles<S = NotImplemented> {
     config: Arc<Config>,
     inner: Option<S>,

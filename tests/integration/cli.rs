@@ -33,6 +33,33 @@ async fn banner_log_and_ctrl_c_are_pythons() {
     );
 }
 
+/// `RUST_LOG` chooses what `log::init` prints; an invalid one is reported and ignored.
+#[tokio::test]
+async fn rust_log_is_honoured() {
+    for (rust_log, printed) in [("basehttp=warn", false), ("basehttp=loud", true)] {
+        let mut command = basehttp();
+        command
+            .args(["0", "--bind", "127.0.0.1"])
+            .env("RUST_LOG", rust_log);
+        let mut server = spawn_server_capturing(command);
+        let bytes = raw(server.addr(), b"GET /rust-log HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert_eq!(parse_all(&bytes)[0].status(), 404);
+        server.interrupt();
+        assert_eq!(server.wait_exit(), Some(0));
+        let stderr = server.stderr_to_end();
+        assert_eq!(
+            stderr.contains("\"GET /rust-log HTTP/1.1\" 404"),
+            printed,
+            "{rust_log}: {stderr}"
+        );
+        assert_eq!(
+            stderr.contains("ignoring RUST_LOG"),
+            printed,
+            "{rust_log}: {stderr}"
+        );
+    }
+}
+
 #[test]
 fn banner_format() {
     let mut command = basehttp();

@@ -288,3 +288,76 @@ async fn an_axum_handler_below_a_python_style_handler() {
         .await;
     assert_eq!(res.unwrap().status(), 200);
 }
+
+/// `Write` into a buffer shared with the test.
+#[derive(Clone, Default)]
+struct SharedBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for SharedBuf {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .map_err(|_| std::io::Error::other("poisoned"))?
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl SharedBuf {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("buffer")).into_owned()
+    }
+}
+
+/// `basehttp::log::layer` puts Python's lines into a subscriber of the application's own, next
+/// to tower-http's `TraceLayer` events printed by another layer of the same subscriber.
+#[tokio::test]
+async fn python_lines_and_trace_layer_events_share_one_subscriber() {
+    use tower_http::trace::TraceLayer;
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::filter::Targets;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    let (python, trace) = (SharedBuf::default(), SharedBuf::default());
+    let (python_writer, trace_writer) = (python.clone(), trace.clone());
+    let subscriber = tracing_subscriber::registry()
+        .with(basehttp::log::layer(move || python_writer.clone()))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .without_time()
+                .with_writer(move || trace_writer.clone())
+                .with_filter(Targets::new().with_target("tower_http", tracing::Level::DEBUG)),
+        );
+    // This test's runtime runs every task on this thread: the scoped subscriber sees them all.
+    let _scope = tracing::subscriber::set_default(subscriber);
+
+    let stack = ServiceBuilder::new()
+        .layer(TraceLayer::new_for_http())
+        .service(echo().into_service());
+    let server = TestServer::start(HttpServer::bind(("127.0.0.1", 0), stack).await.unwrap());
+    let bytes = raw(
+        server.addr,
+        b"GET /traced-path HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert_eq!(parse_all(&bytes)[0].status(), 200);
+
+    // Python's line, bare, and only Python's lines in that layer.
+    let python = python.text();
+    let lines: Vec<&str> = python.lines().collect();
+    assert_eq!(lines.len(), 1, "{python}");
+    assert!(
+        normalize_log(&python)
+            .contains(&r#"127.0.0.1 - - [DATE] "GET /traced-path HTTP/1.1" 200 -"#.to_owned()),
+        "{python}"
+    );
+    // tower-http's events in the other layer, and none of basehttp's lines there.
+    let trace = trace.text();
+    assert!(trace.contains("tower_http::trace"), "{trace}");
+    assert!(trace.contains("started processing request"), "{trace}");
+    assert!(trace.contains("finished processing request"), "{trace}");
+    assert!(!trace.contains("traced-path\" 200"), "{trace}");
+}

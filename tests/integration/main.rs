@@ -25,6 +25,7 @@ mod mount;
 #[cfg(all(feature = "cgi", feature = "subscriber"))]
 mod overrides;
 mod python_parity;
+mod snippets;
 mod static_files;
 mod support;
 mod wire;

@@ -300,6 +300,8 @@ pub struct ChildGuard {
     pub stdout: Arc<Mutex<String>>,
     /// Everything the child printed on stderr, when captured.
     pub stderr: Arc<Mutex<String>>,
+    /// Set once the child's captured stderr has reached its end.
+    stderr_closed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Drop for ChildGuard {
@@ -317,6 +319,19 @@ impl ChildGuard {
     /// Sends SIGINT (Ctrl-C) to the child.
     pub fn interrupt(&self) {
         signal(self.child.id(), "INT");
+    }
+
+    /// Everything the child wrote on stderr, once it has closed it (after the child exited).
+    pub fn stderr_to_end(&self) -> String {
+        let deadline = std::time::Instant::now() + WAIT;
+        while !self
+            .stderr_closed
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            assert!(std::time::Instant::now() < deadline, "stderr not closed");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.stderr.lock().map(|t| t.clone()).unwrap_or_default()
     }
 
     /// Waits for the child to exit and returns its exit code.
@@ -361,8 +376,10 @@ fn spawn_server_with(mut command: Command, capture_stderr: bool) -> ChildGuard {
     let stdout = child.stdout.take().expect("stdout");
     let stdout_rest = Arc::new(Mutex::new(String::new()));
     let stderr_text = Arc::new(Mutex::new(String::new()));
+    let stderr_closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
     if let Some(mut stderr) = child.stderr.take() {
         let sink = stderr_text.clone();
+        let closed = stderr_closed.clone();
         std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while let Ok(n) = stderr.read(&mut buf) {
@@ -373,6 +390,7 @@ fn spawn_server_with(mut command: Command, capture_stderr: bool) -> ChildGuard {
                     text.push_str(&String::from_utf8_lossy(&buf[..n]));
                 }
             }
+            closed.store(true, std::sync::atomic::Ordering::Release);
         });
     }
     let (tx, rx) = std::sync::mpsc::channel();
@@ -402,6 +420,7 @@ fn spawn_server_with(mut command: Command, capture_stderr: bool) -> ChildGuard {
         port,
         stdout: stdout_rest,
         stderr: stderr_text,
+        stderr_closed,
     }
 }
 

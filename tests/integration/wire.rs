@@ -968,3 +968,53 @@ async fn huge_timeouts_do_not_overflow() {
     let bytes = raw(server.addr, b"GET /hello HTTP/1.0\r\n\r\n").await;
     assert_eq!(parse_all(&bytes)[0].body, b"hello");
 }
+
+/// A client that goes away in the middle of a response is logged as such (Python prints a
+/// `BrokenPipeError` traceback there), not as a bare "connection error".
+#[tokio::test]
+async fn a_client_leaving_mid_response_is_logged_in_words() {
+    struct Large;
+    impl HttpRequestHandler for Large {
+        async fn do_get(&self, ex: &mut Exchange) -> HandlerResult {
+            ex.send_response(200);
+            ex.send_header("Content-Length", 64usize << 20);
+            ex.end_headers()?;
+            let chunk = vec![b'x'; 64 * 1024];
+            for _ in 0..1024 {
+                ex.wfile().write_all(&chunk).await?;
+            }
+            Ok(())
+        }
+    }
+    let log = captured_log();
+    let server = serve(Large.into_service()).await;
+    let mut stream = connect(server.addr).await;
+    stream
+        .write_all(b"GET /client-leaves HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut first = [0u8; 4096];
+    let n = tokio::io::AsyncReadExt::read(&mut stream, &mut first)
+        .await
+        .unwrap();
+    assert!(first[..n].starts_with(b"HTTP/1.0 200 OK"));
+    // Leave with a reset, as a browser tab closed mid-download does.
+    stream.set_linger(Some(Duration::ZERO)).unwrap();
+    drop(stream);
+
+    let address = server.addr.ip().to_string();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let line = loop {
+        let found = log.lock().unwrap().iter().find_map(|l| {
+            (l.starts_with(&address) && l.contains("client closed the connection"))
+                .then(|| l.clone())
+        });
+        if let Some(line) = found {
+            break line;
+        }
+        assert!(std::time::Instant::now() < deadline, "no client-left line");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(line.contains("before the response was complete"), "{line}");
+    assert!(!line.contains("connection error"), "{line}");
+}
