@@ -377,6 +377,116 @@ impl Exchange {
         &mut self.parts.headers
     }
 
+    /// Python's `urlsplit(self.path).path`: [`path`](Exchange::path) without its query string,
+    /// still percent-encoded (`/search` for `/search?q=rust`).
+    #[doc(alias = "urlsplit")]
+    pub fn path_without_query(&self) -> &str {
+        super::query::split_target(self.path()).0
+    }
+
+    /// Python's `urlsplit(self.path).query`: the raw query string, if the target has a `?`.
+    pub fn query(&self) -> Option<&str> {
+        super::query::split_target(self.path()).1
+    }
+
+    /// Python's `parse_qsl(urlsplit(self.path).query)`: the query's `name=value` pairs, decoded,
+    /// in order, blank values left out (see [`parse_qsl`](super::parse_qsl)). For `parse_qs`,
+    /// group them by name, or ask for one with [`query_value`](Exchange::query_value).
+    #[doc(alias = "parse_qs")]
+    #[doc(alias = "parse_qsl")]
+    pub fn query_pairs(&self) -> Vec<(String, String)> {
+        self.query()
+            .map(super::query::parse_qsl)
+            .unwrap_or_default()
+    }
+
+    /// Python's `parse_qs(urlsplit(self.path).query).get(name, [None])[0]`: the first decoded
+    /// value of `name` in the query string.
+    pub fn query_value(&self, name: &str) -> Option<String> {
+        self.query_pairs()
+            .into_iter()
+            .find_map(|(key, value)| (key == name).then_some(value))
+    }
+
+    /// Python's `self.headers[name]` (or `.get(name)`): the first value of a request header as
+    /// text, each byte read as ISO-8859-1 as Python's `http.client` parser does, so a value with
+    /// bytes above 0x7F is still returned (where [`HeaderValue::to_str`](http::HeaderValue::to_str)
+    /// refuses it). `None` when the header is absent.
+    #[doc(alias = "headers")]
+    pub fn header(&self, name: &str) -> Option<Cow<'_, str>> {
+        self.parts
+            .headers
+            .get(name)
+            .map(|value| crate::log::latin1(value.as_bytes()))
+    }
+
+    /// Python's `int(self.headers['Content-Length'])`: the declared body length, `None` when the
+    /// request has none (the body is then chunked, absent, or framed by HTTP/2). hyper has
+    /// already refused a malformed one with `400`.
+    #[doc(alias = "Content-Length")]
+    pub fn content_length(&self) -> Option<u64> {
+        self.parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok())
+    }
+
+    /// Reads the whole request body, at most `limit` bytes, answering as Python upload handlers
+    /// do when it cannot: `411 Length Required` for an HTTP/1 request with neither
+    /// `Content-Length` nor a chunked body, and `413 Request Entity Too Large` when the declared
+    /// length exceeds `limit` (before reading a byte) or a chunked body grows past it. In those
+    /// cases the error page has been sent and `Ok(None)` is returned: end the `do_*` method.
+    ///
+    /// Python: `self.rfile.read(int(self.headers['Content-Length']))` after those checks.
+    ///
+    /// ```
+    /// use basehttp::prelude::*;
+    ///
+    /// struct Upload;
+    ///
+    /// impl HttpRequestHandler for Upload {
+    ///     async fn do_post(&self, ex: &mut Exchange) -> HandlerResult {
+    ///         let Some(body) = ex.read_body(1 << 20).await? else {
+    ///             return Ok(()); // 411 or 413 has been sent
+    ///         };
+    ///         ex.send_response(200);
+    ///         ex.send_header("Content-Length", body.len());
+    ///         ex.end_headers()?;
+    ///         ex.wfile().write_all(&body).await?;
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    pub async fn read_body(&mut self, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
+        use tokio::io::AsyncReadExt as _;
+
+        let declared = self.content_length();
+        let framed = declared.is_some()
+            || self.parts.version >= Version::HTTP_2
+            || self.parts.headers.contains_key(header::TRANSFER_ENCODING);
+        if !framed {
+            self.send_error(411);
+            return Ok(None);
+        }
+        if declared.is_some_and(|length| length > limit) {
+            self.send_error(413);
+            return Ok(None);
+        }
+        // Trust a declared length for the first allocation only up to 64 KiB.
+        let capacity = declared.unwrap_or(0).min(limit).min(64 * 1024);
+        let mut body = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
+        (&mut self.rfile)
+            .take(limit.saturating_add(1))
+            .read_to_end(&mut body)
+            .await?;
+        if body.len() as u64 > limit {
+            self.send_error(413);
+            return Ok(None);
+        }
+        Ok(Some(body))
+    }
+
     /// The request URI as parsed by hyper (after the `//` collapse).
     pub fn uri(&self) -> &Uri {
         &self.parts.uri

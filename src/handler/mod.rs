@@ -174,6 +174,7 @@ pub(crate) mod fall_through;
 pub(crate) mod future;
 mod io;
 mod layer;
+mod query;
 pub(crate) mod rules;
 mod service;
 
@@ -203,6 +204,7 @@ pub use self::io::BodyReader;
 #[doc(alias = "wfile")]
 pub use self::io::BodyWriter;
 pub use self::layer::HandlerLayer;
+pub use self::query::{parse_qsl, split_target};
 #[doc(alias = "BaseHTTPRequestHandler")]
 pub use self::service::HandlerService;
 pub use self::service::NotImplemented;

@@ -843,3 +843,77 @@ async fn foreign_inner_responses_get_the_handlers_connection_rules() {
     assert_eq!(res.version(), Version::HTTP_11);
     assert!(res.headers().get("connection").is_none());
 }
+
+/// The helpers every port writes by hand: `urlsplit`, `parse_qs`, `self.headers[…]`,
+/// `int(self.headers['Content-Length'])`, and reading a body with a limit.
+#[tokio::test]
+async fn request_helpers_read_like_python() {
+    struct Inspect;
+    impl HttpRequestHandler for Inspect {
+        async fn do_get(&self, ex: &mut Exchange) -> HandlerResult {
+            let text = format!(
+                "{}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+                ex.path_without_query(),
+                ex.query(),
+                ex.query_pairs(),
+                ex.query_value("q"),
+                ex.query_value("missing"),
+                ex.header("x-name").as_deref(),
+                ex.content_length(),
+            );
+            ex.send_response(200);
+            ex.end_headers()?;
+            ex.wfile().write_all(text.as_bytes()).await?;
+            Ok(())
+        }
+
+        async fn do_post(&self, ex: &mut Exchange) -> HandlerResult {
+            let Some(body) = ex.read_body(8).await? else {
+                return Ok(());
+            };
+            ex.send_response(200);
+            ex.end_headers()?;
+            ex.wfile().write_all(&body).await?;
+            Ok(())
+        }
+    }
+
+    let mut req = request("GET", "/s%20p?q=a+b&q=2&blank=&x=%C3%A9");
+    req.headers_mut()
+        .insert("x-name", http::HeaderValue::from_bytes(b"caf\xe9").unwrap());
+    let res = call(Inspect, req).await;
+    assert_eq!(
+        body_bytes(res).await.unwrap(),
+        r#"/s%20p|Some("q=a+b&q=2&blank=&x=%C3%A9")|[("q", "a b"), ("q", "2"), ("x", "é")]|Some("a b")|None|Some("café")|None"#
+    );
+
+    let post = |body: &'static str, headers: &[(&'static str, &'static str)]| {
+        let mut req = Request::post("/up");
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        req.body(Body::from(body)).unwrap()
+    };
+    // Declared and within the limit.
+    let res = call(Inspect, post("12345678", &[("content-length", "8")])).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(body_bytes(res).await.unwrap(), "12345678");
+    // Declared over the limit: 413 before reading.
+    let res = call(Inspect, post("123456789", &[("content-length", "9")])).await;
+    assert_eq!(res.status(), 413);
+    assert_eq!(header(res.headers(), "connection"), Some("close"));
+    // Chunked: read, and refused once past the limit.
+    let res = call(Inspect, post("1234", &[("transfer-encoding", "chunked")])).await;
+    assert_eq!(body_bytes(res).await.unwrap(), "1234");
+    let res = call(
+        Inspect,
+        post("123456789", &[("transfer-encoding", "chunked")]),
+    )
+    .await;
+    assert_eq!(res.status(), 413);
+    // Neither: 411, as Python upload handlers answer.
+    let res = call(Inspect, post("", &[])).await;
+    assert_eq!(res.status(), 411);
+    let page = String::from_utf8(body_bytes(res).await.unwrap().to_vec()).unwrap();
+    assert!(page.contains("<p>Error code: 411</p>"), "{page}");
+}
