@@ -31,24 +31,11 @@ struct MyRequestHandler;
 
 impl HttpRequestHandler for MyRequestHandler {
     async fn do_post(&self, ex: &mut Exchange) -> HandlerResult {
-        let content_length = ex
-            .headers()
-            .get("Content-Length")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok());
-        let Some(content_length) = content_length else {
-            ex.send_error(411);
-            return Ok(());
+        // content_length = int(self.headers['Content-Length'])
+        // post_data = self.rfile.read(content_length)
+        let Some(post_data) = ex.read_body(MAX_BODY).await? else {
+            return Ok(()); // 411 without a length, 413 over MAX_BODY: already answered
         };
-        if content_length > MAX_BODY {
-            ex.send_error(413);
-            return Ok(());
-        }
-        let mut post_data = Vec::new();
-        ex.rfile()
-            .take(content_length)
-            .read_to_end(&mut post_data)
-            .await?;
         ex.send_response(200);
         ex.send_header("Content-type", "text/plain");
         ex.end_headers()?;

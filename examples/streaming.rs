@@ -51,22 +51,16 @@ static CHUNK: [u8; 65536] = [b'x'; 65536];
 
 struct MyRequestHandler;
 
-/// The value of `name` in a query string, parsed.
-fn query_param<T: std::str::FromStr>(query: &str, name: &str) -> Option<T> {
-    query
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .find(|(key, _)| *key == name)
-        .and_then(|(_, value)| value.parse().ok())
-}
-
 impl HttpRequestHandler for MyRequestHandler {
     async fn do_get(&self, ex: &mut Exchange) -> HandlerResult {
-        let (path, query) = ex.path().split_once('?').unwrap_or((ex.path(), ""));
-        let (path, query) = (path.to_owned(), query.to_owned());
+        // url = urlsplit(self.path); query = parse_qs(url.query)
+        let path = ex.path_without_query().to_owned();
         match path.as_str() {
             "/large" => {
-                let mut size: u64 = query_param(&query, "size").unwrap_or(1_048_576);
+                let mut size: u64 = ex
+                    .query_value("size")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(1_048_576);
                 ex.send_response(200);
                 ex.send_header("Content-type", "application/octet-stream");
                 ex.send_header("Content-Length", size);
@@ -78,7 +72,10 @@ impl HttpRequestHandler for MyRequestHandler {
                 }
             }
             "/events" => {
-                let count: u32 = query_param(&query, "count").unwrap_or(5);
+                let count: u32 = ex
+                    .query_value("count")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(5);
                 ex.send_response(200);
                 ex.send_header("Content-type", "text/event-stream");
                 ex.send_header("Cache-Control", "no-cache");

@@ -60,12 +60,8 @@ impl HttpRequestHandler for UploadHandler {
             ex.send_error_with(405, "Cannot PUT a directory", None);
             return Ok(());
         }
-        let length = ex
-            .headers()
-            .get("Content-Length")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        let Some(length) = length else {
+        // length = int(self.headers["Content-Length"]), with 411 and 413 instead of an exception
+        let Some(length) = ex.content_length() else {
             ex.send_error(411);
             return Ok(());
         };

@@ -47,7 +47,7 @@ async fn post_echo_reads_the_body_safely() {
     assert_eq!(res.status(), 200);
     assert_eq!(res.body.len(), "Received POST data: ".len() + body.len());
 
-    // Chunked upload (no Content-Length): refused with 411 rather than a crash.
+    // Chunked upload (no Content-Length): read whole, within the limit.
     let res = &parse_all(
         &raw(
             server.addr(),
@@ -55,6 +55,11 @@ async fn post_echo_reads_the_body_safely() {
         )
         .await,
     )[0];
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.body, b"Received POST data: abc");
+
+    // No length at all: 411 rather than Python's TypeError and a dead connection.
+    let res = &parse_all(&raw(server.addr(), b"POST / HTTP/1.0\r\n\r\n").await)[0];
     assert_eq!(res.status(), 411);
 
     // A lying Content-Length: nothing is allocated for it, 413.
