@@ -80,12 +80,21 @@ impl HttpRequestHandler for MyRequestHandler {
                 ex.send_header("Content-type", "text/event-stream");
                 ex.send_header("Cache-Control", "no-cache");
                 ex.end_headers()?;
+                // Resolves when the server starts shutting down (Ctrl-C): the stream then ends
+                // itself with a last event instead of being cut off.
+                let mut shutdown = ex.shutdown();
                 for i in 0..count {
                     ex.wfile()
                         .write_all(format!("data: event {i}\n\n").as_bytes())
                         .await?;
                     ex.wfile().flush().await?;
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    tokio::select! {
+                        () = &mut shutdown => {
+                            ex.wfile().write_all(b"event: shutdown\ndata: server shutting down\n\n").await?;
+                            break;
+                        }
+                        () = tokio::time::sleep(Duration::from_millis(100)) => {}
+                    }
                 }
             }
             _ => ex.send_error(404),

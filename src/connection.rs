@@ -12,7 +12,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::Poll;
 
+use tokio::sync::watch;
 use tokio::time::Instant;
+
+/// What basehttp's server loop tells its connections (and the requests they serve).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Signal {
+    Run,
+    /// Stop accepting; let in-flight requests finish, close idle connections.
+    Drain,
+    /// Close every connection now.
+    Abort,
+}
 
 tokio::task_local! {
     /// The connection whose task is running: set by basehttp's server around each connection.
@@ -47,6 +58,8 @@ struct Inner {
     /// The client's host as logged, formatted once per connection.
     address: Box<str>,
     control: Option<Arc<Control>>,
+    /// The server's run/drain/abort signal, on basehttp's own server.
+    shutdown: Option<watch::Receiver<Signal>>,
 }
 
 impl ConnectionInfo {
@@ -69,6 +82,7 @@ impl ConnectionInfo {
                 server_name: server_name.into(),
                 address: remote.ip().to_string().into_boxed_str(),
                 control: None,
+                shutdown: None,
             }),
         }
     }
@@ -78,6 +92,7 @@ impl ConnectionInfo {
         local: SocketAddr,
         server_name: Arc<str>,
         control: Arc<Control>,
+        shutdown: Option<watch::Receiver<Signal>>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -86,8 +101,14 @@ impl ConnectionInfo {
                 server_name,
                 address: remote.ip().to_string().into_boxed_str(),
                 control: Some(control),
+                shutdown,
             }),
         }
+    }
+
+    /// The server's shutdown signal, when basehttp's server serves this connection.
+    pub(crate) fn shutdown_signal(&self) -> Option<&watch::Receiver<Signal>> {
+        self.inner.shutdown.as_ref()
     }
 
     /// The connection being served, when called while basehttp's

@@ -519,6 +519,52 @@ impl Exchange {
         self.conn.as_ref()
     }
 
+    /// A future that resolves when the server starts shutting down (Ctrl-C, SIGTERM,
+    /// [`ShutdownHandle::shutdown`](crate::server::ShutdownHandle::shutdown)): a streaming
+    /// loop selects on it to end by itself, with a last word to the client, rather than be cut
+    /// off when the drain times out. Python has no equivalent (its `shutdown()` waits for
+    /// handlers forever). Never resolves under a server other than basehttp's.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// use basehttp::prelude::*;
+    ///
+    /// struct Events;
+    ///
+    /// impl HttpRequestHandler for Events {
+    ///     async fn do_get(&self, ex: &mut Exchange) -> HandlerResult {
+    ///         ex.send_response(200);
+    ///         ex.send_header("Content-Type", "text/event-stream");
+    ///         ex.end_headers()?;
+    ///         let mut shutdown = ex.shutdown();
+    ///         for i in 0.. {
+    ///             tokio::select! {
+    ///                 () = &mut shutdown => {
+    ///                     ex.wfile().write_all(b"event: bye\ndata: shutting down\n\n").await?;
+    ///                     break;
+    ///                 }
+    ///                 () = tokio::time::sleep(Duration::from_secs(1)) => {}
+    ///             }
+    ///             ex.wfile().write_all(format!("data: {i}\n\n").as_bytes()).await?;
+    ///             ex.wfile().flush().await?;
+    ///         }
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    pub fn shutdown(&self) -> super::Shutdown {
+        super::Shutdown::new(self.conn.as_ref().and_then(ConnectionInfo::shutdown_signal))
+    }
+
+    /// Whether the server has started shutting down (see [`shutdown`](Exchange::shutdown)).
+    pub fn is_shutting_down(&self) -> bool {
+        self.conn
+            .as_ref()
+            .and_then(ConnectionInfo::shutdown_signal)
+            .is_some_and(|signal| *signal.borrow() != crate::connection::Signal::Run)
+    }
+
     /// Python's `self.client_address`: the peer's address, if known.
     pub fn client_address(&self) -> Option<SocketAddr> {
         self.conn.as_ref().map(ConnectionInfo::remote_addr)

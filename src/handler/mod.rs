@@ -177,6 +177,7 @@ mod layer;
 mod query;
 pub(crate) mod rules;
 mod service;
+mod shutdown;
 
 #[cfg(test)]
 mod tests;
@@ -208,6 +209,7 @@ pub use self::query::{parse_qsl, split_target};
 #[doc(alias = "BaseHTTPRequestHandler")]
 pub use self::service::HandlerService;
 pub use self::service::NotImplemented;
+pub use self::shutdown::Shutdown;
 pub use crate::BoxError;
 
 /// What every `do_*` method returns.

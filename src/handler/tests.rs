@@ -28,6 +28,7 @@ fn on_basehttp_server(mut req: Request<Body>) -> Request<Body> {
         "127.0.0.1:8000".parse().unwrap(),
         "127.0.0.1".into(),
         std::sync::Arc::default(),
+        None,
     ));
     req
 }

@@ -60,6 +60,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::{Pin, pin};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -76,6 +77,7 @@ use tower::Service;
 use self::conn::{ActivityIo, ConnService};
 use crate::BoxError;
 pub use crate::connection::ConnectionInfo;
+use crate::connection::Signal;
 use crate::connection::{Control, Phase};
 
 /// Python's `HTTPServer` (and `ThreadingHTTPServer`: every connection is served concurrently).
@@ -92,6 +94,11 @@ pub struct HttpServer<S> {
     local: SocketAddr,
     server_name: Arc<str>,
     signal: Arc<watch::Sender<Signal>>,
+    /// Connections being served, for the shutdown message.
+    open: Arc<AtomicUsize>,
+    /// Whether the listening socket was closed by the last shutdown (reopened by the next
+    /// `serve_forever`).
+    closed: AtomicBool,
     #[cfg(feature = "tls")]
     tls: Option<Arc<rustls::ServerConfig>>,
 }
@@ -131,19 +138,12 @@ impl Default for Config {
     }
 }
 
+/// The listen backlog: the kernel caps it at `net.core.somaxconn`.
+const LISTEN_BACKLOG: i32 = 1024;
+
 /// hyper's default read-buffer limit (`8192 + 4096 * 100`); heads larger than this need a larger
 /// buffer.
 const HYPER_DEFAULT_MAX_BUF: usize = 8192 + 4096 * 100;
-
-/// What the server loop and its connections are told.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Signal {
-    Run,
-    /// Stop accepting; let in-flight requests finish, close idle connections.
-    Drain,
-    /// Close every connection now.
-    Abort,
-}
 
 impl<S> fmt::Debug for HttpServer<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -184,6 +184,8 @@ impl<S> HttpServer<S> {
             local,
             server_name: server_name.into(),
             signal: Arc::new(watch::channel(Signal::Run).0),
+            open: Arc::default(),
+            closed: AtomicBool::new(false),
             #[cfg(feature = "tls")]
             tls: None,
         })
@@ -375,6 +377,9 @@ where
     /// Errors from `accept` that concern one connection are ignored; others (such as running
     /// out of file descriptors) are logged and retried after a second.
     pub async fn serve_forever(&self) -> io::Result<()> {
+        if self.closed.swap(false, Ordering::AcqRel) {
+            socket2::SockRef::from(&self.listener).listen(LISTEN_BACKLOG)?;
+        }
         let mut signal = self.signal.subscribe();
         let slots = Arc::new(Semaphore::new(self.config.max_connections));
         let tls = self.acceptor();
@@ -396,8 +401,11 @@ where
             match accepted {
                 Ok((stream, remote)) => {
                     let conn = self.connection(stream, remote, tls.as_ref());
+                    let open = self.open.clone();
+                    open.fetch_add(1, Ordering::Relaxed);
                     tokio::spawn(async move {
                         conn.await;
+                        open.fetch_sub(1, Ordering::Relaxed);
                         drop(permit);
                     });
                 }
@@ -411,6 +419,7 @@ where
                 }
             }
         }
+        self.stop_listening();
         self.drain(&slots).await;
         // Like Python, a later serve_forever() runs again.
         self.signal.send_replace(Signal::Run);
@@ -466,6 +475,16 @@ where
                 shutdown.request_shutdown();
             }
         }
+        // Idle connections close at once; give them a moment before counting what still runs.
+        tokio::select! {
+            result = &mut serve => return result,
+            _ = signals.recv() => return Ok(()),
+            () = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+        let running = self.open.load(Ordering::Relaxed);
+        if running > 0 {
+            eprintln!("{}", waiting_message(running, self.config.shutdown_timeout));
+        }
         tokio::select! {
             result = &mut serve => result,
             _ = signals.recv() => Ok(()),
@@ -485,6 +504,19 @@ where
                 Err(err) if is_connection_error(&err) => {}
                 Err(err) => return Err(err),
             }
+        }
+    }
+
+    /// Closes the listening socket while the server drains, so that new clients are refused
+    /// at once (as when Python's process exits) instead of waiting in the backlog; the next
+    /// `serve_forever` listens again on the same address. Where the platform cannot stop a
+    /// socket from listening (only Linux can), new clients wait until the server is dropped.
+    fn stop_listening(&self) {
+        if socket2::SockRef::from(&self.listener)
+            .shutdown(std::net::Shutdown::Both)
+            .is_ok()
+        {
+            self.closed.store(true, Ordering::Release);
         }
     }
 
@@ -523,6 +555,7 @@ where
             self.local,
             self.server_name.clone(),
             control.clone(),
+            Some(self.signal.subscribe()),
         );
         let conn = Conn {
             service: ConnService::new(self.service.clone(), control.clone(), remote),
@@ -960,6 +993,16 @@ impl ShutdownHandle {
     }
 }
 
+/// What `run` says on stderr when requests are still running after the first Ctrl-C.
+fn waiting_message(running: usize, timeout: Duration) -> String {
+    let requests = if running == 1 { "request" } else { "requests" };
+    let secs = timeout.as_secs_f64();
+    format!(
+        "Waiting up to {secs} s for {running} running {requests} to finish; \
+         press Ctrl-C again to exit now."
+    )
+}
+
 /// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM: the signals Python's server stops on.
 pub async fn shutdown_signal() {
     match StopSignals::new() {
@@ -1061,7 +1104,7 @@ fn bind_socket(addr: SocketAddr) -> io::Result<TcpListener> {
     }
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
-    socket.listen(1024)?;
+    socket.listen(LISTEN_BACKLOG)?;
     TcpListener::from_std(socket.into())
 }
 

@@ -167,6 +167,101 @@ async fn streaming_sends_events_as_they_happen() {
     );
 }
 
+/// Ctrl-C while an event stream runs: the handler sees the shutdown (`Exchange::shutdown`),
+/// ends the stream with a last event, and the process exits at once instead of waiting out the
+/// drain timeout.
+#[tokio::test]
+async fn streaming_ends_itself_when_the_server_shuts_down() {
+    let mut command = std::process::Command::new(example_path("streaming"));
+    command.arg("0");
+    let mut server = spawn_server_capturing(command);
+    let mut stream = connect(server.addr()).await;
+    stream
+        .write_all(b"GET /events?count=100000 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut received = Vec::new();
+    let mut buf = [0u8; 4096];
+    while find(&received, b"data: event 0").is_none() {
+        let n = tokio::time::timeout(WAIT, tokio::io::AsyncReadExt::read(&mut stream, &mut buf))
+            .await
+            .expect("first event")
+            .unwrap();
+        assert!(n > 0, "closed early");
+        received.extend_from_slice(&buf[..n]);
+    }
+    let interrupted = Instant::now();
+    server.interrupt();
+    let rest = tokio::time::timeout(WAIT, read_to_close(&mut stream))
+        .await
+        .expect("the stream ends");
+    received.extend_from_slice(&rest);
+    assert!(
+        find(
+            &received,
+            b"event: shutdown\ndata: server shutting down\n\n"
+        )
+        .is_some(),
+        "{}",
+        String::from_utf8_lossy(&received)
+    );
+    // HTTP/1.0 (Python's default): the body is complete when the connection closes after it.
+    assert!(received.starts_with(b"HTTP/1.0 200 OK\r\n"));
+    assert!(received.ends_with(b"event: shutdown\ndata: server shutting down\n\n"));
+    assert_eq!(server.wait_exit(), Some(0));
+    assert!(
+        interrupted.elapsed() < Duration::from_secs(5),
+        "exited after {:?}, not at the drain timeout",
+        interrupted.elapsed()
+    );
+}
+
+/// Ctrl-C while a download is stuck on a client that does not read: the listener closes at
+/// once, the server says how long it waits and that a second Ctrl-C exits now, which it does.
+#[tokio::test]
+async fn first_ctrl_c_stops_listening_and_says_how_long_it_waits() {
+    let mut command = std::process::Command::new(example_path("streaming"));
+    command.arg("0");
+    let mut server = spawn_server_capturing(command);
+    let mut stream = connect(server.addr()).await;
+    stream
+        .write_all(b"GET /large?size=1073741824 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    // Wait until the response has started, then stop reading.
+    let mut buf = [0u8; 1024];
+    let n = tokio::time::timeout(WAIT, tokio::io::AsyncReadExt::read(&mut stream, &mut buf))
+        .await
+        .expect("head")
+        .unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.0 200"));
+
+    server.interrupt();
+    let stderr = wait_for_output(&server.stderr, |t| t.contains("Ctrl-C again"));
+    assert!(
+        stderr.contains(
+            "Waiting up to 10 s for 1 running request to finish; press Ctrl-C again to exit now."
+        ),
+        "{stderr}"
+    );
+    let refused = std::net::TcpStream::connect(server.addr());
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused),
+        "new clients are refused while the server drains: {refused:?}"
+    );
+    let second = Instant::now();
+    server.interrupt();
+    assert_eq!(server.wait_exit(), Some(0));
+    assert!(
+        second.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        second.elapsed()
+    );
+    drop(stream);
+}
+
 #[tokio::test]
 async fn streaming_a_large_response_takes_constant_memory() {
     let server = spawn_example("streaming");
