@@ -86,14 +86,14 @@
 //! |---|---|---|
 //! | `fs` | [`static_files`]: Python's `SimpleHTTPRequestHandler` | yes |
 //! | `cgi` | [`cgi`]: Python's `CGIHTTPRequestHandler` (implies `fs`) | yes |
-//! | `http2` | [`HttpServer::http2`](server::HttpServer::http2): HTTP/2 by ALPN and prior knowledge | yes |
-//! | `tls` | [`HttpServer::tls`](server::HttpServer::tls) and [`server::tls`]: HTTPS with rustls | yes |
-//! | `subscriber` | [`log::init`] and [`log::init_json`]: Python's log lines (or JSON lines) on stderr | yes |
-//! | `axum` | [`StaticFiles`](static_files::StaticFiles) nested under a prefix redirects to the full external path (axum's `OriginalUri`) | yes |
-//! | `cli` | the `basehttp` binary (clap; implies `fs`, `cgi`, `http2`, `tls`, `subscriber`) | yes |
+//! | `subscriber` | [`log::init`], [`log::init_json`] and [`log::layer`]: Python's log lines (or JSON lines) | yes |
+//! | `http2` | [`HttpServer::http2`](server::HttpServer::http2): HTTP/2 by ALPN and prior knowledge | no |
+//! | `tls` | [`HttpServer::tls`](server::HttpServer::tls) and [`server::tls`]: HTTPS with rustls | no |
+//! | `axum` | Under an axum `Router`: [`StaticFiles`](static_files::StaticFiles) redirects name the full external path (axum's `OriginalUri`), and services served by `HttpServer` keep connections alive | no |
 //!
-//! With `default-features = false` the crate is the handler trait, the server and the log line
-//! format: no clap, rustls, h2 or CGI code is compiled.
+//! The `basehttp` command is the `basehttp-cli` package, which turns on `http2` and `tls`. With
+//! `default-features = false` the crate is the handler trait, the server and the log line
+//! format: no h2, rustls, CGI or tracing-subscriber code is compiled.
 //!
 //! # Compatibility with Python
 //!

@@ -464,11 +464,10 @@ async fn python_and_perl_scripts() {
 
 /// The binary, as root, runs scripts as `nobody` through its helper (no fork of the server)
 /// and applies `--cgi-timeout`.
-#[cfg(feature = "cli")]
 #[tokio::test]
 async fn the_binary_serves_cgi_like_python() {
     let fixture = CgiFixture::new();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_basehttp"));
+    let mut command = basehttp();
     command
         .args([
             "0",
@@ -527,7 +526,7 @@ async fn the_binary_serves_cgi_like_python() {
     );
 
     // --cgi-inherit-env: Python's environment handling.
-    let mut command = Command::new(env!("CARGO_BIN_EXE_basehttp"));
+    let mut command = basehttp();
     command
         .args([
             "0",

@@ -153,12 +153,11 @@ async fn curl_downloads_resumes_and_revalidates() {
     assert_eq!(old, b"hello\n");
 }
 
-#[cfg(feature = "cli")]
 #[tokio::test]
 async fn the_binary_answers_and_logs_like_python_in_the_same_folder() {
     let fixture = Fixture::new();
     let root = fixture.root();
-    let mut ours = Command::new(env!("CARGO_BIN_EXE_basehttp"));
+    let mut ours = basehttp();
     ours.args(["0", "--bind", "127.0.0.1", "--directory"])
         .arg(&root);
     let ours = spawn_server_capturing(ours);

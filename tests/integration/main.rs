@@ -8,7 +8,6 @@
 #[cfg(feature = "fs")]
 mod browser;
 mod cgi;
-#[cfg(feature = "cli")]
 mod cli;
 mod ecosystem;
 mod examples;
@@ -18,7 +17,7 @@ mod files_parity;
 mod fixture;
 #[cfg(feature = "cgi")]
 mod hooks;
-#[cfg(all(feature = "cli", feature = "tls"))]
+#[cfg(feature = "tls")]
 mod https;
 #[cfg(all(feature = "axum", feature = "cgi", feature = "subscriber"))]
 mod mount;

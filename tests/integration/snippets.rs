@@ -3,6 +3,10 @@
 //! mounting basehttp in another stack (axum, tower-http, hyper-util, a tracing subscriber) also
 //! gets that crate, and `tower`, which those build on; nothing else.
 //!
+//! A snippet that needs one of basehttp's opt-in features says so in a first-line comment,
+//! `// Cargo.toml: basehttp = { version = "0.1", features = ["tls", "http2"] }`, and is checked
+//! in a crate of its own with exactly those features.
+//!
 //! The crates are checked offline against this repository's `Cargo.lock`, in
 //! `target/snippets`.
 
@@ -93,11 +97,37 @@ fn as_program(code: &str) -> String {
     }
 }
 
-fn write_crate(dir: &Path, name: &str, dependencies: &[&str], snippets: &[&Snippet]) {
+/// The basehttp features a snippet declares in its `// Cargo.toml:` comment.
+fn declared_features(code: &str) -> Vec<String> {
+    let Some(line) = code
+        .lines()
+        .find(|l| l.trim_start().starts_with("// Cargo.toml: basehttp"))
+    else {
+        return Vec::new();
+    };
+    let Some((_, list)) = line.split_once("features = [") else {
+        return Vec::new();
+    };
+    list.split(']')
+        .next()
+        .unwrap_or_default()
+        .split(',')
+        .map(|f| f.trim().trim_matches('"').to_owned())
+        .filter(|f| !f.is_empty())
+        .collect()
+}
+
+fn write_crate(
+    dir: &Path,
+    name: &str,
+    features: &[String],
+    dependencies: &[&str],
+    snippets: &[&Snippet],
+) {
     let repo = env!("CARGO_MANIFEST_DIR");
     let mut manifest = format!(
         "[package]\nname = \"{name}\"\nversion = \"0.0.0\"\nedition = \"2024\"\npublish = false\n\n\
-         [dependencies]\nbasehttp = {{ path = {repo:?} }}\n\
+         [dependencies]\nbasehttp = {{ path = {repo:?}, features = {features:?} }}\n\
          tokio = {{ version = \"1.54.1\", features = [\"full\"] }}\n"
     );
     for dependency in dependencies {
@@ -146,43 +176,76 @@ fn readme_and_migration_snippets_compile_with_basehttp_and_tokio_alone() {
 
     let work = tempfile::tempdir().expect("tempdir");
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    std::fs::write(
-        work.path().join("Cargo.toml"),
-        "[workspace]\nmembers = [\"plain\", \"ecosystem\"]\nresolver = \"3\"\n",
-    )
-    .expect("write workspace");
-    std::fs::copy(repo.join("Cargo.lock"), work.path().join("Cargo.lock")).expect("copy lock");
-    write_crate(work.path(), "plain", &[], &plain);
+    // Features unify within a workspace: snippets that declare features get a workspace of
+    // their own, so the others are checked with the defaults only.
+    let (featured, plain): (Vec<&Snippet>, Vec<&Snippet>) = plain
+        .into_iter()
+        .partition(|s| !declared_features(&s.code).is_empty());
+    let mut features: Vec<String> = featured
+        .iter()
+        .flat_map(|s| declared_features(&s.code))
+        .collect();
+    features.sort();
+    features.dedup();
     let extra: Vec<&str> = ECOSYSTEM.iter().map(|(_, dep)| *dep).collect();
-    write_crate(work.path(), "ecosystem", &extra, &ecosystem);
-
-    let output = Command::new(env!("CARGO"))
-        .args([
-            "check",
-            "--offline",
-            "--quiet",
-            "--workspace",
-            "--examples",
-            "--keep-going",
-            "--message-format",
-            "short",
-        ])
-        .current_dir(work.path())
-        .env("CARGO_TARGET_DIR", repo.join("target/snippets"))
-        .env_remove("RUSTFLAGS")
-        .output()
-        .expect("run cargo");
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let workspaces: [(&str, Vec<(&str, &[String], &[&str], &[&Snippet])>); 2] = [
+        (
+            "defaults",
+            vec![
+                ("plain", &[], &[], &plain),
+                ("ecosystem", &[], &extra, &ecosystem),
+            ],
+        ),
+        ("featured", vec![("featured", &features, &[], &featured)]),
+    ];
     let mut report = String::new();
-    for line in stderr.lines().filter(|l| l.contains("error")) {
-        let origin = all
-            .iter()
-            .find(|s| line.contains(&format!("{}.rs", s.name)))
-            .map_or("", |s| s.origin.as_str());
-        let _ = writeln!(report, "{origin}: {line}");
+    let mut stderr_all = String::new();
+    let mut ok = true;
+    for (workspace, crates) in workspaces {
+        let dir = work.path().join(workspace);
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let members: Vec<String> = crates.iter().map(|c| format!("{:?}", c.0)).collect();
+        std::fs::write(
+            dir.join("Cargo.toml"),
+            format!(
+                "[workspace]\nmembers = [{}]\nresolver = \"3\"\n",
+                members.join(", ")
+            ),
+        )
+        .expect("write workspace");
+        std::fs::copy(repo.join("Cargo.lock"), dir.join("Cargo.lock")).expect("copy lock");
+        for (name, features, dependencies, snippets) in &crates {
+            write_crate(&dir, name, features, dependencies, snippets);
+        }
+        let output = Command::new(env!("CARGO"))
+            .args([
+                "check",
+                "--offline",
+                "--quiet",
+                "--workspace",
+                "--examples",
+                "--keep-going",
+                "--message-format",
+                "short",
+            ])
+            .current_dir(&dir)
+            .env("CARGO_TARGET_DIR", repo.join("target/snippets"))
+            .env_remove("RUSTFLAGS")
+            .output()
+            .expect("run cargo");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        for line in stderr.lines().filter(|l| l.contains("error")) {
+            let origin = all
+                .iter()
+                .find(|s| line.contains(&format!("{}.rs", s.name)))
+                .map_or("", |s| s.origin.as_str());
+            let _ = writeln!(report, "{origin}: {line}");
+        }
+        ok &= output.status.success();
+        stderr_all.push_str(&stderr);
     }
     assert!(
-        output.status.success(),
-        "snippets that do not compile in a new crate:\n{report}\n{stderr}"
+        ok,
+        "snippets that do not compile in a new crate:\n{report}\n{stderr_all}"
     );
 }

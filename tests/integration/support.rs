@@ -692,8 +692,35 @@ pub async fn curl_output(args: &[&str]) -> (Option<i32>, String, String) {
     )
 }
 
-/// The `basehttp` binary.
-#[cfg(feature = "cli")]
+/// The `basehttp` binary (package `basehttp-cli` of this workspace), built once per test run
+/// with the test's own profile so it is never stale, whichever cargo command started the tests.
 pub fn basehttp() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_basehttp"))
+    static BINARY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let binary = BINARY.get_or_init(|| {
+        let exe = std::env::current_exe().expect("current exe");
+        // target/<profile>/deps/integration-…
+        let profile_dir = exe
+            .parent()
+            .and_then(std::path::Path::parent)
+            .expect("profile dir");
+        let release = profile_dir.file_name().is_some_and(|n| n == "release");
+        let mut build = Command::new(env!("CARGO"));
+        build
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "basehttp-cli",
+                "--bin",
+                "basehttp",
+            ])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if release {
+            build.arg("--release");
+        }
+        let status = build.status().expect("run cargo build");
+        assert!(status.success(), "cargo build -p basehttp-cli failed");
+        profile_dir.join("basehttp")
+    });
+    Command::new(binary)
 }

@@ -999,7 +999,9 @@ async fn a_client_leaving_mid_response_is_logged_in_words() {
         .unwrap();
     assert!(first[..n].starts_with(b"HTTP/1.0 200 OK"));
     // Leave with a reset, as a browser tab closed mid-download does.
-    stream.set_linger(Some(Duration::ZERO)).unwrap();
+    socket2::SockRef::from(&stream)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
     drop(stream);
 
     let address = server.addr.ip().to_string();
