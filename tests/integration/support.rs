@@ -514,10 +514,12 @@ pub enum PythonFlavor {
     Local,
 }
 
-/// CPython 3.14's `http` package and an interpreter that runs it (3.14's `http.server` needs
-/// Python 3.13's `mimetypes`): `BASEHTTP_CPYTHON314_LIB` or `target/cpython314` (put there by
-/// `tests/python/cpython314.sh`), and `BASEHTTP_PYTHON313`, `python3.14`, `python3.13` or a
-/// pyenv 3.13/3.14. With `BASEHTTP_REQUIRE_CPYTHON314` set (CI), missing either fails the test.
+/// CPython 3.14's `http` package (with 3.14's `mimetypes` and `argparse`) and an interpreter
+/// to run it on: `BASEHTTP_CPYTHON314_LIB` or `target/cpython314` (put there by
+/// `tests/python/cpython314.sh`), and the newest of `BASEHTTP_PYTHON313`, `python3.14`,
+/// `python3.13`, a pyenv 3.13/3.14, or `python3` (3.11 or newer; `run.py` supplies what 3.14's
+/// modules need from a newer interpreter). With `BASEHTTP_REQUIRE_CPYTHON314` set (CI), missing
+/// either fails the test.
 pub fn cpython314() -> Option<(PathBuf, PathBuf)> {
     let lib = match std::env::var_os("BASEHTTP_CPYTHON314_LIB") {
         Some(lib) => PathBuf::from(lib),
@@ -533,7 +535,7 @@ pub fn cpython314() -> Option<(PathBuf, PathBuf)> {
     };
     let runs = |python: &std::ffi::OsStr| {
         Command::new(python)
-            .args(["-c", "import mimetypes; mimetypes.guess_file_type"])
+            .args(["-c", "import sys; assert sys.version_info >= (3, 11)"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
@@ -555,6 +557,7 @@ pub fn cpython314() -> Option<(PathBuf, PathBuf)> {
             }
         }
     }
+    candidates.push(PathBuf::from("python3"));
     let interpreter = candidates.into_iter().find(|p| runs(p.as_os_str()));
     match (interpreter, lib.join("http/server.py").exists()) {
         (Some(interpreter), true) => Some((interpreter, lib)),
@@ -562,7 +565,7 @@ pub fn cpython314() -> Option<(PathBuf, PathBuf)> {
             assert!(
                 std::env::var_os("BASEHTTP_REQUIRE_CPYTHON314").is_none(),
                 "CPython 3.14's http.server is required (BASEHTTP_REQUIRE_CPYTHON314): run \
-                 tests/python/cpython314.sh and install Python 3.13+"
+                 tests/python/cpython314.sh (it needs crates.io) and have python3 3.11+"
             );
             eprintln!("CPython 3.14's http.server not available: comparing with the local python3");
             None

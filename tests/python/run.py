@@ -2,8 +2,8 @@
 
 Usage: run.py MODULE PORT [ARGS...] (ARGS go to the module's main). Prints "Serving on port N"
 once listening. With BASEHTTP_CPYTHON_LIB set to a directory holding CPython 3.14's `http`
-package (tests/python/cpython314.sh puts one in target/cpython314), that `http.server` is the
-one used. Under an older `http.server` the 3.14 error template is installed, so pages compare
+package, `mimetypes` and `argparse` (tests/python/cpython314.sh puts them in
+target/cpython314), that `http.server` is the one used, on any Python from 3.11. Under an older `http.server` the 3.14 error template is installed, so pages compare
 byte for byte.
 """
 import importlib
@@ -12,6 +12,12 @@ import sys
 
 if os.environ.get("BASEHTTP_CPYTHON_LIB"):
     sys.path.insert(0, os.environ["BASEHTTP_CPYTHON_LIB"])
+    try:
+        from _colorize import get_theme  # noqa: F401  (3.14's argparse needs it)
+    except ImportError:
+        # Before 3.14: a no-colour stand-in, so that 3.14's argparse runs.
+        sys.modules.pop("_colorize", None)
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "compat"))
     import warnings
 
     # CGIHTTPRequestHandler is deprecated in 3.13 and 3.14; the warning is not the subject.
