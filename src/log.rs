@@ -205,8 +205,12 @@ fn cached_http_date(
     })
 }
 
+// rustdoc keeps a `doc(alias)` of a re-exported item only when it sits on the `pub use`.
 #[cfg(feature = "subscriber")]
-pub use self::subscriber::{LogGuard, init, init_json, json_layer, layer};
+#[doc(alias = "stderr")]
+pub use self::subscriber::init;
+#[cfg(feature = "subscriber")]
+pub use self::subscriber::{LogGuard, init_json, json_layer, layer};
 
 /// The `tracing` target of the span basehttp's [`HttpServer`](crate::server::HttpServer) opens
 /// around each request (`request`, with the fields `method`, `target`, `version` and

@@ -119,6 +119,7 @@ mod spawn;
 pub use self::layer::CgiLayer;
 // rustdoc keeps a `doc(alias)` of a re-exported item only when it sits on the `pub use`.
 #[doc(alias = "CGIHTTPRequestHandler")]
+#[doc(alias = "run_cgi")]
 pub use self::service::Cgi;
 pub use self::service::ResponseFuture;
 
@@ -169,6 +170,7 @@ pub(crate) fn default_is_cgi<D: AsRef<str>>(path: &str, directories: &[D]) -> Op
 /// The user CGI scripts run as.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
+#[doc(alias = "nobody_uid")]
 pub enum RunAs {
     /// Python's rule: `nobody` (from `/etc/passwd`, else uid 65534) when the server runs as
     /// root, else the server's own user. Unlike Python, the group and supplementary groups

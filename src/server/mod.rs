@@ -162,6 +162,8 @@ impl<S> HttpServer<S> {
     /// `getaddrinfo`. The socket has `SO_REUSEADDR` (Python's `allow_reuse_address`); an IPv6
     /// wildcard (`::`) also accepts IPv4 connections (Python's dual-stack server).
     #[doc(alias = "server_bind")]
+    #[doc(alias = "server_activate")]
+    #[doc(alias = "DualStackServer")]
     pub async fn bind(addr: impl ToSocketAddrs, service: S) -> io::Result<Self> {
         let addr = tokio::net::lookup_host(addr).await?.next().ok_or_else(|| {
             io::Error::new(
@@ -212,6 +214,7 @@ impl<S> HttpServer<S> {
     /// how long a persistent connection waits for its next request.
     ///
     /// Defaults to 30 seconds.
+    #[doc(alias = "timeout")]
     pub fn header_read_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
         self.config.header_read_timeout = timeout.into();
         self
@@ -267,6 +270,8 @@ impl<S> HttpServer<S> {
     /// closing their connections.
     ///
     /// Defaults to 10 seconds.
+    #[doc(alias = "daemon_threads")]
+    #[doc(alias = "block_on_close")]
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.config.shutdown_timeout = timeout;
         self
@@ -319,6 +324,7 @@ impl<S> HttpServer<S> {
     #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     #[doc(alias = "HTTPSServer")]
     #[doc(alias = "ThreadingHTTPSServer")]
+    #[doc(alias = "alpn_protocols")]
     pub fn tls(mut self, config: impl Into<Arc<rustls::ServerConfig>>) -> Self {
         self.tls = Some(config.into());
         self

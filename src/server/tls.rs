@@ -63,6 +63,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 /// certificate; the I/O error when a file cannot be read.
 #[doc(alias = "certfile")]
 #[doc(alias = "keyfile")]
+#[doc(alias = "password")]
 pub fn load_cert_chain(
     certfile: impl AsRef<Path>,
     keyfile: Option<&Path>,

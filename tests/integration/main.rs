@@ -9,6 +9,7 @@
 mod browser;
 mod cgi;
 mod cli;
+mod docs_search;
 mod ecosystem;
 mod examples;
 mod files_clients;
