@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{CommandFactory, Parser};
 use http::{HeaderName, HeaderValue, Version};
 
 /// The flags, spelled as Python spells them.
@@ -15,8 +16,8 @@ use http::{HeaderName, HeaderValue, Version};
 )]
 pub(crate) struct Args {
     /// bind to this port (default: 8000)
-    #[arg(value_name = "port", default_value_t = 8000, hide_default_value = true)]
-    port: u16,
+    #[arg(value_name = "port", default_value = "8000", hide_default_value = true)]
+    port: String,
 
     /// run as CGI server
     #[arg(long)]
@@ -50,10 +51,10 @@ pub(crate) struct Args {
     #[arg(
         long,
         value_name = "SECONDS",
-        default_value_t = 60.0,
+        default_value = "60",
         hide_default_value = true
     )]
-    cgi_timeout: f64,
+    cgi_timeout: String,
 
     /// with --cgi: hand scripts the server's whole environment, as Python does (default: only
     /// PATH, the locale, TZ and TMPDIR)
@@ -81,20 +82,19 @@ pub(crate) struct Args {
     #[arg(short = 'q', long)]
     quiet: bool,
 
-    /// how log lines are written on stderr: Python's lines, or one JSON object per line with
-    /// the Python line as its message and the request's span (default: python)
+    /// how log lines are written on stderr: python (Python's lines), or json (one JSON object
+    /// per line with the Python line as its message and the request's span) (default: python)
     #[arg(
         long,
         value_name = "FORMAT",
-        value_enum,
-        default_value_t = LogFormat::Python,
+        default_value = "python",
         hide_default_value = true
     )]
-    log_format: LogFormat,
+    log_format: String,
 }
 
 /// `--log-format`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum LogFormat {
     /// `127.0.0.1 - - [22/Nov/2026 10:00:00] "GET / HTTP/1.0" 200 -`
     Python,
@@ -129,8 +129,19 @@ pub(crate) struct Config {
 }
 
 impl Args {
+    /// Checks every value; an error is the message of argparse's `parser.error()`.
     pub(crate) fn into_config(self) -> Result<Config, String> {
+        let port = parse_port(&self.port)?;
         let protocol = parse_protocol(&self.protocol)?;
+        let log_format = match self.log_format.as_str() {
+            "python" => LogFormat::Python,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(format!(
+                    "argument --log-format: invalid choice: '{other}' (choose from python, json)"
+                ));
+            }
+        };
         let directory = match self.directory {
             Some(dir) => dir,
             None => std::env::current_dir()
@@ -138,23 +149,29 @@ impl Args {
         };
         if !directory.is_dir() {
             return Err(format!(
-                "argument -d/--directory: not a directory: {}",
+                "argument -d/--directory: not a directory: '{}'",
                 directory.display()
             ));
         }
-        let cgi_timeout = std::time::Duration::try_from_secs_f64(self.cgi_timeout)
+        let seconds: f64 = self.cgi_timeout.trim().parse().map_err(|_| {
+            format!(
+                "argument --cgi-timeout: invalid float value: '{}'",
+                self.cgi_timeout
+            )
+        })?;
+        let cgi_timeout = std::time::Duration::try_from_secs_f64(seconds)
             .ok()
             .filter(|t| !t.is_zero())
             .ok_or_else(|| {
                 format!(
-                    "argument --cgi-timeout: expected a positive number of seconds, got {}",
+                    "argument --cgi-timeout: not a positive number of seconds: '{}'",
                     self.cgi_timeout
                 )
             })?;
         let headers = self
             .headers
             .iter()
-            .map(|arg| parse_header(arg))
+            .map(|arg| parse_header(arg).map_err(|err| format!("argument -H/--header: {err}")))
             .collect::<Result<_, _>>()?;
         let tls = match (self.tls_cert, self.tls_key, self.tls_password_file) {
             (None, Some(_), _) => return Err("--tls-key requires --tls-cert to be set".to_owned()),
@@ -170,11 +187,11 @@ impl Args {
         };
         Ok(Config {
             tls,
-            log_format: self.log_format,
+            log_format,
             headers,
             cgi_timeout,
             cgi_inherit_env: self.cgi_inherit_env,
-            port: self.port,
+            port,
             bind: self.bind,
             directory,
             protocol,
@@ -214,6 +231,17 @@ fn parse_header(arg: &str) -> Result<(HeaderName, HeaderValue), String> {
     Ok((name, value))
 }
 
+/// argparse's `type=int`, and a port that fits: Python binds `70000` as port 4464 (modulo
+/// 65536); basehttp refuses it.
+fn parse_port(port: &str) -> Result<u16, String> {
+    let number: i64 = port
+        .trim()
+        .parse()
+        .map_err(|_| format!("argument port: invalid int value: '{port}'"))?;
+    u16::try_from(number)
+        .map_err(|_| format!("argument port: invalid port value: '{port}' (use 0 to 65535)"))
+}
+
 /// Python accepts any string for `-p`; hyper can speak HTTP/1.0 and HTTP/1.1 on the wire.
 fn parse_protocol(protocol: &str) -> Result<Version, String> {
     match protocol {
@@ -221,9 +249,122 @@ fn parse_protocol(protocol: &str) -> Result<Version, String> {
         "HTTP/1.1" => Ok(Version::HTTP_11),
         "HTTP/2" | "HTTP/2.0" => Ok(Version::HTTP_2),
         other => Err(format!(
-            "argument -p/--protocol: unsupported HTTP version {other:?} \
-             (use HTTP/1.0, HTTP/1.1 or HTTP/2.0)"
+            "argument -p/--protocol: invalid choice: '{other}' \
+             (choose from HTTP/1.0, HTTP/1.1, HTTP/2.0)"
         )),
+    }
+}
+
+/// argparse's usage line for these flags, wrapped as argparse wraps it: `usage: basehttp [-h]
+/// [--cgi] …` and, when it does not fit on one line, the positional on a line of its own.
+pub(crate) fn usage() -> String {
+    let command = Args::command();
+    let mut optionals = vec!["[-h]".to_owned(), "[-V]".to_owned()];
+    let mut positionals = Vec::new();
+    for arg in command.get_arguments() {
+        let id = arg.get_id().as_str();
+        if id == "help" || id == "version" {
+            continue;
+        }
+        let takes_value = arg.get_action().takes_values();
+        let metavar = arg
+            .get_value_names()
+            .and_then(|names| names.first())
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        if arg.is_positional() {
+            positionals.push(format!("[{metavar}]"));
+            continue;
+        }
+        let flag = match (arg.get_short(), arg.get_long()) {
+            (Some(short), _) => format!("-{short}"),
+            (None, Some(long)) => format!("--{long}"),
+            (None, None) => continue,
+        };
+        optionals.push(if takes_value {
+            format!("[{flag} {metavar}]")
+        } else {
+            format!("[{flag}]")
+        });
+    }
+    let prefix = "usage: basehttp ";
+    let width = 80;
+    let indent = " ".repeat(prefix.len());
+    let one_line = format!("{prefix}{} {}", optionals.join(" "), positionals.join(" "));
+    if one_line.len() <= width {
+        return one_line;
+    }
+    let mut lines = vec![prefix.to_owned()];
+    for part in optionals {
+        let line = lines.last_mut().map_or(0, |l| l.len());
+        if line + part.len() + 1 > width && line > prefix.len() {
+            lines.push(indent.clone());
+        }
+        if let Some(last) = lines.last_mut() {
+            if last.len() > indent.len() {
+                last.push(' ');
+            }
+            last.push_str(&part);
+        }
+    }
+    for part in positionals {
+        lines.push(format!("{indent}{part}"));
+    }
+    lines.join("\n")
+}
+
+/// What argparse says where clap refused the command line: `unrecognized arguments: --foo`,
+/// `argument -b/--bind: expected one argument`.
+pub(crate) fn clap_error_message(err: &clap::Error) -> String {
+    let context = |kind| match err.get(kind) {
+        Some(ContextValue::String(text)) => Some(text.clone()),
+        Some(ContextValue::Strings(texts)) => Some(texts.join(" ")),
+        _ => None,
+    };
+    let arg = context(ContextKind::InvalidArg);
+    match (err.kind(), arg) {
+        (ErrorKind::UnknownArgument, Some(arg)) => format!("unrecognized arguments: {arg}"),
+        (ErrorKind::InvalidValue | ErrorKind::NoEquals, Some(arg))
+            if context(ContextKind::InvalidValue).is_none_or(|v| v.is_empty()) =>
+        {
+            format!("argument {}: expected one argument", argparse_name(&arg))
+        }
+        (ErrorKind::InvalidValue | ErrorKind::ValueValidation, Some(arg)) => format!(
+            "argument {}: invalid value: '{}'",
+            argparse_name(&arg),
+            context(ContextKind::InvalidValue).unwrap_or_default()
+        ),
+        _ => {
+            // Anything else: clap's own first line, in argparse's frame.
+            let text = err
+                .kind()
+                .as_str()
+                .map_or_else(|| err.to_string(), |kind| kind.to_owned());
+            text.lines()
+                .next()
+                .unwrap_or_default()
+                .trim_start_matches("error: ")
+                .to_owned()
+        }
+    }
+}
+
+/// `-b/--bind` for clap's `--bind <ADDRESS>`, as argparse names an option in its errors.
+fn argparse_name(clap_display: &str) -> String {
+    let flag = clap_display
+        .split([' ', '='])
+        .next()
+        .unwrap_or(clap_display);
+    let Some(long) = flag.strip_prefix("--") else {
+        return flag.trim_matches(['[', ']', '<', '>']).to_owned();
+    };
+    let short = Args::command()
+        .get_arguments()
+        .find(|a| a.get_long() == Some(long))
+        .and_then(clap::Arg::get_short);
+    match short {
+        Some(short) => format!("-{short}/--{long}"),
+        None => format!("--{long}"),
     }
 }
 
@@ -306,9 +447,73 @@ mod tests {
         );
     }
 
+    fn error_of(args: &[&str]) -> String {
+        let args = [&["basehttp"], args].concat();
+        match Args::try_parse_from(args) {
+            Ok(args) => args.into_config().err().unwrap_or_default(),
+            Err(err) => clap_error_message(&err),
+        }
+    }
+
     #[test]
-    fn bad_port_is_a_usage_error() {
-        let err = Args::try_parse_from(["basehttp", "notaport"]).err();
-        assert_eq!(err.map(|e| e.exit_code()), Some(2));
+    fn errors_are_argparses() {
+        // CPython 3.14's own wording where it has one.
+        assert_eq!(
+            error_of(&["abc"]),
+            "argument port: invalid int value: 'abc'"
+        );
+        assert_eq!(error_of(&["--foo"]), "unrecognized arguments: --foo");
+        assert_eq!(error_of(&["1", "2"]), "unrecognized arguments: 2");
+        assert_eq!(
+            error_of(&["-b"]),
+            "argument -b/--bind: expected one argument"
+        );
+        assert_eq!(
+            error_of(&["--protocol"]),
+            "argument -p/--protocol: expected one argument"
+        );
+        assert_eq!(
+            error_of(&["--cgi-timeout"]),
+            "argument --cgi-timeout: expected one argument"
+        );
+        // basehttp's own checks, in the same form.
+        assert_eq!(
+            error_of(&["70000"]),
+            "argument port: invalid port value: '70000' (use 0 to 65535)"
+        );
+        assert_eq!(
+            error_of(&["-p", "HTTP/3"]),
+            "argument -p/--protocol: invalid choice: 'HTTP/3' (choose from HTTP/1.0, HTTP/1.1, HTTP/2.0)"
+        );
+        assert_eq!(
+            error_of(&["--log-format", "xml"]),
+            "argument --log-format: invalid choice: 'xml' (choose from python, json)"
+        );
+        assert_eq!(
+            error_of(&["--cgi-timeout", "soon"]),
+            "argument --cgi-timeout: invalid float value: 'soon'"
+        );
+        assert_eq!(
+            error_of(&["-H", "NoColon"]),
+            "argument -H/--header: Header NoColon must be of the form Header: value"
+        );
+    }
+
+    #[test]
+    fn usage_is_argparses() {
+        let usage = usage();
+        let lines: Vec<&str> = usage.lines().collect();
+        assert!(
+            lines[0].starts_with("usage: basehttp [-h] [-V] [--cgi] [-b ADDRESS] [-d DIRECTORY]"),
+            "{usage}"
+        );
+        assert!(lines.iter().all(|l| l.len() <= 80), "{usage}");
+        assert_eq!(lines.last().map(|l| l.trim()), Some("[port]"), "{usage}");
+        for line in &lines[1..] {
+            assert!(
+                line.starts_with(&" ".repeat("usage: basehttp ".len())),
+                "{usage}"
+            );
+        }
     }
 }

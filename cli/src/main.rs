@@ -11,6 +11,7 @@ use basehttp::cgi::Cgi;
 use basehttp::server::HttpServer;
 use basehttp::static_files::StaticFiles;
 use clap::Parser;
+use clap::error::ErrorKind;
 use tower::Layer;
 use tower::util::Either;
 
@@ -21,18 +22,21 @@ fn main() -> ExitCode {
     basehttp::cgi::exec_helper();
     let args = match Args::try_parse() {
         Ok(args) => args,
-        Err(err) => {
-            // --help and --version print to stdout and exit 0; usage errors exit 2.
+        // --help and --version print to stdout and exit 0.
+        Err(err)
+            if matches!(
+                err.kind(),
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+            ) =>
+        {
             let _ = err.print();
-            return ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(2));
+            return ExitCode::SUCCESS;
         }
+        Err(err) => return usage_error(&args::clap_error_message(&err)),
     };
     let config = match args.into_config() {
         Ok(config) => config,
-        Err(message) => {
-            eprintln!("basehttp: error: {message}");
-            return ExitCode::from(2);
-        }
+        Err(message) => return usage_error(&message),
     };
     // Certificates are read before anything is bound, so a bad file is a usage error.
     let tls = match &config.tls {
@@ -66,6 +70,13 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// argparse's `parser.error()`: the usage, `basehttp: error: MESSAGE` on stderr, exit 2.
+fn usage_error(message: &str) -> ExitCode {
+    eprintln!("{}", args::usage());
+    eprintln!("basehttp: error: {message}");
+    ExitCode::from(2)
 }
 
 async fn run(config: Config, tls: Option<rustls::ServerConfig>) -> io::Result<ExitCode> {

@@ -129,19 +129,48 @@ fn a_port_in_use_is_a_one_line_error() {
     assert!(stderr.contains("Address already in use"), "{stderr}");
 }
 
+/// Every usage error in argparse's form: the usage, then `basehttp: error: …`, exit 2, whether
+/// clap or basehttp's own checks found it.
 #[test]
-fn usage_errors_exit_2() {
-    for args in [
-        &["notaport"][..],
-        &["--protocol", "HTTP/3.0"],
-        &["--directory", "/definitely/not/here"],
-        &["--no-such-flag"],
-        &["70000"],
+fn usage_errors_are_argparses_and_exit_2() {
+    for (args, error) in [
+        (
+            &["notaport"][..],
+            "argument port: invalid int value: 'notaport'",
+        ),
+        (
+            &["70000"],
+            "argument port: invalid port value: '70000' (use 0 to 65535)",
+        ),
+        (
+            &["--protocol", "HTTP/3.0"],
+            "argument -p/--protocol: invalid choice: 'HTTP/3.0' (choose from HTTP/1.0, HTTP/1.1, HTTP/2.0)",
+        ),
+        (
+            &["--directory", "/definitely/not/here"],
+            "argument -d/--directory: not a directory: '/definitely/not/here'",
+        ),
+        (
+            &["--no-such-flag"],
+            "unrecognized arguments: --no-such-flag",
+        ),
+        (&["-b"], "argument -b/--bind: expected one argument"),
+        (
+            &["--tls-key", "k.pem"],
+            "--tls-key requires --tls-cert to be set",
+        ),
     ] {
         let output = basehttp().args(args).output().unwrap();
         assert_eq!(output.status.code(), Some(2), "{args:?}");
         assert!(output.stdout.is_empty());
-        assert!(!output.stderr.is_empty());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert!(lines[0].starts_with("usage: basehttp [-h] "), "{stderr}");
+        assert_eq!(
+            lines.last().copied(),
+            Some(format!("basehttp: error: {error}").as_str()),
+            "{args:?}"
+        );
     }
 }
 
