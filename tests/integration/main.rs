@@ -24,6 +24,7 @@ mod https;
 mod mount;
 #[cfg(all(feature = "cgi", feature = "subscriber"))]
 mod overrides;
+mod package;
 mod python_parity;
 mod snippets;
 mod static_files;
