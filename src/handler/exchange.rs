@@ -202,6 +202,7 @@ impl fmt::Debug for Exchange {
 impl Exchange {
     /// An exchange for `parts`: `class` are the handlers the request came through (most derived
     /// first), `base` the service answering.
+    #[cfg(feature = "cgi")]
     pub(crate) fn new(
         parts: http::request::Parts,
         body: Body,
