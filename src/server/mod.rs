@@ -88,7 +88,8 @@ use crate::connection::{Control, Phase};
 #[doc(alias = "HTTPServer")]
 #[doc(alias = "ThreadingHTTPServer")]
 pub struct HttpServer<S> {
-    listener: TcpListener,
+    /// Replaced (same socket, registered anew) when it listens again after a shutdown.
+    listener: std::sync::Mutex<Arc<TcpListener>>,
     service: S,
     config: Config,
     local: SocketAddr,
@@ -180,7 +181,7 @@ impl<S> HttpServer<S> {
         let local = listener.local_addr()?;
         let server_name = server_name_for(local.ip());
         Ok(Self {
-            listener,
+            listener: std::sync::Mutex::new(Arc::new(listener)),
             service,
             config: Config::default(),
             local,
@@ -383,9 +384,7 @@ where
     /// Errors from `accept` that concern one connection are ignored; others (such as running
     /// out of file descriptors) are logged and retried after a second.
     pub async fn serve_forever(&self) -> io::Result<()> {
-        if self.closed.swap(false, Ordering::AcqRel) {
-            socket2::SockRef::from(&self.listener).listen(LISTEN_BACKLOG)?;
-        }
+        let listener = self.listen_again()?;
         let mut signal = self.signal.subscribe();
         let slots = Arc::new(Semaphore::new(self.config.max_connections));
         let tls = self.acceptor();
@@ -401,7 +400,7 @@ where
                 _ = signal.changed() => continue,
             };
             let accepted = tokio::select! {
-                accepted = self.listener.accept() => accepted,
+                accepted = listener.accept() => accepted,
                 _ = signal.changed() => continue,
             };
             match accepted {
@@ -500,9 +499,10 @@ where
     /// Python's `handle_request()`: accepts one connection, serves it until it closes (one
     /// request with `HTTP/1.0`, several with keep-alive) and returns.
     pub async fn handle_request(&self) -> io::Result<()> {
+        let listener = self.listen_again()?;
         let tls = self.acceptor();
         loop {
-            match self.listener.accept().await {
+            match listener.accept().await {
                 Ok((stream, remote)) => {
                     self.connection(stream, remote, tls.as_ref()).await;
                     return Ok(());
@@ -513,12 +513,46 @@ where
         }
     }
 
+    fn listener(&self) -> Arc<TcpListener> {
+        self.listener
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The listener to accept on: after a shutdown closed the socket, it listens again, and is
+    /// registered with the runtime anew (tokio keeps the hang-up the shutdown caused as
+    /// readiness that never clears).
+    fn listen_again(&self) -> io::Result<Arc<TcpListener>> {
+        let listener = self.listener();
+        if !self.closed.swap(false, Ordering::AcqRel) {
+            return Ok(listener);
+        }
+        let socket = socket2::SockRef::from(&*listener);
+        // A socket bound to port 0 loses its port when it stops listening: bind it again to the
+        // one it had (one bound to a given port keeps it, and refuses this with EINVAL).
+        match socket.bind(&self.local.into()) {
+            Err(err) if err.kind() != io::ErrorKind::InvalidInput => return Err(err),
+            _ => {}
+        }
+        socket.listen(LISTEN_BACKLOG)?;
+        let fd = std::os::fd::AsFd::as_fd(&*listener).try_clone_to_owned()?;
+        let fresh = std::net::TcpListener::from(fd);
+        fresh.set_nonblocking(true)?;
+        let fresh = Arc::new(TcpListener::from_std(fresh)?);
+        *self
+            .listener
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh.clone();
+        Ok(fresh)
+    }
+
     /// Closes the listening socket while the server drains, so that new clients are refused
     /// at once (as when Python's process exits) instead of waiting in the backlog; the next
     /// `serve_forever` listens again on the same address. Where the platform cannot stop a
     /// socket from listening (only Linux can), new clients wait until the server is dropped.
     fn stop_listening(&self) {
-        if socket2::SockRef::from(&self.listener)
+        if socket2::SockRef::from(&*self.listener())
             .shutdown(std::net::Shutdown::Both)
             .is_ok()
         {

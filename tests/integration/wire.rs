@@ -1023,3 +1023,36 @@ async fn a_client_leaving_mid_response_is_logged_in_words() {
         "{line}"
     );
 }
+
+/// A shutdown closes the listening socket (new clients are refused at once), and a later
+/// `serve_forever` listens again on the same address, as Python's does.
+#[tokio::test]
+async fn serve_forever_listens_again_after_a_shutdown() {
+    let server = Arc::new(
+        HttpServer::bind(("127.0.0.1", 0), DefaultHandler.into_service())
+            .await
+            .unwrap(),
+    );
+    let addr = server.server_address();
+    let request = b"GET / HTTP/1.0\r\n\r\n";
+    for round in 0..2 {
+        let handle = server.shutdown_handle();
+        let serve = server.serve_forever();
+        tokio::pin!(serve);
+        tokio::select! {
+            biased;
+            result = &mut serve => panic!("serve_forever returned early: {result:?}"),
+            bytes = raw(addr, request) => {
+                assert_eq!(parse_all(&bytes)[0].status(), 501, "round {round}");
+            }
+        }
+        tokio::join!(handle.shutdown(), async {
+            serve.await.unwrap();
+        });
+        let refused = tokio::net::TcpStream::connect(addr).await;
+        assert!(
+            refused.is_err(),
+            "round {round}: connected while not serving"
+        );
+    }
+}
