@@ -12,13 +12,15 @@
 //!
 //! - a `BaseHTTPRequestHandler`-style handler nested at `/api` (`nest_service`: the handler sees
 //!   `/hello`, not `/api/hello`);
-//! - the file server nested at `/static`: with the crate's `axum` feature (on by default) its
-//!   redirects and listing title carry the external path, read from axum's `OriginalUri`;
+//! - the file server nested at `/static`: with the crate's `axum` feature (which this example
+//!   needs) its redirects and listing title carry the external path, read from axum's
+//!   `OriginalUri`;
 //! - CGI at `/cgi-bin/{*script}` (`route_service`, which keeps the path: Python's
 //!   `cgi_directories` match the full URL path, and `SCRIPT_NAME` is the external one).
 //!
 //! The router is served by basehttp's `HttpServer`, so every line logged is Python's, with the
-//! client's address.
+//! client's address. Mounted in the router, the services speak HTTP/1.1 and keep connections
+//! alive like axum's own routes.
 
 use std::path::{Path, PathBuf};
 

@@ -82,7 +82,7 @@ impl HttpRequestHandler for MyRequestHandler {
                 ex.end_headers()?;
                 // Resolves when the server starts shutting down (Ctrl-C): the stream then ends
                 // itself with a last event instead of being cut off.
-                let mut shutdown = ex.shutdown();
+                let mut shutdown = ex.shutting_down();
                 for i in 0..count {
                     ex.wfile()
                         .write_all(format!("data: event {i}\n\n").as_bytes())

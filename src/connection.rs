@@ -269,6 +269,11 @@ impl Control {
         self.write_blocked.load(Ordering::Relaxed)
     }
 
+    /// Whether a request's response is still being produced or written.
+    pub(crate) fn in_flight(&self) -> bool {
+        self.started.load(Ordering::Acquire) != self.done.load(Ordering::Acquire)
+    }
+
     /// A request was handed to the service.
     pub(crate) fn request_started(&self) {
         self.started.fetch_add(1, Ordering::Relaxed);

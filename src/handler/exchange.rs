@@ -423,14 +423,21 @@ impl Exchange {
 
     /// Python's `int(self.headers['Content-Length'])`: the declared body length, `None` when the
     /// request has none (the body is then chunked, absent, or framed by HTTP/2). hyper has
-    /// already refused a malformed one with `400`.
+    /// already refused a malformed one with `400`, and accepts repeated equal values
+    /// (`5, 5`), which count once.
     #[doc(alias = "Content-Length")]
     pub fn content_length(&self) -> Option<u64> {
-        self.parts
-            .headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse().ok())
+        let mut length = None;
+        for value in self.parts.headers.get_all(header::CONTENT_LENGTH) {
+            for part in value.to_str().ok()?.split(',') {
+                let part: u64 = part.trim().parse().ok()?;
+                if length.is_some_and(|seen| seen != part) {
+                    return None;
+                }
+                length = Some(part);
+            }
+        }
+        length
     }
 
     /// Reads the whole request body, at most `limit` bytes, answering as Python upload handlers
@@ -538,7 +545,7 @@ impl Exchange {
     ///         ex.send_response(200);
     ///         ex.send_header("Content-Type", "text/event-stream");
     ///         ex.end_headers()?;
-    ///         let mut shutdown = ex.shutdown();
+    ///         let mut shutdown = ex.shutting_down();
     ///         for i in 0.. {
     ///             tokio::select! {
     ///                 () = &mut shutdown => {
@@ -554,11 +561,11 @@ impl Exchange {
     ///     }
     /// }
     /// ```
-    pub fn shutdown(&self) -> super::Shutdown {
-        super::Shutdown::new(self.conn.as_ref().and_then(ConnectionInfo::shutdown_signal))
+    pub fn shutting_down(&self) -> super::ShuttingDown {
+        super::ShuttingDown::new(self.conn.as_ref().and_then(ConnectionInfo::shutdown_signal))
     }
 
-    /// Whether the server has started shutting down (see [`shutdown`](Exchange::shutdown)).
+    /// Whether the server has started shutting down (see [`shutdown`](Exchange::shutting_down)).
     pub fn is_shutting_down(&self) -> bool {
         self.conn
             .as_ref()

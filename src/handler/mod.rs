@@ -177,7 +177,7 @@ mod layer;
 mod query;
 pub(crate) mod rules;
 mod service;
-mod shutdown;
+mod shutting_down;
 
 #[cfg(test)]
 mod tests;
@@ -209,7 +209,7 @@ pub use self::query::{parse_qsl, split_target};
 #[doc(alias = "BaseHTTPRequestHandler")]
 pub use self::service::HandlerService;
 pub use self::service::NotImplemented;
-pub use self::shutdown::Shutdown;
+pub use self::shutting_down::ShuttingDown;
 pub use crate::BoxError;
 
 /// What every `do_*` method returns.

@@ -5,19 +5,34 @@ use std::borrow::Cow;
 
 use percent_encoding::percent_decode_str;
 
-/// `urlsplit(target).path`: the request target up to its query (`?`) or fragment (`#`), still
-/// percent-encoded.
+/// `urlsplit(target).path` and `.query`: the request target's path, up to its query (`?`) or
+/// fragment (`#`), still percent-encoded, and the query. An absolute-form target
+/// (`http://host/p?q`) loses its scheme and authority, as `urlsplit` splits them off.
 ///
 /// ```
 /// use basehttp::handler::split_target;
 ///
 /// assert_eq!(split_target("/search?q=rust#top"), ("/search", Some("q=rust")));
 /// assert_eq!(split_target("/plain"), ("/plain", None));
+/// assert_eq!(split_target("http://example.com/p?x=1"), ("/p", Some("x=1")));
 /// ```
 #[doc(alias = "urlsplit")]
 pub fn split_target(target: &str) -> (&str, Option<&str>) {
     let end = target.find('#').unwrap_or(target.len());
-    let target = &target[..end];
+    let mut target = &target[..end];
+    if let Some((scheme, rest)) = target.split_once("://") {
+        let is_scheme = scheme
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+        if is_scheme {
+            let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+            target = &rest[authority_end..];
+        }
+    }
     match target.split_once('?') {
         Some((path, query)) => (path, Some(query)),
         None => (target, None),
@@ -97,6 +112,12 @@ mod tests {
         assert_eq!(split_target("/a?b?c"), ("/a", Some("b?c")));
         assert_eq!(split_target("/a#f?x"), ("/a", None));
         assert_eq!(split_target("*"), ("*", None));
+        // Absolute-form, as urlsplit splits it.
+        assert_eq!(split_target("http://h:8000/a/b?c"), ("/a/b", Some("c")));
+        assert_eq!(split_target("https://h?c"), ("", Some("c")));
+        assert_eq!(split_target("http://h"), ("", None));
+        // Not a scheme: a path that happens to contain `://`.
+        assert_eq!(split_target("/x://y"), ("/x://y", None));
     }
 
     proptest! {

@@ -899,6 +899,9 @@ async fn request_helpers_read_like_python() {
     let res = call(Inspect, post("12345678", &[("content-length", "8")])).await;
     assert_eq!(res.status(), 200);
     assert_eq!(body_bytes(res).await.unwrap(), "12345678");
+    // Repeated equal values, which hyper accepts, count once.
+    let res = call(Inspect, post("12345678", &[("content-length", "8, 8")])).await;
+    assert_eq!(res.status(), 200);
     // Declared over the limit: 413 before reading.
     let res = call(Inspect, post("123456789", &[("content-length", "9")])).await;
     assert_eq!(res.status(), 413);
@@ -917,4 +920,26 @@ async fn request_helpers_read_like_python() {
     assert_eq!(res.status(), 411);
     let page = String::from_utf8(body_bytes(res).await.unwrap().to_vec()).unwrap();
     assert!(page.contains("<p>Error code: 411</p>"), "{page}");
+}
+
+/// `ShuttingDown` resolves on the server's drain signal, stays resolved when polled again, and
+/// never resolves off basehttp's server.
+#[tokio::test]
+async fn shutting_down_resolves_once_and_stays_resolved() {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+
+    use crate::connection::Signal;
+    use crate::handler::ShuttingDown;
+
+    let (tx, rx) = tokio::sync::watch::channel(Signal::Run);
+    let mut shutting_down = std::pin::pin!(ShuttingDown::new(Some(&rx)));
+    let mut cx = Context::from_waker(Waker::noop());
+    assert!(shutting_down.as_mut().poll(&mut cx).is_pending());
+    tx.send_replace(Signal::Drain);
+    (&mut shutting_down).await;
+    assert_eq!(shutting_down.as_mut().poll(&mut cx), Poll::Ready(()));
+
+    let mut never = std::pin::pin!(ShuttingDown::new(None));
+    assert!(never.as_mut().poll(&mut cx).is_pending());
 }

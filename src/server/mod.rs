@@ -60,7 +60,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -88,8 +88,8 @@ use crate::connection::{Control, Phase};
 #[doc(alias = "HTTPServer")]
 #[doc(alias = "ThreadingHTTPServer")]
 pub struct HttpServer<S> {
-    /// Replaced (same socket, registered anew) when it listens again after a shutdown.
-    listener: std::sync::Mutex<Arc<TcpListener>>,
+    /// The listening socket, and whether a shutdown closed it.
+    listener: std::sync::Mutex<Listener>,
     service: S,
     config: Config,
     local: SocketAddr,
@@ -97,9 +97,6 @@ pub struct HttpServer<S> {
     signal: Arc<watch::Sender<Signal>>,
     /// Connections being served, for the shutdown message.
     open: Arc<AtomicUsize>,
-    /// Whether the listening socket was closed by the last shutdown (reopened by the next
-    /// `serve_forever`).
-    closed: AtomicBool,
     #[cfg(feature = "tls")]
     tls: Option<Arc<rustls::ServerConfig>>,
 }
@@ -136,6 +133,47 @@ impl Default for Config {
             #[cfg(feature = "http2")]
             max_concurrent_streams: 128,
         }
+    }
+}
+
+/// `HttpServer`'s listening socket, and whether a shutdown closed it.
+#[derive(Debug)]
+struct Listener {
+    socket: Arc<TcpListener>,
+    closed: bool,
+}
+
+/// A listening socket that `shutdown` closed, listening again at `local`, registered with the
+/// runtime anew: tokio keeps the hang-up the shutdown caused as readiness that never clears.
+///
+/// A socket bound to port 0 loses its port when it stops listening: it is bound again to the
+/// one it had (a socket bound to a given port keeps it, and refuses this with `EINVAL`). Should
+/// another socket have taken that port meanwhile, this fails with `AddrInUse`.
+fn reopen(socket: &TcpListener, local: SocketAddr) -> io::Result<TcpListener> {
+    let raw = socket2::SockRef::from(socket);
+    match raw.bind(&local.into()) {
+        Err(err) if err.kind() != io::ErrorKind::InvalidInput => return Err(err),
+        _ => {}
+    }
+    raw.listen(LISTEN_BACKLOG)?;
+    let fresh = std::net::TcpListener::from(std::os::fd::AsFd::as_fd(socket).try_clone_to_owned()?);
+    fresh.set_nonblocking(true)?;
+    TcpListener::from_std(fresh)
+}
+
+/// Counts a connection as open for as long as it lives (its task may also end by a panic).
+struct OpenGuard(Arc<AtomicUsize>);
+
+impl OpenGuard {
+    fn new(open: &Arc<AtomicUsize>) -> Self {
+        open.fetch_add(1, Ordering::Relaxed);
+        Self(open.clone())
+    }
+}
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -181,14 +219,16 @@ impl<S> HttpServer<S> {
         let local = listener.local_addr()?;
         let server_name = server_name_for(local.ip());
         Ok(Self {
-            listener: std::sync::Mutex::new(Arc::new(listener)),
+            listener: std::sync::Mutex::new(Listener {
+                socket: Arc::new(listener),
+                closed: false,
+            }),
             service,
             config: Config::default(),
             local,
             server_name: server_name.into(),
             signal: Arc::new(watch::channel(Signal::Run).0),
             open: Arc::default(),
-            closed: AtomicBool::new(false),
             #[cfg(feature = "tls")]
             tls: None,
         })
@@ -406,11 +446,10 @@ where
             match accepted {
                 Ok((stream, remote)) => {
                     let conn = self.connection(stream, remote, tls.as_ref());
-                    let open = self.open.clone();
-                    open.fetch_add(1, Ordering::Relaxed);
+                    let open = OpenGuard::new(&self.open);
                     tokio::spawn(async move {
                         conn.await;
-                        open.fetch_sub(1, Ordering::Relaxed);
+                        drop(open);
                         drop(permit);
                     });
                 }
@@ -513,50 +552,33 @@ where
         }
     }
 
-    fn listener(&self) -> Arc<TcpListener> {
+    fn listener(&self) -> std::sync::MutexGuard<'_, Listener> {
         self.listener
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
     }
 
-    /// The listener to accept on: after a shutdown closed the socket, it listens again, and is
-    /// registered with the runtime anew (tokio keeps the hang-up the shutdown caused as
-    /// readiness that never clears).
+    /// The listener to accept on, listening again if a shutdown closed it.
     fn listen_again(&self) -> io::Result<Arc<TcpListener>> {
-        let listener = self.listener();
-        if !self.closed.swap(false, Ordering::AcqRel) {
-            return Ok(listener);
+        let mut listener = self.listener();
+        if listener.closed {
+            listener.socket = Arc::new(reopen(&listener.socket, self.local)?);
+            listener.closed = false;
         }
-        let socket = socket2::SockRef::from(&*listener);
-        // A socket bound to port 0 loses its port when it stops listening: bind it again to the
-        // one it had (one bound to a given port keeps it, and refuses this with EINVAL).
-        match socket.bind(&self.local.into()) {
-            Err(err) if err.kind() != io::ErrorKind::InvalidInput => return Err(err),
-            _ => {}
-        }
-        socket.listen(LISTEN_BACKLOG)?;
-        let fd = std::os::fd::AsFd::as_fd(&*listener).try_clone_to_owned()?;
-        let fresh = std::net::TcpListener::from(fd);
-        fresh.set_nonblocking(true)?;
-        let fresh = Arc::new(TcpListener::from_std(fresh)?);
-        *self
-            .listener
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh.clone();
-        Ok(fresh)
+        Ok(listener.socket.clone())
     }
 
     /// Closes the listening socket while the server drains, so that new clients are refused
     /// at once (as when Python's process exits) instead of waiting in the backlog; the next
-    /// `serve_forever` listens again on the same address. Where the platform cannot stop a
-    /// socket from listening (only Linux can), new clients wait until the server is dropped.
+    /// `serve_forever` listens again on the same address. Only Linux can stop a socket from
+    /// listening; elsewhere new clients wait until the server is dropped.
     fn stop_listening(&self) {
-        if socket2::SockRef::from(&*self.listener())
+        let mut listener = self.listener();
+        if socket2::SockRef::from(&*listener.socket)
             .shutdown(std::net::Shutdown::Both)
             .is_ok()
         {
-            self.closed.store(true, Ordering::Release);
+            listener.closed = true;
         }
     }
 
@@ -812,7 +834,7 @@ async fn drive<C>(
         loop {
             if let Poll::Ready(result) = conn.as_mut().poll(cx) {
                 if let Err(err) = result {
-                    log_connection_error(remote, &err);
+                    log_connection_error(remote, &err, control.in_flight());
                 }
                 return Poll::Ready(());
             }
@@ -1034,11 +1056,15 @@ impl ShutdownHandle {
 }
 
 /// What `run` says on stderr when requests are still running after the first Ctrl-C.
-fn waiting_message(running: usize, timeout: Duration) -> String {
-    let requests = if running == 1 { "request" } else { "requests" };
+fn waiting_message(open: usize, timeout: Duration) -> String {
+    let connections = if open == 1 {
+        "connection"
+    } else {
+        "connections"
+    };
     let secs = timeout.as_secs_f64();
     format!(
-        "Waiting up to {secs} s for {running} running {requests} to finish; \
+        "Waiting up to {secs} s for the requests of {open} {connections} to finish; \
          press Ctrl-C again to exit now."
     )
 }
@@ -1193,7 +1219,7 @@ fn client_left(err: &hyper::Error) -> Option<&io::Error> {
 }
 
 /// Logs what hyper did with a connection it gave up on, in Python's format.
-fn log_connection_error(remote: SocketAddr, err: &hyper::Error) {
+fn log_connection_error(remote: SocketAddr, err: &hyper::Error, in_flight: bool) {
     let message = if err.is_parse_too_large() {
         // hyper answered 414 for a long target, 431 for a large head.
         let code = if err.to_string().contains("URI") {
@@ -1210,7 +1236,11 @@ fn log_connection_error(remote: SocketAddr, err: &hyper::Error) {
         return;
     } else if let Some(io) = client_left(err) {
         // Python: a `BrokenPipeError` traceback under "Exception occurred during processing".
-        format!("client closed the connection before the response was complete ({err}: {io})")
+        if in_flight {
+            format!("client closed the connection before the response was complete ({err}: {io})")
+        } else {
+            format!("client closed the connection ({err}: {io})")
+        }
     } else {
         format!("connection error: {err}")
     };

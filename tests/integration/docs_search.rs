@@ -163,6 +163,16 @@ fn every_python_name_of_the_mapping_is_found_by_rustdoc_search() {
         "cargo doc failed:\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    let index = target.join("doc/search.index/normalizedName");
+    if !index.is_dir() {
+        // rustdoc's search index took this layout in 2025; older toolchains write another.
+        assert!(
+            std::env::var_os("BASEHTTP_REQUIRE_TOOLS").is_none(),
+            "no {index:?}: this rustdoc writes another search index"
+        );
+        eprintln!("rustdoc writes another search index layout: skipped");
+        return;
+    }
     let indexed = indexed_names(&target.join("doc"));
 
     let mapping = std::fs::read_to_string(repo.join("docs/python-mapping.md")).expect("mapping");

@@ -167,7 +167,7 @@ async fn streaming_sends_events_as_they_happen() {
     );
 }
 
-/// Ctrl-C while an event stream runs: the handler sees the shutdown (`Exchange::shutdown`),
+/// Ctrl-C while an event stream runs: the handler sees the shutdown (`Exchange::shutting_down`),
 /// ends the stream with a last event, and the process exits at once instead of waiting out the
 /// drain timeout.
 #[tokio::test]
@@ -240,17 +240,20 @@ async fn first_ctrl_c_stops_listening_and_says_how_long_it_waits() {
     let stderr = wait_for_output(&server.stderr, |t| t.contains("Ctrl-C again"));
     assert!(
         stderr.contains(
-            "Waiting up to 10 s for 1 running request to finish; press Ctrl-C again to exit now."
+            "Waiting up to 10 s for the requests of 1 connection to finish; press Ctrl-C again to exit now."
         ),
         "{stderr}"
     );
-    let refused = std::net::TcpStream::connect(server.addr());
-    assert!(
-        refused
-            .as_ref()
-            .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused),
-        "new clients are refused while the server drains: {refused:?}"
-    );
+    // Only Linux can stop a socket from listening.
+    if cfg!(target_os = "linux") {
+        let refused = std::net::TcpStream::connect(server.addr());
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused),
+            "new clients are refused while the server drains: {refused:?}"
+        );
+    }
     let second = Instant::now();
     server.interrupt();
     assert_eq!(server.wait_exit(), Some(0));

@@ -4,8 +4,9 @@
 //! gets that crate, and `tower`, which those build on; nothing else.
 //!
 //! A snippet that needs one of basehttp's opt-in features says so in a first-line comment,
-//! `// Cargo.toml: basehttp = { version = "0.1", features = ["tls", "http2"] }`, and is checked
-//! in a crate of its own with exactly those features.
+//! `// Cargo.toml: basehttp = { version = "0.1", features = ["tls", "http2"] }`. Such snippets
+//! are checked in a workspace of their own, whose basehttp has the features they declare (and no
+//! others), so that the other snippets are checked with the default features only.
 //!
 //! The crates are checked offline against this repository's `Cargo.lock`, in
 //! `target/snippets`.
@@ -157,11 +158,17 @@ fn readme_and_migration_snippets_compile_with_basehttp_and_tokio_alone() {
         .collect();
     assert!(all.len() >= 20, "found only {} snippets", all.len());
 
-    let (plain, ecosystem): (Vec<&Snippet>, Vec<&Snippet>) = all.iter().partition(|s| {
-        !ECOSYSTEM[..5]
-            .iter()
-            .any(|(name, _)| names_crate(&s.code, name))
-    });
+    // Features unify within a workspace: snippets that declare features get a workspace of
+    // their own, so the others are checked with the defaults only.
+    let (featured, undeclared): (Vec<&Snippet>, Vec<&Snippet>) = all
+        .iter()
+        .partition(|s| !declared_features(&s.code).is_empty());
+    let (plain, ecosystem): (Vec<&Snippet>, Vec<&Snippet>) =
+        undeclared.into_iter().partition(|s| {
+            !ECOSYSTEM[..5]
+                .iter()
+                .any(|(name, _)| names_crate(&s.code, name))
+        });
     // A plain snippet names no other crate than basehttp, tokio and std.
     for snippet in &plain {
         for name in ["tower", "http", "hyper", "bytes", "http_body_util"] {
@@ -176,11 +183,6 @@ fn readme_and_migration_snippets_compile_with_basehttp_and_tokio_alone() {
 
     let work = tempfile::tempdir().expect("tempdir");
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    // Features unify within a workspace: snippets that declare features get a workspace of
-    // their own, so the others are checked with the defaults only.
-    let (featured, plain): (Vec<&Snippet>, Vec<&Snippet>) = plain
-        .into_iter()
-        .partition(|s| !declared_features(&s.code).is_empty());
     let mut features: Vec<String> = featured
         .iter()
         .flat_map(|s| declared_features(&s.code))
@@ -196,7 +198,7 @@ fn readme_and_migration_snippets_compile_with_basehttp_and_tokio_alone() {
                 ("ecosystem", &[], &extra, &ecosystem),
             ],
         ),
-        ("featured", vec![("featured", &features, &[], &featured)]),
+        ("featured", vec![("featured", &features, &extra, &featured)]),
     ];
     let mut report = String::new();
     let mut stderr_all = String::new();

@@ -366,6 +366,10 @@ pub fn spawn_server_capturing(command: Command) -> ChildGuard {
 }
 
 fn spawn_server_with(mut command: Command, capture_stderr: bool) -> ChildGuard {
+    // A developer's RUST_LOG must not change what the servers print; a test sets its own.
+    if !command.get_envs().any(|(name, _)| name == "RUST_LOG") {
+        command.env_remove("RUST_LOG");
+    }
     command.stdout(Stdio::piped());
     if capture_stderr {
         command.stderr(Stdio::piped());
@@ -711,19 +715,35 @@ pub fn basehttp() -> Command {
         build
             .args([
                 "build",
-                "--quiet",
+                "--locked",
                 "-p",
                 "basehttp-cli",
                 "--bin",
                 "basehttp",
             ])
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
+            .args(["--message-format", "json-render-diagnostics"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stderr(Stdio::inherit());
         if release {
             build.arg("--release");
         }
-        let status = build.status().expect("run cargo build");
-        assert!(status.success(), "cargo build -p basehttp-cli failed");
-        profile_dir.join("basehttp")
+        let output = build.output().expect("run cargo build");
+        assert!(
+            output.status.success(),
+            "cargo build -p basehttp-cli failed"
+        );
+        // The artifact cargo reports, wherever the profile or a target triple put it.
+        let key = "\"executable\":\"";
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let executable = stdout
+            .lines()
+            .filter(|line| line.contains("\"compiler-artifact\""))
+            .find_map(|line| {
+                let start = line.find(key)? + key.len();
+                let end = start + line[start..].find('"')?;
+                Some(PathBuf::from(&line[start..end]))
+            });
+        executable.unwrap_or_else(|| profile_dir.join("basehttp"))
     });
     Command::new(binary)
 }

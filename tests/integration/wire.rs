@@ -988,7 +988,11 @@ async fn a_client_leaving_mid_response_is_logged_in_words() {
     }
     let log = captured_log();
     let server = serve(Large.into_service()).await;
-    let mut stream = connect(server.addr).await;
+    // From an address of its own (all of 127/8 is loopback on Linux), so that this test's line
+    // is told apart from other tests' in the shared log.
+    let client = tokio::net::TcpSocket::new_v4().unwrap();
+    client.bind("127.0.0.77:0".parse().unwrap()).unwrap();
+    let mut stream = client.connect(server.addr).await.unwrap();
     stream
         .write_all(b"GET /client-leaves HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
@@ -1004,11 +1008,11 @@ async fn a_client_leaving_mid_response_is_logged_in_words() {
         .unwrap();
     drop(stream);
 
-    let address = server.addr.ip().to_string();
+    let address = "127.0.0.77 - - [";
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let line = loop {
         let found = log.lock().unwrap().iter().find_map(|l| {
-            (l.starts_with(&address) && l.contains("client closed the connection"))
+            (l.starts_with(address) && l.contains("client closed the connection"))
                 .then(|| l.clone())
         });
         if let Some(line) = found {
@@ -1049,10 +1053,13 @@ async fn serve_forever_listens_again_after_a_shutdown() {
         tokio::join!(handle.shutdown(), async {
             serve.await.unwrap();
         });
-        let refused = tokio::net::TcpStream::connect(addr).await;
-        assert!(
-            refused.is_err(),
-            "round {round}: connected while not serving"
-        );
+        // Only Linux can stop a socket from listening.
+        if cfg!(target_os = "linux") {
+            let refused = tokio::net::TcpStream::connect(addr).await;
+            assert!(
+                refused.is_err(),
+                "round {round}: connected while not serving"
+            );
+        }
     }
 }
