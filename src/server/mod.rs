@@ -421,6 +421,12 @@ where
     /// [`ShutdownHandle::shutdown`] is called, then lets in-flight requests finish (up to
     /// [`shutdown_timeout`](HttpServer::shutdown_timeout)) and returns.
     ///
+    /// The listening socket stops listening when the shutdown starts (on Linux: new clients are
+    /// refused rather than left waiting) and listens again when `serve_forever` or
+    /// [`handle_request`](HttpServer::handle_request) is next called, on the same address. A
+    /// server bound to port 0 gets its port back, unless another socket took it meanwhile: then
+    /// this returns the `AddrInUse` error.
+    ///
     /// Errors from `accept` that concern one connection are ignored; others (such as running
     /// out of file descriptors) are logged and retried after a second.
     pub async fn serve_forever(&self) -> io::Result<()> {
