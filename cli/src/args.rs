@@ -3,21 +3,25 @@
 use std::path::PathBuf;
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
-use clap::{CommandFactory, Parser};
+use clap::{ArgAction, CommandFactory, Parser};
 use http::{HeaderName, HeaderValue, Version};
 
-/// The flags, spelled as Python spells them.
+/// The flags, spelled as Python spells them, in Python's order (3.14's, then 3.15's `-H`), then
+/// basehttp's own. `--help` and `--version` are argparse's, rendered by [`help`].
 #[derive(Debug, Parser)]
 #[command(
     name = "basehttp",
-    version,
-    about = "Python's http.server on hyper: serve a directory, or run CGI scripts.",
-    after_help = "Same flags and output as `python -m http.server`."
+    disable_help_flag = true,
+    disable_version_flag = true
 )]
 pub(crate) struct Args {
     /// bind to this port (default: 8000)
     #[arg(value_name = "port", default_value = "8000", hide_default_value = true)]
     port: String,
+
+    /// show this help message and exit
+    #[arg(short = 'h', long = "help", action = ArgAction::SetTrue)]
+    pub(crate) help: bool,
 
     /// run as CGI server
     #[arg(long)]
@@ -41,6 +45,23 @@ pub(crate) struct Args {
     )]
     protocol: String,
 
+    /// path to the TLS certificate chain file
+    #[arg(long, value_name = "PATH")]
+    tls_cert: Option<PathBuf>,
+
+    /// path to the TLS key file
+    #[arg(long, value_name = "PATH")]
+    tls_key: Option<PathBuf>,
+
+    /// path to the password file for the TLS key
+    #[arg(long, value_name = "PATH")]
+    tls_password_file: Option<PathBuf>,
+
+    /// add a custom response header of the form 'Header: value' to file and listing responses
+    /// (can be specified multiple times; Python 3.15)
+    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    headers: Vec<String>,
+
     /// follow symbolic links that lead outside the directory (Python's behaviour; default:
     /// refuse them)
     #[arg(long)]
@@ -61,23 +82,6 @@ pub(crate) struct Args {
     #[arg(long)]
     cgi_inherit_env: bool,
 
-    /// add a custom response header of the form 'Header: value' to file and listing responses
-    /// (can be specified multiple times; Python 3.15)
-    #[arg(short = 'H', long = "header", value_name = "HEADER")]
-    headers: Vec<String>,
-
-    /// path to the TLS certificate chain file
-    #[arg(long, value_name = "PATH")]
-    tls_cert: Option<PathBuf>,
-
-    /// path to the TLS key file
-    #[arg(long, value_name = "PATH")]
-    tls_key: Option<PathBuf>,
-
-    /// path to the password file for the TLS key
-    #[arg(long, value_name = "PATH")]
-    tls_password_file: Option<PathBuf>,
-
     /// do not print a log line for every request (an addition: Python always logs)
     #[arg(short = 'q', long)]
     quiet: bool,
@@ -91,6 +95,10 @@ pub(crate) struct Args {
         hide_default_value = true
     )]
     log_format: String,
+
+    /// show program's version number and exit
+    #[arg(short = 'V', long = "version", action = ArgAction::SetTrue)]
+    pub(crate) version: bool,
 }
 
 /// `--log-format`.
@@ -259,13 +267,9 @@ fn parse_protocol(protocol: &str) -> Result<Version, String> {
 /// [--cgi] …` and, when it does not fit on one line, the positional on a line of its own.
 pub(crate) fn usage() -> String {
     let command = Args::command();
-    let mut optionals = vec!["[-h]".to_owned(), "[-V]".to_owned()];
+    let mut optionals = Vec::new();
     let mut positionals = Vec::new();
     for arg in command.get_arguments() {
-        let id = arg.get_id().as_str();
-        if id == "help" || id == "version" {
-            continue;
-        }
         let takes_value = arg.get_action().takes_values();
         let metavar = arg
             .get_value_names()
@@ -288,7 +292,7 @@ pub(crate) fn usage() -> String {
         });
     }
     let prefix = "usage: basehttp ";
-    let width = 80;
+    let width = 78;
     let indent = " ".repeat(prefix.len());
     let one_line = format!("{prefix}{} {}", optionals.join(" "), positionals.join(" "));
     if one_line.len() <= width {
@@ -311,6 +315,76 @@ pub(crate) fn usage() -> String {
         lines.push(format!("{indent}{part}"));
     }
     lines.join("\n")
+}
+
+/// argparse's `--help`: the usage, then each argument's invocation (`-b, --bind ADDRESS`) and
+/// help, laid out as `HelpFormatter` lays them out for an 80-column terminal: help at column 24,
+/// wrapped at 78, on its own line when the invocation is longer than 20 columns.
+pub(crate) fn help() -> String {
+    const HELP_POSITION: usize = 24;
+    const WIDTH: usize = 78;
+    let command = Args::command();
+    let entry = |invocation: String, help: &str| {
+        let words: Vec<&str> = help.split_whitespace().collect();
+        let mut lines: Vec<String> = Vec::new();
+        let mut line = String::new();
+        for word in words {
+            if !line.is_empty() && line.len() + 1 + word.len() > WIDTH - HELP_POSITION {
+                lines.push(std::mem::take(&mut line));
+            }
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+        if !line.is_empty() {
+            lines.push(line);
+        }
+        let mut text = format!("  {invocation}");
+        let mut lines = lines.into_iter();
+        if invocation.len() <= HELP_POSITION - 4 {
+            text = format!("{text:<HELP_POSITION$}");
+            text.push_str(&lines.next().unwrap_or_default());
+        }
+        for line in lines {
+            text.push('\n');
+            text.push_str(&" ".repeat(HELP_POSITION));
+            text.push_str(&line);
+        }
+        text.push('\n');
+        text
+    };
+    let mut positionals = String::new();
+    let mut options = String::new();
+    for arg in command.get_arguments() {
+        let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+        let metavar = arg
+            .get_value_names()
+            .and_then(|names| names.first())
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        if arg.is_positional() {
+            positionals.push_str(&entry(metavar, &help));
+            continue;
+        }
+        let mut flags = Vec::new();
+        if let Some(short) = arg.get_short() {
+            flags.push(format!("-{short}"));
+        }
+        if let Some(long) = arg.get_long() {
+            flags.push(format!("--{long}"));
+        }
+        let mut invocation = flags.join(", ");
+        if arg.get_action().takes_values() {
+            invocation.push(' ');
+            invocation.push_str(&metavar);
+        }
+        options.push_str(&entry(invocation, &help));
+    }
+    format!(
+        "{}\n\npositional arguments:\n{positionals}\noptions:\n{options}",
+        usage()
+    )
 }
 
 /// What argparse says where clap refused the command line: `unrecognized arguments: --foo`,
@@ -499,15 +573,49 @@ mod tests {
         );
     }
 
+    /// CPython 3.14's `python -m http.server --help`, from "positional arguments:" on.
+    const PYTHON_314_HELP: &str = "\
+positional arguments:
+  port                  bind to this port (default: 8000)
+
+options:
+  -h, --help            show this help message and exit
+  --cgi                 run as CGI server
+  -b, --bind ADDRESS    bind to this address (default: all interfaces)
+  -d, --directory DIRECTORY
+                        serve this directory (default: current directory)
+  -p, --protocol VERSION
+                        conform to this HTTP version (default: HTTP/1.0)
+  --tls-cert PATH       path to the TLS certificate chain file
+  --tls-key PATH        path to the TLS key file
+  --tls-password-file PATH
+                        path to the password file for the TLS key
+";
+
+    #[test]
+    fn help_is_argparses() {
+        let help = help();
+        // Python's options come first, exactly as CPython 3.14 prints them; basehttp's own
+        // follow, laid out the same way.
+        let start = help.find("positional arguments:").unwrap_or_default();
+        assert!(help[start..].starts_with(PYTHON_314_HELP), "{help}");
+        assert!(help.starts_with(&usage()), "{help}");
+        assert!(
+            help.contains("\n  -V, --version         show program's version number and exit\n")
+        );
+        assert!(help.lines().all(|l| l.len() <= 78), "{help}");
+    }
+
     #[test]
     fn usage_is_argparses() {
         let usage = usage();
         let lines: Vec<&str> = usage.lines().collect();
         assert!(
-            lines[0].starts_with("usage: basehttp [-h] [-V] [--cgi] [-b ADDRESS] [-d DIRECTORY]"),
+            lines[0].starts_with("usage: basehttp [-h] [--cgi] [-b ADDRESS] [-d DIRECTORY]"),
             "{usage}"
         );
-        assert!(lines.iter().all(|l| l.len() <= 80), "{usage}");
+        // argparse wraps at 78 columns (an 80-column terminal, less its margin).
+        assert!(lines.iter().all(|l| l.len() <= 78), "{usage}");
         assert_eq!(lines.last().map(|l| l.trim()), Some("[port]"), "{usage}");
         for line in &lines[1..] {
             assert!(

@@ -11,7 +11,6 @@ use basehttp::cgi::Cgi;
 use basehttp::server::HttpServer;
 use basehttp::static_files::StaticFiles;
 use clap::Parser;
-use clap::error::ErrorKind;
 use tower::Layer;
 use tower::util::Either;
 
@@ -22,18 +21,17 @@ fn main() -> ExitCode {
     basehttp::cgi::exec_helper();
     let args = match Args::try_parse() {
         Ok(args) => args,
-        // --help and --version print to stdout and exit 0.
-        Err(err)
-            if matches!(
-                err.kind(),
-                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
-            ) =>
-        {
-            let _ = err.print();
-            return ExitCode::SUCCESS;
-        }
         Err(err) => return usage_error(&args::clap_error_message(&err)),
     };
+    // argparse's -h/--help and -V/--version: on stdout, exit 0.
+    if args.help {
+        print!("{}", args::help());
+        return ExitCode::SUCCESS;
+    }
+    if args.version {
+        println!("basehttp {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
     let config = match args.into_config() {
         Ok(config) => config,
         Err(message) => return usage_error(&message),

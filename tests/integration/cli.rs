@@ -185,6 +185,37 @@ fn help_goes_to_stdout_and_exits_0() {
     assert!(output.stderr.is_empty());
 }
 
+/// `--help` side by side with CPython 3.14's own: every option Python has is printed exactly as
+/// argparse prints it (basehttp's additions follow, in the same layout).
+#[test]
+fn help_matches_cpython_314_for_pythons_options() {
+    let Some((python, lib)) = cpython314() else {
+        return;
+    };
+    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/run.py");
+    let theirs = std::process::Command::new(python)
+        .arg(script)
+        .args(["cli", "0", "--help"])
+        .env("BASEHTTP_CPYTHON_LIB", lib)
+        .env("COLUMNS", "80")
+        .output()
+        .unwrap();
+    let theirs = String::from_utf8_lossy(&theirs.stdout).into_owned();
+    let ours = basehttp().arg("--help").output().unwrap();
+    let ours = String::from_utf8_lossy(&ours.stdout).into_owned();
+    let from = |help: &str| {
+        help.find("positional arguments:")
+            .map(|at| help[at..].to_owned())
+            .unwrap_or_default()
+    };
+    let (theirs, ours) = (from(&theirs), from(&ours));
+    assert!(theirs.contains("--tls-password-file PATH"), "{theirs}");
+    assert!(
+        ours.starts_with(&theirs),
+        "CPython:\n{theirs}\nbasehttp:\n{ours}"
+    );
+}
+
 #[tokio::test]
 async fn protocol_sets_the_status_line_version() {
     for (flag, expected) in [("HTTP/1.1", "HTTP/1.1 "), ("HTTP/1.0", "HTTP/1.0 ")] {
