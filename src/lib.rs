@@ -15,6 +15,8 @@
 //! | `self.send_response(200)`, `self.send_header(…)`, `self.end_headers()` | [`ex.send_response(200)`](handler::Exchange::send_response), [`ex.send_header(…)`](handler::Exchange::send_header), [`ex.end_headers()?`](handler::Exchange::end_headers) |
 //! | `self.wfile.write(b"…")`, `self.rfile.read(n)` | `ex.wfile().write_all(b"…").await?`, `ex.rfile().read(…).await?` |
 //! | `self.send_error(404)` | [`ex.send_error(404)`](handler::Exchange::send_error) |
+//! | `parse_qs(urlsplit(self.path).query)`, `self.headers['X']` | [`ex.query_pairs()`](handler::Exchange::query_pairs), [`ex.header("X")`](handler::Exchange::header) |
+//! | `self.rfile.read(int(self.headers['Content-Length']))` | [`ex.read_body(limit).await?`](handler::Exchange::read_body) (answers `411`/`413` itself) |
 //! | `super().do_GET()` | [`return ex.fall_through()`](handler::Exchange::fall_through) |
 //! | `def end_headers(self): …; super().end_headers()` in a subclass | [`fn end_headers(&self, ex)`](handler::HttpRequestHandler::end_headers) on the handler, calling `ex.end_headers()`: it runs for every response below the handler, files and CGI included |
 //! | `error_message_format`, `server_version`, … class attributes | trait methods of the handler (they apply below it too), or builders of [`StaticFiles`](static_files::StaticFiles) and [`Cgi`](cgi::Cgi) |
