@@ -531,46 +531,44 @@ mod tests {
 
     #[test]
     fn errors_are_argparses() {
-        // CPython 3.14's own wording where it has one.
-        assert_eq!(
-            error_of(&["abc"]),
-            "argument port: invalid int value: 'abc'"
-        );
-        assert_eq!(error_of(&["--foo"]), "unrecognized arguments: --foo");
-        assert_eq!(error_of(&["1", "2"]), "unrecognized arguments: 2");
-        assert_eq!(
-            error_of(&["-b"]),
-            "argument -b/--bind: expected one argument"
-        );
-        assert_eq!(
-            error_of(&["--protocol"]),
-            "argument -p/--protocol: expected one argument"
-        );
-        assert_eq!(
-            error_of(&["--cgi-timeout"]),
-            "argument --cgi-timeout: expected one argument"
-        );
-        // basehttp's own checks, in the same form.
-        assert_eq!(
-            error_of(&["70000"]),
-            "argument port: invalid port value: '70000' (use 0 to 65535)"
-        );
-        assert_eq!(
-            error_of(&["-p", "HTTP/3"]),
-            "argument -p/--protocol: invalid choice: 'HTTP/3' (choose from HTTP/1.0, HTTP/1.1, HTTP/2.0)"
-        );
-        assert_eq!(
-            error_of(&["--log-format", "xml"]),
-            "argument --log-format: invalid choice: 'xml' (choose from python, json)"
-        );
-        assert_eq!(
-            error_of(&["--cgi-timeout", "soon"]),
-            "argument --cgi-timeout: invalid float value: 'soon'"
-        );
-        assert_eq!(
-            error_of(&["-H", "NoColon"]),
-            "argument -H/--header: Header NoColon must be of the form Header: value"
-        );
+        for (args, expected) in [
+            // CPython 3.14's own wording where it has one.
+            (&["abc"][..], "argument port: invalid int value: 'abc'"),
+            (&["--foo"], "unrecognized arguments: --foo"),
+            (&["1", "2"], "unrecognized arguments: 2"),
+            (&["-b"], "argument -b/--bind: expected one argument"),
+            (
+                &["--protocol"],
+                "argument -p/--protocol: expected one argument",
+            ),
+            (
+                &["--cgi-timeout"],
+                "argument --cgi-timeout: expected one argument",
+            ),
+            // basehttp's own checks, in the same form.
+            (
+                &["70000"],
+                "argument port: invalid port value: '70000' (use 0 to 65535)",
+            ),
+            (
+                &["-p", "HTTP/3"],
+                "argument -p/--protocol: invalid choice: 'HTTP/3' (choose from HTTP/1.0, HTTP/1.1, HTTP/2.0)",
+            ),
+            (
+                &["--log-format", "xml"],
+                "argument --log-format: invalid choice: 'xml' (choose from python, json)",
+            ),
+            (
+                &["--cgi-timeout", "soon"],
+                "argument --cgi-timeout: invalid float value: 'soon'",
+            ),
+            (
+                &["-H", "NoColon"],
+                "argument -H/--header: Header NoColon must be of the form Header: value",
+            ),
+        ] {
+            assert_eq!(error_of(args), expected, "{args:?}");
+        }
     }
 
     /// CPython 3.14's `python -m http.server --help`, from "positional arguments:" on.
