@@ -263,6 +263,38 @@ fn parse_protocol(protocol: &str) -> Result<Version, String> {
     }
 }
 
+/// How argparse shows one argument: its flags (`-b`, `--bind`; none for a positional), its
+/// metavar, and whether an option takes a value.
+struct Shape {
+    flags: Vec<String>,
+    metavar: String,
+    /// The metavar, for an option that takes a value.
+    value: Option<String>,
+}
+
+impl Shape {
+    fn of(arg: &clap::Arg) -> Self {
+        let metavar = arg
+            .get_value_names()
+            .and_then(|names| names.first())
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let mut flags = Vec::new();
+        if let Some(short) = arg.get_short() {
+            flags.push(format!("-{short}"));
+        }
+        if let Some(long) = arg.get_long() {
+            flags.push(format!("--{long}"));
+        }
+        let value = (!flags.is_empty() && arg.get_action().takes_values()).then(|| metavar.clone());
+        Self {
+            flags,
+            metavar,
+            value,
+        }
+    }
+}
+
 /// argparse's usage line for these flags, wrapped as argparse wraps it: `usage: basehttp [-h]
 /// [--cgi] …` and, when it does not fit on one line, the positional on a line of its own.
 pub(crate) fn usage() -> String {
@@ -270,25 +302,16 @@ pub(crate) fn usage() -> String {
     let mut optionals = Vec::new();
     let mut positionals = Vec::new();
     for arg in command.get_arguments() {
-        let takes_value = arg.get_action().takes_values();
-        let metavar = arg
-            .get_value_names()
-            .and_then(|names| names.first())
-            .map(ToString::to_string)
-            .unwrap_or_default();
-        if arg.is_positional() {
-            positionals.push(format!("[{metavar}]"));
+        let shape = Shape::of(arg);
+        if shape.flags.is_empty() {
+            positionals.push(format!("[{}]", shape.metavar));
             continue;
         }
-        let flag = match (arg.get_short(), arg.get_long()) {
-            (Some(short), _) => format!("-{short}"),
-            (None, Some(long)) => format!("--{long}"),
-            (None, None) => continue,
-        };
-        optionals.push(if takes_value {
-            format!("[{flag} {metavar}]")
-        } else {
-            format!("[{flag}]")
+        // argparse's usage names an option by its first flag (the short one when there is one).
+        let flag = &shape.flags[0];
+        optionals.push(match &shape.value {
+            Some(metavar) => format!("[{flag} {metavar}]"),
+            None => format!("[{flag}]"),
         });
     }
     let prefix = "usage: basehttp ";
@@ -358,26 +381,15 @@ pub(crate) fn help() -> String {
     let mut options = String::new();
     for arg in command.get_arguments() {
         let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
-        let metavar = arg
-            .get_value_names()
-            .and_then(|names| names.first())
-            .map(ToString::to_string)
-            .unwrap_or_default();
-        if arg.is_positional() {
-            positionals.push_str(&entry(metavar, &help));
+        let shape = Shape::of(arg);
+        if shape.flags.is_empty() {
+            positionals.push_str(&entry(shape.metavar, &help));
             continue;
         }
-        let mut flags = Vec::new();
-        if let Some(short) = arg.get_short() {
-            flags.push(format!("-{short}"));
-        }
-        if let Some(long) = arg.get_long() {
-            flags.push(format!("--{long}"));
-        }
-        let mut invocation = flags.join(", ");
-        if arg.get_action().takes_values() {
+        let mut invocation = shape.flags.join(", ");
+        if let Some(metavar) = &shape.value {
             invocation.push(' ');
-            invocation.push_str(&metavar);
+            invocation.push_str(metavar);
         }
         options.push_str(&entry(invocation, &help));
     }
