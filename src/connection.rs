@@ -10,7 +10,8 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::task::Poll;
+use std::sync::{Mutex, PoisonError};
+use std::task::{Poll, Waker};
 
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -192,10 +193,33 @@ pub(crate) struct Control {
     writes: AtomicU64,
     /// Whether the last write attempt found the socket full (the client is not reading).
     write_blocked: AtomicBool,
+    /// Bytes written to the socket.
+    written: AtomicU64,
+    /// A response body is holding its next chunk back until the socket takes what came before.
+    parked: AtomicBool,
+    /// The server needs this connection's slot: close it.
+    evicted: AtomicBool,
+    /// The last request had a body (which its service may not have read).
+    body_seen: AtomicBool,
+    /// Whether this connection multiplexes requests (HTTP/2): responses are then written by
+    /// their own tasks and tracked in `waits`.
+    multiplexed: AtomicBool,
+    /// The connection task's waker, to end it early or to resume a parked body.
+    task: Mutex<Option<Waker>>,
+    /// HTTP/2 responses waiting for the client to take their next chunk (flow control).
+    waits: Mutex<Waits>,
     /// When the last response ended (or the connection was accepted), in milliseconds since
     /// `epoch`.
     last_done_ms: AtomicU64,
     epoch: Instant,
+}
+
+/// Since when each waiting HTTP/2 response has waited (milliseconds since the epoch, plus one;
+/// `0` when it is not waiting), by slot; freed slots are reused.
+#[derive(Debug, Default)]
+struct Waits {
+    since: Vec<u64>,
+    free: Vec<usize>,
 }
 
 impl Default for Control {
@@ -208,6 +232,13 @@ impl Default for Control {
             reads_at_done: AtomicU64::new(0),
             writes: AtomicU64::new(0),
             write_blocked: AtomicBool::new(false),
+            written: AtomicU64::new(0),
+            parked: AtomicBool::new(false),
+            evicted: AtomicBool::new(false),
+            body_seen: AtomicBool::new(false),
+            multiplexed: AtomicBool::new(false),
+            task: Mutex::new(None),
+            waits: Mutex::new(Waits::default()),
             last_done_ms: AtomicU64::new(0),
             epoch: Instant::now(),
         }
@@ -297,10 +328,120 @@ impl Control {
         match result {
             Poll::Ready(Ok(n)) if *n > 0 => {
                 self.writes.fetch_add(1, Ordering::Relaxed);
+                self.written.fetch_add(*n as u64, Ordering::Relaxed);
                 self.write_blocked.store(false, Ordering::Relaxed);
+                if self.parked.load(Ordering::Relaxed) && self.parked.swap(false, Ordering::AcqRel)
+                {
+                    self.wake();
+                }
             }
             Poll::Pending => self.write_blocked.store(true, Ordering::Relaxed),
             _ => {}
         }
+    }
+
+    /// Bytes written to the socket so far.
+    pub(crate) fn written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
+
+    /// Holds a response body back until the next write to the socket (which wakes the
+    /// connection task, the one polling the body on HTTP/1).
+    pub(crate) fn park(&self) {
+        self.parked.store(true, Ordering::Release);
+    }
+
+    /// Remembers the connection task's waker (once: a task's waker does not change).
+    pub(crate) fn register_task(&self, waker: &Waker) {
+        let mut task = self.task.lock().unwrap_or_else(PoisonError::into_inner);
+        if !task.as_ref().is_some_and(|t| t.will_wake(waker)) {
+            *task = Some(waker.clone());
+        }
+    }
+
+    fn wake(&self) {
+        let task = self.task.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(task) = task.as_ref() {
+            task.wake_by_ref();
+        }
+    }
+
+    /// Asks the connection to close now, to make room for another.
+    pub(crate) fn evict(&self) {
+        self.evicted.store(true, Ordering::Release);
+        self.wake();
+    }
+
+    pub(crate) fn is_evicted(&self) -> bool {
+        self.evicted.load(Ordering::Acquire)
+    }
+
+    /// A request was handed to the service, with a body or without.
+    pub(crate) fn saw_body(&self, body: bool) {
+        self.body_seen.store(body, Ordering::Relaxed);
+    }
+
+    /// Whether the last request had a body, which the client may still be sending.
+    pub(crate) fn body_seen(&self) -> bool {
+        self.body_seen.load(Ordering::Relaxed)
+    }
+
+    /// Marks the connection as HTTP/2: responses are tracked one by one in `waits`.
+    #[cfg_attr(not(feature = "http2"), allow(dead_code))]
+    pub(crate) fn set_multiplexed(&self) {
+        self.multiplexed.store(true, Ordering::Relaxed);
+    }
+
+    pub(crate) fn is_multiplexed(&self) -> bool {
+        self.multiplexed.load(Ordering::Relaxed)
+    }
+
+    fn waits(&self) -> std::sync::MutexGuard<'_, Waits> {
+        self.waits.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX - 1)
+    }
+
+    /// A slot for one HTTP/2 response, waiting from now (its head is ready; the client has not
+    /// taken any of its body yet).
+    pub(crate) fn wait_slot(&self) -> usize {
+        let now = self.now_ms() + 1;
+        let mut waits = self.waits();
+        match waits.free.pop() {
+            Some(slot) => {
+                waits.since[slot] = now;
+                slot
+            }
+            None => {
+                waits.since.push(now);
+                waits.since.len() - 1
+            }
+        }
+    }
+
+    /// Whether the response in `slot` waits for the client (from now) or not.
+    pub(crate) fn set_waiting(&self, slot: usize, waiting: bool) {
+        let since = if waiting { self.now_ms() + 1 } else { 0 };
+        if let Some(entry) = self.waits().since.get_mut(slot) {
+            *entry = since;
+        }
+    }
+
+    pub(crate) fn free_slot(&self, slot: usize) {
+        let mut waits = self.waits();
+        if let Some(entry) = waits.since.get_mut(slot) {
+            *entry = 0;
+            waits.free.push(slot);
+        }
+    }
+
+    /// Since when the longest-waiting HTTP/2 response has waited for the client to open its
+    /// flow-control window.
+    pub(crate) fn oldest_wait(&self) -> Option<Instant> {
+        let waits = self.waits();
+        let oldest = waits.since.iter().copied().filter(|&s| s != 0).min()?;
+        Some(self.epoch + std::time::Duration::from_millis(oldest - 1))
     }
 }

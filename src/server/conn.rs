@@ -7,19 +7,23 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
+use bytes::Bytes;
 use http::{Request, Response};
 use http_body::{Frame, SizeHint};
 use pin_project_lite::pin_project;
+use tokio::time::Sleep;
 use tower::Service;
 use tower::util::{Oneshot, ServiceExt};
 use tracing::Instrument;
 use tracing::instrument::Instrumented;
 
+use super::framing;
 use crate::connection::Control;
 
 /// Counts a request from its start until its response body is dropped.
-struct InFlight(Arc<Control>);
+pub(crate) struct InFlight(Arc<Control>);
 
 impl InFlight {
     fn new(control: Arc<Control>) -> Self {
@@ -34,18 +38,46 @@ impl Drop for InFlight {
     }
 }
 
+/// How long, and for how many bytes, a closing connection keeps reading what its client still
+/// sends (nginx's `lingering_close`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Linger {
+    pub(crate) time: Option<Duration>,
+    pub(crate) bytes: u64,
+}
+
+/// Where a lingering close stands.
+enum Lingering {
+    /// Not closing.
+    Open,
+    /// Output shut down; discarding input until the client closes, `left` bytes or `until`.
+    Draining {
+        until: Pin<Box<Sleep>>,
+        left: u64,
+    },
+    Done,
+}
+
 pin_project! {
-    /// The connection's socket, counting reads that bring bytes as activity.
+    /// The connection's socket, counting reads that bring bytes as activity and writes, and
+    /// closing with a lingering close.
     pub(crate) struct ActivityIo<T> {
         #[pin]
         inner: T,
         control: Arc<Control>,
+        linger: Linger,
+        lingering: Lingering,
     }
 }
 
 impl<T> ActivityIo<T> {
-    pub(crate) fn new(inner: T, control: Arc<Control>) -> Self {
-        Self { inner, control }
+    pub(crate) fn new(inner: T, control: Arc<Control>, linger: Linger) -> Self {
+        Self {
+            inner,
+            control,
+            linger,
+            lingering: Lingering::Open,
+        }
     }
 
     #[cfg_attr(not(any(feature = "http2", feature = "tls")), allow(dead_code))]
@@ -70,7 +102,7 @@ impl<T: tokio::io::AsyncRead> tokio::io::AsyncRead for ActivityIo<T> {
     }
 }
 
-impl<T: tokio::io::AsyncWrite> tokio::io::AsyncWrite for ActivityIo<T> {
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite> tokio::io::AsyncWrite for ActivityIo<T> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -86,8 +118,49 @@ impl<T: tokio::io::AsyncWrite> tokio::io::AsyncWrite for ActivityIo<T> {
         self.project().inner.poll_flush(cx)
     }
 
+    /// Shuts the output down, then, when the client may still be sending (there is unread
+    /// input, or a request had a body), reads and discards what it sends until it closes, for
+    /// at most the lingering time and bytes. Closing with unread input would make the kernel
+    /// answer with a reset, which destroys the end of the response not yet read by the client.
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        self.project().inner.poll_shutdown(cx)
+        let mut this = self.project();
+        loop {
+            match this.lingering {
+                Lingering::Open => {
+                    ready!(this.inner.as_mut().poll_shutdown(cx))?;
+                    *this.lingering = match this.linger.time {
+                        Some(time) if this.linger.bytes > 0 => Lingering::Draining {
+                            until: Box::pin(tokio::time::sleep(time)),
+                            left: this.linger.bytes,
+                        },
+                        _ => Lingering::Done,
+                    };
+                }
+                Lingering::Draining { until, left } => {
+                    let mut scratch = [0u8; 8192];
+                    let mut buf = tokio::io::ReadBuf::new(&mut scratch);
+                    match this.inner.as_mut().poll_read(cx, &mut buf) {
+                        Poll::Ready(Ok(())) if !buf.filled().is_empty() => {
+                            *left = left.saturating_sub(buf.filled().len() as u64);
+                            if *left == 0 {
+                                *this.lingering = Lingering::Done;
+                            }
+                        }
+                        // The client closed (or reset): done.
+                        Poll::Ready(_) => *this.lingering = Lingering::Done,
+                        Poll::Pending if !this.control.body_seen() => {
+                            // Nothing unread and no body on its way: nothing to wait for.
+                            *this.lingering = Lingering::Done;
+                        }
+                        Poll::Pending => {
+                            ready!(until.as_mut().poll(cx));
+                            *this.lingering = Lingering::Done;
+                        }
+                    }
+                }
+                Lingering::Done => return Poll::Ready(Ok(())),
+            }
+        }
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -106,20 +179,28 @@ impl<T: tokio::io::AsyncWrite> tokio::io::AsyncWrite for ActivityIo<T> {
     }
 }
 
-/// The hyper service of one connection: tracks each request until its response is done, in a
-/// `request` span (target [`SPAN_TARGET`](crate::log::SPAN_TARGET)).
+/// The hyper service of one connection: refuses the requests whose framing is ambiguous,
+/// then tracks each request until its response is done, in a `request` span (target
+/// [`SPAN_TARGET`](crate::log::SPAN_TARGET)).
 pub(crate) struct ConnService<S> {
     inner: S,
     control: Arc<Control>,
     remote: SocketAddr,
+    require_host: bool,
 }
 
 impl<S> ConnService<S> {
-    pub(crate) fn new(inner: S, control: Arc<Control>, remote: SocketAddr) -> Self {
+    pub(crate) fn new(
+        inner: S,
+        control: Arc<Control>,
+        remote: SocketAddr,
+        require_host: bool,
+    ) -> Self {
         Self {
             inner,
             control,
             remote,
+            require_host,
         }
     }
 }
@@ -127,12 +208,19 @@ impl<S> ConnService<S> {
 impl<S, ReqBody, ResBody> hyper::service::Service<Request<ReqBody>> for ConnService<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
+    ReqBody: http_body::Body,
 {
     type Response = Response<TrackedBody<ResBody>>;
     type Error = S::Error;
     type Future = TrackedFuture<Instrumented<Oneshot<S, Request<ReqBody>>>>;
 
     fn call(&self, request: Request<ReqBody>) -> Self::Future {
+        if let Err(refusal) = framing::check(&request, self.require_host) {
+            return TrackedFuture::Refused {
+                response: Some(refusal.respond(&self.remote, &request)),
+            };
+        }
+        self.control.saw_body(!request.body().is_end_stream());
         // Disabled unless a subscriber asks for it: then this is one cached interest check.
         // HTTP/2 requests carry the authority in their URI; the target is what Python logs.
         let uri = request.uri();
@@ -148,7 +236,7 @@ where
             version = ?request.version(),
             client = %self.remote.ip(),
         );
-        TrackedFuture {
+        TrackedFuture::Serving {
             future: self.inner.clone().oneshot(request).instrument(span),
             guard: Some(InFlight::new(self.control.clone())),
         }
@@ -156,10 +244,17 @@ where
 }
 
 pin_project! {
-    pub(crate) struct TrackedFuture<F> {
-        #[pin]
-        future: F,
-        guard: Option<InFlight>,
+    /// The response future of [`ConnService`].
+    #[project = TrackedFutureProj]
+    pub(crate) enum TrackedFuture<F> {
+        Serving {
+            #[pin]
+            future: F,
+            guard: Option<InFlight>,
+        },
+        Refused {
+            response: Option<Response<Bytes>>,
+        },
     }
 }
 
@@ -170,41 +265,132 @@ where
     type Output = Result<Response<TrackedBody<B>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let response = ready!(this.future.poll(cx))?;
-        let guard = this.guard.take();
-        Poll::Ready(Ok(response.map(|body| TrackedBody {
-            body,
-            _guard: guard,
-        })))
+        match self.project() {
+            TrackedFutureProj::Serving { future, guard } => {
+                let response = ready!(future.poll(cx))?;
+                let Some(guard) = guard.take() else {
+                    return Poll::Pending;
+                };
+                Poll::Ready(Ok(response.map(|body| TrackedBody::new(body, guard))))
+            }
+            TrackedFutureProj::Refused { response } => match response.take() {
+                Some(response) => Poll::Ready(Ok(
+                    response.map(|page| TrackedBody::Page { page: Some(page) })
+                )),
+                None => Poll::Pending,
+            },
+        }
     }
 }
+
+/// How far a response body may run ahead of the socket on HTTP/1: a chunk is handed to hyper
+/// only once everything before it has been written, so a client that does not read holds at
+/// most one chunk of the server's memory (plus what the kernel buffers).
+const AHEAD: u64 = 0;
 
 pin_project! {
-    /// A response body that tells the connection when it is done.
-    pub(crate) struct TrackedBody<B> {
-        #[pin]
-        body: B,
-        _guard: Option<InFlight>,
+    /// A response body that tells the connection when it is done, and that waits for the client
+    /// to read before producing more.
+    #[project = TrackedBodyProj]
+    pub(crate) enum TrackedBody<B> {
+        Body {
+            #[pin]
+            body: B,
+            guard: InFlight,
+            // HTTP/1: bytes handed to hyper, and the socket's count of bytes written when the
+            // response started.
+            yielded: u64,
+            written_at_start: u64,
+            // HTTP/2: this response's slot in the connection's table of waiting responses.
+            slot: Option<usize>,
+        },
+        /// A page the connection itself answered with.
+        Page { page: Option<Bytes> },
+    }
+
+    impl<B> PinnedDrop for TrackedBody<B> {
+        fn drop(this: Pin<&mut Self>) {
+            if let TrackedBodyProj::Body { guard, slot: Some(slot), .. } = this.project() {
+                guard.0.free_slot(*slot);
+            }
+        }
     }
 }
 
-impl<B: http_body::Body> http_body::Body for TrackedBody<B> {
-    type Data = B::Data;
+impl<B> TrackedBody<B> {
+    fn new(body: B, guard: InFlight) -> Self {
+        let control = &guard.0;
+        let slot = control.is_multiplexed().then(|| control.wait_slot());
+        let written_at_start = control.written();
+        Self::Body {
+            body,
+            guard,
+            yielded: 0,
+            written_at_start,
+            slot,
+        }
+    }
+}
+
+impl<B> http_body::Body for TrackedBody<B>
+where
+    B: http_body::Body<Data = Bytes>,
+{
+    type Data = Bytes;
     type Error = B::Error;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        self.project().body.poll_frame(cx)
+        match self.project() {
+            TrackedBodyProj::Body {
+                body,
+                guard,
+                yielded,
+                written_at_start,
+                slot,
+            } => {
+                let control = &guard.0;
+                if let Some(slot) = *slot {
+                    // HTTP/2 asks for more only when the client's window has room.
+                    control.set_waiting(slot, false);
+                    let frame = ready!(body.poll_frame(cx));
+                    if matches!(&frame, Some(Ok(f)) if f.is_data()) {
+                        control.set_waiting(slot, true);
+                    }
+                    return Poll::Ready(frame);
+                }
+                if *yielded > control.written().saturating_sub(*written_at_start) + AHEAD {
+                    // Resumed by the next write, from this same task.
+                    control.park();
+                    if *yielded > control.written().saturating_sub(*written_at_start) + AHEAD {
+                        return Poll::Pending;
+                    }
+                }
+                let frame = ready!(body.poll_frame(cx));
+                if let Some(Ok(data)) = frame.as_ref().map(|f| f.as_ref().map(Frame::data_ref)) {
+                    *yielded += data.map_or(0, |d| d.len() as u64);
+                }
+                Poll::Ready(frame)
+            }
+            TrackedBodyProj::Page { page } => Poll::Ready(page.take().map(|p| Ok(Frame::data(p)))),
+        }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
+        match self {
+            Self::Body { body, .. } => body.is_end_stream(),
+            Self::Page { page } => page.is_none(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
+        match self {
+            Self::Body { body, .. } => body.size_hint(),
+            Self::Page { page } => {
+                SizeHint::with_exact(page.as_ref().map_or(0, |p| p.len() as u64))
+            }
+        }
     }
 }

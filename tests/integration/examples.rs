@@ -51,7 +51,7 @@ async fn post_echo_reads_the_body_safely() {
     let res = &parse_all(
         &raw(
             server.addr(),
-            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
         )
         .await,
     )[0];

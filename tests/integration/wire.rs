@@ -235,7 +235,7 @@ async fn http11_handlers_keep_connections_like_python() {
     // Connection: close from the client: closed.
     let bytes = raw_keep_open(
         server.addr,
-        b"GET /hello HTTP/1.1\r\nConnection: close\r\n\r\nGET /hello HTTP/1.1\r\n\r\n",
+        b"GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n",
     )
     .await;
     assert_eq!(parse_all(&bytes).len(), 1);
@@ -243,7 +243,7 @@ async fn http11_handlers_keep_connections_like_python() {
     // Every send_error closes, with Connection: close.
     let bytes = raw_keep_open(
         server.addr,
-        b"GET /missing HTTP/1.1\r\n\r\nGET /hello HTTP/1.1\r\n\r\n",
+        b"GET /missing HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n",
     )
     .await;
     let responses = parse_all(&bytes);
@@ -254,7 +254,7 @@ async fn http11_handlers_keep_connections_like_python() {
     // send_header("Connection", "close") closes too.
     let bytes = raw_keep_open(
         server.addr,
-        b"GET /close HTTP/1.1\r\n\r\nGET /hello HTTP/1.1\r\n\r\n",
+        b"GET /close HTTP/1.1\r\nHost: x\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n",
     )
     .await;
     assert_eq!(parse_all(&bytes).len(), 1);
@@ -267,14 +267,14 @@ async fn connection_keep_alive_from_an_http10_handler_keeps_it_open() {
     let server = probe(Version::HTTP_10).await;
     let mut stream = connect(server.addr).await;
     stream
-        .write_all(b"GET /keep-alive HTTP/1.1\r\n\r\n")
+        .write_all(b"GET /keep-alive HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .unwrap();
     let res = read_response(&mut stream, false).await.unwrap();
     assert_eq!(res.status_line, "HTTP/1.0 204 No Content");
     assert_eq!(res.header("connection"), Some("keep-alive"));
     stream
-        .write_all(b"GET /hello HTTP/1.1\r\n\r\n")
+        .write_all(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .unwrap();
     let res = read_response(&mut stream, false).await.unwrap();
@@ -284,7 +284,7 @@ async fn connection_keep_alive_from_an_http10_handler_keeps_it_open() {
 #[tokio::test]
 async fn bodies_without_length_are_close_delimited_or_chunked() {
     let server = probe(Version::HTTP_10).await;
-    let bytes = raw(server.addr, b"GET /unframed HTTP/1.1\r\n\r\n").await;
+    let bytes = raw(server.addr, b"GET /unframed HTTP/1.1\r\nHost: x\r\n\r\n").await;
     let text = String::from_utf8_lossy(&bytes);
     assert!(text.starts_with("HTTP/1.0 200 OK\r\n"), "{text}");
     assert!(!text.to_ascii_lowercase().contains("transfer-encoding"));
@@ -294,7 +294,7 @@ async fn bodies_without_length_are_close_delimited_or_chunked() {
     let server = probe(Version::HTTP_11).await;
     let mut stream = connect(server.addr).await;
     stream
-        .write_all(b"GET /unframed HTTP/1.1\r\n\r\n")
+        .write_all(b"GET /unframed HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .unwrap();
     let res = read_response(&mut stream, false).await.unwrap();
@@ -302,7 +302,7 @@ async fn bodies_without_length_are_close_delimited_or_chunked() {
     assert_eq!(res.body, b"no length");
     // ... and the connection is still usable.
     stream
-        .write_all(b"GET /hello HTTP/1.1\r\n\r\n")
+        .write_all(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .unwrap();
     assert_eq!(
@@ -318,7 +318,7 @@ async fn the_head_goes_out_before_the_handler_returns() {
     let server = serve(handler.into_service()).await;
     let mut stream = connect(server.addr).await;
     stream
-        .write_all(b"GET /wait HTTP/1.1\r\n\r\n")
+        .write_all(b"GET /wait HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .unwrap();
 
@@ -360,7 +360,9 @@ async fn expect_100_continue_is_answered_before_the_body_is_sent() {
     let server = probe(Version::HTTP_11).await;
     let mut stream = connect(server.addr).await;
     stream
-        .write_all(b"POST /echo HTTP/1.1\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+        .write_all(
+            b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n",
+        )
         .await
         .unwrap();
     // The client waits: nothing more is sent until 100 Continue arrives.
@@ -387,7 +389,7 @@ async fn a_refused_expectation_never_sends_100() {
     let server = serve(Refuse.into_service()).await;
     let bytes = raw_keep_open(
         server.addr,
-        b"POST / HTTP/1.1\r\nContent-Length: 1000000\r\nExpect: 100-continue\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\nExpect: 100-continue\r\n\r\n",
     )
     .await;
     let text = String::from_utf8_lossy(&bytes);
@@ -410,7 +412,7 @@ async fn double_slash_targets_are_collapsed() {
 async fn failure_after_headers_aborts_the_connection_and_the_server_goes_on() {
     let server = probe(Version::HTTP_11).await;
 
-    let bytes = raw(server.addr, b"GET /fail-late HTTP/1.1\r\n\r\n").await;
+    let bytes = raw(server.addr, b"GET /fail-late HTTP/1.1\r\nHost: x\r\n\r\n").await;
     let res = &parse_all(&bytes)[0];
     assert_eq!(res.header("content-length"), Some("100"));
     assert_eq!(
@@ -418,19 +420,23 @@ async fn failure_after_headers_aborts_the_connection_and_the_server_goes_on() {
         "short body, then the connection is closed"
     );
 
-    let bytes = raw(server.addr, b"GET /fail-late-chunked HTTP/1.1\r\n\r\n").await;
+    let bytes = raw(
+        server.addr,
+        b"GET /fail-late-chunked HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .await;
     assert!(find(&bytes, b"partial").is_some());
     assert!(
         !bytes.ends_with(b"0\r\n\r\n"),
         "no final chunk: the client sees an error"
     );
 
-    let bytes = raw(server.addr, b"GET /panic HTTP/1.1\r\n\r\n").await;
+    let bytes = raw(server.addr, b"GET /panic HTTP/1.1\r\nHost: x\r\n\r\n").await;
     assert!(bytes.starts_with(b"HTTP/1.1 500 Internal Server Error\r\n"));
 
     let bytes = raw(
         server.addr,
-        b"GET /hello HTTP/1.1\r\nConnection: close\r\n\r\n",
+        b"GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     )
     .await;
     assert_eq!(parse_all(&bytes)[0].body, b"hello");
@@ -439,9 +445,15 @@ async fn failure_after_headers_aborts_the_connection_and_the_server_goes_on() {
 #[tokio::test]
 async fn malformed_requests_get_4xx_and_never_kill_the_server() {
     let server = probe(Version::HTTP_11).await;
-    let long_target = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(70_000));
-    let many_headers = format!("GET / HTTP/1.1\r\n{}\r\n", "X: y\r\n".repeat(101));
-    let huge_header = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(200_000));
+    let long_target = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(70_000));
+    let many_headers = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\n{}\r\n",
+        "X: y\r\n".repeat(101)
+    );
+    let huge_header = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n",
+        "a".repeat(200_000)
+    );
     let cases: Vec<(&str, Vec<u8>, &[u16])> = vec![
         (
             "garbage",
@@ -469,27 +481,28 @@ async fn malformed_requests_get_4xx_and_never_kill_the_server() {
         ("huge header", huge_header.into_bytes(), &[431]),
         (
             "bad content-length",
-            b"POST / HTTP/1.1\r\nContent-Length: 1Z\r\n\r\n".to_vec(),
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1Z\r\n\r\n".to_vec(),
             &[400],
         ),
         (
             "conflicting content-length",
-            b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 0\r\n\r\nX".to_vec(),
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 0\r\n\r\nX"
+                .to_vec(),
             &[400],
         ),
         (
             "unknown transfer-encoding",
-            b"POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n".to_vec(),
+            b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n".to_vec(),
             &[400, 501],
         ),
         (
             "space before colon",
-            b"GET / HTTP/1.1\r\nHost : x\r\n\r\n".to_vec(),
+            b"GET / HTTP/1.1\r\nHost: x\r\nHost : x\r\n\r\n".to_vec(),
             &[400],
         ),
         (
             "obs-fold",
-            b"GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n".to_vec(),
+            b"GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n".to_vec(),
             &[400],
         ),
     ];
@@ -504,7 +517,7 @@ async fn malformed_requests_get_4xx_and_never_kill_the_server() {
     }
     let bytes = raw(
         server.addr,
-        b"GET /hello HTTP/1.1\r\nConnection: close\r\n\r\n",
+        b"GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     )
     .await;
     assert_eq!(
@@ -518,8 +531,8 @@ async fn malformed_requests_get_4xx_and_never_kill_the_server() {
 async fn smuggling_shapes_are_not_read_as_two_requests() {
     let server = probe(Version::HTTP_11).await;
     // TE + CL: processed as chunked and the connection closed (RFC 9112 §6.1).
-    let request = b"POST /echo HTTP/1.1\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n\
-        5\r\nhello\r\n0\r\n\r\nGET /hello HTTP/1.1\r\n\r\n";
+    let request = b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n\
+        5\r\nhello\r\n0\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
     let bytes = raw_keep_open(server.addr, request).await;
     let responses = parse_all(&bytes);
     assert_eq!(responses.len(), 1, "{:?}", String::from_utf8_lossy(&bytes));
@@ -542,7 +555,7 @@ async fn smuggling_shapes_are_not_read_as_two_requests() {
     let server = serve(Ignore.into_service()).await;
     let bytes = raw(
         server.addr,
-        b"POST / HTTP/1.1\r\nContent-Length: 27\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 27\r\n\r\nGET /smuggled HTTP/1.1\r\n\r\n",
     )
     .await;
     let responses = parse_all(&bytes);
@@ -559,12 +572,14 @@ async fn slow_clients_time_out_and_do_not_starve_others() {
 
     // A client that sends half a head and stalls.
     let mut slow = connect(server.addr).await;
-    slow.write_all(b"GET / HTTP/1.1\r\nX-Slow: ").await.unwrap();
+    slow.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await
+        .unwrap();
 
     // Others are served meanwhile.
     let bytes = raw(
         server.addr,
-        b"GET /hello HTTP/1.1\r\nConnection: close\r\n\r\n",
+        b"GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     )
     .await;
     assert_eq!(parse_all(&bytes)[0].body, b"hello");
@@ -587,7 +602,7 @@ async fn idle_keep_alive_connections_are_closed() {
     .await;
     let mut stream = connect(server.addr).await;
     stream
-        .write_all(b"GET /hello HTTP/1.1\r\n\r\n")
+        .write_all(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .unwrap();
     assert_eq!(
@@ -613,7 +628,7 @@ async fn max_connections_queues_the_rest() {
 
     let mut first = connect(server.addr).await;
     first
-        .write_all(b"GET /wait HTTP/1.1\r\n\r\n")
+        .write_all(b"GET /wait HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .unwrap();
     read_until(&mut first, b"before").await;
@@ -622,7 +637,7 @@ async fn max_connections_queues_the_rest() {
     // the only slot.
     let mut second = connect(server.addr).await;
     second
-        .write_all(b"GET /hello HTTP/1.1\r\nConnection: close\r\n\r\n")
+        .write_all(b"GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         .await
         .unwrap();
     let mut buf = [0u8; 16];
@@ -647,7 +662,7 @@ async fn shutdown_lets_in_flight_requests_finish_and_refuses_new_ones() {
     let server = serve(handler.into_service()).await;
     let mut in_flight = connect(server.addr).await;
     in_flight
-        .write_all(b"GET /wait HTTP/1.1\r\n\r\n")
+        .write_all(b"GET /wait HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .unwrap();
     // The handler is running once its first bytes arrive.
@@ -678,7 +693,7 @@ async fn shutdown_cuts_off_what_outlives_the_shutdown_timeout() {
     .await;
     let mut stuck = connect(server.addr).await;
     stuck
-        .write_all(b"GET /wait HTTP/1.1\r\n\r\n")
+        .write_all(b"GET /wait HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .unwrap();
     read_until(&mut stuck, b"before").await;
@@ -736,7 +751,9 @@ async fn a_trickling_head_is_cut_at_the_header_timeout() {
     let mut slow = connect(server.addr).await;
     let started = std::time::Instant::now();
     let mut closed = false;
-    for byte in b"GET / HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".iter() {
+    for byte in
+        b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".iter()
+    {
         if slow.write_all(&[*byte]).await.is_err() {
             closed = true;
             break;
@@ -817,7 +834,10 @@ async fn set_close_connection_closes_without_a_header() {
     }
     let server = serve_configured(Closer.into_service(), |s| s.keep_alive_timeout(None)).await;
     let mut stream = connect(server.addr).await;
-    stream.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
     let res = read_response(&mut stream, false).await.unwrap();
     assert_eq!(res.body, b"ok");
     assert_eq!(res.header("connection"), None);
@@ -875,7 +895,10 @@ async fn a_slow_reader_is_not_cut_by_the_idle_timeout() {
     })
     .await;
     let mut stream = connect(server.addr).await;
-    stream.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
     let mut total = 0usize;
     let mut buf = vec![0u8; 256 * 1024];
     let started = std::time::Instant::now();
@@ -945,7 +968,9 @@ async fn an_http10_handler_still_gets_100_continue_from_hyper() {
     let server = probe(Version::HTTP_10).await;
     let mut stream = connect(server.addr).await;
     stream
-        .write_all(b"POST / HTTP/1.1\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n")
+        .write_all(
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n",
+        )
         .await
         .unwrap();
     let interim = read_until(&mut stream, b"\r\n\r\n").await;
