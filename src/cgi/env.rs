@@ -124,18 +124,34 @@ pub(crate) fn build(
             .content_length
             .map_or_else(OsString::new, |n| n.to_string().into()),
     );
+    // Headers the `Connection` header names are for this hop only (RFC 9110 §7.6.1), never
+    // for the script.
+    let hop_by_hop = |name: &str| {
+        headers
+            .get_all(http::header::CONNECTION)
+            .iter()
+            .flat_map(|value| value.as_bytes().split(|&b| b == b','))
+            .any(|token| token.trim_ascii().eq_ignore_ascii_case(name.as_bytes()))
+    };
+    let end_to_end = |name: &str, separator: &[u8]| {
+        if hop_by_hop(name) {
+            OsString::new()
+        } else {
+            joined(headers, name, separator)
+        }
+    };
     // Python's four, with Python's defaults.
-    set("HTTP_ACCEPT", joined(headers, "accept", b","));
-    set("HTTP_USER_AGENT", joined(headers, "user-agent", b", "));
-    set("HTTP_COOKIE", joined(headers, "cookie", b"; "));
-    set("HTTP_REFERER", joined(headers, "referer", b", "));
+    set("HTTP_ACCEPT", end_to_end("accept", b","));
+    set("HTTP_USER_AGENT", end_to_end("user-agent", b", "));
+    set("HTTP_COOKIE", end_to_end("cookie", b"; "));
+    set("HTTP_REFERER", end_to_end("referer", b", "));
     // Every other header (RFC 3875 §4.1.18), names that could collide after `-` → `_` left out.
     for name in headers.keys() {
         let name = name.as_str();
         let passed =
             name == "authorization" && policy.pass_authorization || !NOT_PASSED.contains(&name);
         let simple = name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-        if !passed || !simple {
+        if !passed || !simple || hop_by_hop(name) {
             continue;
         }
         let key = format!("HTTP_{}", name.to_ascii_uppercase().replace('-', "_"));
@@ -374,6 +390,32 @@ mod tests {
         // A request variable always describes this request, never the server's environment.
         assert_eq!(env.get("HTTP_COOKIE").map(String::as_str), Some("a=1; b=2"));
         assert_eq!(env.get("SERVER_NAME").map(String::as_str), Some("override"));
+    }
+
+    #[test]
+    fn headers_the_connection_header_names_stay_with_the_hop() {
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            ("connection", "keep-alive, X-Secret"),
+            ("connection", " cookie "),
+            ("x-secret", "1"),
+            ("x-public", "2"),
+            ("cookie", "a=1"),
+        ] {
+            headers.append(
+                http::HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            );
+        }
+        let env = env_for(&headers, &policy());
+        let get = |k: &str| env.get(k).map(String::as_str);
+        assert_eq!(get("HTTP_X_SECRET"), None);
+        assert_eq!(get("HTTP_X_PUBLIC"), Some("2"));
+        assert_eq!(
+            get("HTTP_COOKIE"),
+            Some(""),
+            "Python's default, not the hop's cookie"
+        );
     }
 
     #[test]

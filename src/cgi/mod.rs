@@ -38,12 +38,16 @@
 //!   ([`inherit_env`](Cgi::inherit_env) restores Python's);
 //! - scripts started without copying the server's memory (on Linux a `posix_spawn`-style
 //!   `clone(CLONE_VM | CLONE_VFORK)` that can also switch to `nobody`; its cost does not grow
-//!   with the server's size), each in its own process group; the request body streamed to
-//!   stdin (a body without a length is spooled to a temporary file first, so `CONTENT_LENGTH` is
-//!   exact), stdout streamed to the client, stderr to the log, all concurrently so no script can
-//!   deadlock the server; a script that stalls, or whose client leaves, has its group terminated
-//!   (`SIGTERM`, then `SIGKILL`), and nothing is left behind when it ends; a cap on scripts
-//!   running at once (`503` beyond).
+//!   with the server's size), each in its own process group and, where the host allows it, its
+//!   own cgroup; the request body streamed to stdin (a body without a length is spooled to a
+//!   temporary file first, so `CONTENT_LENGTH` is exact: within
+//!   [`body_timeout`](Cgi::body_timeout), and within [`max_spool_total`](Cgi::max_spool_total)
+//!   for all the spools at once), stdout streamed to the client, stderr to the log, all
+//!   concurrently so no script can deadlock the server; a script that stalls, or whose client
+//!   leaves, has its group terminated (`SIGTERM`, then `SIGKILL`), and nothing is left behind
+//!   when it ends; a cap on scripts running at once (`503` beyond), a slot being taken only
+//!   once the body is in hand, so a client that trickles its body holds none;
+//! - headers that the `Connection` header names are for this hop only: never `HTTP_*`.
 //!
 //! Every answer goes through an [`Exchange`](crate::handler::Exchange), as in Python where
 //! `CGIHTTPRequestHandler` is a `BaseHTTPRequestHandler`: a handler layered above overrides
@@ -59,12 +63,18 @@
 //! `basehttp` binary does; on Linux the call costs nothing and is never needed). Without it the
 //! standard library's `fork` path is used, whose cost grows with the server's memory.
 //!
-//! What is not contained: a descendant that starts its own session (a daemonising script)
-//! leaves the script's process group and outlives it (one cgroup per script would contain it);
-//! a script that writes something within every [`idle_timeout`](Cgi::idle_timeout) may run as
-//! long as it likes, as in Python; and a program embedding [`Cgi`] must not reap children it
-//! did not start (`SIGCHLD` ignored, `waitpid(-1)`), or the process group could be signalled
-//! after its id was reused.
+//! A descendant that starts its own session (a daemonising script) leaves the script's process
+//! group; on Linux 5.14 and later, when the server's cgroup (v2) is writable — it runs as root,
+//! or its cgroup was delegated to it (systemd's `Delegate=yes`) — every script runs in a cgroup
+//! of its own below the server's, and whatever is left in it when the script exits is killed
+//! (`cgroup.kill`), daemons included. Nothing outside the server's own cgroup is touched, so a
+//! program embedding [`Cgi`] keeps its processes and cgroups as they are (it sees a directory
+//! `basehttp-cgi-PID` in its cgroup). Elsewhere such a daemon outlives its script.
+//!
+//! What is not contained: a script that writes something within every
+//! [`idle_timeout`](Cgi::idle_timeout) may run as long as it likes, as in Python; and a program
+//! embedding [`Cgi`] must not reap children it did not start (`SIGCHLD` ignored,
+//! `waitpid(-1)`), or the process group could be signalled after its id was reused.
 //!
 //! # Example
 //!
@@ -107,6 +117,8 @@
 //! # let _ = app;
 //! ```
 
+#[cfg(clone_spawn)]
+mod cgroup;
 mod env;
 mod head;
 mod layer;

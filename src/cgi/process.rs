@@ -148,6 +148,8 @@ pub(crate) struct Reaper {
     pid: rustix::process::Pid,
     /// `None` once reaped.
     fd: Option<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>>,
+    /// The script's own cgroup, emptied once it has exited.
+    cgroup: Option<super::cgroup::ScriptCgroup>,
 }
 
 #[cfg(clone_spawn)]
@@ -170,6 +172,9 @@ impl Reaper {
             }
         };
         self.fd = None;
+        if let Some(cgroup) = self.cgroup.take() {
+            cgroup.release();
+        }
         Ok(status
             .exit_status()
             .or_else(|| status.terminating_signal().map(|s| -s))
@@ -186,6 +191,9 @@ impl Drop for Reaper {
         // takes to tear the process down.
         kill_group(Some(self.pid), rustix::process::Signal::KILL);
         super::spawn::wait_blocking(pidfd.get_ref());
+        if let Some(cgroup) = self.cgroup.take() {
+            cgroup.release();
+        }
     }
 }
 
@@ -268,15 +276,28 @@ pub(crate) fn spawn(mut spec: Spawn) -> io::Result<Script> {
         let argv =
             std::iter::once(spec.arg0.as_os_str()).chain(spec.args.iter().map(|a| a.as_os_str()));
         let env = spec.env.iter().map(|(k, v)| (k.as_os_str(), v.as_os_str()));
+        let cgroup = super::cgroup::take();
         let started = if super::spawn::supported() {
-            super::spawn::spawn(&spec.program, argv, env, &spec.cwd, stdio, spec.run_as)
+            super::spawn::spawn(
+                &spec.program,
+                argv,
+                env,
+                &spec.cwd,
+                stdio,
+                spec.run_as,
+                cgroup.as_ref().map(super::cgroup::ScriptCgroup::procs),
+            )
         } else {
             Err(io::ErrorKind::Unsupported.into())
         };
         match started {
             Ok(started) => {
                 let (pid, fd) = started.into_async()?;
-                Process::PidFd(Reaper { pid, fd: Some(fd) })
+                Process::PidFd(Reaper {
+                    pid,
+                    fd: Some(fd),
+                    cgroup,
+                })
             }
             Err(err) if err.kind() == io::ErrorKind::Unsupported => std_spawn(&spec, stdio)?,
             Err(err) => return Err(err),

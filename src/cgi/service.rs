@@ -5,6 +5,7 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -64,6 +65,10 @@ pub(crate) struct Config {
     scripts: Arc<Semaphore>,
     queue_timeout: Duration,
     max_request_body: u64,
+    body_timeout: Duration,
+    max_spool_total: u64,
+    /// Bytes of the bodies being spooled now, across clones.
+    spooled: Arc<AtomicU64>,
     head_limits: head::Limits,
     max_stderr: usize,
 }
@@ -127,6 +132,9 @@ impl Cgi {
                 scripts: Arc::new(Semaphore::new(max_scripts)),
                 queue_timeout: Duration::from_secs(5),
                 max_request_body: 1 << 30,
+                body_timeout: Duration::from_secs(60),
+                max_spool_total: 1 << 30,
+                spooled: Arc::default(),
                 head_limits: head::Limits::default(),
                 max_stderr: 64 * 1024,
             }),
@@ -324,6 +332,25 @@ impl<S> Cgi<S> {
         self
     }
 
+    /// How long a request body without a length (chunked) may take to arrive in full: it is
+    /// spooled before the script starts, and a client that trickles it gets `408 Request
+    /// Timeout` then. The script slot is taken only once the body is in.
+    ///
+    /// Defaults to 60 seconds.
+    pub fn body_timeout(mut self, timeout: Duration) -> Self {
+        self.config_mut().body_timeout = timeout;
+        self
+    }
+
+    /// The most disk all the bodies being spooled at once may take (see
+    /// [`max_request_body`](Cgi::max_request_body)); a body that would go beyond gets `503`.
+    ///
+    /// Defaults to 1 GiB.
+    pub fn max_spool_total(mut self, bytes: u64) -> Self {
+        self.config_mut().max_spool_total = bytes;
+        self
+    }
+
     /// The largest header block a script may write (64 KiB by default; lines up to 8 KiB, at
     /// most 100 of them); beyond it the answer is `502`.
     pub fn max_header_size(mut self, bytes: usize) -> Self {
@@ -476,7 +503,57 @@ where
             move |args: fmt::Arguments<'_>| logger.log_error(args)
         };
 
-        // A slot among the running scripts.
+        // The request body: streamed when its length is known, else spooled to learn it.
+        let declared = ex
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let body = ex.take_body();
+        let mut _spooled = None;
+        let (stdin, content_length, pump) = match declared {
+            Some(length) if length > config.max_request_body => {
+                ex.send_error(413);
+                return ex.into_response();
+            }
+            Some(0) => (Stdin::Null, Some(0), None),
+            Some(length) => (Stdin::Piped, Some(length), Some(body)),
+            None if http_body::Body::is_end_stream(&body) => (Stdin::Null, None, None),
+            None => match spool(body, &config).await {
+                Ok((file, length, reserved)) => {
+                    _spooled = Some(reserved);
+                    (Stdin::File(file), Some(length), None)
+                }
+                Err(Spooled::TooLarge) => {
+                    ex.send_error(413);
+                    return ex.into_response();
+                }
+                Err(Spooled::TimedOut) => {
+                    ex.log_error(format_args!(
+                        "CGI: the request body did not arrive within {} s",
+                        config.body_timeout.as_secs_f64()
+                    ));
+                    ex.send_error(408);
+                    return ex.into_response();
+                }
+                Err(Spooled::NoSpace) => {
+                    ex.log_error(format_args!(
+                        "CGI: the bodies being spooled already take {} bytes",
+                        config.max_spool_total
+                    ));
+                    ex.send_error(503);
+                    return ex.into_response();
+                }
+                Err(Spooled::Failed(err)) => {
+                    ex.log_error(format_args!("CGI: reading the request body: {err}"));
+                    ex.send_error(400);
+                    return ex.into_response();
+                }
+            },
+        };
+
+        // A slot among the running scripts, taken once the body is in hand (or about to be
+        // streamed): a client that trickles its body holds no slot.
         let permit = match tokio::time::timeout(
             config.queue_timeout,
             config.scripts.clone().acquire_owned(),
@@ -492,35 +569,6 @@ where
                 ex.send_error(503);
                 return ex.into_response();
             }
-        };
-
-        // The request body: streamed when its length is known, else spooled to learn it.
-        let declared = ex
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        let body = ex.take_body();
-        let (stdin, content_length, pump) = match declared {
-            Some(length) if length > config.max_request_body => {
-                ex.send_error(413);
-                return ex.into_response();
-            }
-            Some(0) => (Stdin::Null, Some(0), None),
-            Some(length) => (Stdin::Piped, Some(length), Some(body)),
-            None if http_body::Body::is_end_stream(&body) => (Stdin::Null, None, None),
-            None => match spool(body, config.max_request_body).await {
-                Ok((file, length)) => (Stdin::File(file), Some(length), None),
-                Err(Spooled::TooLarge) => {
-                    ex.send_error(413);
-                    return ex.into_response();
-                }
-                Err(Spooled::Failed(err)) => {
-                    ex.log_error(format_args!("CGI: reading the request body: {err}"));
-                    ex.send_error(400);
-                    return ex.into_response();
-                }
-            },
         };
 
         // Resolving the script and starting it touch the disk: one trip to the blocking pool,
@@ -892,12 +940,61 @@ async fn pump_body(
 
 enum Spooled {
     TooLarge,
+    TimedOut,
+    NoSpace,
     Failed(BoxError),
 }
 
-/// Reads a body of unknown length (chunked) into an anonymous temporary file, at most `max`
-/// bytes, so the script gets an exact `CONTENT_LENGTH`.
-async fn spool(mut body: Body, max: u64) -> Result<(std::fs::File, u64), Spooled> {
+/// Bytes reserved in the spool budget shared by a [`Cgi`] and its clones, given back on drop.
+struct Reserved<'a> {
+    total: &'a AtomicU64,
+    bytes: u64,
+}
+
+impl Reserved<'_> {
+    /// Reserves `more` bytes, unless the total would exceed `max`.
+    fn grow(&mut self, more: u64, max: u64) -> bool {
+        let reserved = self
+            .total
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |total| {
+                total.checked_add(more).filter(|&t| t <= max)
+            })
+            .is_ok();
+        if reserved {
+            self.bytes += more;
+        }
+        reserved
+    }
+}
+
+impl Drop for Reserved<'_> {
+    fn drop(&mut self) {
+        self.total.fetch_sub(self.bytes, Ordering::AcqRel);
+    }
+}
+
+/// Reads a body of unknown length (chunked) into an anonymous temporary file, so the script
+/// gets an exact `CONTENT_LENGTH`: at most `max_request_body` bytes, within `body_timeout`, and
+/// within what `max_spool_total` leaves to all the bodies being spooled at once.
+/// The reservation lasts as long as the returned guard.
+async fn spool(body: Body, config: &Config) -> Result<(std::fs::File, u64, Reserved<'_>), Spooled> {
+    let mut reserved = Reserved {
+        total: &config.spooled,
+        bytes: 0,
+    };
+    let spooling = spool_into_file(body, config, &mut reserved);
+    match tokio::time::timeout(config.body_timeout, spooling).await {
+        Ok(Ok((file, length))) => Ok((file, length, reserved)),
+        Ok(Err(err)) => Err(err),
+        Err(_) => Err(Spooled::TimedOut),
+    }
+}
+
+async fn spool_into_file(
+    mut body: Body,
+    config: &Config,
+    reserved: &mut Reserved<'_>,
+) -> Result<(std::fs::File, u64), Spooled> {
     use tokio::io::{AsyncSeekExt, AsyncWriteExt};
     let file = tokio::task::spawn_blocking(tempfile::tempfile)
         .await
@@ -909,8 +1006,11 @@ async fn spool(mut body: Body, max: u64) -> Result<(std::fs::File, u64), Spooled
         let frame = frame.map_err(Spooled::Failed)?;
         if let Ok(data) = frame.into_data() {
             length += data.len() as u64;
-            if length > max {
+            if length > config.max_request_body {
                 return Err(Spooled::TooLarge);
+            }
+            if !reserved.grow(data.len() as u64, config.max_spool_total) {
+                return Err(Spooled::NoSpace);
             }
             file.write_all(&data)
                 .await

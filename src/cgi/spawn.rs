@@ -3,8 +3,8 @@
 //!
 //! `clone(CLONE_VM | CLONE_VFORK)` starts a child that shares the server's memory (nothing is
 //! copied, whatever the server's size) while the calling thread waits; the child resets its
-//! signal handlers, enters its own process group and its working directory, installs its stdio, closes every other descriptor, drops to
-//! the script's user and group, and `execve`s the script, at which point it has its own memory
+//! signal handlers, enters its own process group, its cgroup and its working directory, installs
+//! its stdio, closes every other descriptor, drops to the script's user and group, and `execve`s the script, at which point it has its own memory
 //! and the caller resumes. glibc's and musl's `posix_spawn` are built the same way.
 //!
 //! Compiled for 64-bit Linux targets with the generic signal ABI (x86-64, AArch64, RISC-V,
@@ -104,6 +104,8 @@ struct Child {
     stdio: [RawFd; 3],
     /// The user and group to become, or `None` to stay the server's.
     ids: Option<(libc::uid_t, libc::gid_t)>,
+    /// The `cgroup.procs` of the cgroup to move into, or -1.
+    cgroup: RawFd,
     /// The `errno` of the step that failed, written by the child before it exits.
     error: AtomicI32,
 }
@@ -121,6 +123,7 @@ pub(crate) fn spawn<'a>(
     cwd: &Path,
     stdio: [BorrowedFd<'_>; 3],
     ids: Option<(u32, u32)>,
+    cgroup: Option<BorrowedFd<'_>>,
 ) -> io::Result<Started> {
     if ids.is_some_and(|(uid, gid)| uid == u32::MAX || gid == u32::MAX) {
         // -1 means "unchanged" to setresuid: the script would keep the server's user.
@@ -174,6 +177,7 @@ pub(crate) fn spawn<'a>(
         cwd: cwd.as_ptr(),
         stdio: [fd_at(0), fd_at(1), fd_at(2)],
         ids,
+        cgroup: cgroup.map_or(-1, |fd| fd.as_raw_fd()),
         error: AtomicI32::new(0),
     };
     // 16-byte aligned, as every ABI wants a stack.
@@ -289,6 +293,11 @@ impl Child {
             if libc::setpgid(0, 0) != 0 || libc::chdir(self.cwd) != 0 {
                 return errno();
             }
+            // Its own cgroup, which it cannot leave (`0` is the writer itself). Best effort:
+            // without it, its process group still contains it.
+            if self.cgroup >= 0 {
+                libc::write(self.cgroup, b"0".as_ptr().cast(), 1);
+            }
             for (target, fd) in (0..).zip(self.stdio) {
                 if libc::dup2(fd, target) < 0 {
                     return errno();
@@ -366,6 +375,7 @@ mod tests {
             Path::new("/"),
             [null.as_fd(), write.as_fd(), write.as_fd()],
             ids,
+            None,
         );
         drop(write);
         let mut out = String::new();

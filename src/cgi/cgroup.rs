@@ -1,0 +1,200 @@
+//! Containment of everything a script starts: each script runs in a cgroup (v2) of its own,
+//! below the server's own cgroup, and whatever is left in it when the script exits is killed
+//! through `cgroup.kill` (Linux 5.14). A process cannot leave its cgroup without privileges,
+//! so a daemon that escaped the script's process group with `setsid` goes too.
+//!
+//! Used where the host allows it: the server's cgroup must be writable (the server runs as
+//! root, or its cgroup was delegated to it, as systemd does with `Delegate=yes`). Elsewhere the
+//! script's process group is all that is killed, as before. Nothing outside the server's own
+//! cgroup is touched, so an embedding application keeps its own processes and cgroups as they
+//! are; it gains a directory `basehttp-cgi-PID` in its cgroup while it runs scripts.
+//!
+//! The cgroups are reused from one script to the next: creating and removing one costs about
+//! a tenth of a script's start.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError};
+
+/// The most idle cgroups kept for reuse; more are removed.
+const POOL: usize = 64;
+
+/// The directory holding this server's script cgroups, and the idle ones.
+#[derive(Debug)]
+struct Cgroups {
+    base: PathBuf,
+    next: AtomicU64,
+    idle: Mutex<Vec<ScriptCgroup>>,
+}
+
+/// One script's cgroup: the script moves itself in through `procs` before it `exec`s.
+#[derive(Debug)]
+pub(crate) struct ScriptCgroup {
+    dir: PathBuf,
+    procs: File,
+}
+
+/// This server's cgroups, when the host lets it create them; looked for once.
+fn cgroups() -> Option<&'static Cgroups> {
+    static CGROUPS: OnceLock<Option<Cgroups>> = OnceLock::new();
+    CGROUPS
+        .get_or_init(|| {
+            let own = own_cgroup()?;
+            remove_stale(&own);
+            let base = own.join(format!("basehttp-cgi-{}", std::process::id()));
+            match std::fs::create_dir(&base) {
+                Ok(()) => {}
+                Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(err) => {
+                    tracing::debug!(target: crate::log::TARGET, "CGI: no cgroup for scripts ({err}): only their process groups are killed");
+                    return None;
+                }
+            }
+            // `cgroup.kill` arrived in Linux 5.14.
+            if !base.join("cgroup.kill").exists() {
+                let _ = std::fs::remove_dir(&base);
+                return None;
+            }
+            Some(Cgroups {
+                base,
+                next: AtomicU64::new(0),
+                idle: Mutex::new(Vec::new()),
+            })
+        })
+        .as_ref()
+}
+
+/// The directory of this process's cgroup in the cgroup v2 hierarchy.
+fn own_cgroup() -> Option<PathBuf> {
+    let membership = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let path = membership
+        .lines()
+        .find_map(|line| line.strip_prefix("0::"))?;
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    let mount = mountinfo.lines().find_map(cgroup2_mount)?;
+    Some(Path::new(&mount).join(path.trim_start_matches('/')))
+}
+
+/// The mount point on a line of `/proc/self/mountinfo`, when it mounts the cgroup v2
+/// hierarchy (`ID PARENT MAJ:MIN ROOT MOUNT-POINT OPTIONS... - cgroup2 SOURCE ...`).
+fn cgroup2_mount(line: &str) -> Option<String> {
+    let (fields, after) = line.split_once(" - ")?;
+    if after.split(' ').next()? != "cgroup2" {
+        return None;
+    }
+    let mount = fields.split(' ').nth(4)?;
+    // Spaces and a few others are octal-escaped.
+    Some(mount.replace("\\040", " "))
+}
+
+/// Removes what servers that were killed left behind in `own`: their process is gone.
+fn remove_stale(own: &Path) {
+    let Ok(entries) = std::fs::read_dir(own) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("basehttp-cgi-"))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        if let Ok(children) = std::fs::read_dir(entry.path()) {
+            for child in children.flatten() {
+                if child.path().is_dir() {
+                    kill(&child.path());
+                    let _ = std::fs::remove_dir(child.path());
+                }
+            }
+        }
+        let _ = std::fs::remove_dir(entry.path());
+    }
+}
+
+/// Kills every process in the cgroup at `dir`.
+fn kill(dir: &Path) {
+    let _ = std::fs::write(dir.join("cgroup.kill"), b"1");
+}
+
+/// A cgroup for the next script, when the host allows them.
+pub(crate) fn take() -> Option<ScriptCgroup> {
+    let cgroups = cgroups()?;
+    if let Some(idle) = cgroups
+        .idle
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .pop()
+    {
+        return Some(idle);
+    }
+    let n = cgroups.next.fetch_add(1, Ordering::Relaxed);
+    let dir = cgroups.base.join(n.to_string());
+    let created = std::fs::create_dir(&dir).and_then(|()| {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(dir.join("cgroup.procs"))
+    });
+    match created {
+        Ok(procs) => Some(ScriptCgroup { dir, procs }),
+        Err(err) => {
+            tracing::debug!(target: crate::log::TARGET, "CGI: cannot create a cgroup ({err})");
+            let _ = std::fs::remove_dir(&dir);
+            None
+        }
+    }
+}
+
+impl ScriptCgroup {
+    /// What the script writes `0` to, to move itself in.
+    pub(crate) fn procs(&self) -> BorrowedFd<'_> {
+        self.procs.as_fd()
+    }
+
+    /// Kills whatever is still in the cgroup (all of it: the script has exited), and keeps the
+    /// cgroup for the next script.
+    pub(crate) fn release(self) {
+        let killed = std::fs::OpenOptions::new()
+            .write(true)
+            .open(self.dir.join("cgroup.kill"))
+            .and_then(|mut kill| kill.write_all(b"1"));
+        if let Err(err) = killed {
+            tracing::warn!(target: crate::log::TARGET, "CGI: cannot kill what a script left behind ({err})");
+        }
+        let Some(cgroups) = cgroups() else { return };
+        let mut idle = cgroups.idle.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < POOL {
+            idle.push(self);
+        } else {
+            drop(idle);
+            // Empty once the kernel has finished the kill; else left for the next cleanup.
+            let _ = std::fs::remove_dir(&self.dir);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_cgroup2_mount() {
+        let line = "35 24 0:30 / /sys/fs/cgroup/unified rw,nosuid,nodev,noexec,relatime shared:10 - cgroup2 cgroup2 rw,nsdelegate";
+        assert_eq!(
+            cgroup2_mount(line).as_deref(),
+            Some("/sys/fs/cgroup/unified")
+        );
+        let v1 = "36 24 0:31 / /sys/fs/cgroup/memory rw shared:11 - cgroup cgroup rw,memory";
+        assert_eq!(cgroup2_mount(v1), None);
+        let spaced = "1 2 0:3 / /mnt/cg\\040two rw - cgroup2 none rw";
+        assert_eq!(cgroup2_mount(spaced).as_deref(), Some("/mnt/cg two"));
+        assert_eq!(cgroup2_mount("garbage"), None);
+    }
+}
