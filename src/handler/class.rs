@@ -321,7 +321,7 @@ pub(crate) trait Base: Send + Sync + 'static {
     #[cfg(feature = "fs")]
     fn list_directory(&self, ex: &mut Exchange, listing: &crate::static_files::DirectoryListing) {
         let page = crate::static_files::render_listing(listing);
-        crate::static_files::send_listing(ex, page.into(), &[]);
+        crate::static_files::send_listing(ex, page, &[]);
     }
 
     /// `CGIHTTPRequestHandler.is_cgi`, on Python's `self.path`.

@@ -15,8 +15,9 @@ use tokio::task::JoinHandle;
 use crate::handler::BoxError;
 
 /// How much one blocking read fetches. Large enough that the thread-pool round trip is noise,
-/// small enough that 32 concurrent downloads stay well under 32 MiB.
-pub(crate) const CHUNK: usize = 128 * 1024;
+/// small enough that a client that does not read costs at most two of them (one in hyper's
+/// hands, one read ahead): 128 KiB.
+pub(crate) const CHUNK: usize = 64 * 1024;
 
 /// How much one read of cached data fetches on the runtime: a copy of a few microseconds, and
 /// below glibc's mmap threshold (128 KiB), where each buffer would cost fresh page faults

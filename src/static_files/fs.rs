@@ -28,8 +28,9 @@ pub(crate) enum Plan {
     ListingDenied,
     /// `403`: a FIFO, device or socket, never opened for reading.
     Forbidden,
-    /// `200` with the listing of a directory (rendered by `list_directory`).
-    Listing(DirectoryListing),
+    /// `200` with the listing of a directory (rendered by `list_directory`), and its turn
+    /// among the listings built at once.
+    Listing(DirectoryListing, ListingTurn),
     /// `304`.
     NotModified { etag: String, vary: bool },
     /// `412`.
@@ -399,12 +400,55 @@ fn precompressed(
 }
 
 fn list(target: &str, dir: &File) -> Plan {
+    let turn = ListingTurn::wait();
     match read_entries(dir) {
-        Ok(entries) => Plan::Listing(DirectoryListing::new(
-            resolve::display_path(target),
-            entries,
-        )),
+        Ok(entries) => Plan::Listing(
+            DirectoryListing::new(resolve::display_path(target), entries),
+            turn,
+        ),
         Err(_) => Plan::ListingDenied,
+    }
+}
+
+/// A turn to build a listing: its entries and its page are held in memory at once, so a
+/// directory of 50,000 names costs a few megabytes while it is listed. At most twice as many
+/// listings as there are CPUs are built at once (they are CPU-bound anyway); the rest wait, on
+/// the blocking pool. The page, once rendered, is shared between responses (see
+/// `shared_page`).
+pub(crate) struct ListingTurn(());
+
+/// The turns in use, and the signal that one was given back.
+static TURNS: (std::sync::Mutex<usize>, std::sync::Condvar) =
+    (std::sync::Mutex::new(0), std::sync::Condvar::new());
+
+impl ListingTurn {
+    /// Waits for a turn (on the blocking pool).
+    fn wait() -> Self {
+        static MOST: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+        let most =
+            *MOST.get_or_init(|| std::thread::available_parallelism().map_or(2, |n| n.get() * 2));
+        let (lock, freed) = &TURNS;
+        let mut taken = lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        while *taken >= most {
+            taken = freed
+                .wait(taken)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        *taken += 1;
+        Self(())
+    }
+}
+
+impl Drop for ListingTurn {
+    fn drop(&mut self) {
+        let (lock, freed) = &TURNS;
+        let mut taken = lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *taken -= 1;
+        freed.notify_one();
     }
 }
 

@@ -23,8 +23,9 @@
 //!
 //! Files are read off the async runtime: a small file whose data is in the page cache is
 //! answered without leaving it (`RESOLVE_CACHED`/`RWF_NOWAIT` on Linux); anything else takes one
-//! trip to tokio's blocking pool per request; large files stream in 128 KiB reads with one read
-//! ahead, in constant memory.
+//! trip to tokio's blocking pool per request; large files stream in 64 KiB reads (read on the
+//! spot when cached, else on the blocking pool with one read ahead), in constant memory: a
+//! client that does not read holds at most 128 KiB of the server's memory.
 //!
 //! # Example
 //!
@@ -117,6 +118,7 @@ mod mime;
 mod resolve;
 mod respond;
 mod service;
+mod shared_page;
 
 pub use self::layer::StaticFilesLayer;
 pub use self::listing::{DirectoryListing, ListingEntry, render_listing};

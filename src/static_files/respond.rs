@@ -2,7 +2,6 @@
 //! with `send_response`, `send_header`, `end_headers` and `send_error` — so every file, listing,
 //! redirect, `304` and error page goes through the methods a handler above overrides.
 
-use bytes::Bytes;
 use http::HeaderValue;
 use http::header;
 
@@ -74,18 +73,23 @@ pub(super) fn respond(ex: &mut Exchange, config: &Config, plan: Plan) {
             }
             ex.end_headers_or_500();
         }
-        Plan::Listing(listing) => ex.list_directory(&listing),
+        Plan::Listing(listing, turn) => {
+            ex.list_directory(&listing);
+            drop((listing, turn));
+        }
         Plan::File(file) => respond_file(ex, config, file),
     }
 }
 
 /// `SimpleHTTPRequestHandler.list_directory`'s response, for a rendered page: `200`,
-/// `text/html; charset=utf-8`, the length, Python 3.15's extra headers, the page.
+/// `text/html; charset=utf-8`, the length, Python 3.15's extra headers, the page (shared with
+/// the other responses carrying the same page).
 pub(crate) fn send_listing(
     ex: &mut Exchange,
-    page: Bytes,
+    page: String,
     extra: &[(header::HeaderName, HeaderValue)],
 ) {
+    let page = super::shared_page::share(page.into_bytes());
     ex.send_response(200);
     ex.send_header_value(
         header::CONTENT_TYPE,

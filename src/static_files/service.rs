@@ -564,7 +564,7 @@ impl Base for Config {
             Some(render) => render(listing),
             None => super::render_listing(listing),
         };
-        super::respond::send_listing(ex, Bytes::from(page), &self.extra_headers);
+        super::respond::send_listing(ex, page, &self.extra_headers);
     }
 }
 
