@@ -18,6 +18,8 @@ mod files_parity;
 mod fixture;
 #[cfg(feature = "cgi")]
 mod hooks;
+#[cfg(all(feature = "cgi", feature = "http2"))]
+mod hostile;
 #[cfg(feature = "tls")]
 mod https;
 #[cfg(all(feature = "axum", feature = "cgi", feature = "subscriber"))]

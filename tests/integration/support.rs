@@ -673,7 +673,7 @@ pub fn installed(tool: &str) -> bool {
 }
 
 /// Panics when `BASEHTTP_REQUIRE_TOOLS` is set: in CI a missing tool is a failure, not a skip.
-fn require_tools(tool: &str) {
+pub fn require_tools(tool: &str) {
     assert!(
         std::env::var_os("BASEHTTP_REQUIRE_TOOLS").is_none(),
         "{tool} is required (BASEHTTP_REQUIRE_TOOLS is set)"
