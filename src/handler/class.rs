@@ -58,6 +58,8 @@ pub(crate) struct Attributes {
     pub(crate) error_content_type: HeaderValue,
     /// Entries over Python's `responses` table.
     responses: Option<Arc<HashMap<u16, (Box<str>, Box<str>)>>>,
+    /// Python's `timeout`, for reads of the request body.
+    pub(crate) timeout: Option<std::time::Duration>,
 }
 
 impl Attributes {
@@ -71,6 +73,7 @@ impl Attributes {
             error_message_format: Cow::Borrowed(DEFAULT_ERROR_MESSAGE),
             error_content_type: HeaderValue::from_static(DEFAULT_ERROR_CONTENT_TYPE),
             responses: None,
+            timeout: Some(super::DEFAULT_BODY_TIMEOUT),
         }
     }
 
@@ -86,6 +89,7 @@ impl Attributes {
             error_content_type: content_type(handler.error_content_type()),
             // The handler's table is its `responses` method, consulted through the class.
             responses: None,
+            timeout: handler.timeout(),
         }
     }
 

@@ -271,10 +271,15 @@ impl Exchange {
             Output::Pipe(shared) => Some(shared.clone()),
             Output::Direct(_) => None,
         };
+        // Python's `timeout`: the most derived handler's, else the service's.
+        let timeout = class
+            .as_deref()
+            .and_then(|c| c.hooks.first())
+            .map_or(base.attributes().timeout, |handler| handler.timeout());
         Self {
             path,
             target: original,
-            rfile: BodyReader::new(body),
+            rfile: BodyReader::new(body, timeout),
             wfile: BodyWriter::new(pipe),
             output,
             class,
@@ -518,6 +523,11 @@ impl Exchange {
     /// Python's `self.rfile`: the request body. See [`BodyReader`].
     pub fn rfile(&mut self) -> &mut BodyReader {
         &mut self.rfile
+    }
+
+    /// Whether a read of the body gave up waiting for the client.
+    pub(crate) fn rfile_timed_out(&self) -> bool {
+        self.rfile.timed_out()
     }
 
     /// The connection this request arrived on, when the server provided a [`ConnectionInfo`]
@@ -1422,7 +1432,7 @@ impl Exchange {
     /// The request body, taken for a service that feeds it elsewhere (a CGI script's stdin).
     #[cfg(feature = "cgi")]
     pub(crate) fn take_body(&mut self) -> Body {
-        std::mem::replace(&mut self.rfile, BodyReader::new(Body::empty())).into_body()
+        std::mem::replace(&mut self.rfile, BodyReader::new(Body::empty(), None)).into_body()
     }
 
     /// An exchange for log lines about this request written after it has been answered (a CGI
@@ -1484,7 +1494,7 @@ impl Exchange {
             _ => self.parts.uri.clone(),
         };
         let mut request = Request::new(
-            std::mem::replace(&mut self.rfile, BodyReader::new(Body::empty())).into_body(),
+            std::mem::replace(&mut self.rfile, BodyReader::new(Body::empty(), None)).into_body(),
         );
         *request.method_mut() = self.parts.method.clone();
         *request.uri_mut() = uri;

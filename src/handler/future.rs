@@ -381,6 +381,13 @@ fn settle(finished: Finished) -> Settled {
             ));
             ex.send_error(500);
         }
+        Err(_) if ex.rfile_timed_out() => {
+            // Python: a socket timeout ends the request with this line (and no answer).
+            ex.log_error(format_args!(
+                "Request timed out: the request body stopped arriving"
+            ));
+            ex.send_error(408);
+        }
         Err(failure) => {
             ex.log_error(format_args!(
                 "Exception occurred during processing of request: {failure}"

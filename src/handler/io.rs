@@ -6,14 +6,17 @@
 //! handler writes goes through the pipe of [`crate::body::pipe`], which keeps at most 64 KiB
 //! ahead of the client.
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use http_body::Body as _;
 use sync_wrapper::SyncWrapper;
 use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Sleep;
 
 use crate::body::Body;
 use crate::body::pipe::{SharedRef, lock};
@@ -128,16 +131,58 @@ pub struct BodyReader {
     done: bool,
     /// An error met while prefetching, reported by the next read.
     error: Option<io::Error>,
+    /// Python's `timeout`: how long a read waits for the client's next bytes.
+    timeout: Option<Duration>,
+    /// The deadline of the read waiting now, armed on its first `Pending`.
+    idle: Option<Pin<Box<Sleep>>>,
+    /// Whether the deadline must move: bytes came since it was set.
+    rearm: bool,
+    timed_out: bool,
 }
 
 impl BodyReader {
-    pub(crate) fn new(body: Body) -> Self {
+    pub(crate) fn new(body: Body, timeout: Option<Duration>) -> Self {
         Self {
             body: SyncWrapper::new(body),
             chunk: Bytes::new(),
             done: false,
             error: None,
+            timeout,
+            idle: None,
+            rearm: true,
+            timed_out: false,
         }
+    }
+
+    /// Whether a read gave up waiting for the client ([`HttpRequestHandler::timeout`]).
+    ///
+    /// [`HttpRequestHandler::timeout`]: super::HttpRequestHandler::timeout
+    pub(crate) fn timed_out(&self) -> bool {
+        self.timed_out
+    }
+
+    /// Waits for the client's next bytes no longer than the timeout.
+    fn poll_deadline(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
+        let Some(timeout) = self.timeout else {
+            return Poll::Pending;
+        };
+        let deadline = tokio::time::Instant::now() + timeout;
+        let idle = self
+            .idle
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if std::mem::take(&mut self.rearm) {
+            idle.as_mut().reset(deadline);
+        }
+        ready!(idle.as_mut().poll(cx));
+        self.timed_out = true;
+        self.done = true;
+        Poll::Ready(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!(
+                "no part of the request body came within {} s",
+                timeout.as_secs_f64()
+            ),
+        ))
     }
 
     /// Polls the body once without consuming anything, so hyper sends `100 Continue` now.
@@ -161,7 +206,12 @@ impl BodyReader {
             return Poll::Ready(Err(err));
         }
         while !self.chunk.has_remaining() && !self.done {
-            match ready!(Pin::new(self.body.get_mut()).poll_frame(cx)) {
+            let frame = match Pin::new(self.body.get_mut()).poll_frame(cx) {
+                Poll::Ready(frame) => frame,
+                Poll::Pending => return self.poll_deadline(cx).map(Err),
+            };
+            self.rearm = true;
+            match frame {
                 Some(Ok(frame)) => {
                     if let Ok(data) = frame.into_data() {
                         self.chunk = data;

@@ -219,6 +219,9 @@ pub use crate::BoxError;
 /// an error after them aborts the connection.
 pub type HandlerResult = Result<(), BoxError>;
 
+/// The default of [`HttpRequestHandler::timeout`]: 60 seconds.
+pub(crate) const DEFAULT_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The module-level `sys_version` basehttp reports in its `Server` header, in the place where
 /// Python puts its interpreter version (`Python/3.14.0`).
 pub const SYS_VERSION: &str = concat!("basehttp/", env!("CARGO_PKG_VERSION"));
@@ -315,6 +318,19 @@ pub trait HttpRequestHandler: Send + Sync + 'static {
     /// service is built.
     fn error_content_type(&self) -> &str {
         DEFAULT_ERROR_CONTENT_TYPE
+    }
+
+    /// Python's `timeout` class attribute, for the request body: how long a read of
+    /// [`rfile`](Exchange::rfile) (or [`read_body`](Exchange::read_body)) waits for the client's
+    /// next bytes. A client that trickles its body slower gets `408 Request Timeout` (when the
+    /// handler lets the read's error through with `?`) and `Request timed out: …` is logged, as
+    /// Python logs a socket timeout; `None` waits forever, as Python's default does. The request
+    /// head has the server's own [`header_read_timeout`](crate::server::HttpServer::header_read_timeout).
+    /// Read once, when the service is built.
+    ///
+    /// Defaults to 60 seconds (nginx's `client_body_timeout`).
+    fn timeout(&self) -> Option<std::time::Duration> {
+        Some(DEFAULT_BODY_TIMEOUT)
     }
 
     /// Python's `responses` table: `(phrase, description)` for a status code.
