@@ -352,6 +352,32 @@ async fn a_full_server_closes_slowloris_connections_for_new_clients() {
     assert_eq!(rest.len() - find(&rest, b"\r\n\r\n").unwrap() - 4, 8 << 20);
 }
 
+/// The binary serving `root` (HTTP/1.1, quiet) on a free port.
+fn spawn_binary(root: &Root) -> ChildGuard {
+    let mut command = basehttp();
+    command.args(["-b", "127.0.0.1", "-q", "-d"]);
+    command.arg(root.path());
+    command.args(["-p", "HTTP/1.1", "0"]);
+    spawn_server(command)
+}
+
+/// `count` clients that send `request` and never read (4 KiB receive buffers).
+async fn non_readers(
+    addr: std::net::SocketAddr,
+    count: usize,
+    request: &[u8],
+) -> Vec<tokio::net::TcpStream> {
+    let mut clients = Vec::with_capacity(count);
+    for _ in 0..count {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let mut stream = socket.connect(addr).await.unwrap();
+        stream.write_all(request).await.unwrap();
+        clients.push(stream);
+    }
+    clients
+}
+
 /// The resident memory of `pid`, in KiB.
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -365,11 +391,7 @@ fn rss_kib(pid: u32) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_that_do_not_read_cost_about_one_chunk_each() {
     let root = Root::new();
-    let mut command = basehttp();
-    command.args(["-b", "127.0.0.1", "-q", "-d"]);
-    command.arg(root.path());
-    command.args(["-p", "HTTP/1.1", "0"]);
-    let server = spawn_server(command);
+    let server = spawn_binary(&root);
     let addr = server.addr();
     let pid = server.child.id();
     // Warm up: one full download.
@@ -379,17 +401,7 @@ async fn clients_that_do_not_read_cost_about_one_chunk_each() {
 
     // 100 clients that ask for 8 MiB and read none of it.
     let clients = 100;
-    let mut stalled = Vec::new();
-    for _ in 0..clients {
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket.set_recv_buffer_size(4096).unwrap();
-        let mut stream = socket.connect(addr).await.unwrap();
-        stream
-            .write_all(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
-            .await
-            .unwrap();
-        stalled.push(stream);
-    }
+    let stalled = non_readers(addr, clients, b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n").await;
     // Once every one of them has its response under way and the server has stopped producing.
     let mut settled = 0;
     let mut last = 0;
@@ -404,7 +416,7 @@ async fn clients_that_do_not_read_cost_about_one_chunk_each() {
         };
         last = now;
     }
-    let per_client = last.saturating_sub(before) / clients;
+    let per_client = last.saturating_sub(before) / clients as u64;
     // The server's own memory: one 64 KiB chunk in hyper's hands and one being read ahead,
     // plus the connection's buffers. Before: ~540 KiB.
     assert!(
@@ -422,11 +434,7 @@ async fn clients_of_a_huge_listing_that_do_not_read_share_one_page() {
     for i in 0..20_000 {
         std::fs::File::create(many.join(format!("file-{i:05}.txt"))).unwrap();
     }
-    let mut command = basehttp();
-    command.args(["-b", "127.0.0.1", "-q", "-d"]);
-    command.arg(root.path());
-    command.args(["-p", "HTTP/1.1", "0"]);
-    let server = spawn_server(command);
+    let server = spawn_binary(&root);
     let addr = server.addr();
     let pid = server.child.id();
     let page = get(addr, b"GET /many/ HTTP/1.0\r\n\r\n").await;
@@ -439,17 +447,7 @@ async fn clients_of_a_huge_listing_that_do_not_read_share_one_page() {
     let before = rss_kib(pid);
 
     let clients = 100;
-    let mut stalled = Vec::new();
-    for _ in 0..clients {
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket.set_recv_buffer_size(4096).unwrap();
-        let mut stream = socket.connect(addr).await.unwrap();
-        stream
-            .write_all(b"GET /many/ HTTP/1.1\r\nHost: x\r\n\r\n")
-            .await
-            .unwrap();
-        stalled.push(stream);
-    }
+    let mut stalled = non_readers(addr, clients, b"GET /many/ HTTP/1.1\r\nHost: x\r\n\r\n").await;
     // Every response under way: each client has the start of its page.
     for stream in &mut stalled {
         let mut head = [0u8; 12];
