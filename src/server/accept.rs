@@ -2,8 +2,10 @@
 
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -77,7 +79,7 @@ where
                     }
                     let control = Arc::new(Control::default());
                     let entry = self.connections.insert(control.clone());
-                    let conn = self.connection(stream, remote, tls.as_ref(), control);
+                    let conn = self.connection(stream, remote, tls.as_ref(), control.clone());
                     // Whatever stage the connection is at (a handshake, a lingering close),
                     // the end of the drain ends it.
                     let abort = next_signal(self.signal.subscribe(), Signal::Abort);
@@ -86,6 +88,7 @@ where
                             biased;
                             () = conn => {}
                             _ = abort => {}
+                            () = evicted(&control, remote) => {}
                         }
                         drop(entry);
                     });
@@ -138,6 +141,26 @@ where
             }
         }
     }
+}
+
+/// Resolves when the server asks the connection to make room, whatever stage it is at (a
+/// TLS handshake, a preface sent in pieces, a request head, idle). Costs an atomic load per
+/// wake-up of the connection's task.
+async fn evicted(control: &Control, remote: SocketAddr) {
+    let mut registered = false;
+    std::future::poll_fn(|cx| {
+        if !registered {
+            control.register_task(cx.waker());
+            registered = true;
+        }
+        if control.is_evicted() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    tracing::debug!(target: crate::log::TARGET, client = %remote, "closing a connection without a request to make room for a new one");
 }
 
 /// The connections being served: their count, for the cap, the drain and the shutdown message,

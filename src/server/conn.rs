@@ -50,9 +50,11 @@ pub(crate) struct Linger {
 enum Lingering {
     /// Not closing.
     Open,
-    /// Output shut down; discarding input until the client closes, `left` bytes or `until`.
+    /// Output shut down; discarding input until the client closes, `left` bytes or `until`
+    /// (set when a read first has to wait, `time` after).
     Draining {
-        until: Pin<Box<Sleep>>,
+        time: Duration,
+        until: Option<Pin<Box<Sleep>>>,
         left: u64,
     },
     Done,
@@ -130,13 +132,14 @@ impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite> tokio::io::AsyncWrite for 
                     ready!(this.inner.as_mut().poll_shutdown(cx))?;
                     *this.lingering = match this.linger.time {
                         Some(time) if this.linger.bytes > 0 => Lingering::Draining {
-                            until: Box::pin(tokio::time::sleep(time)),
+                            time,
+                            until: None,
                             left: this.linger.bytes,
                         },
                         _ => Lingering::Done,
                     };
                 }
-                Lingering::Draining { until, left } => {
+                Lingering::Draining { time, until, left } => {
                     let mut scratch = [0u8; 8192];
                     let mut buf = tokio::io::ReadBuf::new(&mut scratch);
                     match this.inner.as_mut().poll_read(cx, &mut buf) {
@@ -153,6 +156,9 @@ impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite> tokio::io::AsyncWrite for 
                             *this.lingering = Lingering::Done;
                         }
                         Poll::Pending => {
+                            let time = *time;
+                            let until =
+                                until.get_or_insert_with(|| Box::pin(tokio::time::sleep(time)));
                             ready!(until.as_mut().poll(cx));
                             *this.lingering = Lingering::Done;
                         }
@@ -215,12 +221,12 @@ where
     type Future = TrackedFuture<Instrumented<Oneshot<S, Request<ReqBody>>>>;
 
     fn call(&self, request: Request<ReqBody>) -> Self::Future {
+        self.control.saw_body(!request.body().is_end_stream());
         if let Err(refusal) = framing::check(&request, self.require_host) {
             return TrackedFuture::Refused {
                 response: Some(refusal.respond(&self.remote, &request)),
             };
         }
-        self.control.saw_body(!request.body().is_end_stream());
         // Disabled unless a subscriber asks for it: then this is one cached interest check.
         // HTTP/2 requests carry the authority in their URI; the target is what Python logs.
         let uri = request.uri();

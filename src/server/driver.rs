@@ -46,16 +46,11 @@ pub(super) async fn drive<C>(
     let mut registered = false;
     std::future::poll_fn(|cx| {
         if !registered {
-            // The server wakes this task to evict the connection; an HTTP/1 response body
-            // parked until the socket drains is resumed through it too.
+            // An HTTP/1 response body parked until the socket drains is resumed through it.
             control.register_task(cx.waker());
             registered = true;
         }
         loop {
-            if control.is_evicted() {
-                tracing::debug!(target: crate::log::TARGET, client = %remote, "closing an idle connection to make room for a new one");
-                return Poll::Ready(());
-            }
             if let Poll::Ready(result) = conn.as_mut().poll(cx) {
                 if let Err(err) = result {
                     log_connection_error(remote, &err, control.in_flight());

@@ -352,6 +352,39 @@ async fn a_full_server_closes_slowloris_connections_for_new_clients() {
     assert_eq!(rest.len() - find(&rest, b"\r\n\r\n").unwrap() - 4, 8 << 20);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_made_to_give_room_close_whatever_stage_they_are_at() {
+    let root = Root::new();
+    let server = serve_configured(StaticFiles::new(root.path()), |s| {
+        s.http2(true)
+            .max_connections(8)
+            .header_read_timeout(Duration::from_secs(30))
+    })
+    .await;
+    // Half an HTTP/2 preface each: the server is still deciding which protocol they speak.
+    let mut halves = Vec::new();
+    for _ in 0..24 {
+        let mut stream = connect(server.addr).await;
+        stream.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
+        halves.push(stream);
+        // Old enough to give room to the next one.
+        tokio::time::sleep(Duration::from_millis(210)).await;
+    }
+    // All but the last 8 are closed (not left open past the cap until their timeout).
+    let mut closed = 0;
+    for stream in &mut halves {
+        let mut byte = [0u8; 1];
+        if let Ok(Ok(0) | Err(_)) =
+            tokio::time::timeout(Duration::from_millis(300), stream.read(&mut byte)).await
+        {
+            closed += 1;
+        }
+    }
+    assert!(closed >= 16, "only {closed} of 24 were closed");
+    let res = get(server.addr, b"GET /small.html HTTP/1.0\r\n\r\n").await;
+    assert_eq!(res.status(), 200);
+}
+
 /// The binary serving `root` (HTTP/1.1, quiet) on a free port.
 fn spawn_binary(root: &Root) -> ChildGuard {
     let mut command = basehttp();
