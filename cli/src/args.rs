@@ -82,6 +82,11 @@ pub(crate) struct Args {
     #[arg(long)]
     cgi_inherit_env: bool,
 
+    /// serve HTTP/1.1 requests that have no Host header, as Python does (default: answer 400,
+    /// as RFC 9112 requires)
+    #[arg(long)]
+    allow_missing_host: bool,
+
     /// do not print a log line for every request (an addition: Python always logs)
     #[arg(short = 'q', long)]
     quiet: bool,
@@ -131,6 +136,7 @@ pub(crate) struct Config {
     pub(crate) quiet: bool,
     pub(crate) cgi_timeout: std::time::Duration,
     pub(crate) cgi_inherit_env: bool,
+    pub(crate) allow_missing_host: bool,
     pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
     pub(crate) tls: Option<Tls>,
     pub(crate) log_format: LogFormat,
@@ -199,6 +205,7 @@ impl Args {
             headers,
             cgi_timeout,
             cgi_inherit_env: self.cgi_inherit_env,
+            allow_missing_host: self.allow_missing_host,
             port,
             bind: self.bind,
             directory,

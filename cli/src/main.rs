@@ -144,7 +144,9 @@ async fn run(config: Config, tls: Option<rustls::ServerConfig>) -> io::Result<Ex
         })?;
     // HTTP/2 beside HTTP/1.1 (ALPN over TLS, prior knowledge in cleartext); HTTP/1.0 keeps
     // Python's one request per connection.
-    let httpd = httpd.http2(config.protocol >= http::Version::HTTP_11);
+    let httpd = httpd
+        .http2(config.protocol >= http::Version::HTTP_11)
+        .require_host(!config.allow_missing_host);
     let httpd = match tls {
         Some(tls) => httpd.tls(tls),
         None => httpd,

@@ -252,6 +252,23 @@ async fn follow_symlinks_restores_pythons_links_out_of_the_folder() {
 }
 
 #[tokio::test]
+async fn allow_missing_host_restores_pythons_leniency() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.txt"), b"a").unwrap();
+    for (flag, status) in [(None, 400), (Some("--allow-missing-host"), 200)] {
+        let mut command = basehttp();
+        command
+            .args(["0", "-b", "127.0.0.1", "-q", "-d"])
+            .arg(dir.path())
+            .args(flag);
+        let server = spawn_server(command);
+        let bytes = raw(server.addr(), b"GET /a.txt HTTP/1.1\r\n\r\n").await;
+        let res = parse_all(&bytes).remove(0);
+        assert_eq!(res.status(), status, "{flag:?}");
+    }
+}
+
+#[tokio::test]
 async fn quiet_prints_no_request_lines() {
     for (quiet, lines) in [(false, 2), (true, 0)] {
         let mut command = basehttp();
