@@ -85,10 +85,11 @@ fn raise_descriptor_limit() {
     }
 }
 
-/// Caps glibc's malloc arenas at one per CPU (its default is eight): every thread of the
+/// Caps glibc's malloc arenas at one per CPU (its default is eight per CPU): every thread of the
 /// blocking pool that reads a large directory may otherwise get an arena of its own, which keeps
-/// its peak size after the listing is sent (measured: 200 clients of a 20,000-entry listing
-/// grew the server by 76 MB with the default, 31 MB with this). `MALLOC_ARENA_MAX` still wins.
+/// its peak size after the listing is sent. Measured side by side with `benches/hostile.py -a
+/// listing-non-readers` (200 clients of a 50,000-entry listing): 129 MB peak with
+/// `MALLOC_ARENA_MAX=8`, 71 MB with this cap. `MALLOC_ARENA_MAX` still wins.
 fn bound_allocator_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
