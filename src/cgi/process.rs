@@ -173,7 +173,8 @@ impl Reaper {
         };
         self.fd = None;
         if let Some(cgroup) = self.cgroup.take() {
-            cgroup.release();
+            // Writes to cgroupfs (and, when the pool is full, an `rmdir`): off the runtime.
+            drop(tokio::task::spawn_blocking(move || cgroup.release()));
         }
         Ok(status
             .exit_status()
