@@ -22,6 +22,9 @@ pub(crate) struct Root {
 
 #[derive(Debug)]
 pub(crate) struct OpenRoot {
+    /// Files are opened relative to it (`openat`); on Windows, where files are opened by path,
+    /// it only proves the directory was there.
+    #[cfg_attr(windows, allow(dead_code))]
     pub(crate) dir: File,
     /// The directory's canonical path, for the symlink containment check.
     pub(crate) canonical: PathBuf,
@@ -52,7 +55,7 @@ impl Root {
         if let Some(root) = self.opened.get() {
             return Ok(root.clone());
         }
-        let dir = File::open(&self.path)?;
+        let dir = open_path(&self.path)?;
         if !dir.metadata()?.is_dir() {
             return Err(io::Error::new(
                 io::ErrorKind::NotADirectory,
@@ -73,57 +76,79 @@ impl Root {
     /// its canonical path once the directory has been opened — or climbs with `..`.
     pub(crate) fn relative(&self, path: &Path) -> Option<(Vec<u8>, bool)> {
         let path = path.as_os_str().as_encoded_bytes();
-        let rest = match below(path, self.path.as_os_str().as_encoded_bytes()) {
-            Some(rest) => rest,
+        let windows = cfg!(windows);
+        match relative_below(path, self.path.as_os_str().as_encoded_bytes(), windows) {
+            Some(relative) => Some(relative),
             None => {
                 let opened = self.cached()?;
-                below(path, opened.canonical.as_os_str().as_encoded_bytes())?
-            }
-        };
-        let mut relative = Vec::with_capacity(rest.len());
-        for name in rest.split(|&b| b == b'/') {
-            match name {
-                b"" | b"." => {}
-                b".." => return None,
-                name => {
-                    if !relative.is_empty() {
-                        relative.push(b'/');
-                    }
-                    relative.extend_from_slice(name);
-                }
+                relative_below(
+                    path,
+                    opened.canonical.as_os_str().as_encoded_bytes(),
+                    windows,
+                )
             }
         }
-        Some((relative, path.ends_with(b"/")))
     }
+}
+
+/// The part of `path` below `prefix`, components joined with `/`, and whether `path` ends with
+/// a separator; `None` when `path` is not below `prefix` or climbs with `..`. With `windows`,
+/// `\` separates too.
+fn relative_below(path: &[u8], prefix: &[u8], windows: bool) -> Option<(Vec<u8>, bool)> {
+    let separator = |b: &u8| *b == b'/' || (windows && *b == b'\\');
+    let rest = below(path, prefix, separator)?;
+    let mut relative = Vec::with_capacity(rest.len());
+    for name in rest.split(separator) {
+        match name {
+            b"" | b"." => {}
+            b".." => return None,
+            name => {
+                if !relative.is_empty() {
+                    relative.push(b'/');
+                }
+                relative.extend_from_slice(name);
+            }
+        }
+    }
+    Some((relative, path.last().is_some_and(separator)))
 }
 
 /// What follows `prefix` in `path`, when `path` is `prefix` or lies below it (component-wise:
 /// `/srv/www` is not below `/srv/w`). Compared as bytes, without building components.
-fn below<'a>(path: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
-    if prefix == b"/" {
+fn below<'a>(path: &'a [u8], prefix: &[u8], separator: impl Fn(&u8) -> bool) -> Option<&'a [u8]> {
+    if prefix.len() == 1 && prefix.first().is_some_and(&separator) {
         // The file-system root: every absolute path lies below it.
-        return path.strip_prefix(b"/");
+        return path.strip_prefix(prefix);
     }
-    let prefix = prefix.strip_suffix(b"/").unwrap_or(prefix);
+    let prefix = match prefix.split_last() {
+        Some((last, rest)) if separator(last) => rest,
+        _ => prefix,
+    };
     let rest = path.strip_prefix(prefix)?;
-    match rest {
-        [] | [b'/', ..] => Some(rest),
+    match rest.first() {
+        None => Some(rest),
+        Some(b) if separator(b) => Some(rest),
         _ => None,
     }
 }
 
 /// Opens `relative` (no `..`, no leading `/`; `.` for the root itself) below the root,
 /// refusing what resolves outside the root unless `follow_symlinks`.
+///
+/// Linux 5.6+ resolves with `openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)`, so nothing
+/// outside is even opened; elsewhere (and for links the kernel refuses to judge) the file is
+/// opened and kept only if its real path — read from the opened file itself: `/proc/self/fd`
+/// on Linux, `F_GETPATH` on macOS, `GetFinalPathNameByHandleW` on Windows — lies below the
+/// root's.
 #[cfg(unix)]
 pub(crate) fn open(root: &OpenRoot, relative: &[u8], follow_symlinks: bool) -> io::Result<File> {
     use rustix::fs::{Mode, OFlags};
     let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
-    let relative = os_str(relative);
     if follow_symlinks {
         // Python's behaviour: symlinks are followed wherever they lead.
         return Ok(File::from(rustix::fs::openat(
             &root.dir,
-            relative,
+            os_str(relative),
             flags,
             Mode::empty(),
         )?));
@@ -133,7 +158,7 @@ pub(crate) fn open(root: &OpenRoot, relative: &[u8], follow_symlinks: bool) -> i
         use rustix::fs::ResolveFlags;
         match rustix::fs::openat2(
             &root.dir,
-            relative,
+            os_str(relative),
             flags,
             Mode::empty(),
             ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
@@ -145,46 +170,153 @@ pub(crate) fn open(root: &OpenRoot, relative: &[u8], follow_symlinks: bool) -> i
             Err(err) => return Err(err.into()),
         }
     }
+    open_then_check(root, relative, real_path)
+}
+
+/// The portable confinement: `openat`, then the opened file's real path (from `real_path`)
+/// must lie below the root's canonical path.
+#[cfg(unix)]
+fn open_then_check(
+    root: &OpenRoot,
+    relative: &[u8],
+    real_path: impl FnOnce(&File) -> io::Result<PathBuf>,
+) -> io::Result<File> {
+    use rustix::fs::{Mode, OFlags};
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
     let file = File::from(rustix::fs::openat(
         &root.dir,
-        relative,
+        os_str(relative),
         flags,
         Mode::empty(),
     )?);
-    if is_beneath(root, &file, relative)? {
-        Ok(file)
-    } else {
-        Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            "outside the served directory",
-        ))
-    }
-}
-
-#[cfg(not(unix))]
-pub(crate) fn open(root: &OpenRoot, relative: &[u8], follow_symlinks: bool) -> io::Result<File> {
-    let path = root.canonical.join(os_str(relative));
-    let file = File::open(&path)?;
-    if follow_symlinks || std::fs::canonicalize(&path)?.starts_with(&root.canonical) {
-        Ok(file)
-    } else {
-        Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            "outside the served directory",
-        ))
-    }
-}
-
-/// Whether an opened file lies below the root: its real path, from `/proc/self/fd` when there
-/// is one (race-free: it is the file actually opened), else from the path.
-#[cfg(unix)]
-fn is_beneath(root: &OpenRoot, file: &File, relative: &OsStr) -> io::Result<bool> {
-    use std::os::fd::AsRawFd;
-    let real = match std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())) {
+    let real = match real_path(&file) {
         Ok(real) => real,
-        Err(_) => std::fs::canonicalize(root.canonical.join(relative))?,
+        Err(_) => std::fs::canonicalize(root.canonical.join(os_str(relative)))?,
     };
-    Ok(real.starts_with(&root.canonical))
+    kept_if_beneath(file, &real, &root.canonical)
+}
+
+#[cfg(windows)]
+pub(crate) fn open(root: &OpenRoot, relative: &[u8], follow_symlinks: bool) -> io::Result<File> {
+    let file = open_path(&native_path(&root.canonical, relative))?;
+    if follow_symlinks {
+        return Ok(file);
+    }
+    let real = real_path(&file)?;
+    kept_if_beneath(file, &real, &root.canonical)
+}
+
+#[cfg(not(any(unix, windows)))]
+pub(crate) fn open(root: &OpenRoot, relative: &[u8], follow_symlinks: bool) -> io::Result<File> {
+    let path = native_path(&root.canonical, relative);
+    let file = open_path(&path)?;
+    if follow_symlinks {
+        return Ok(file);
+    }
+    let real = std::fs::canonicalize(&path)?;
+    kept_if_beneath(file, &real, &root.canonical)
+}
+
+/// `file`, if `real` (its real path) lies below `root` (the root's canonical path); else
+/// `NotFound`, as for a file that is not there.
+fn kept_if_beneath(file: File, real: &Path, root: &Path) -> io::Result<File> {
+    if is_beneath(real, root) {
+        Ok(file)
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            "outside the served directory",
+        ))
+    }
+}
+
+/// The confinement decision, on real (canonical) paths: component-wise, so `/srv/wwwx` is not
+/// below `/srv/www`. Case and Unicode normalisation are compared as the file system reports
+/// them: both paths come from the same kind of call (`realpath`, `F_GETPATH`,
+/// `GetFinalPathNameByHandleW` report names as stored).
+fn is_beneath(real: &Path, root: &Path) -> bool {
+    real.starts_with(root)
+}
+
+/// The real path of an opened file, from the file itself: race-free, it is the file actually
+/// opened (Linux: `/proc/self/fd`).
+#[cfg(all(unix, not(target_vendor = "apple")))]
+fn real_path(file: &File) -> io::Result<PathBuf> {
+    use std::os::fd::AsRawFd;
+    std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()))
+}
+
+/// macOS: `fcntl(F_GETPATH)`.
+#[cfg(target_vendor = "apple")]
+fn real_path(file: &File) -> io::Result<PathBuf> {
+    let path = rustix::fs::getpath(file)?;
+    Ok(PathBuf::from(os_str(path.as_bytes())))
+}
+
+/// Windows: `GetFinalPathNameByHandleW`, in the `\\?\C:\…` form `std::fs::canonicalize` gives
+/// the root.
+#[cfg(windows)]
+#[allow(unsafe_code)]
+fn real_path(file: &File) -> io::Result<PathBuf> {
+    use std::os::windows::ffi::OsStringExt;
+    use std::os::windows::io::AsRawHandle;
+    use windows_sys::Win32::Storage::FileSystem::{
+        FILE_NAME_NORMALIZED, GetFinalPathNameByHandleW, VOLUME_NAME_DOS,
+    };
+    let mut buffer = vec![0u16; 512];
+    loop {
+        let capacity = u32::try_from(buffer.len()).unwrap_or(u32::MAX);
+        // SAFETY: the handle is borrowed from `file`, open for the whole call, and `buffer`
+        // has room for `capacity` UTF-16 units.
+        let written = unsafe {
+            GetFinalPathNameByHandleW(
+                file.as_raw_handle(),
+                buffer.as_mut_ptr(),
+                capacity,
+                FILE_NAME_NORMALIZED | VOLUME_NAME_DOS,
+            )
+        };
+        let written = usize::try_from(written).unwrap_or(usize::MAX);
+        if written == 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if written < buffer.len() {
+            buffer.truncate(written);
+            return Ok(PathBuf::from(std::ffi::OsString::from_wide(&buffer)));
+        }
+        // Too small: `written` is the size needed, terminating NUL included.
+        buffer.resize(written, 0);
+    }
+}
+
+/// Opens a file or a directory by path, read-only (on Windows a directory needs
+/// `FILE_FLAG_BACKUP_SEMANTICS`).
+fn open_path(path: &Path) -> io::Result<File> {
+    #[cfg(windows)]
+    {
+        use std::os::windows::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(windows_sys::Win32::Storage::FileSystem::FILE_FLAG_BACKUP_SEMANTICS)
+            .open(path)
+    }
+    #[cfg(not(windows))]
+    {
+        File::open(path)
+    }
+}
+
+/// `relative` (components joined with `/`) below `root`, component by component: a `\\?\`
+/// path (what `canonicalize` gives on Windows) takes no `/`.
+#[cfg(not(unix))]
+pub(crate) fn native_path(root: &Path, relative: &[u8]) -> PathBuf {
+    let mut path = root.to_path_buf();
+    for name in relative.split(|&b| b == b'/') {
+        if !name.is_empty() && name != b"." {
+            path.push(os_str(name));
+        }
+    }
+    path
 }
 
 /// Python's `os.path.isdir` on a path below the root (following symlinks; without
@@ -200,16 +332,19 @@ pub(crate) fn is_dir_at(root: &OpenRoot, relative: &[u8], follow_symlinks: bool)
     is_dir
         && (follow_symlinks
             || std::fs::canonicalize(root.canonical.join(os_str(relative)))
-                .is_ok_and(|real| real.starts_with(&root.canonical)))
+                .is_ok_and(|real| is_beneath(&real, &root.canonical)))
 }
 
 #[cfg(not(unix))]
-pub(crate) fn is_dir_at(root: &OpenRoot, relative: &[u8], _follow_symlinks: bool) -> bool {
-    root.canonical.join(os_str(relative)).is_dir()
+pub(crate) fn is_dir_at(root: &OpenRoot, relative: &[u8], follow_symlinks: bool) -> bool {
+    let path = native_path(&root.canonical, relative);
+    path.is_dir()
+        && (follow_symlinks
+            || std::fs::canonicalize(&path).is_ok_and(|real| is_beneath(&real, &root.canonical)))
 }
 
 /// Python's `os.access(path, os.X_OK)` on a path below the root.
-#[cfg(all(unix, feature = "cgi"))]
+#[cfg(cgi)]
 pub(crate) fn is_executable_at(root: &OpenRoot, relative: &[u8]) -> bool {
     rustix::fs::accessat(
         &root.dir,
@@ -287,6 +422,25 @@ mod tests {
             Some((b"a.txt".to_vec(), false))
         );
         assert_eq!(relative_root.relative(Path::new("publicity/a.txt")), None);
+        // Windows paths: `\\` separates as well as `/`.
+        assert_eq!(
+            relative_below(br"C:\srv\www\a\b.txt", br"C:\srv\www", true),
+            Some((b"a/b.txt".to_vec(), false))
+        );
+        assert_eq!(
+            relative_below(br"C:\srv\www\a/b\", br"C:\srv\www\", true),
+            Some((b"a/b".to_vec(), true))
+        );
+        assert_eq!(
+            relative_below(br"C:\srv\www\..\x", br"C:\srv\www", true),
+            None
+        );
+        assert_eq!(relative_below(br"C:\srv\wwwx", br"C:\srv\www", true), None);
+        assert_eq!(
+            relative_below(br"/srv/www/a\..\b", b"/srv/www", false),
+            Some((br"a\..\b".to_vec(), false)),
+            "on Unix a backslash is part of the name"
+        );
         let fs_root = Root::new(PathBuf::from("/"));
         assert_eq!(
             fs_root.relative(Path::new("/etc/x")),
@@ -294,5 +448,46 @@ mod tests {
         );
         assert_eq!(fs_root.relative(Path::new("/")), Some((Vec::new(), true)));
         assert_eq!(fs_root.relative(Path::new("etc/x")), None);
+    }
+
+    /// The check macOS and other systems without `openat2` rely on (`openat`, then the opened
+    /// file's real path), run here with Linux's source of real paths and with none.
+    #[test]
+    fn opened_files_outside_the_root_are_refused() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), "secret").unwrap();
+        let served = tempfile::tempdir().unwrap();
+        let dir = served.path();
+        std::fs::write(dir.join("file"), "file").unwrap();
+        std::fs::create_dir(dir.join("sub")).unwrap();
+        std::os::unix::fs::symlink("../file", dir.join("sub/up")).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret"), dir.join("out")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.join("outdir")).unwrap();
+        let root = Root::new(dir.to_path_buf());
+        let opened = root.open().unwrap();
+        let unknown = |_: &File| Err(io::Error::other("no real path"));
+        for relative in [&b"file"[..], b"sub/up", b"."] {
+            assert!(open_then_check(&opened, relative, real_path).is_ok());
+            assert!(open_then_check(&opened, relative, unknown).is_ok());
+        }
+        for relative in [&b"out"[..], b"outdir/secret", b"outdir"] {
+            let refused = open_then_check(&opened, relative, real_path).unwrap_err();
+            assert_eq!(refused.kind(), io::ErrorKind::NotFound);
+            assert!(open_then_check(&opened, relative, unknown).is_err());
+            assert!(open(&opened, relative, false).is_err());
+            assert!(open(&opened, relative, true).is_ok(), "Python's behaviour");
+        }
+        assert!(is_beneath(
+            Path::new("/private/var/www/a"),
+            Path::new("/private/var/www")
+        ));
+        assert!(!is_beneath(
+            Path::new("/private/var/wwwx"),
+            Path::new("/private/var/www")
+        ));
+        assert!(!is_beneath(
+            Path::new("/private/var"),
+            Path::new("/private/var/www")
+        ));
     }
 }

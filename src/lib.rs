@@ -119,8 +119,8 @@
 mod macros;
 
 mod body;
-#[cfg(feature = "cgi")]
-#[cfg_attr(docsrs, doc(cfg(feature = "cgi")))]
+#[cfg(cgi)]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "cgi", unix))))]
 pub mod cgi;
 #[cfg(feature = "fs")]
 mod confined;

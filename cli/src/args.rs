@@ -134,7 +134,10 @@ pub(crate) struct Config {
     pub(crate) cgi: bool,
     pub(crate) follow_symlinks: bool,
     pub(crate) quiet: bool,
+    // Parsed (and validated) everywhere; on Windows, where `--cgi` is refused, never used.
+    #[cfg_attr(not(unix), allow(dead_code))]
     pub(crate) cgi_timeout: std::time::Duration,
+    #[cfg_attr(not(unix), allow(dead_code))]
     pub(crate) cgi_inherit_env: bool,
     pub(crate) allow_missing_host: bool,
     pub(crate) headers: Vec<(HeaderName, HeaderValue)>,

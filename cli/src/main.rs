@@ -7,17 +7,19 @@ mod args;
 use std::io;
 use std::process::ExitCode;
 
+#[cfg(unix)]
 use basehttp::cgi::Cgi;
 use basehttp::server::HttpServer;
 use basehttp::static_files::StaticFiles;
 use clap::Parser;
-use tower::Layer;
-use tower::util::Either;
+#[cfg(unix)]
+use tower::{Layer, util::Either};
 
 use self::args::{Args, Config, LogFormat};
 
 fn main() -> ExitCode {
     // Started as the helper that runs a CGI script as `nobody`: never returns.
+    #[cfg(unix)]
     basehttp::cgi::exec_helper();
     let args = match Args::try_parse() {
         Ok(args) => args,
@@ -36,6 +38,13 @@ fn main() -> ExitCode {
         Ok(config) => config,
         Err(message) => return usage_error(&message),
     };
+    if config.cgi && cfg!(not(unix)) {
+        eprintln!(
+            "basehttp: error: --cgi is not supported on Windows (scripts need Unix process \
+             groups and signals); serve the files without it"
+        );
+        return ExitCode::from(2);
+    }
     // Certificates are read before anything is bound, so a bad file is a usage error.
     let tls = match &config.tls {
         Some(tls) => match basehttp::server::tls::load_cert_chain(
@@ -75,6 +84,7 @@ fn main() -> ExitCode {
 /// Raises the soft limit on open descriptors to the hard one, as nginx's
 /// `worker_rlimit_nofile` and Go's runtime do: the common soft default of 1,024 is a few hundred
 /// connections serving files, which a handful of HTTP/2 clients can use up.
+#[cfg(unix)]
 fn raise_descriptor_limit() {
     use rustix::process::{Resource, getrlimit, setrlimit};
     let mut limit = getrlimit(Resource::Nofile);
@@ -84,6 +94,10 @@ fn raise_descriptor_limit() {
         let _ = setrlimit(Resource::Nofile, limit);
     }
 }
+
+/// Windows has no such limit on sockets and handles.
+#[cfg(not(unix))]
+fn raise_descriptor_limit() {}
 
 /// Caps glibc's malloc arenas at one per CPU (its default is eight per CPU): every thread of the
 /// blocking pool that reads a large directory may otherwise get an arena of its own, which keeps
@@ -122,6 +136,7 @@ async fn run(config: Config, tls: Option<rustls::ServerConfig>) -> io::Result<Ex
         .follow_symlinks(config.follow_symlinks)
         .extra_headers(config.headers);
     // python -m http.server --cgi: CGIHTTPRequestHandler, scripts over the file server.
+    #[cfg(unix)]
     let service = if config.cgi {
         let cgi = Cgi::new(&config.directory)
             .protocol_version(config.protocol)
@@ -133,6 +148,9 @@ async fn run(config: Config, tls: Option<rustls::ServerConfig>) -> io::Result<Ex
     } else {
         Either::Right(files)
     };
+    // Without CGI (refused in `main` on Windows), the files alone.
+    #[cfg(not(unix))]
+    let service = files;
 
     let host = config.bind.as_deref().unwrap_or("0.0.0.0");
     let httpd = HttpServer::bind((host, config.port), service)

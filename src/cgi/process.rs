@@ -40,9 +40,7 @@ fn helper_program() -> Option<&'static PathBuf> {
 /// The helper's work, in a process started with [`HELPER_VAR`] set to `uid:gid` and the
 /// arguments `script argv0 args…`: drop to `uid:gid` (groups cleared), then `exec` the script.
 /// Returns only on failure.
-#[cfg(unix)]
 pub(crate) fn run_helper(ids: &OsStr) -> io::Error {
-    use rustix::process::{Gid, Uid};
     use std::os::unix::process::CommandExt;
     let ids = ids.to_string_lossy();
     let Some((uid, gid)) = ids
@@ -55,22 +53,28 @@ pub(crate) fn run_helper(ids: &OsStr) -> io::Error {
     let (Some(script), Some(argv0)) = (args.next(), args.next()) else {
         return io::Error::new(io::ErrorKind::InvalidInput, "no script to run");
     };
+    let mut command = std::process::Command::new(&script);
+    command.arg0(argv0).args(args).env_remove(HELPER_VAR);
     // Single-threaded at this point: the per-thread calls change the whole process.
-    let gid = Gid::from_raw(gid);
-    let dropped = rustix::thread::set_thread_groups(&[gid])
-        .and_then(|()| rustix::thread::set_thread_res_gid(gid, gid, gid))
-        .and_then(|()| {
-            let uid = Uid::from_raw(uid);
-            rustix::thread::set_thread_res_uid(uid, uid, uid)
-        });
-    if let Err(err) = dropped {
-        return err.into();
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use rustix::process::{Gid, Uid};
+        let gid = Gid::from_raw(gid);
+        let dropped = rustix::thread::set_thread_groups(&[gid])
+            .and_then(|()| rustix::thread::set_thread_res_gid(gid, gid, gid))
+            .and_then(|()| {
+                let uid = Uid::from_raw(uid);
+                rustix::thread::set_thread_res_uid(uid, uid, uid)
+            });
+        if let Err(err) = dropped {
+            return err.into();
+        }
     }
-    std::process::Command::new(&script)
-        .arg0(argv0)
-        .args(args)
-        .env_remove(HELPER_VAR)
-        .exec()
+    // Elsewhere the standard library drops the supplementary groups (when root), then sets
+    // the group and the user, in this process just before `exec`.
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    command.uid(uid).gid(gid);
+    command.exec()
 }
 
 /// The user scripts run as when the server is root and nothing else is configured: `nobody`,
@@ -80,17 +84,27 @@ pub(crate) fn nobody() -> (u32, u32) {
     *NOBODY.get_or_init(|| {
         std::fs::read_to_string("/etc/passwd")
             .ok()
-            .and_then(|passwd| {
-                passwd.lines().find_map(|line| {
-                    let mut fields = line.split(':');
-                    if fields.next()? != "nobody" {
-                        return None;
-                    }
-                    let _password = fields.next();
-                    Some((fields.next()?.parse().ok()?, fields.next()?.parse().ok()?))
-                })
-            })
+            .and_then(|passwd| nobody_in(&passwd))
             .unwrap_or((65_534, 65_534))
+    })
+}
+
+/// `nobody`'s user and group ids in a `passwd` file. macOS writes them as `-2`: the id is the
+/// same 32 bits (4294967294).
+fn nobody_in(passwd: &str) -> Option<(u32, u32)> {
+    let id = |field: &str| -> Option<u32> {
+        field.parse::<u32>().ok().or_else(|| {
+            let signed = field.parse::<i32>().ok().filter(|id| *id != -1)?;
+            Some(u32::from_ne_bytes(signed.to_ne_bytes()))
+        })
+    };
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        if fields.next()? != "nobody" {
+            return None;
+        }
+        let _password = fields.next();
+        Some((id(fields.next()?)?, id(fields.next()?)?))
     })
 }
 
@@ -255,7 +269,7 @@ impl Process {
 /// registered, and through the standard library's `fork` otherwise.
 pub(crate) fn spawn(mut spec: Spawn) -> io::Result<Script> {
     use std::os::fd::{AsFd, OwnedFd};
-    let pipe = || rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC);
+    let pipe = cloexec_pipe;
     let (stdout, stdout_child) = pipe()?;
     let (stderr, stderr_child) = pipe()?;
     let (stdin_child, stdin): (OwnedFd, Option<OwnedFd>) =
@@ -313,6 +327,24 @@ pub(crate) fn spawn(mut spec: Spawn) -> io::Result<Script> {
         stderr: PipeReader::from_owned_fd(stderr)?,
         process,
     })
+}
+
+/// A pipe whose ends are closed on `exec` (set atomically where the system has `pipe2`).
+fn cloexec_pipe() -> io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
+    #[cfg(not(target_vendor = "apple"))]
+    {
+        Ok(rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?)
+    }
+    #[cfg(target_vendor = "apple")]
+    {
+        // macOS has no `pipe2`: a script spawned by another thread in between may inherit an
+        // end, and then its output ends only when that script does, as with the standard
+        // library's own pipes there.
+        let (read, write) = rustix::pipe::pipe()?;
+        rustix::io::fcntl_setfd(&read, rustix::io::FdFlags::CLOEXEC)?;
+        rustix::io::fcntl_setfd(&write, rustix::io::FdFlags::CLOEXEC)?;
+        Ok((read, write))
+    }
 }
 
 /// The standard library's spawn (`posix_spawn`, or `fork` to change user without a helper).
@@ -627,4 +659,25 @@ pub(crate) fn drain(mut stdout: PipeReader, idle: Duration, guard: Guard) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::nobody_in;
+
+    #[test]
+    fn nobody_is_read_from_passwd_files_of_either_kind() {
+        let linux =
+            "root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/:/usr/sbin/nologin\n";
+        assert_eq!(nobody_in(linux), Some((65_534, 65_534)));
+        let macos =
+            "##\n# User Database\n##\nnobody:*:-2:-2:Unprivileged User:/var/empty:/usr/bin/false\n";
+        assert_eq!(nobody_in(macos), Some((4_294_967_294, 4_294_967_294)));
+        assert_eq!(
+            nobody_in("nobody:*:-1:-1:x:/:/bin/false"),
+            None,
+            "-1 means unchanged"
+        );
+        assert_eq!(nobody_in("nobodyx:x:1:1::/:"), None);
+    }
 }

@@ -329,7 +329,7 @@ pub(crate) trait Base: Send + Sync + 'static {
     }
 
     /// `CGIHTTPRequestHandler.is_cgi`, on Python's `self.path`.
-    #[cfg(feature = "cgi")]
+    #[cfg(cgi)]
     fn is_cgi(&self, path: &str) -> Option<crate::cgi::CgiInfo> {
         crate::cgi::default_is_cgi(path, &crate::cgi::DEFAULT_CGI_DIRECTORIES)
     }

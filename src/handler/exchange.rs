@@ -108,7 +108,7 @@ enum Hook {
     GuessType = 6,
     #[cfg(feature = "fs")]
     ListDirectory = 7,
-    #[cfg(feature = "cgi")]
+    #[cfg(cgi)]
     IsCgi = 8,
 }
 
@@ -202,7 +202,7 @@ impl fmt::Debug for Exchange {
 impl Exchange {
     /// An exchange for `parts`: `class` are the handlers the request came through (most derived
     /// first), `base` the service answering.
-    #[cfg(feature = "cgi")]
+    #[cfg(cgi)]
     pub(crate) fn new(
         parts: http::request::Parts,
         body: Body,
@@ -946,7 +946,7 @@ impl Exchange {
 
     /// The headers buffered so far, for a service that replaces some of them (a CGI script's
     /// fields replace the server's).
-    #[cfg(feature = "cgi")]
+    #[cfg(cgi)]
     pub(crate) fn pending_headers_mut(&mut self) -> Option<&mut HeaderMap> {
         match &mut self.state {
             State::HeadPending(head) => Some(&mut head.headers),
@@ -1332,7 +1332,7 @@ impl Exchange {
     /// ends (Python's `cgi_info`), through the handlers'
     /// [`is_cgi`](super::HttpRequestHandler::is_cgi) methods, then the answering service's
     /// (`cgi_directories`).
-    #[cfg(feature = "cgi")]
+    #[cfg(cgi)]
     #[cfg_attr(docsrs, doc(cfg(feature = "cgi")))]
     pub fn is_cgi(&self) -> Option<crate::cgi::CgiInfo> {
         self.walk(
@@ -1430,7 +1430,7 @@ impl Exchange {
     }
 
     /// The request body, taken for a service that feeds it elsewhere (a CGI script's stdin).
-    #[cfg(feature = "cgi")]
+    #[cfg(cgi)]
     pub(crate) fn take_body(&mut self) -> Body {
         std::mem::replace(&mut self.rfile, BodyReader::new(Body::empty(), None)).into_body()
     }
@@ -1438,7 +1438,7 @@ impl Exchange {
     /// An exchange for log lines about this request written after it has been answered (a CGI
     /// script's stderr and exit code): the same class, client, request line and headers. One per
     /// task that logs: the walks of an exchange are not shared between tasks.
-    #[cfg(feature = "cgi")]
+    #[cfg(cgi)]
     pub(crate) fn for_logging(&self) -> Self {
         let mut request = Request::new(());
         *request.method_mut() = self.parts.method.clone();
@@ -1516,7 +1516,7 @@ impl Exchange {
 
     /// The class to hand down with a request this exchange's service makes itself (a CGI local
     /// redirect).
-    #[cfg(feature = "cgi")]
+    #[cfg(cgi)]
     pub(crate) fn inherited_class(&self) -> Option<Inherited> {
         self.class.clone().map(|class| Inherited {
             class,

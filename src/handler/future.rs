@@ -124,7 +124,7 @@ pin_project! {
 }
 
 impl<F> CatchUnwind<F> {
-    #[cfg(feature = "cgi")]
+    #[cfg(cgi)]
     pub(crate) fn new(future: F) -> Self {
         Self { future }
     }

@@ -194,7 +194,7 @@ pub use self::error::HeaderError;
 pub(crate) use self::error_page::html_escape;
 pub use self::error_page::{DEFAULT_ERROR_CONTENT_TYPE, DEFAULT_ERROR_MESSAGE, render_error_page};
 pub use self::exchange::Exchange;
-#[cfg(feature = "cgi")]
+#[cfg(cgi)]
 pub(crate) use self::exchange::plain_500;
 #[cfg(feature = "fs")]
 pub(crate) use self::exchange::{Output, guarded};
@@ -632,7 +632,7 @@ pub trait HttpRequestHandler: Send + Sync + 'static {
     /// [`Cgi`](crate::cgi::Cgi) below the handler, and where the script's directory ends.
     ///
     /// Defaults to `super().is_cgi()` ([`Exchange::is_cgi`]): the service's `cgi_directories`.
-    #[cfg(feature = "cgi")]
+    #[cfg(cgi)]
     #[cfg_attr(docsrs, doc(cfg(feature = "cgi")))]
     fn is_cgi(&self, ex: &Exchange) -> Option<crate::cgi::CgiInfo> {
         ex.is_cgi()

@@ -29,7 +29,7 @@ pub(super) fn reopen(socket: &TcpListener, local: SocketAddr) -> io::Result<TcpL
         _ => {}
     }
     raw.listen(LISTEN_BACKLOG)?;
-    let fresh = std::net::TcpListener::from(std::os::fd::AsFd::as_fd(socket).try_clone_to_owned()?);
+    let fresh = std::net::TcpListener::from(raw.try_clone()?);
     fresh.set_nonblocking(true)?;
     TcpListener::from_std(fresh)
 }

@@ -108,12 +108,19 @@ enum Stop {
     Terminate,
 }
 
-/// Ctrl-C (Python's KeyboardInterrupt) and SIGTERM, listened for from creation on.
+/// Ctrl-C (Python's KeyboardInterrupt) and SIGTERM — on Windows Ctrl-C, and Ctrl-Break or the
+/// console closing in SIGTERM's place — listened for from creation on.
 struct StopSignals {
     #[cfg(unix)]
     interrupt: tokio::signal::unix::Signal,
     #[cfg(unix)]
     terminate: tokio::signal::unix::Signal,
+    #[cfg(windows)]
+    interrupt: tokio::signal::windows::CtrlC,
+    #[cfg(windows)]
+    ctrl_break: tokio::signal::windows::CtrlBreak,
+    #[cfg(windows)]
+    close: tokio::signal::windows::CtrlClose,
 }
 
 impl StopSignals {
@@ -126,7 +133,16 @@ impl StopSignals {
                 terminate: signal(SignalKind::terminate())?,
             })
         }
-        #[cfg(not(unix))]
+        #[cfg(windows)]
+        {
+            use tokio::signal::windows::{ctrl_break, ctrl_c, ctrl_close};
+            Ok(Self {
+                interrupt: ctrl_c()?,
+                ctrl_break: ctrl_break()?,
+                close: ctrl_close()?,
+            })
+        }
+        #[cfg(not(any(unix, windows)))]
         {
             Ok(Self {})
         }
@@ -140,12 +156,17 @@ impl StopSignals {
                 _ = self.terminate.recv() => Stop::Terminate,
             }
         }
-        #[cfg(not(unix))]
+        #[cfg(windows)]
         {
-            if tokio::signal::ctrl_c().await.is_err() {
-                std::future::pending::<()>().await;
+            tokio::select! {
+                _ = self.interrupt.recv() => Stop::Interrupt,
+                _ = self.ctrl_break.recv() => Stop::Terminate,
+                _ = self.close.recv() => Stop::Terminate,
             }
-            Stop::Interrupt
+        }
+        #[cfg(not(any(unix, windows)))]
+        {
+            std::future::pending::<Stop>().await
         }
     }
 }

@@ -1,7 +1,6 @@
 //! Python's `send_head` as one blocking step: everything that touches the file system for a
 //! request happens in a single trip to the blocking pool, and comes back as a [`Plan`].
 
-use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Read};
 
@@ -13,7 +12,9 @@ use super::file_body::{FileBody, Segment};
 use super::listing::{DirectoryListing, ListingEntry};
 use super::resolve::{self, Translated};
 use super::{Config, Encoding};
-use crate::confined::{self, Kind, OpenRoot, os_str};
+#[cfg(unix)]
+use crate::confined::os_str;
+use crate::confined::{self, Kind, OpenRoot};
 
 /// Files up to this size are read in the same blocking trip that opens them.
 const SMALL_FILE: u64 = 64 * 1024;
@@ -143,7 +144,7 @@ fn plan_path(config: &Config, translated: &Translated, request: Request<'_>) -> 
             }
         }
     }
-    list(request.external, &opened)
+    list(request.external, &opened, &root, relative)
 }
 
 fn plan_file(
@@ -399,9 +400,9 @@ fn precompressed(
     None
 }
 
-fn list(target: &str, dir: &File) -> Plan {
+fn list(target: &str, dir: &File, root: &OpenRoot, relative: &[u8]) -> Plan {
     let turn = ListingTurn::wait();
-    match read_entries(dir) {
+    match read_entries(dir, root, relative) {
         Ok(entries) => Plan::Listing(
             DirectoryListing::new(resolve::display_path(target), entries),
             turn,
@@ -455,8 +456,9 @@ impl Drop for ListingTurn {
 /// The entries of an opened directory, as Python lists them (`.` and `..` excluded; directory
 /// status follows symlinks).
 #[cfg(unix)]
-fn read_entries(dir: &File) -> io::Result<Vec<ListingEntry>> {
+fn read_entries(dir: &File, _root: &OpenRoot, _relative: &[u8]) -> io::Result<Vec<ListingEntry>> {
     use rustix::fs::{AtFlags, Dir, FileType};
+    use std::ffi::OsString;
     use std::os::unix::ffi::OsStringExt;
     let mut entries = Vec::new();
     for entry in Dir::read_from(dir)? {
@@ -491,13 +493,22 @@ fn stat_is_dir(dir: &File, name: &[u8], flags: rustix::fs::AtFlags) -> bool {
     })
 }
 
+/// Elsewhere, by path (the directory was opened, and confined, just before).
 #[cfg(not(unix))]
-fn read_entries(dir: &File) -> io::Result<Vec<ListingEntry>> {
-    let _ = dir;
-    Err(io::Error::new(
-        io::ErrorKind::Unsupported,
-        "listings need Unix",
-    ))
+fn read_entries(_dir: &File, root: &OpenRoot, relative: &[u8]) -> io::Result<Vec<ListingEntry>> {
+    let mut entries = Vec::new();
+    for entry in std::fs::read_dir(confined::native_path(&root.canonical, relative))? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        let is_symlink = kind.is_symlink();
+        let is_dir = if is_symlink {
+            entry.path().is_dir()
+        } else {
+            kind.is_dir()
+        };
+        entries.push(ListingEntry::new(entry.file_name(), is_dir, is_symlink));
+    }
+    Ok(entries)
 }
 
 #[cfg(test)]
@@ -509,6 +520,11 @@ mod tests {
         // What `read_entries` sees when a directory refuses to be read (root reads anything, so
         // the wire test skips itself there): a descriptor that is not a directory.
         let file = File::open("Cargo.toml").unwrap();
-        assert!(matches!(list("/locked/", &file), Plan::ListingDenied));
+        let root = crate::confined::Root::new(".".into());
+        let root = root.open().unwrap();
+        assert!(matches!(
+            list("/locked/", &file, &root, b"Cargo.toml"),
+            Plan::ListingDenied
+        ));
     }
 }

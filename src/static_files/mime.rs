@@ -135,6 +135,7 @@ fn lookup_after_encoding(base: &str, ext: &str) -> Option<HeaderValue> {
 static TYPES: OnceLock<HashMap<String, HeaderValue>> = OnceLock::new();
 
 /// Whether the host's `mime.types` have been read (the cached fast path must not read them).
+#[cfg(target_os = "linux")]
 pub(crate) fn is_loaded() -> bool {
     TYPES.get().is_some()
 }

@@ -115,6 +115,7 @@ mod fs;
 mod layer;
 mod listing;
 mod mime;
+mod names;
 mod resolve;
 mod respond;
 mod service;
@@ -123,6 +124,7 @@ mod shared_page;
 pub use self::layer::StaticFilesLayer;
 pub use self::listing::{DirectoryListing, ListingEntry, render_listing};
 pub use self::mime::DEFAULT_EXTENSIONS_MAP;
+pub use self::names::PathRules;
 pub use self::resolve::{directory_redirect, translate_path};
 // rustdoc keeps a `doc(alias)` of a re-exported item only when it sits on the `pub use`.
 #[doc(alias = "SimpleHTTPRequestHandler")]

@@ -6,11 +6,13 @@ use std::path::{Path, PathBuf};
 
 use percent_encoding::percent_decode_str;
 
+use super::names::{PathRules, Verdict};
+
 #[cfg(not(unix))]
 use crate::confined::os_str;
 
 /// A request target translated to a path below the served directory.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Translated {
     /// The path below the root, decoded, components joined with `/`; no component is `.`,
     /// `..` or empty. Empty for the root itself.
@@ -38,6 +40,7 @@ impl Translated {
     }
 
     /// Whether the target is the root itself.
+    #[cfg(target_os = "linux")]
     pub(crate) fn is_root(&self) -> bool {
         self.path.is_empty()
     }
@@ -49,14 +52,17 @@ impl Translated {
     }
 }
 
-/// Python 3.14's `SimpleHTTPRequestHandler.translate_path`, on bytes.
+/// Python 3.14's `SimpleHTTPRequestHandler.translate_path`, on bytes, with `rules` for the
+/// names; `None` when the rules refuse a component (nothing is served).
 ///
 /// The fragment, then the query, are cut; the rest is percent-decoded; `.` and empty components
 /// are dropped and `..` removes the previous component (it can never climb above the root); a
 /// trailing `/` — also a trailing `%2f` — is remembered. Decoding works on bytes, so a name
 /// that is not UTF-8 is reached by its percent-encoded bytes (`%FF`); Python's own links for
-/// such names (UTF-8-encoded surrogates, `%ED%B3%BF`) work too. One allocation.
-pub(crate) fn translate(target: &str) -> Translated {
+/// such names (UTF-8-encoded surrogates, `%ED%B3%BF`) work too. The rules judge the components
+/// left once `..` has been applied, as Python's `normpath` comes before its filter. One
+/// allocation for POSIX names.
+pub(crate) fn translate(target: &str, rules: PathRules) -> Option<Translated> {
     let path = target.split('#').next().unwrap_or_default();
     let path = path.split('?').next().unwrap_or_default();
     let decoded: Cow<'_, [u8]> = percent_decode_str(path).into();
@@ -70,29 +76,47 @@ pub(crate) fn translate(target: &str) -> Translated {
                 let cut = out.iter().rposition(|&b| b == b'/').unwrap_or(0);
                 out.truncate(cut);
             }
-            word if is_simple_name(word) => {
+            word => {
                 if !out.is_empty() {
                     out.push(b'/');
                 }
                 out.extend_from_slice(word);
             }
-            _ => {}
         }
     }
-    Translated {
+    if !rules.keeps_all() {
+        out = apply(out, rules)?;
+    }
+    Some(Translated {
         path: out,
         trailing_slash,
-    }
+    })
 }
 
-/// Python skips components for which `os.path.dirname(word)` is not empty: on Windows those
-/// holding a drive or a backslash. On Unix every byte but `/` (already split on) is a name byte.
-fn is_simple_name(word: &[u8]) -> bool {
-    if cfg!(windows) {
-        !word.contains(&b'\\') && !word.contains(&b':')
-    } else {
-        true
+/// `path`'s components judged by `rules`: `None` if one is refused, else the path without the
+/// skipped ones.
+fn apply(path: Vec<u8>, rules: PathRules) -> Option<Vec<u8>> {
+    let mut skips = false;
+    for word in path.split(|&b| b == b'/').filter(|w| !w.is_empty()) {
+        match rules.judge(word) {
+            Verdict::Keep => {}
+            Verdict::Skip => skips = true,
+            Verdict::Refuse => return None,
+        }
     }
+    if !skips {
+        return Some(path);
+    }
+    let mut kept = Vec::with_capacity(path.len());
+    for word in path.split(|&b| b == b'/').filter(|w| !w.is_empty()) {
+        if rules.judge(word) == Verdict::Keep {
+            if !kept.is_empty() {
+                kept.push(b'/');
+            }
+            kept.extend_from_slice(word);
+        }
+    }
+    Some(kept)
 }
 
 /// Python names undecodable bytes with surrogates (`surrogateescape`) and quotes them as UTF-8
@@ -135,13 +159,20 @@ fn unescape_surrogates(bytes: &[u8]) -> Cow<'_, [u8]> {
 /// assert_eq!(translate_path(root, "/caf%C3%A9"), Path::new("/srv/café"));
 /// ```
 pub fn translate_path(directory: &Path, path: &str) -> PathBuf {
-    let translated = translate(path);
+    let translated = translate(path, PYTHONS_RULES).unwrap_or_default();
     join(directory, &translated)
 }
 
+/// The rules Python itself translates with on this platform.
+pub(crate) const PYTHONS_RULES: PathRules = if cfg!(windows) {
+    PathRules::WindowsAsPython
+} else {
+    PathRules::Posix
+};
+
 /// `directory` joined with a translated path, in one allocation.
 #[cfg(unix)]
-fn join(directory: &Path, translated: &Translated) -> PathBuf {
+pub(crate) fn join(directory: &Path, translated: &Translated) -> PathBuf {
     use std::os::unix::ffi::OsStringExt;
     let directory = directory.as_os_str().as_encoded_bytes();
     let mut out = Vec::with_capacity(directory.len() + translated.path.len() + 2);
@@ -159,7 +190,7 @@ fn join(directory: &Path, translated: &Translated) -> PathBuf {
 }
 
 #[cfg(not(unix))]
-fn join(directory: &Path, translated: &Translated) -> PathBuf {
+pub(crate) fn join(directory: &Path, translated: &Translated) -> PathBuf {
     let mut out = directory.to_path_buf();
     for component in translated.components() {
         out.push(os_str(component));
@@ -269,8 +300,13 @@ pub(crate) fn display_path(target: &str) -> String {
 mod tests {
     use super::*;
 
+    /// Python's translation with POSIX names.
+    fn tr(target: &str) -> Translated {
+        translate(target, PathRules::Posix).expect("POSIX names are never refused")
+    }
+
     fn t(target: &str) -> (Vec<String>, bool) {
-        let translated = translate(target);
+        let translated = tr(target);
         (
             translated
                 .components()
@@ -362,7 +398,7 @@ mod tests {
             "../a",
         ];
         for target in hostile {
-            let translated = translate(target);
+            let translated = tr(target);
             for component in translated.components() {
                 assert!(!component.is_empty());
                 assert_ne!(component, b".");
@@ -376,14 +412,14 @@ mod tests {
 
     #[test]
     fn undecodable_names_round_trip() {
-        assert_eq!(translate("/%FF.txt").relative(), b"\xff.txt");
+        assert_eq!(tr("/%FF.txt").relative(), b"\xff.txt");
         // Python's link for b'\xff': quote('\udcff', errors='surrogatepass').
-        assert_eq!(translate("/%ED%B3%BF.txt").relative(), b"\xff.txt");
-        assert_eq!(translate("/%ED%B2%80").relative(), b"\x80");
+        assert_eq!(tr("/%ED%B3%BF.txt").relative(), b"\xff.txt");
+        assert_eq!(tr("/%ED%B2%80").relative(), b"\x80");
         // A real UTF-8 character is left alone.
-        assert_eq!(translate("/%ED%9F%BF").relative(), "\u{d7ff}".as_bytes());
-        assert_eq!(translate("/a/../..").relative(), b".");
-        assert_eq!(translate("/a/b/../c").relative(), b"a/c");
+        assert_eq!(tr("/%ED%9F%BF").relative(), "\u{d7ff}".as_bytes());
+        assert_eq!(tr("/a/../..").relative(), b".");
+        assert_eq!(tr("/a/b/../c").relative(), b"a/c");
     }
 
     #[test]
@@ -408,6 +444,46 @@ mod tests {
         assert_eq!(display_path("/some%20dir/?q=1#frag"), "/some dir/");
         assert_eq!(display_path("/x/#123"), "/x/");
         assert_eq!(display_path("/%ff/"), "/\u{fffd}/");
+    }
+
+    /// The Windows forms of traversal and aliasing, judged after `..` is applied (as Python's
+    /// `normpath` comes before its filter).
+    #[test]
+    fn windows_names() {
+        let win = |target: &str| translate(target, PathRules::Windows).map(|t| t.path);
+        let python = |target: &str| translate(target, PathRules::WindowsAsPython).map(|t| t.path);
+        for target in [
+            "/..%5c..%5cwin.ini",
+            "/..\\..\\win.ini",
+            "/C:/Windows/win.ini",
+            "/C:%5cWindows%5cwin.ini",
+            "/%5c%5cserver%5cshare%5cx",
+            "/file.txt::$DATA",
+            "/file.txt%3a%3a$DATA",
+            "/dir/CON",
+            "/NUL.txt",
+            "/com1.txt",
+            "/secret.txt.",
+            "/secret.txt%20",
+            "/PROGRA~1/x",
+        ] {
+            assert_eq!(win(target), None, "{target}");
+        }
+        assert_eq!(win("/a/b.txt"), Some(b"a/b.txt".to_vec()));
+        assert_eq!(win("/CON/../a.txt"), Some(b"a.txt".to_vec()));
+        assert_eq!(win("//server/share/x"), Some(b"server/share/x".to_vec()));
+        // Python on Windows skips `\\` and drive components, and opens the rest.
+        assert_eq!(python("/..%5c..%5cwin.ini"), Some(Vec::new()));
+        assert_eq!(
+            python("/C:/Windows/win.ini"),
+            Some(b"Windows/win.ini".to_vec())
+        );
+        assert_eq!(python("/a/C:/../b"), Some(b"a/b".to_vec()));
+        assert_eq!(python("/NUL.txt"), Some(b"NUL.txt".to_vec()));
+        assert_eq!(
+            python("/file.txt::$DATA"),
+            Some(b"file.txt::$DATA".to_vec())
+        );
     }
 
     mod properties {
@@ -441,7 +517,12 @@ mod tests {
         proptest! {
             #[test]
             fn never_leaves_the_root(target in hostile_target()) {
-                let translated = translate(&target);
+                if let Some(windows) = translate(&target, PathRules::Windows) {
+                    for component in windows.components() {
+                        prop_assert_eq!(PathRules::Windows.judge(component), Verdict::Keep);
+                    }
+                }
+                let translated = tr(&target);
                 for component in translated.components() {
                     prop_assert!(!component.is_empty());
                     prop_assert!(component != b"." && component != b"..");
@@ -458,7 +539,9 @@ mod tests {
 
             #[test]
             fn arbitrary_strings_never_panic(target in any::<String>()) {
-                let _ = translate(&target);
+                let _ = tr(&target);
+                let _ = translate(&target, PathRules::Windows);
+                let _ = translate(&target, PathRules::WindowsAsPython);
                 let _ = directory_redirect(&target);
                 let _ = display_path(&target);
             }
@@ -469,7 +552,7 @@ mod tests {
             fn encoded_names_round_trip(name in proptest::collection::vec(any::<u8>(), 1..40)) {
                 prop_assume!(!name.contains(&b'/') && name != b"." && name != b"..");
                 let link = format!("/{}", percent_encode(&name, NON_ALPHANUMERIC));
-                let translated = translate(&link);
+                let translated = tr(&link);
                 // Python's surrogate links are the only byte sequences read differently.
                 let escaped = name.windows(3).any(|w| {
                     w[0] == 0xED && (w[1] == 0xB2 || w[1] == 0xB3) && w[2] & 0xC0 == 0x80
@@ -483,13 +566,13 @@ mod tests {
             /// it holds what reads as one of Python's surrogate escapes).
             #[test]
             fn translation_is_stable(target in hostile_target()) {
-                let once = translate(&target);
+                let once = tr(&target);
                 prop_assume!(!once.relative().contains(&0xED));
                 let again: String = once
                     .components()
                     .map(|c| format!("/{}", percent_encode(c, NON_ALPHANUMERIC)))
                     .collect();
-                let twice = translate(&again);
+                let twice = tr(&again);
                 prop_assert_eq!(twice.relative(), once.relative());
             }
 

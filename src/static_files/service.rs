@@ -14,7 +14,7 @@ use super::fs;
 use super::listing::DirectoryListing;
 use super::mime::DEFAULT_EXTENSIONS_MAP;
 use super::resolve::{self, Translated};
-use super::{Encoding, StaticFilesLayer};
+use super::{Encoding, PathRules, StaticFilesLayer};
 use crate::body::Body;
 use crate::confined::Root;
 #[cfg(feature = "axum")]
@@ -49,6 +49,7 @@ pub(crate) struct Config {
     pub(super) index_pages: Vec<String>,
     pub(super) extensions_map: HashMap<String, HeaderValue>,
     pub(super) follow_symlinks: bool,
+    pub(super) path_rules: PathRules,
     pub(super) precompressed: Vec<Encoding>,
     pub(super) extra_headers: Vec<(http::HeaderName, HeaderValue)>,
     /// Served in place of a path with nothing behind it (`fallback_file`).
@@ -78,6 +79,7 @@ impl<S: fmt::Debug> fmt::Debug for StaticFiles<S> {
             .field("directory", &c.root.path())
             .field("index_pages", &c.index_pages)
             .field("follow_symlinks", &c.follow_symlinks)
+            .field("path_rules", &c.path_rules)
             .field("precompressed", &c.precompressed)
             .field("protocol_version", &c.class.protocol_version)
             .field("inner", &self.inner)
@@ -107,6 +109,7 @@ impl StaticFiles {
                     .map(|(e, t)| ((*e).to_owned(), HeaderValue::from_static(t)))
                     .collect(),
                 follow_symlinks: false,
+                path_rules: PathRules::default(),
                 precompressed: Vec::new(),
                 extra_headers: Vec::new(),
                 translate: None,
@@ -230,6 +233,27 @@ impl<S> StaticFiles<S> {
         F: Fn(&str) -> Option<String> + Send + Sync + 'static,
     {
         self.config_mut().translate = Some(Arc::new(policy));
+        self
+    }
+
+    /// Which platform's file-name rules request paths are translated with: [`PathRules::Posix`]
+    /// (only `/` separates) or [`PathRules::Windows`], which refuses with `404` every name
+    /// Windows reads as something else — `..\\`, drives, alternate data streams, device names
+    /// such as `NUL.txt`, trailing dots, 8.3 short names. [`PathRules::WindowsAsPython`] is
+    /// Python's own translation on Windows. Selecting Windows' rules on Unix serves a folder
+    /// that Windows clients share with the names Windows would accept.
+    ///
+    /// ```
+    /// use basehttp::static_files::{PathRules, StaticFiles};
+    ///
+    /// let files = StaticFiles::new(".").path_rules(PathRules::Windows);
+    /// # let _ = files;
+    /// ```
+    ///
+    /// Defaults to the platform's own: `PathRules::Windows` on Windows, `PathRules::Posix`
+    /// elsewhere.
+    pub fn path_rules(mut self, rules: PathRules) -> Self {
+        self.config_mut().path_rules = rules;
         self
     }
 
@@ -507,7 +531,7 @@ fn translate(ex: &Exchange, config: &Config) -> Translation {
         },
         None => Cow::Borrowed(ex.path()),
     };
-    Translation::Done(Some(resolve::translate(&target)))
+    Translation::Done(resolve::translate(&target, config.path_rules))
 }
 
 /// A `translate_path` result as a path below the root: `None` outside it, unless confinement
@@ -537,7 +561,11 @@ impl Base for Config {
             },
             None => Cow::Borrowed(path),
         };
-        super::translate_path(self.root.path(), &target)
+        match resolve::translate(&target, self.path_rules) {
+            Some(translated) => resolve::join(self.root.path(), &translated),
+            // Refused by the platform's name rules: nothing is served.
+            None => PathBuf::new(),
+        }
     }
 
     fn guess_type(&self, path: &Path, relative: bool) -> HeaderValue {
