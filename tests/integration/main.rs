@@ -27,6 +27,8 @@ mod mount;
 #[cfg(all(feature = "cgi", feature = "subscriber"))]
 mod overrides;
 mod package;
+#[cfg(feature = "fs")]
+mod platforms;
 mod python_parity;
 mod snippets;
 mod static_files;
