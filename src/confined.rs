@@ -62,7 +62,12 @@ impl Root {
                 "not a directory",
             ));
         }
-        let canonical = std::fs::canonicalize(&self.path)?;
+        // The root's real path comes from the same call as the real paths of the files
+        // checked against it (so that the two agree on case, normalisation and firmlinks).
+        let canonical = match real_path(&dir) {
+            Ok(real) if real.is_absolute() => real,
+            _ => std::fs::canonicalize(&self.path)?,
+        };
         let _ = self.opened.set(Arc::new(OpenRoot { dir, canonical }));
         self.opened
             .get()
@@ -204,6 +209,11 @@ pub(crate) fn open(root: &OpenRoot, relative: &[u8], follow_symlinks: bool) -> i
     }
     let real = real_path(&file)?;
     kept_if_beneath(file, &real, &root.canonical)
+}
+
+#[cfg(not(any(unix, windows)))]
+fn real_path(_file: &File) -> io::Result<PathBuf> {
+    Err(io::ErrorKind::Unsupported.into())
 }
 
 #[cfg(not(any(unix, windows)))]

@@ -87,7 +87,7 @@
 //! | Name | Description | Default? |
 //! |---|---|---|
 //! | `fs` | [`static_files`]: Python's `SimpleHTTPRequestHandler` | yes |
-//! | `cgi` | [`cgi`]: Python's `CGIHTTPRequestHandler` (implies `fs`) | yes |
+//! | `cgi` | [`cgi`]: Python's `CGIHTTPRequestHandler` (implies `fs`; Unix only: on Windows it adds nothing) | yes |
 //! | `subscriber` | [`log::init`], [`log::init_json`] and [`log::layer`]: Python's log lines (or JSON lines) | yes |
 //! | `http2` | [`HttpServer::http2`](server::HttpServer::http2): HTTP/2 by ALPN and prior knowledge | no |
 //! | `tls` | [`HttpServer::tls`](server::HttpServer::tls) and [`server::tls`]: HTTPS with rustls | no |

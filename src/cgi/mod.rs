@@ -10,6 +10,9 @@
 //! where it is sound, and RFC 3875 and the established hosts (Go's `net/http/cgi`, lighttpd's
 //! `mod_cgi`, Apache's `mod_cgi`) are followed where it is not.
 //!
+//! CGI is built on Unix (Linux, macOS, the BSDs): containment rests on process groups and
+//! signals. On Windows the `cgi` feature adds nothing, and `basehttp --cgi` says so.
+//!
 //! From Python:
 //!
 //! - `cgi_directories` (`/cgi-bin`, `/htbin`), matched on the path after percent-decoding and
