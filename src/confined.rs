@@ -203,7 +203,7 @@ fn open_then_check(
 
 #[cfg(windows)]
 pub(crate) fn open(root: &OpenRoot, relative: &[u8], follow_symlinks: bool) -> io::Result<File> {
-    let file = open_path(&native_path(&root.canonical, relative))?;
+    let file = open_path(&native_path(&root.canonical, relative)?)?;
     if follow_symlinks {
         return Ok(file);
     }
@@ -218,7 +218,7 @@ fn real_path(_file: &File) -> io::Result<PathBuf> {
 
 #[cfg(not(any(unix, windows)))]
 pub(crate) fn open(root: &OpenRoot, relative: &[u8], follow_symlinks: bool) -> io::Result<File> {
-    let path = native_path(&root.canonical, relative);
+    let path = native_path(&root.canonical, relative)?;
     let file = open_path(&path)?;
     if follow_symlinks {
         return Ok(file);
@@ -317,16 +317,32 @@ fn open_path(path: &Path) -> io::Result<File> {
 }
 
 /// `relative` (components joined with `/`) below `root`, component by component: a `\\?\`
-/// path (what `canonicalize` gives on Windows) takes no `/`.
+/// path (what `canonicalize` gives on Windows) takes no `/`. Each component must be one plain
+/// name to the platform (on Windows not `C:`, not `a\\b`, not `..`), whatever the name rules
+/// let through, so no component can replace or climb out of `root`. (So on Windows a
+/// `translate_path` override that leads outside the folder is `404` even with
+/// `follow_symlinks`.)
 #[cfg(not(unix))]
-pub(crate) fn native_path(root: &Path, relative: &[u8]) -> PathBuf {
+pub(crate) fn native_path(root: &Path, relative: &[u8]) -> io::Result<PathBuf> {
+    use std::path::Component;
     let mut path = root.to_path_buf();
     for name in relative.split(|&b| b == b'/') {
-        if !name.is_empty() && name != b"." {
-            path.push(os_str(name));
+        if name.is_empty() || name == b"." {
+            continue;
+        }
+        let name = os_str(name);
+        let mut parts = Path::new(name).components();
+        match (parts.next(), parts.next()) {
+            (Some(Component::Normal(part)), None) if part == name => path.push(part),
+            _ => {
+                return Err(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    "not a plain name below the served directory",
+                ));
+            }
         }
     }
-    path
+    Ok(path)
 }
 
 /// Python's `os.path.isdir` on a path below the root (following symlinks; without
@@ -347,7 +363,9 @@ pub(crate) fn is_dir_at(root: &OpenRoot, relative: &[u8], follow_symlinks: bool)
 
 #[cfg(not(unix))]
 pub(crate) fn is_dir_at(root: &OpenRoot, relative: &[u8], follow_symlinks: bool) -> bool {
-    let path = native_path(&root.canonical, relative);
+    let Ok(path) = native_path(&root.canonical, relative) else {
+        return false;
+    };
     path.is_dir()
         && (follow_symlinks
             || std::fs::canonicalize(&path).is_ok_and(|real| is_beneath(&real, &root.canonical)))

@@ -497,7 +497,7 @@ fn stat_is_dir(dir: &File, name: &[u8], flags: rustix::fs::AtFlags) -> bool {
 #[cfg(not(unix))]
 fn read_entries(_dir: &File, root: &OpenRoot, relative: &[u8]) -> io::Result<Vec<ListingEntry>> {
     let mut entries = Vec::new();
-    for entry in std::fs::read_dir(confined::native_path(&root.canonical, relative))? {
+    for entry in std::fs::read_dir(confined::native_path(&root.canonical, relative)?)? {
         let entry = entry?;
         let kind = entry.file_type()?;
         let is_symlink = kind.is_symlink();
