@@ -49,16 +49,7 @@ fn tree() -> Tree {
 }
 
 async fn get(server: &TestServer, target: &str) -> RawResponse {
-    let request = format!("GET {target} HTTP/1.0\r\nHost: x\r\n\r\n");
-    let bytes = raw(server.addr, request.as_bytes()).await;
-    let mut responses = parse_all(&bytes);
-    assert_eq!(
-        responses.len(),
-        1,
-        "{target}: {:?}",
-        String::from_utf8_lossy(&bytes)
-    );
-    responses.remove(0)
+    get_once(server.addr, target, "Host: x\r\n").await
 }
 
 /// The requests that Windows would read as another name than their own, and the status

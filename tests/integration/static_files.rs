@@ -20,16 +20,7 @@ async fn fixture_server() -> (Fixture, TestServer) {
 
 /// One HTTP/1.0 request (the connection closes after it), parsed.
 async fn get(server: &TestServer, target: &str, headers: &str) -> RawResponse {
-    let request = format!("GET {target} HTTP/1.0\r\n{headers}\r\n");
-    let bytes = raw(server.addr, request.as_bytes()).await;
-    let mut responses = parse_all(&bytes);
-    assert_eq!(
-        responses.len(),
-        1,
-        "{target}: {:?}",
-        String::from_utf8_lossy(&bytes)
-    );
-    responses.remove(0)
+    get_once(server.addr, target, headers).await
 }
 
 /// The response bytes with the `Date` value replaced by `<DATE>`.

@@ -94,6 +94,21 @@ pub async fn raw(addr: SocketAddr, request: &[u8]) -> Vec<u8> {
     read_to_close(&mut stream).await
 }
 
+/// One HTTP/1.0 `GET` (the connection closes after it) with `headers` (each line ending in
+/// CRLF), parsed; fails the test unless exactly one response comes back.
+pub async fn get_once(addr: SocketAddr, target: &str, headers: &str) -> RawResponse {
+    let request = format!("GET {target} HTTP/1.0\r\n{headers}\r\n");
+    let bytes = raw(addr, request.as_bytes()).await;
+    let mut responses = parse_all(&bytes);
+    assert_eq!(
+        responses.len(),
+        1,
+        "{target}: {:?}",
+        String::from_utf8_lossy(&bytes)
+    );
+    responses.remove(0)
+}
+
 /// Sends `request` without half-closing and returns every byte until the server closes.
 /// Fails the test if the server keeps the connection open.
 pub async fn raw_keep_open(addr: SocketAddr, request: &[u8]) -> Vec<u8> {
