@@ -406,7 +406,7 @@ mod subscriber {
             };
             event.record(&mut visitor);
             visitor.result?;
-            writeln!(writer)
+            writer.write_str(crate::util::NEWLINE)
         }
     }
 

@@ -1,5 +1,9 @@
 //! Small Python-compatible string helpers.
 
+/// The line ending Python's `print` and `sys.stderr` write: `\r\n` on Windows (its standard
+/// streams translate `\n` in text mode), `\n` elsewhere. Used for the banner and the log lines.
+pub(crate) const NEWLINE: &str = if cfg!(windows) { "\r\n" } else { "\n" };
+
 /// Python's `repr()` of a `str`, as used in messages like `Unsupported method ('POST')`.
 ///
 /// Single quotes unless the string contains a single quote and no double quote; backslash, the

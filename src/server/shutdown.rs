@@ -171,10 +171,15 @@ impl StopSignals {
     }
 }
 
-/// Writes `text` to stdout and flushes it, as Python's `print` of the banner does.
+/// Writes `text` to stdout and flushes it, as Python's `print` of the banner does (with its
+/// line endings: `\r\n` on Windows).
 #[allow(clippy::print_stdout)]
 fn print_flushed(text: &str) -> io::Result<()> {
     use std::io::Write;
+    let text = match crate::util::NEWLINE {
+        "\n" => std::borrow::Cow::Borrowed(text),
+        newline => std::borrow::Cow::Owned(text.replace('\n', newline)),
+    };
     let mut stdout = io::stdout().lock();
     stdout.write_all(text.as_bytes())?;
     stdout.flush()
