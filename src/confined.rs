@@ -101,7 +101,12 @@ impl Root {
 /// `\` separates too.
 fn relative_below(path: &[u8], prefix: &[u8], windows: bool) -> Option<(Vec<u8>, bool)> {
     let separator = |b: &u8| *b == b'/' || (windows && *b == b'\\');
-    let rest = below(path, prefix, separator)?;
+    let rest = if windows {
+        // `C:\\srv` and the canonical `\\?\C:\\srv` are one folder; so are `c:` and `C:`.
+        below_windows(path, prefix, separator)?
+    } else {
+        below(path, prefix, separator)?
+    };
     let mut relative = Vec::with_capacity(rest.len());
     for name in rest.split(separator) {
         match name {
@@ -130,6 +135,50 @@ fn below<'a>(path: &'a [u8], prefix: &[u8], separator: impl Fn(&u8) -> bool) -> 
         _ => prefix,
     };
     let rest = path.strip_prefix(prefix)?;
+    match rest.first() {
+        None => Some(rest),
+        Some(b) if separator(b) => Some(rest),
+        _ => None,
+    }
+}
+
+/// [`below`] for Windows paths: the verbatim prefix (`\\?\`, `\\?\UNC\`) dropped from both, and
+/// ASCII case ignored, as Windows compares names.
+fn below_windows<'a>(
+    path: &'a [u8],
+    prefix: &[u8],
+    separator: impl Fn(&u8) -> bool + Copy,
+) -> Option<&'a [u8]> {
+    fn plain(path: &[u8]) -> (&[u8], bool) {
+        if let Some(rest) = path.strip_prefix(br"\\?\UNC\") {
+            return (rest, true);
+        }
+        if let Some(rest) = path.strip_prefix(br"\\?\") {
+            return (rest, false);
+        }
+        match path.strip_prefix(br"\\") {
+            Some(rest) => (rest, true),
+            None => (path, false),
+        }
+    }
+    let (path, path_unc) = plain(path);
+    let (prefix, prefix_unc) = plain(prefix);
+    if path_unc != prefix_unc {
+        return None;
+    }
+    let prefix = match prefix.split_last() {
+        Some((last, rest)) if separator(last) => rest,
+        _ => prefix,
+    };
+    let head = path.get(..prefix.len())?;
+    let same = head
+        .iter()
+        .zip(prefix)
+        .all(|(a, b)| a.eq_ignore_ascii_case(b) || (separator(a) && separator(b)));
+    if !same {
+        return None;
+    }
+    let rest = &path[prefix.len()..];
     match rest.first() {
         None => Some(rest),
         Some(b) if separator(b) => Some(rest),
@@ -184,7 +233,7 @@ pub(crate) fn open(root: &OpenRoot, relative: &[u8], follow_symlinks: bool) -> i
 fn open_then_check(
     root: &OpenRoot,
     relative: &[u8],
-    real_path: impl FnOnce(&File) -> io::Result<PathBuf>,
+    real_path: impl Fn(&File) -> io::Result<PathBuf>,
 ) -> io::Result<File> {
     use rustix::fs::{Mode, OFlags};
     let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY;
@@ -198,6 +247,13 @@ fn open_then_check(
         Ok(real) => real,
         Err(_) => std::fs::canonicalize(root.canonical.join(os_str(relative)))?,
     };
+    if !is_beneath(&real, &root.canonical) {
+        // The folder may have been renamed, or its cached name changed, since it was opened:
+        // its real path now, read the same way.
+        if let Ok(now) = real_path(&root.dir) {
+            return kept_if_beneath(file, &real, &now);
+        }
+    }
     kept_if_beneath(file, &real, &root.canonical)
 }
 
@@ -318,10 +374,12 @@ fn open_path(path: &Path) -> io::Result<File> {
 
 /// `relative` (components joined with `/`) below `root`, component by component: a `\\?\`
 /// path (what `canonicalize` gives on Windows) takes no `/`. Each component must be one plain
-/// name to the platform (on Windows not `C:`, not `a\\b`, not `..`), whatever the name rules
-/// let through, so no component can replace or climb out of `root`. (So on Windows a
+/// name to the platform (on Windows not `C:`, not `a\\b`, not `..`, and no `:`, which would
+/// name an alternate data stream), whatever the name rules let through, so no component can
+/// replace or climb out of `root` or reach a file by another name. (So on Windows a
 /// `translate_path` override that leads outside the folder is `404` even with
-/// `follow_symlinks`.)
+/// `follow_symlinks`.) Below a `\\?\` root Windows parses no names, so a device name or a
+/// trailing dot names a file literally.
 #[cfg(not(unix))]
 pub(crate) fn native_path(root: &Path, relative: &[u8]) -> io::Result<PathBuf> {
     use std::path::Component;
@@ -330,10 +388,11 @@ pub(crate) fn native_path(root: &Path, relative: &[u8]) -> io::Result<PathBuf> {
         if name.is_empty() || name == b"." {
             continue;
         }
+        let plain = !cfg!(windows) || !name.contains(&b':');
         let name = os_str(name);
         let mut parts = Path::new(name).components();
         match (parts.next(), parts.next()) {
-            (Some(Component::Normal(part)), None) if part == name => path.push(part),
+            (Some(Component::Normal(part)), None) if plain && part == name => path.push(part),
             _ => {
                 return Err(io::Error::new(
                     io::ErrorKind::NotFound,
@@ -357,8 +416,12 @@ pub(crate) fn is_dir_at(root: &OpenRoot, relative: &[u8], follow_symlinks: bool)
         rustix::fs::FileType::from_raw_mode(stat.st_mode) == rustix::fs::FileType::Directory;
     is_dir
         && (follow_symlinks
-            || std::fs::canonicalize(root.canonical.join(os_str(relative)))
-                .is_ok_and(|real| is_beneath(&real, &root.canonical)))
+            || std::fs::canonicalize(root.canonical.join(os_str(relative))).is_ok_and(|real| {
+                // `realpath`, compared with the folder's path read both ways.
+                is_beneath(&real, &root.canonical)
+                    || std::fs::canonicalize(&root.canonical)
+                        .is_ok_and(|folder| is_beneath(&real, &folder))
+            }))
 }
 
 #[cfg(not(unix))]
@@ -464,6 +527,19 @@ mod tests {
             None
         );
         assert_eq!(relative_below(br"C:\srv\wwwx", br"C:\srv\www", true), None);
+        // The canonical form of the folder, and another case, are the same folder.
+        assert_eq!(
+            relative_below(br"c:\Srv\WWW\a.txt", br"\\?\C:\srv\www", true),
+            Some((b"a.txt".to_vec(), false))
+        );
+        assert_eq!(
+            relative_below(br"\\host\share\a.txt", br"\\?\UNC\host\share", true),
+            Some((b"a.txt".to_vec(), false))
+        );
+        assert_eq!(
+            relative_below(br"\\host\share\a.txt", br"\\?\C:\host\share", true),
+            None
+        );
         assert_eq!(
             relative_below(br"/srv/www/a\..\b", b"/srv/www", false),
             Some((br"a\..\b".to_vec(), false)),
@@ -480,6 +556,7 @@ mod tests {
 
     /// The check macOS and other systems without `openat2` rely on (`openat`, then the opened
     /// file's real path), run here with Linux's source of real paths and with none.
+    #[cfg(unix)]
     #[test]
     fn opened_files_outside_the_root_are_refused() {
         let outside = tempfile::tempdir().unwrap();

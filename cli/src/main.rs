@@ -87,12 +87,28 @@ fn main() -> ExitCode {
 #[cfg(unix)]
 fn raise_descriptor_limit() {
     use rustix::process::{Resource, getrlimit, setrlimit};
+    // macOS refuses a soft limit above `OPEN_MAX` (its hard limit is usually unlimited).
+    let cap = cfg!(target_vendor = "apple").then_some(10_240);
     let mut limit = getrlimit(Resource::Nofile);
-    if limit.current < limit.maximum {
-        limit.current = limit.maximum;
+    if let Some(raised) = raised_limit(limit.current, limit.maximum, cap) {
+        limit.current = Some(raised);
         // Best effort: the server works within the old limit too.
         let _ = setrlimit(Resource::Nofile, limit);
     }
+}
+
+/// The soft limit to set: the hard limit (`None`: unlimited) capped at `cap`, when that is
+/// above the soft limit. An unlimited hard limit without a cap is left alone (some systems
+/// refuse an unlimited soft one).
+#[cfg_attr(not(unix), allow(dead_code))]
+fn raised_limit(current: Option<u64>, maximum: Option<u64>, cap: Option<u64>) -> Option<u64> {
+    let target = match (maximum, cap) {
+        (Some(maximum), Some(cap)) => maximum.min(cap),
+        (Some(maximum), None) => maximum,
+        (None, Some(cap)) => cap,
+        (None, None) => return None,
+    };
+    current.filter(|&current| current < target).map(|_| target)
 }
 
 /// Windows has no such limit on sockets and handles.
@@ -172,4 +188,25 @@ async fn run(config: Config, tls: Option<rustls::ServerConfig>) -> io::Result<Ex
     };
     httpd.run().await?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::raised_limit;
+
+    #[test]
+    fn the_descriptor_limit_is_raised_to_what_the_system_accepts() {
+        // Linux: soft 1,024, hard 524,288.
+        assert_eq!(raised_limit(Some(1024), Some(524_288), None), Some(524_288));
+        // macOS: soft 256, hard unlimited, capped at OPEN_MAX.
+        assert_eq!(raised_limit(Some(256), None, Some(10_240)), Some(10_240));
+        assert_eq!(
+            raised_limit(Some(256), Some(4096), Some(10_240)),
+            Some(4096)
+        );
+        // Already there, or unlimited.
+        assert_eq!(raised_limit(Some(524_288), Some(524_288), None), None);
+        assert_eq!(raised_limit(None, None, None), None);
+        assert_eq!(raised_limit(Some(1024), None, None), None);
+    }
 }

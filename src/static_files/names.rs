@@ -42,9 +42,12 @@ pub enum PathRules {
     /// The default on Windows.
     #[cfg_attr(windows, default)]
     Windows,
-    /// Windows names exactly as Python 3.14 translates them: components holding `\` or a drive
-    /// are skipped, and the rest are opened as Windows reads them (`NUL.txt` is the null
-    /// device, `file.txt::$DATA` the file). The switch back to Python's behaviour.
+    /// Windows names translated exactly as Python 3.14 translates them: components holding `\`
+    /// or a drive are skipped, and the rest are kept — the switch back to Python's translation.
+    /// Opening differs from Python's on Windows: files are opened by their verbatim path
+    /// (`\\?\C:\…`), where Windows parses no names, so `NUL.txt` and `secret.txt.` name files
+    /// literally (not the null device, not `secret.txt`), and a name holding `:` (an alternate
+    /// data stream) is never opened. On other systems every kept name is opened as it is.
     WindowsAsPython,
 }
 
@@ -129,7 +132,9 @@ fn is_short_name(word: &[u8]) -> bool {
         Some(dot) => (&word[..dot], &word[dot + 1..]),
         None => (word, &b""[..]),
     };
-    if stem.len() > 8 || extension.len() > 3 {
+    // Characters, not bytes: a short name may hold non-ASCII letters.
+    let chars = |bytes: &[u8]| bytes.iter().filter(|&&b| b & 0xC0 != 0x80).count();
+    if chars(stem) > 8 || chars(extension) > 3 {
         return false;
     }
     let digits = stem.iter().rev().take_while(|b| b.is_ascii_digit()).count();
@@ -167,6 +172,7 @@ mod tests {
             b"PROGRA~1",
             b"SECRET~1.TXT",
             b"ab~12.htm",
+            "ÉÉÉÉÉÉ~1.TXT".as_bytes(),
             b"a<b",
             b"a>b",
             b"a\"b",
