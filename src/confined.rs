@@ -388,7 +388,9 @@ pub(crate) fn native_path(root: &Path, relative: &[u8]) -> io::Result<PathBuf> {
         if name.is_empty() || name == b"." {
             continue;
         }
-        let plain = !cfg!(windows) || !name.contains(&b':');
+        // No `:` on Windows (a stream), and UTF-8 only: a name that is not would become
+        // U+FFFD and reach a file of that name.
+        let plain = std::str::from_utf8(name).is_ok() && !(cfg!(windows) && name.contains(&b':'));
         let name = os_str(name);
         let mut parts = Path::new(name).components();
         match (parts.next(), parts.next()) {

@@ -74,6 +74,9 @@ impl<S> HttpServer<S> {
 pub(super) fn bind_socket(addr: SocketAddr) -> io::Result<TcpListener> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    // Windows' `SO_REUSEADDR` lets another socket bind the same port and take its
+    // connections; without it Windows still rebinds a port whose old connections linger.
+    #[cfg(not(windows))]
     socket.set_reuse_address(true)?;
     if addr.is_ipv6() && addr.ip().is_unspecified() {
         // Python's DualStackServer: errors are ignored there too.
