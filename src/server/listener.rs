@@ -34,6 +34,33 @@ pub(super) fn reopen(socket: &TcpListener, local: SocketAddr) -> io::Result<TcpL
     TcpListener::from_std(fresh)
 }
 
+/// `SO_EXCLUSIVEADDRUSE`: no other socket may bind this port, `SO_REUSEADDR` or not.
+#[cfg(windows)]
+#[allow(unsafe_code)]
+fn exclusive_address_use(socket: &socket2::Socket) -> io::Result<()> {
+    use std::os::windows::io::AsRawSocket;
+    use windows_sys::Win32::Networking::WinSock::{
+        SO_EXCLUSIVEADDRUSE, SOCKET, SOCKET_ERROR, SOL_SOCKET, setsockopt,
+    };
+    let raw = SOCKET::try_from(socket.as_raw_socket()).map_err(io::Error::other)?;
+    let on: i32 = 1;
+    // SAFETY: `raw` is the open socket borrowed from `socket` for the call, and `optval`
+    // points to an `i32` that lives through it, with its size as `optlen`.
+    let done = unsafe {
+        setsockopt(
+            raw,
+            SOL_SOCKET,
+            SO_EXCLUSIVEADDRUSE,
+            (&raw const on).cast::<u8>(),
+            std::mem::size_of::<i32>() as i32,
+        )
+    };
+    if done == SOCKET_ERROR {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// The listen backlog: the kernel caps it at `net.core.somaxconn`.
 pub(super) const LISTEN_BACKLOG: i32 = 1024;
 
@@ -75,9 +102,12 @@ pub(super) fn bind_socket(addr: SocketAddr) -> io::Result<TcpListener> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     // Windows' `SO_REUSEADDR` lets another socket bind the same port and take its
-    // connections; without it Windows still rebinds a port whose old connections linger.
+    // connections; there the port is held exclusively instead (Windows rebinds a port whose
+    // old connections linger without either).
     #[cfg(not(windows))]
     socket.set_reuse_address(true)?;
+    #[cfg(windows)]
+    exclusive_address_use(&socket)?;
     if addr.is_ipv6() && addr.ip().is_unspecified() {
         // Python's DualStackServer: errors are ignored there too.
         let _ = socket.set_only_v6(false);

@@ -120,8 +120,9 @@ impl<S> HttpServer<S> {
     ///
     /// `addr` is resolved and the first address is used, as Python's CLI does with
     /// `getaddrinfo`. The socket has `SO_REUSEADDR` (Python's `allow_reuse_address`), except on
-    /// Windows, where it would let another process take over the port; an IPv6 wildcard (`::`)
-    /// also accepts IPv4 connections (Python's dual-stack server).
+    /// Windows, where it would let another process take over the port: there it has
+    /// `SO_EXCLUSIVEADDRUSE`. An IPv6 wildcard (`::`) also accepts IPv4 connections (Python's
+    /// dual-stack server).
     #[doc(alias = "server_bind")]
     #[doc(alias = "server_activate")]
     #[doc(alias = "DualStackServer")]
