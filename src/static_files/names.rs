@@ -145,6 +145,18 @@ fn is_short_name(word: &[u8]) -> bool {
 mod tests {
     use super::*;
 
+    /// Asserts `rules`' verdict on each word, naming the word that fails.
+    fn assert_judged(rules: PathRules, words: &[&[u8]], verdict: Verdict) {
+        for word in words {
+            assert_eq!(
+                rules.judge(word),
+                verdict,
+                "{rules:?} on {}",
+                String::from_utf8_lossy(word)
+            );
+        }
+    }
+
     #[test]
     fn windows_refuses_what_windows_reads_otherwise() {
         let refused = [
@@ -182,15 +194,8 @@ mod tests {
             b"a\x01b",
             b"a\x00b",
         ];
-        for word in refused {
-            assert_eq!(
-                PathRules::Windows.judge(word),
-                Verdict::Refuse,
-                "{}",
-                String::from_utf8_lossy(word)
-            );
-            assert_eq!(PathRules::Posix.judge(word), Verdict::Keep);
-        }
+        assert_judged(PathRules::Windows, &refused, Verdict::Refuse);
+        assert_judged(PathRules::Posix, &refused, Verdict::Keep);
         let kept = [
             &b"file.txt"[..],
             b"CONFIG",
@@ -209,30 +214,21 @@ mod tests {
             b"\xff",
             b"a b",
         ];
-        for word in kept {
-            assert_eq!(
-                PathRules::Windows.judge(word),
-                Verdict::Keep,
-                "{}",
-                String::from_utf8_lossy(word)
-            );
-        }
+        assert_judged(PathRules::Windows, &kept, Verdict::Keep);
     }
 
     #[test]
     fn windows_as_python_skips_what_dirname_splits() {
-        for word in [&b"a\\b"[..], b"C:", b"c:x", b"\xc3\xa9:x", b"\\\\server"] {
-            assert_eq!(PathRules::WindowsAsPython.judge(word), Verdict::Skip);
-        }
-        for word in [
+        let skipped = [&b"a\\b"[..], b"C:", b"c:x", b"\xc3\xa9:x", b"\\\\server"];
+        assert_judged(PathRules::WindowsAsPython, &skipped, Verdict::Skip);
+        let kept = [
             &b"file.txt::$DATA"[..],
             b"NUL.txt",
             b"x.",
             b"PROGRA~1",
             b"ab:c",
-        ] {
-            assert_eq!(PathRules::WindowsAsPython.judge(word), Verdict::Keep);
-        }
+        ];
+        assert_judged(PathRules::WindowsAsPython, &kept, Verdict::Keep);
     }
 
     #[test]
