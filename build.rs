@@ -1,4 +1,5 @@
-//! Sets `cgi` where CGI is built: the `cgi` feature on a Unix target (scripts need process
+//! Sets `upload` where uploads are built: the `upload` feature on a Unix target (`openat`,
+//! `linkat`). Sets `cgi` where CGI is built: the `cgi` feature on a Unix target (scripts need process
 //! groups, pipes and signals; on Windows the feature builds nothing and `basehttp --cgi` says
 //! so). Sets `clone_spawn` where `src/cgi/spawn.rs` is built: 64-bit Linux targets with the
 //! generic signal ABI (32-bit ids in the credential system calls, an 8-byte kernel signal set).
@@ -6,12 +7,16 @@
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(cgi)");
     println!("cargo::rustc-check-cfg=cfg(clone_spawn)");
+    println!("cargo::rustc-check-cfg=cfg(upload)");
     let unix = std::env::var("CARGO_CFG_TARGET_FAMILY")
         .unwrap_or_default()
         .split(',')
         .any(|family| family == "unix");
     if unix && std::env::var_os("CARGO_FEATURE_CGI").is_some() {
         println!("cargo::rustc-cfg=cgi");
+    }
+    if unix && std::env::var_os("CARGO_FEATURE_UPLOAD").is_some() {
+        println!("cargo::rustc-cfg=upload");
     }
     let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     let arch = std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();

@@ -92,8 +92,13 @@
 //! | `http2` | [`HttpServer::http2`](server::HttpServer::http2): HTTP/2 by ALPN and prior knowledge | no |
 //! | `tls` | [`HttpServer::tls`](server::HttpServer::tls) and [`server::tls`]: HTTPS with rustls | no |
 //! | `axum` | Under an axum `Router`: [`StaticFiles`](static_files::StaticFiles) redirects name the full external path (axum's `OriginalUri`), and services served by `HttpServer` keep connections alive | no |
+//! | `upload` | `upload::Upload`: `uploadserver`'s uploads (the `/upload` page, multipart `POST`, `PUT`), streamed to disk (Unix only) | no |
+//! | `basic_auth` | `basic_auth::BasicAuth`: HTTP basic authentication with Python's `401` page | no |
+//! | `compression` | `compression::CompressionLayer`: tower-http's compression with `ETag`s and ranges kept right | no |
 //!
-//! The `basehttp` command is the `basehttp-cli` package, which turns on `http2` and `tls`. With
+//! CORS is tower-http's `CorsLayer`, put in front of the stack (as `basehttp --cors` does).
+//!
+//! The `basehttp` command is the `basehttp-cli` package, which turns on every feature. With
 //! `default-features = false` the crate is the handler trait, the server and the log line
 //! format: no h2, rustls, CGI or tracing-subscriber code is compiled.
 //!
@@ -118,10 +123,16 @@
 #[macro_use]
 mod macros;
 
+#[cfg(feature = "basic_auth")]
+#[cfg_attr(docsrs, doc(cfg(feature = "basic_auth")))]
+pub mod basic_auth;
 mod body;
 #[cfg(cgi)]
 #[cfg_attr(docsrs, doc(cfg(all(feature = "cgi", unix))))]
 pub mod cgi;
+#[cfg(feature = "compression")]
+#[cfg_attr(docsrs, doc(cfg(feature = "compression")))]
+pub mod compression;
 #[cfg(feature = "fs")]
 mod confined;
 mod connection;
@@ -132,6 +143,9 @@ pub mod server;
 #[cfg_attr(docsrs, doc(cfg(feature = "fs")))]
 pub mod static_files;
 mod status;
+#[cfg(upload)]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "upload", unix))))]
+pub mod upload;
 mod util;
 
 pub use self::body::Body;

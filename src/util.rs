@@ -37,6 +37,35 @@ pub(crate) fn py_repr(s: &str) -> String {
     out
 }
 
+/// The items of an `Accept-Encoding` value: each coding (as written) with its weight (`q`,
+/// default 1), and the weight of `*` if it is there. Empty items are skipped.
+#[cfg_attr(not(any(feature = "fs", feature = "compression")), allow(dead_code))]
+pub(crate) fn accept_encoding_weights(accept: &str) -> (Vec<(&str, f32)>, Option<f32>) {
+    let mut star = None;
+    let mut weights = Vec::new();
+    for item in accept.split(',') {
+        let mut parts = item.split(';');
+        let name = parts.next().unwrap_or_default().trim();
+        if name.is_empty() {
+            continue;
+        }
+        let q = parts
+            .filter_map(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .or_else(|| p.trim().strip_prefix("Q="))
+            })
+            .find_map(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        if name == "*" {
+            star = Some(q);
+        } else {
+            weights.push((name, q));
+        }
+    }
+    (weights, star)
+}
+
 #[cfg(test)]
 mod tests {
     use super::py_repr;

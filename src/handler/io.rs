@@ -227,6 +227,20 @@ impl BodyReader {
         Poll::Ready(Ok(()))
     }
 
+    /// The next chunk of the body as it came (`None` at its end), without a copy.
+    #[cfg(upload)]
+    pub(crate) fn poll_take_chunk(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<Option<Bytes>>> {
+        ready!(self.poll_chunk(cx))?;
+        if self.chunk.has_remaining() {
+            Poll::Ready(Ok(Some(std::mem::take(&mut self.chunk))))
+        } else {
+            Poll::Ready(Ok(None))
+        }
+    }
+
     /// What is left of the request body, for the inner service after a fall-through.
     pub(crate) fn into_body(self) -> Body {
         if self.chunk.has_remaining() {

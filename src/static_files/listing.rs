@@ -132,9 +132,72 @@ pub fn render_listing(listing: &DirectoryListing) -> String {
     page
 }
 
+/// `text` for a double-quoted HTML attribute: `&`, `<`, `>`, `"` and `'` escaped.
+#[cfg_attr(not(upload), allow(dead_code))]
+pub(crate) fn attribute_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A link a handler above asks the listing to show before its list (the upload page's):
+/// inserted in the exchange's extensions by the handler's `list_directory`.
+#[cfg_attr(not(upload), allow(dead_code))]
+#[derive(Clone, Debug)]
+pub(crate) struct ListingLink {
+    href: String,
+    text: &'static str,
+}
+
+#[cfg_attr(not(upload), allow(dead_code))]
+impl ListingLink {
+    pub(crate) fn new(href: &str, text: &'static str) -> Self {
+        Self {
+            href: href.to_owned(),
+            text,
+        }
+    }
+
+    /// `page` (Python's listing) with the link, between rules, before the list.
+    pub(crate) fn insert_into(&self, mut page: String) -> String {
+        if let Some(at) = page.find("<hr>\n<ul>\n") {
+            let link = format!(
+                "<hr>\n<a href=\"{}\">{}</a>\n",
+                attribute_escape(&self.href),
+                html_escape(self.text)
+            );
+            page.insert_str(at, &link);
+        }
+        page
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_link_goes_before_the_list() {
+        let listing = DirectoryListing::new(
+            "/".to_owned(),
+            vec![ListingEntry::new("a.txt".into(), false, false)],
+        );
+        let page =
+            ListingLink::new("/up\"load", "File Upload").insert_into(render_listing(&listing));
+        assert!(
+            page.contains("<h1>Directory listing for /</h1>\n<hr>\n<a href=\"/up&quot;load\">File Upload</a>\n<hr>\n<ul>\n<li><a href=\"a.txt\">a.txt</a></li>"),
+            "{page}"
+        );
+    }
 
     /// Appendix A4 of the reference notes: CPython 3.14's page for `/some%20dir/?q=1#frag`.
     const GOLDEN: &str = "<!DOCTYPE HTML>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\

@@ -115,8 +115,8 @@ mod fs;
 mod layer;
 mod listing;
 mod mime;
-mod names;
-mod resolve;
+pub(crate) mod names;
+pub(crate) mod resolve;
 mod respond;
 mod service;
 mod shared_page;
@@ -131,6 +131,8 @@ pub use self::resolve::{directory_redirect, translate_path};
 pub use self::service::StaticFiles;
 pub use crate::handler::ResponseFuture;
 
+#[cfg(upload)]
+pub(crate) use self::listing::{ListingLink, attribute_escape};
 pub(crate) use self::respond::send_listing;
 pub(crate) use self::service::Config;
 
@@ -176,28 +178,7 @@ impl Encoding {
 /// The enabled encodings the client accepts, best first (highest q; ties in the order br, zstd,
 /// gzip). `identity` and anything with `q=0` are left out.
 pub(crate) fn accepted_encodings(accept: &str, enabled: &[Encoding]) -> Vec<Encoding> {
-    let mut star: Option<f32> = None;
-    let mut explicit: Vec<(String, f32)> = Vec::new();
-    for item in accept.split(',') {
-        let mut parts = item.split(';');
-        let token = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
-        if token.is_empty() {
-            continue;
-        }
-        let q = parts
-            .filter_map(|p| {
-                p.trim()
-                    .strip_prefix("q=")
-                    .or_else(|| p.trim().strip_prefix("Q="))
-            })
-            .find_map(|q| q.trim().parse::<f32>().ok())
-            .unwrap_or(1.0);
-        if token == "*" {
-            star = Some(q);
-        } else {
-            explicit.push((token, q));
-        }
-    }
+    let (explicit, star) = crate::util::accept_encoding_weights(accept);
     let mut ranked: Vec<(Encoding, f32, usize)> = [Encoding::Br, Encoding::Zstd, Encoding::Gzip]
         .into_iter()
         .enumerate()
@@ -205,7 +186,10 @@ pub(crate) fn accepted_encodings(accept: &str, enabled: &[Encoding]) -> Vec<Enco
         .filter_map(|(order, e)| {
             let q = explicit
                 .iter()
-                .find(|(t, _)| t == e.token() || (e == Encoding::Gzip && t == "x-gzip"))
+                .find(|(t, _)| {
+                    t.eq_ignore_ascii_case(e.token())
+                        || (e == Encoding::Gzip && t.eq_ignore_ascii_case("x-gzip"))
+                })
                 .map(|(_, q)| *q)
                 .or(star)?;
             (q > 0.0).then_some((e, q, order))

@@ -89,6 +89,10 @@ pub(crate) fn send_listing(
     page: String,
     extra: &[(header::HeaderName, HeaderValue)],
 ) {
+    let page = match ex.extensions().get::<super::listing::ListingLink>() {
+        Some(link) => link.insert_into(page),
+        None => page,
+    };
     let page = super::shared_page::share(page.into_bytes());
     ex.send_response(200);
     ex.send_header_value(
