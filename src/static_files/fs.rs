@@ -188,15 +188,8 @@ fn decide_file(
 ) -> Option<Plan> {
     let vary = !config.precompressed.is_empty();
     let validators = Validators::new(mtime, size);
-    match conditional::evaluate(request.headers, &validators, config.etags) {
-        Precondition::Proceed => {}
-        Precondition::NotModified => {
-            return Some(Plan::NotModified {
-                etag: validators.etag,
-                vary,
-            });
-        }
-        Precondition::Failed => return Some(Plan::PreconditionFailed),
+    if let Some(plan) = preconditions(config, request, &validators, vary) {
+        return Some(plan);
     }
     let ranges = if request.head || !config.ranges {
         RangePlan::Full
@@ -240,6 +233,53 @@ fn decide_file(
     }))
 }
 
+/// `If-Match`, `If-None-Match`, `If-Modified-Since` and `If-Unmodified-Since`: the `304` or
+/// `412` to answer, or `None` to go on.
+fn preconditions(
+    config: &Config,
+    request: Request<'_>,
+    validators: &Validators,
+    vary: bool,
+) -> Option<Plan> {
+    match conditional::evaluate(request.headers, validators, config.etags) {
+        Precondition::Proceed => None,
+        Precondition::NotModified => Some(Plan::NotModified {
+            etag: validators.etag.clone(),
+            vary,
+        }),
+        Precondition::Failed => Some(Plan::PreconditionFailed),
+    }
+}
+
+/// The answer for the whole file `identity`, whose bytes are `bytes` (kept in memory):
+/// `decide_file` for a request without a `Range` (and nothing precompressed).
+#[cfg(target_os = "linux")]
+fn decide_kept(
+    config: &Config,
+    request: Request<'_>,
+    relative: &[u8],
+    identity: &super::hot::Identity,
+    bytes: Bytes,
+) -> Plan {
+    let validators = Validators::new(identity.modified(), identity.size);
+    if let Some(plan) = preconditions(config, request, &validators, false) {
+        return plan;
+    }
+    Plan::File(FileResponse {
+        name: relative.to_vec(),
+        validators,
+        size: identity.size,
+        ranges: None,
+        encoding: None,
+        vary: false,
+        body: if request.head {
+            FileContent::None
+        } else {
+            FileContent::Bytes(bytes)
+        },
+    })
+}
+
 /// The same decision as [`plan`] for a file whose lookup and data are already in the kernel's
 /// caches, made without any call that can wait for a disk: `openat2(RESOLVE_CACHED)` fails
 /// instead of reading directories, `fstat` on an open file never waits, and
@@ -263,6 +303,16 @@ pub(crate) fn plan_cached(
     }
     let root = config.root.cached()?;
     let relative = translated.relative();
+    let hot = &config.hot_files;
+    // Ranges are cut from the file (and rare): only whole files come from memory.
+    let kept =
+        hot.enabled() && !(config.ranges && request.headers.contains_key(http::header::RANGE));
+    if kept {
+        let current = || super::hot::identity_at(&root.dir, relative, config.follow_symlinks);
+        if let Some((identity, bytes)) = hot.get(relative, current) {
+            return Some(decide_kept(config, request, relative, &identity, bytes));
+        }
+    }
     let mut resolve = ResolveFlags::CACHED;
     if !config.follow_symlinks {
         resolve |= ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
@@ -273,6 +323,22 @@ pub(crate) fn plan_cached(
     let stat = rustix::fs::fstat(&fd).ok()?;
     if rustix::fs::FileType::from_raw_mode(stat.st_mode) != rustix::fs::FileType::RegularFile {
         return None;
+    }
+    if kept && !request.head {
+        let identity = super::hot::identity_of(&stat).filter(|id| hot.admits(id));
+        if let Some(identity) = identity.filter(|_| super::hot::local(&fd)) {
+            // Read whole while it is in the page cache, kept if it did not change meanwhile,
+            // and served from memory from now on (while the file stays as it is).
+            let file = File::from(fd);
+            let Ok(bytes) = read_cached(&file, 0, identity.size) else {
+                return None;
+            };
+            let after = rustix::fs::fstat(&file).ok();
+            if after.as_ref().and_then(super::hot::identity_of) == Some(identity) {
+                hot.insert(relative, identity, bytes.clone());
+            }
+            return Some(decide_kept(config, request, relative, &identity, bytes));
+        }
     }
     let size = u64::try_from(stat.st_size).ok()?;
     let mtime = std::time::UNIX_EPOCH
@@ -514,6 +580,80 @@ fn read_entries(_dir: &File, root: &OpenRoot, relative: &[u8]) -> io::Result<Vec
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What `plan_cached` answers for `GET /name`: the body's bytes, or `None` (the blocking
+    /// path) or a non-file plan (`Some(None)`).
+    #[cfg(target_os = "linux")]
+    fn planned_bytes(config: &Config, name: &str) -> Option<Option<Bytes>> {
+        let headers = HeaderMap::new();
+        let request = Request {
+            external: name,
+            head: false,
+            headers: &headers,
+        };
+        let translated = Translated::new(name.trim_start_matches('/').as_bytes().to_vec(), false);
+        match plan_cached(config, &translated, request)? {
+            Plan::File(FileResponse {
+                body: FileContent::Bytes(bytes),
+                ..
+            }) => Some(Some(bytes)),
+            _ => Some(None),
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn kept_files_come_from_memory_while_unchanged() {
+        let base = std::env::temp_dir().join(format!("basehttp-hot-{}", std::process::id()));
+        let (root, outside) = (base.join("root"), base.join("outside"));
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(root.join("a.txt"), b"first").unwrap();
+        std::fs::write(root.join("sub/f.txt"), b"inside").unwrap();
+        let files = super::super::StaticFiles::new(&root);
+        let mut config = files.config().clone();
+        config.hot_files = std::sync::Arc::new(
+            super::super::hot::HotFiles::new(1 << 20, 1 << 20)
+                .with_min_age(std::time::Duration::ZERO),
+        );
+        config.root.open().unwrap();
+        let _ = super::super::mime::guess_type("/x.html", &std::collections::HashMap::new());
+        if !super::super::hot::local(&File::open(&root).unwrap()) {
+            // Nothing is kept there; `.ci/run` runs on a machine whose temp dir is local.
+            assert!(
+                std::env::var_os("BASEHTTP_REQUIRE_TOOLS").is_none(),
+                "{} is not on a local file system",
+                root.display()
+            );
+            eprintln!("skipped: {} is not on a local file system", root.display());
+            return;
+        }
+
+        let first = planned_bytes(&config, "/a.txt").flatten().unwrap();
+        let again = planned_bytes(&config, "/a.txt").flatten().unwrap();
+        assert_eq!(&again[..], b"first");
+        assert_eq!(
+            first.as_ptr(),
+            again.as_ptr(),
+            "the second answer comes from memory"
+        );
+
+        // Changed (another inode, same size): read again.
+        std::fs::write(root.join("new"), b"other").unwrap();
+        std::fs::rename(root.join("new"), root.join("a.txt")).unwrap();
+        let changed = planned_bytes(&config, "/a.txt").flatten().unwrap();
+        assert_eq!(&changed[..], b"other");
+
+        // A folder moved out and linked back: the link policy holds for kept files too.
+        assert_eq!(
+            planned_bytes(&config, "/sub/f.txt").flatten().as_deref(),
+            Some(&b"inside"[..])
+        );
+        std::fs::rename(root.join("sub"), outside.join("sub")).unwrap();
+        std::os::unix::fs::symlink(outside.join("sub"), root.join("sub")).unwrap();
+        assert_eq!(planned_bytes(&config, "/sub/f.txt"), None);
+        std::fs::remove_dir_all(&base).ok();
+    }
 
     #[test]
     fn a_directory_that_cannot_be_read_is_listing_denied() {

@@ -53,19 +53,22 @@ pub(crate) fn splitext(path: &str) -> (&str, &str) {
 /// Python's `guess_type(path)` for a `SimpleHTTPRequestHandler` with `extensions_map` (whose
 /// keys are kept as given and whose values are ready header values).
 pub(crate) fn guess_type(path: &str, extensions_map: &HashMap<String, HeaderValue>) -> HeaderValue {
-    let (_, ext) = splitext(path);
+    let (base, ext) = splitext(path);
     if let Some(mime) = extensions_map.get(ext) {
         return mime.clone();
     }
-    let mut lower = [0u8; 16];
-    if let Some(lower) = ascii_lowercase(ext, &mut lower) {
-        if let Some(mime) = extensions_map.get(lower) {
+    // Lower-cased, the extension is looked up again (unless that changes nothing).
+    if ext.bytes().any(|b| b.is_ascii_uppercase()) {
+        let mut lower = [0u8; 16];
+        if let Some(lower) = ascii_lowercase(ext, &mut lower) {
+            if let Some(mime) = extensions_map.get(lower) {
+                return mime.clone();
+            }
+        } else if let Some(mime) = extensions_map.get(&ext.to_ascii_lowercase()) {
             return mime.clone();
         }
-    } else if let Some(mime) = extensions_map.get(&ext.to_ascii_lowercase()) {
-        return mime.clone();
     }
-    match mimetypes_guess(path) {
+    match mimetypes_guess(base, ext) {
         Some(mime) => mime,
         None => HeaderValue::from_static("application/octet-stream"),
     }
@@ -80,11 +83,10 @@ fn ascii_lowercase<'a>(s: &str, buf: &'a mut [u8; 16]) -> Option<&'a str> {
     std::str::from_utf8(out).ok()
 }
 
-/// `mimetypes.guess_file_type(path)[0]`: suffix expansion, encoding stripping, then the
+/// `mimetypes.guess_file_type(path)[0]`, for `path` split by [`splitext`]: suffix expansion, encoding stripping, then the
 /// host's `mime.types` files (as Python reads them) and mime_guess's table in place of
 /// Python's built-in one.
-fn mimetypes_guess(path: &str) -> Option<HeaderValue> {
-    let (base, ext) = splitext(path);
+fn mimetypes_guess(base: &str, ext: &str) -> Option<HeaderValue> {
     if !is_suffix(ext) {
         return lookup_after_encoding(base, ext);
     }

@@ -27,6 +27,18 @@
 //! spot when cached, else on the blocking pool with one read ahead), in constant memory: a
 //! client that does not read holds at most 128 KiB of the server's memory.
 //!
+//! Small files are kept in memory once served (Linux, local file systems; up to 256 KiB each,
+//! 16 MiB in all: [`memory_cache`](StaticFiles::memory_cache)). A request for one costs an
+//! `O_PATH` lookup of the path (`RESOLVE_CACHED`, and `RESOLVE_BENEATH` unless links may lead
+//! out) and an `fstat`, and the bytes are served only while that reports the file unchanged —
+//! same device, inode, size, and modification and change times to the nanosecond — so an
+//! edited, replaced or removed file is never served from memory. A file changed less than a
+//! second ago (three seconds on file systems with whole-second times) is not kept, nor are files
+//! on NFS, SMB or FUSE, whose attributes the kernel may answer from its own cache. Not seen: a
+//! process writing through a shared `mmap` of the file (the kernel updates its times again only
+//! after writeback), and a `write` that stalls for a second in the middle of its copy; both
+//! leave older bytes served until the file changes again. `memory_cache(0)` turns this off.
+//!
 //! # Example
 //!
 //! `python -m http.server 8000 --directory public`:
@@ -112,6 +124,8 @@
 mod conditional;
 mod file_body;
 mod fs;
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+mod hot;
 mod layer;
 mod listing;
 mod mime;
@@ -122,6 +136,9 @@ mod service;
 mod shared_page;
 
 pub use self::layer::StaticFilesLayer;
+
+/// [`StaticFiles::memory_cache`]'s default: 16 MiB of small, hot files kept in memory.
+pub const DEFAULT_MEMORY_CACHE: usize = 16 * 1024 * 1024;
 pub use self::listing::{DirectoryListing, ListingEntry, render_listing};
 pub use self::mime::DEFAULT_EXTENSIONS_MAP;
 pub use self::names::PathRules;

@@ -11,6 +11,7 @@ use http::{HeaderValue, Method, Request, Response};
 use tower::Service;
 
 use super::fs;
+use super::hot::HotFiles;
 use super::listing::DirectoryListing;
 use super::mime::DEFAULT_EXTENSIONS_MAP;
 use super::resolve::{self, Translated};
@@ -49,6 +50,8 @@ pub(crate) struct Config {
     pub(super) index_pages: Vec<String>,
     pub(super) extensions_map: HashMap<String, HeaderValue>,
     pub(super) follow_symlinks: bool,
+    /// Small hot files in memory (its own for each configuration: see `memory_cache`).
+    pub(super) hot_files: Arc<HotFiles>,
     pub(super) path_rules: PathRules,
     pub(super) precompressed: Vec<Encoding>,
     pub(super) extra_headers: Vec<(http::HeaderName, HeaderValue)>,
@@ -109,6 +112,10 @@ impl StaticFiles {
                     .map(|(e, t)| ((*e).to_owned(), HeaderValue::from_static(t)))
                     .collect(),
                 follow_symlinks: false,
+                hot_files: Arc::new(HotFiles::new(
+                    super::hot::DEFAULT_MAX_FILE,
+                    super::hot::DEFAULT_MAX_TOTAL,
+                )),
                 path_rules: PathRules::default(),
                 precompressed: Vec::new(),
                 extra_headers: Vec::new(),
@@ -137,6 +144,12 @@ impl<S> StaticFiles<S> {
     fn config_mut(&mut self) -> &mut Config {
         // A clone made earlier keeps its own settings.
         Arc::make_mut(&mut self.config)
+    }
+
+    /// The configuration, for the planner's tests.
+    #[cfg(test)]
+    pub(super) fn config(&self) -> &Config {
+        &self.config
     }
 
     /// The directory being served.
@@ -264,7 +277,42 @@ impl<S> StaticFiles<S> {
     ///
     /// Defaults to `false`.
     pub fn follow_symlinks(mut self, follow: bool) -> Self {
-        self.config_mut().follow_symlinks = follow;
+        let config = self.config_mut();
+        config.follow_symlinks = follow;
+        // What a path leads to depends on this: a clone configured otherwise keeps its own.
+        config.hot_files = Arc::new(HotFiles::new(
+            config.hot_files.max_file(),
+            config.hot_files.max_total(),
+        ));
+        self
+    }
+
+    /// How many bytes of small files are kept in memory, in all (Linux, on local file systems;
+    /// elsewhere nothing is kept). A file is kept once it has been served whole; a request for
+    /// it then costs an `O_PATH` lookup of its path (with the usual confinement) and an `fstat`
+    /// instead of opening, reading and copying it, and it is served from memory only while
+    /// `fstat` reports it unchanged — same device, inode, size, modification and change times
+    /// — so a changed, replaced or removed file is never served from memory. Files changed less
+    /// than a second ago, ranges, and every request while precompressed variants are on go to
+    /// the file. When the cache is full, entries unused for 10 s make room; if there are none,
+    /// new files are not kept. `0` turns the cache off (Python's behaviour: every request opens
+    /// and reads the file). See the [module docs](crate::static_files) for what the freshness
+    /// rule cannot see.
+    ///
+    /// Defaults to 16 MiB ([`DEFAULT_MEMORY_CACHE`](super::DEFAULT_MEMORY_CACHE)); each entry
+    /// also counts its path and 128 bytes.
+    pub fn memory_cache(mut self, max_bytes: usize) -> Self {
+        let config = self.config_mut();
+        config.hot_files = Arc::new(HotFiles::new(config.hot_files.max_file(), max_bytes));
+        self
+    }
+
+    /// The largest file [`memory_cache`](Self::memory_cache) keeps.
+    ///
+    /// Defaults to 256 KiB.
+    pub fn memory_cache_max_file(mut self, max_bytes: usize) -> Self {
+        let config = self.config_mut();
+        config.hot_files = Arc::new(HotFiles::new(max_bytes, config.hot_files.max_total()));
         self
     }
 

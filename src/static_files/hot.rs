@@ -1,0 +1,440 @@
+//! The bytes of small files, kept in memory and checked against the file system on every
+//! request (Linux, local file systems).
+//!
+//! A request for a kept file costs `openat2(O_PATH, RESOLVE_CACHED)` of its path (with the same
+//! confinement as any file: `RESOLVE_BENEATH` unless symbolic links may lead out), an `fstat`
+//! and a `close`, instead of opening, reading and copying the file. The freshness rule: the
+//! bytes are served only while `fstat` reports the same file as when they were read — device,
+//! inode, size, modification and change times, to the nanosecond. A write, truncation, `touch`,
+//! `chmod` or rename over the file sets its change time to the current time, which then differs
+//! from the recorded one, as long as the file system's timestamps are finer than the time since
+//! the file last changed: so a file is kept only once its change time is [`MIN_AGE`] old (three
+//! times that when its timestamps have no sub-second part), and only on file systems whose
+//! attributes the kernel keeps itself ([`LOCAL_FILE_SYSTEMS`]; on NFS, SMB or FUSE the kernel
+//! could answer from attributes cached from the server). What this cannot see: a process that
+//! writes through a shared `mmap` of the file after its first write (the kernel updates the
+//! times again only after writeback), and a `write` that stalls for more than [`MIN_AGE`] in the
+//! middle of its copy; both serve older bytes until the file changes again.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+
+/// How old a file's change time must be before its bytes are cached.
+pub(crate) const MIN_AGE: Duration = Duration::from_secs(1);
+
+/// The file systems whose files are kept (`statfs`'s `f_type`): ext2/3/4, XFS, Btrfs, tmpfs,
+/// F2FS, ZFS, bcachefs and overlayfs (whose upper layer is one of them in practice).
+pub(crate) const LOCAL_FILE_SYSTEMS: [u64; 8] = [
+    0xEF53,
+    0x5846_5342,
+    0x9123_683E,
+    0x0102_1994,
+    0xF2F5_2010,
+    0x2FC1_2FC1,
+    0xCA45_1A4E,
+    0x794C_7630,
+];
+
+/// What an entry costs beyond its bytes and its key (the entry, the map's slot, the
+/// allocations' headers), so that many tiny files are bounded too.
+const ENTRY_OVERHEAD: usize = 128;
+
+/// How long a full cache with nothing idle refuses new files before looking for idle entries
+/// again (so that a cache full of files in use is not churned, nor scanned on every request).
+const RESCAN: Duration = Duration::from_secs(1);
+
+/// An entry not used for this long is the first to go when room is needed, and is dropped at
+/// its next use (and the file read again).
+const IDLE: Duration = Duration::from_secs(10);
+
+/// The largest file kept, by default.
+pub(crate) const DEFAULT_MAX_FILE: usize = 256 * 1024;
+
+/// The most bytes kept in all, by default.
+pub(crate) const DEFAULT_MAX_TOTAL: usize = super::DEFAULT_MEMORY_CACHE;
+
+/// What identifies a file's content: if all of it is unchanged, so are the bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Identity {
+    pub(crate) dev: u64,
+    pub(crate) ino: u64,
+    pub(crate) size: u64,
+    pub(crate) mtime: (i64, u32),
+    pub(crate) ctime: (i64, u32),
+}
+
+impl Identity {
+    /// The modification time, for `Last-Modified` and the `ETag`.
+    pub(crate) fn modified(&self) -> SystemTime {
+        to_system_time(self.mtime)
+    }
+
+    /// Whether a file with this identity may be cached at `now`: changed at least `min_age`
+    /// ago, three times that if its times look truncated to the second (a coarse file system).
+    fn settled(&self, now: SystemTime, min_age: Duration) -> bool {
+        let min_age = if self.mtime.1 == 0 && self.ctime.1 == 0 {
+            min_age * 3
+        } else {
+            min_age
+        };
+        now.duration_since(to_system_time(self.ctime))
+            .is_ok_and(|age| age >= min_age)
+    }
+}
+
+fn to_system_time((secs, nanos): (i64, u32)) -> SystemTime {
+    let nanos = Duration::from_nanos(u64::from(nanos));
+    match u64::try_from(secs) {
+        Ok(secs) => SystemTime::UNIX_EPOCH + Duration::from_secs(secs) + nanos,
+        Err(_) => SystemTime::UNIX_EPOCH - Duration::from_secs(secs.unsigned_abs()) + nanos,
+    }
+}
+
+struct Entry {
+    identity: Identity,
+    bytes: Bytes,
+    /// Milliseconds since the cache's `epoch` at the last use.
+    used: AtomicU64,
+}
+
+/// The cache: bounded in bytes (all entries) and per file. Shared by the clones of a
+/// `StaticFiles`.
+pub(crate) struct HotFiles {
+    entries: Mutex<Entries>,
+    max_file: usize,
+    max_total: usize,
+    min_age: Duration,
+    epoch: Instant,
+}
+
+#[derive(Default)]
+struct Entries {
+    map: HashMap<Box<[u8]>, Arc<Entry>>,
+    /// The bytes charged for all entries (see [`charge`]).
+    total: usize,
+    /// When a full cache last found nothing idle to drop (ms since `epoch`).
+    full_at: Option<u64>,
+}
+
+/// What an entry for `key` with `len` bytes is charged.
+fn charge(key: &[u8], len: usize) -> usize {
+    len.saturating_add(key.len()).saturating_add(ENTRY_OVERHEAD)
+}
+
+impl std::fmt::Debug for HotFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HotFiles")
+            .field("max_file", &self.max_file)
+            .field("max_total", &self.max_total)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HotFiles {
+    pub(crate) fn new(max_file: usize, max_total: usize) -> Self {
+        Self {
+            entries: Mutex::default(),
+            max_file,
+            max_total,
+            min_age: MIN_AGE,
+            epoch: Instant::now(),
+        }
+    }
+
+    /// The same cache with another [`MIN_AGE`] (tests).
+    #[cfg(test)]
+    pub(crate) fn with_min_age(mut self, min_age: Duration) -> Self {
+        self.min_age = min_age;
+        self
+    }
+
+    /// The largest file kept.
+    pub(crate) fn max_file(&self) -> usize {
+        self.max_file
+    }
+
+    /// The most bytes kept in all.
+    pub(crate) fn max_total(&self) -> usize {
+        self.max_total
+    }
+
+    /// Whether anything can be cached at all.
+    pub(crate) fn enabled(&self) -> bool {
+        self.max_file > 0 && self.max_total > 0
+    }
+
+    /// Whether a file of `size` bytes with `identity` is worth reading whole to keep.
+    pub(crate) fn admits(&self, identity: &Identity) -> bool {
+        usize::try_from(identity.size).is_ok_and(|size| size <= self.max_file.min(self.max_total))
+            && identity.settled(SystemTime::now(), self.min_age)
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The bytes kept for `key`, if the file `current` (its identity now, or `None` when it
+    /// cannot be had) still has the identity they were read with. A stale or idle entry is
+    /// dropped.
+    pub(crate) fn get(
+        &self,
+        key: &[u8],
+        current: impl FnOnce() -> Option<Identity>,
+    ) -> Option<(Identity, Bytes)> {
+        let entry = self.lock().map.get(key).cloned()?;
+        let now = self.now_ms();
+        let idle = now.saturating_sub(entry.used.load(Ordering::Relaxed));
+        if u128::from(idle) <= IDLE.as_millis() && current() == Some(entry.identity) {
+            entry.used.store(now, Ordering::Relaxed);
+            return Some((entry.identity, entry.bytes.clone()));
+        }
+        let mut entries = self.lock();
+        if entries
+            .map
+            .get(key)
+            .is_some_and(|kept| Arc::ptr_eq(kept, &entry))
+        {
+            entries.remove(key);
+        }
+        None
+    }
+
+    /// Keeps `bytes`, the whole content of the file `identity` names, under `key`. When there
+    /// is no room, idle entries make room; if none is idle, the file is not kept (and no room is
+    /// looked for again for [`RESCAN`]): the files in use stay.
+    pub(crate) fn insert(&self, key: &[u8], identity: Identity, bytes: Bytes) {
+        if bytes.len() > self.max_file.min(self.max_total) || bytes.len() as u64 != identity.size {
+            return;
+        }
+        let now = self.now_ms();
+        let cost = charge(key, bytes.len());
+        let mut entries = self.lock();
+        entries.remove(key);
+        if entries.total.saturating_add(cost) > self.max_total {
+            let rescan = u64::try_from(RESCAN.as_millis()).unwrap_or(u64::MAX);
+            if entries
+                .full_at
+                .is_some_and(|at| now.saturating_sub(at) < rescan)
+            {
+                return;
+            }
+            let idle = u64::try_from(IDLE.as_millis()).unwrap_or(u64::MAX);
+            entries.drop_idle(|e| now.saturating_sub(e.used.load(Ordering::Relaxed)) > idle);
+            if entries.total.saturating_add(cost) > self.max_total {
+                entries.full_at = Some(now);
+                return;
+            }
+        }
+        entries.full_at = None;
+        entries.total += cost;
+        let entry = Arc::new(Entry {
+            identity,
+            bytes,
+            used: AtomicU64::new(now),
+        });
+        entries.map.insert(key.into(), entry);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
+        // A panic while holding the lock cannot leave the map inconsistent with `total` in a
+        // way that matters (it only bounds memory): keep going.
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    #[cfg(test)]
+    fn total(&self) -> usize {
+        self.lock().total
+    }
+}
+
+impl Entries {
+    fn remove(&mut self, key: &[u8]) {
+        if let Some(old) = self.map.remove(key) {
+            self.total -= charge(key, old.bytes.len());
+        }
+    }
+
+    /// Drops the entries `idle` picks.
+    fn drop_idle(&mut self, idle: impl Fn(&Entry) -> bool) {
+        let mut freed = 0;
+        self.map.retain(|key, entry| {
+            let keep = !idle(entry);
+            if !keep {
+                freed += charge(key, entry.bytes.len());
+            }
+            keep
+        });
+        self.total -= freed;
+    }
+}
+
+/// The identity `fstat` reported.
+#[cfg(target_os = "linux")]
+pub(crate) fn identity_of(stat: &rustix::fs::Stat) -> Option<Identity> {
+    Some(Identity {
+        dev: stat.st_dev,
+        ino: stat.st_ino,
+        size: u64::try_from(stat.st_size).ok()?,
+        mtime: (stat.st_mtime, u32::try_from(stat.st_mtime_nsec).ok()?),
+        ctime: (stat.st_ctime, u32::try_from(stat.st_ctime_nsec).ok()?),
+    })
+}
+
+/// Whether the open file `fd` lies on a file system whose attributes the kernel keeps itself.
+#[cfg(target_os = "linux")]
+pub(crate) fn local(fd: &impl rustix::fd::AsFd) -> bool {
+    rustix::fs::fstatfs(fd).is_ok_and(|fs| {
+        // `f_type` is signed on some targets; the magic numbers are below 2^32.
+        #[allow(clippy::unnecessary_cast, clippy::cast_sign_loss)]
+        let kind = (fs.f_type as i64 as u64) & 0xFFFF_FFFF;
+        LOCAL_FILE_SYSTEMS.contains(&kind)
+    })
+}
+
+/// The identity of the regular file `relative` names below `dir` now, looked up as files are
+/// opened (the same confinement; `RESOLVE_CACHED`, so it fails instead of reading a directory
+/// from the disk), or `None`.
+#[cfg(target_os = "linux")]
+pub(crate) fn identity_at(
+    dir: &std::fs::File,
+    relative: &[u8],
+    follow_symlinks: bool,
+) -> Option<Identity> {
+    use rustix::fs::{FileType, Mode, OFlags, ResolveFlags};
+    let mut resolve = ResolveFlags::CACHED;
+    if !follow_symlinks {
+        resolve |= ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
+    }
+    let path = crate::confined::os_str(relative);
+    let flags = OFlags::PATH | OFlags::CLOEXEC;
+    let fd = rustix::fs::openat2(dir, path, flags, Mode::empty(), resolve).ok()?;
+    let stat = rustix::fs::fstat(&fd).ok()?;
+    if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
+        return None;
+    }
+    identity_of(&stat)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identity(ino: u64, size: u64) -> Identity {
+        Identity {
+            dev: 1,
+            ino,
+            size,
+            mtime: (1_000, 0),
+            ctime: (1_000, 5),
+        }
+    }
+
+    #[test]
+    fn served_only_while_the_identity_holds() {
+        let cache = HotFiles::new(100, 1000);
+        let id = identity(7, 3);
+        cache.insert(b"a", id, Bytes::from_static(b"abc"));
+        let hit = cache.get(b"a", || Some(id)).map(|(_, b)| b);
+        assert_eq!(hit.as_deref(), Some(&b"abc"[..]));
+        // Any change of the identity drops the entry, even if the file changes back.
+        let changed = Identity {
+            ctime: (1_000, 6),
+            ..id
+        };
+        assert!(cache.get(b"a", || Some(changed)).is_none());
+        assert!(cache.get(b"a", || Some(id)).is_none());
+        assert_eq!(cache.total(), 0);
+        // A file gone is not served either.
+        cache.insert(b"a", id, Bytes::from_static(b"abc"));
+        assert!(cache.get(b"a", || None).is_none());
+        assert!(cache.get(b"b", || Some(id)).is_none());
+    }
+
+    #[test]
+    fn bounded_per_file_and_in_all() {
+        // Four 100-byte entries fit (each is charged 100 + 1 + ENTRY_OVERHEAD).
+        let cache = HotFiles::new(100, 4 * charge(b"x", 100));
+        cache.insert(b"big", identity(1, 101), Bytes::from(vec![0; 101]));
+        assert_eq!(cache.total(), 0);
+        // Bytes that do not match the identity's size are not kept.
+        cache.insert(b"short", identity(1, 10), Bytes::from(vec![0; 9]));
+        assert_eq!(cache.total(), 0);
+        for i in 0..10u8 {
+            cache.insert(&[i], identity(u64::from(i), 100), Bytes::from(vec![i; 100]));
+            assert!(cache.total() <= cache.max_total);
+        }
+        // Full of files in use: the first four stay, the others were not kept.
+        for i in 0..10u8 {
+            let id = identity(u64::from(i), 100);
+            assert_eq!(cache.get(&[i], || Some(id)).is_some(), i < 4, "{i}");
+        }
+        // Once idle, entries make room (after RESCAN: no scan on every request meanwhile).
+        for entry in cache.lock().map.values() {
+            entry.used.store(0, Ordering::Relaxed);
+        }
+        let later = cache.now_ms() + 2 * u64::try_from(IDLE.as_millis()).unwrap_or(0);
+        cache.lock().full_at = Some(later);
+        cache.insert(&[9], identity(9, 100), Bytes::from(vec![9; 100]));
+        assert!(cache.get(&[9], || Some(identity(9, 100))).is_none());
+        cache.lock().full_at = None;
+        let epoch_shift = Duration::from_millis(2 * u64::try_from(IDLE.as_millis()).unwrap_or(0));
+        let cache = HotFiles {
+            epoch: cache.epoch - epoch_shift,
+            ..cache
+        };
+        cache.insert(&[9], identity(9, 100), Bytes::from(vec![9; 100]));
+        assert!(cache.get(&[9], || Some(identity(9, 100))).is_some());
+        assert_eq!(cache.total(), charge(&[9], 100));
+    }
+
+    #[test]
+    fn tiny_files_are_bounded_too() {
+        let cache = HotFiles::new(100, 10 * charge(b"k0", 0));
+        for i in 0..100u8 {
+            cache.insert(
+                format!("k{i}").as_bytes(),
+                identity(u64::from(i), 0),
+                Bytes::new(),
+            );
+        }
+        assert_eq!(cache.lock().map.len(), 10);
+    }
+
+    #[test]
+    fn only_settled_files_are_admitted() {
+        let cache = HotFiles::new(100, 1000);
+        let coarse = |secs: i64| Identity {
+            mtime: (secs, 0),
+            ctime: (secs, 0),
+            ..identity(1, 10)
+        };
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        let secs = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+        let fresh = Identity {
+            ctime: (secs, 5),
+            ..identity(1, 10)
+        };
+        let settled = Identity {
+            ctime: (secs - 2, 5),
+            ..identity(1, 10)
+        };
+        assert!(!cache.admits(&fresh));
+        assert!(cache.admits(&settled));
+        assert!(!cache.admits(&Identity {
+            size: 101,
+            ..settled
+        }));
+        // Times without a sub-second part: a coarse file system, three times the age.
+        assert!(!cache.admits(&coarse(secs - 2)));
+        assert!(cache.admits(&coarse(secs - 4)));
+        assert!(!HotFiles::new(0, 0).enabled());
+    }
+}
