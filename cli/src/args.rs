@@ -101,6 +101,60 @@ pub(crate) struct Args {
     )]
     log_format: String,
 
+    /// accept uploads: an upload page at /upload (linked from listings), multipart POST /upload
+    /// with 'files' fields, and PUT /path (as the uploadserver package)
+    #[arg(long)]
+    upload: bool,
+
+    /// with --upload: replace files of the same name (default: number the new name; PUT
+    /// answers 409)
+    #[arg(long)]
+    upload_overwrite: bool,
+
+    /// with --upload: accept file names starting with '.' (default: refuse them)
+    #[arg(long)]
+    upload_allow_hidden: bool,
+
+    /// with --upload: the most bytes one request may upload, with an optional K, M, G or T
+    /// suffix (default: 32G)
+    #[arg(long, value_name = "SIZE")]
+    upload_max_size: Option<String>,
+
+    /// require HTTP basic authentication for every request
+    #[arg(long, value_name = "USER:PASSWORD")]
+    basic_auth: Option<String>,
+
+    /// like --basic-auth, the credentials read from the first line of a file
+    #[arg(long, value_name = "PATH")]
+    basic_auth_file: Option<PathBuf>,
+
+    /// with --upload: require these credentials for the upload page and uploads (accepted
+    /// everywhere else --basic-auth is)
+    #[arg(long, value_name = "USER:PASSWORD")]
+    basic_auth_upload: Option<String>,
+
+    /// like --basic-auth-upload, the credentials read from the first line of a file
+    #[arg(long, value_name = "PATH")]
+    basic_auth_upload_file: Option<PathBuf>,
+
+    /// let pages from any origin read every response (CORS), and answer preflight OPTIONS
+    #[arg(long)]
+    cors: bool,
+
+    /// like --cors, for this origin only (can be specified multiple times)
+    #[arg(long, value_name = "ORIGIN")]
+    cors_origin: Vec<String>,
+
+    /// compress listings and compressible files (gzip, br, zstd) for clients that accept it
+    #[arg(long)]
+    compress: bool,
+
+    /// keep up to SIZE bytes of small, frequently requested files in memory (Linux), with an
+    /// optional K, M or G suffix; a file is served from memory only while it is unchanged on
+    /// disk; 0 reads every file on every request, as Python does (default: 16M)
+    #[arg(long, value_name = "SIZE")]
+    memory_cache: Option<String>,
+
     /// show program's version number and exit
     #[arg(short = 'V', long = "version", action = ArgAction::SetTrue)]
     pub(crate) version: bool,
@@ -143,6 +197,23 @@ pub(crate) struct Config {
     pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
     pub(crate) tls: Option<Tls>,
     pub(crate) log_format: LogFormat,
+    pub(crate) upload: Option<Upload>,
+    pub(crate) basic_auth: Option<basehttp::basic_auth::Credentials>,
+    /// `None`: no CORS; empty: any origin.
+    pub(crate) cors: Option<Vec<http::HeaderValue>>,
+    pub(crate) compress: bool,
+    /// `--memory-cache`, in bytes.
+    pub(crate) memory_cache: usize,
+}
+
+/// `--upload` and its options (refused on Windows, where uploads are not built).
+#[derive(Debug)]
+#[cfg_attr(not(unix), allow(dead_code))]
+pub(crate) struct Upload {
+    pub(crate) overwrite: bool,
+    pub(crate) allow_hidden: bool,
+    pub(crate) max_size: u64,
+    pub(crate) basic_auth: Option<basehttp::basic_auth::Credentials>,
 }
 
 impl Args {
@@ -202,7 +273,69 @@ impl Args {
                 password: password_file.as_deref().map(read_password).transpose()?,
             }),
         };
+        let basic_auth = credentials(
+            "--basic-auth",
+            self.basic_auth.as_deref(),
+            self.basic_auth_file.as_deref(),
+        )?;
+        let upload_auth = credentials(
+            "--basic-auth-upload",
+            self.basic_auth_upload.as_deref(),
+            self.basic_auth_upload_file.as_deref(),
+        )?;
+        let upload = if self.upload {
+            let max_size = match &self.upload_max_size {
+                Some(size) => parse_size(size)
+                    .ok_or_else(|| format!("argument --upload-max-size: invalid size: '{size}'"))?,
+                #[cfg(unix)]
+                None => basehttp::upload::DEFAULT_MAX_SIZE,
+                #[cfg(not(unix))]
+                None => u64::MAX,
+            };
+            Some(Upload {
+                overwrite: self.upload_overwrite,
+                allow_hidden: self.upload_allow_hidden,
+                max_size,
+                basic_auth: upload_auth,
+            })
+        } else {
+            for (set, flag) in [
+                (self.upload_overwrite, "--upload-overwrite"),
+                (self.upload_allow_hidden, "--upload-allow-hidden"),
+                (self.upload_max_size.is_some(), "--upload-max-size"),
+                (upload_auth.is_some(), "--basic-auth-upload"),
+            ] {
+                if set {
+                    return Err(format!("{flag} requires --upload"));
+                }
+            }
+            None
+        };
+        let cors = if self.cors || !self.cors_origin.is_empty() {
+            let origins = self
+                .cors_origin
+                .iter()
+                .map(|origin| {
+                    parse_origin(origin).ok_or_else(|| {
+                        format!("argument --cors-origin: invalid origin: '{origin}'")
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Some(origins)
+        } else {
+            None
+        };
         Ok(Config {
+            upload,
+            basic_auth,
+            cors,
+            compress: self.compress,
+            memory_cache: match &self.memory_cache {
+                Some(size) => parse_size(size)
+                    .and_then(|size| usize::try_from(size).ok())
+                    .ok_or_else(|| format!("argument --memory-cache: invalid size: '{size}'"))?,
+                None => basehttp::static_files::DEFAULT_MEMORY_CACHE,
+            },
             tls,
             log_format,
             headers,
@@ -218,6 +351,57 @@ impl Args {
             quiet: self.quiet,
         })
     }
+}
+
+/// Credentials from `--FLAG USER:PASSWORD` or `--FLAG-file PATH` (not both).
+fn credentials(
+    flag: &str,
+    inline: Option<&str>,
+    file: Option<&std::path::Path>,
+) -> Result<Option<basehttp::basic_auth::Credentials>, String> {
+    use basehttp::basic_auth::Credentials;
+    match (inline, file) {
+        (Some(_), Some(_)) => Err(format!("{flag} and {flag}-file cannot both be given")),
+        (Some(inline), None) => Credentials::parse(inline)
+            .map(Some)
+            .map_err(|err| format!("argument {flag}: {err}")),
+        (None, Some(path)) => Credentials::from_file(path)
+            .map(Some)
+            .map_err(|err| format!("argument {flag}-file: {}: {err}", path.display())),
+        (None, None) => Ok(None),
+    }
+}
+
+/// `1048576`, `512K`, `100M`, `2G`, `1T` (powers of 1,024; `B` and `iB` suffixes accepted).
+fn parse_size(size: &str) -> Option<u64> {
+    let size = size.trim();
+    let size = size
+        .strip_suffix("iB")
+        .or_else(|| size.strip_suffix('B'))
+        .unwrap_or(size);
+    let (digits, shift) = match size.as_bytes().last()?.to_ascii_uppercase() {
+        b'K' => (&size[..size.len() - 1], 10),
+        b'M' => (&size[..size.len() - 1], 20),
+        b'G' => (&size[..size.len() - 1], 30),
+        b'T' => (&size[..size.len() - 1], 40),
+        _ => (size, 0),
+    };
+    let number: u64 = digits.trim().parse().ok()?;
+    number.checked_mul(1 << shift)
+}
+
+/// An origin as browsers send it: `scheme://host[:port]`, nothing after.
+fn parse_origin(origin: &str) -> Option<http::HeaderValue> {
+    let uri: http::Uri = origin.parse().ok()?;
+    let plain = uri.scheme().is_some()
+        && uri.host().is_some()
+        && uri
+            .path_and_query()
+            .is_none_or(|p| p.as_str().is_empty() || p.as_str() == "/")
+        && !origin.ends_with('/');
+    plain
+        .then(|| http::HeaderValue::from_str(origin).ok())
+        .flatten()
 }
 
 /// Python 3.14 reads the password file as text and strips it.
@@ -488,6 +672,20 @@ mod tests {
     }
 
     #[test]
+    fn memory_cache_sizes() {
+        let cache = |args: &[&str]| {
+            let args = [&["basehttp"], args].concat();
+            Args::try_parse_from(args)
+                .map_err(|e| e.to_string())
+                .and_then(Args::into_config)
+                .map(|config| config.memory_cache)
+        };
+        assert_eq!(cache(&[]), Ok(16 << 20));
+        assert_eq!(cache(&["--memory-cache", "0"]), Ok(0));
+        assert_eq!(cache(&["--memory-cache", "64M"]), Ok(64 << 20));
+    }
+
+    #[test]
     fn headers_like_python_3_15() {
         let parsed = parse_header("  X-Test :  a: b  ");
         assert_eq!(
@@ -587,6 +785,10 @@ mod tests {
             (
                 &["-H", "NoColon"],
                 "argument -H/--header: Header NoColon must be of the form Header: value",
+            ),
+            (
+                &["--memory-cache", "lots"],
+                "argument --memory-cache: invalid size: 'lots'",
             ),
         ] {
             assert_eq!(error_of(args), expected, "{args:?}");

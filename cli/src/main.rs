@@ -9,11 +9,24 @@ use std::process::ExitCode;
 
 #[cfg(unix)]
 use basehttp::cgi::Cgi;
+use std::convert::Infallible;
+
+use basehttp::Body;
+use basehttp::basic_auth::BasicAuth;
+use basehttp::compression::CompressionLayer;
+use basehttp::prelude::*;
 use basehttp::server::HttpServer;
 use basehttp::static_files::StaticFiles;
-use clap::Parser;
 #[cfg(unix)]
-use tower::{Layer, util::Either};
+use basehttp::upload::Upload;
+use clap::Parser;
+use http::{Request, Response};
+use hyper::body::Incoming;
+use tower::Layer;
+use tower::ServiceExt;
+use tower::util::Either;
+use tower::util::{BoxCloneService, MapRequest};
+use tower_http::cors::{AllowHeaders, AllowMethods, CorsLayer};
 
 use self::args::{Args, Config, LogFormat};
 
@@ -150,17 +163,24 @@ async fn run(config: Config, tls: Option<rustls::ServerConfig>) -> io::Result<Ex
     let files = StaticFiles::new(&config.directory)
         .protocol_version(config.protocol)
         .follow_symlinks(config.follow_symlinks)
-        .extra_headers(config.headers);
+        .memory_cache(config.memory_cache)
+        .extra_headers(config.headers.clone());
+    if config.upload.is_some() && cfg!(not(unix)) {
+        eprintln!("basehttp: error: --upload is not supported on Windows");
+        return Ok(ExitCode::from(2));
+    }
+    if config.upload.is_some()
+        || config.basic_auth.is_some()
+        || config.cors.is_some()
+        || config.compress
+    {
+        let service = add_ons(&config, files);
+        return serve(&config, tls, service).await;
+    }
     // python -m http.server --cgi: CGIHTTPRequestHandler, scripts over the file server.
     #[cfg(unix)]
     let service = if config.cgi {
-        let cgi = Cgi::new(&config.directory)
-            .protocol_version(config.protocol)
-            .follow_symlinks(config.follow_symlinks)
-            .header_timeout(config.cgi_timeout)
-            .idle_timeout(config.cgi_timeout)
-            .inherit_env(config.cgi_inherit_env);
-        Either::Left(cgi.into_layer().layer(files))
+        Either::Left(cgi(&config).into_layer().layer(files))
     } else {
         Either::Right(files)
     };
@@ -168,6 +188,142 @@ async fn run(config: Config, tls: Option<rustls::ServerConfig>) -> io::Result<Ex
     #[cfg(not(unix))]
     let service = files;
 
+    serve(&config, tls, service).await
+}
+
+/// `--cgi` and its options: `CGIHTTPRequestHandler`, scripts over the file server.
+#[cfg(unix)]
+fn cgi(config: &Config) -> Cgi {
+    Cgi::new(&config.directory)
+        .protocol_version(config.protocol)
+        .follow_symlinks(config.follow_symlinks)
+        .header_timeout(config.cgi_timeout)
+        .idle_timeout(config.cgi_timeout)
+        .inherit_env(config.cgi_inherit_env)
+}
+
+type Boxed = BoxCloneService<Request<Body>, Response<Body>, Infallible>;
+
+/// The server with what `--upload`, `--basic-auth`, `--cors` and `--compress` add, outermost
+/// first: CORS (so that preflights, which carry no credentials, are answered, and every answer
+/// — a `401` too — carries its headers), basic authentication, compression, uploads, CGI, the
+/// files.
+fn add_ons(
+    config: &Config,
+    files: StaticFiles,
+) -> MapRequest<Boxed, fn(Request<Incoming>) -> Request<Body>> {
+    #[cfg(unix)]
+    let mut service: Boxed = if config.cgi {
+        BoxCloneService::new(cgi(config).into_layer().layer(files))
+    } else {
+        BoxCloneService::new(files)
+    };
+    #[cfg(not(unix))]
+    let mut service: Boxed = BoxCloneService::new(files);
+    #[cfg(unix)]
+    if let Some(upload) = &config.upload {
+        let mut layer = Upload::new(&config.directory)
+            .overwrite(upload.overwrite)
+            .allow_hidden(upload.allow_hidden)
+            .max_size(upload.max_size)
+            .follow_symlinks(config.follow_symlinks)
+            .protocol_version(config.protocol);
+        if let Some(credentials) = &upload.basic_auth {
+            layer = layer.basic_auth(credentials.clone());
+        }
+        service = BoxCloneService::new(layer.into_layer().layer(service));
+    }
+    if config.compress {
+        service = BoxCloneService::new(CompressionLayer::new().layer(service));
+    }
+    if let Some(credentials) = &config.basic_auth {
+        let mut auth = BasicAuth::new(credentials.clone()).protocol_version(config.protocol);
+        // uploadserver: with both, either is accepted outside the upload page.
+        if let Some(upload) = config.upload.as_ref().and_then(|u| u.basic_auth.clone()) {
+            auth = auth.or(upload);
+        }
+        service = BoxCloneService::new(auth.into_layer().layer(service));
+    }
+    if let Some(origins) = &config.cors {
+        let cors = CorsLayer::new()
+            .allow_methods(AllowMethods::mirror_request())
+            // `*` does not cover `Authorization`; the headers asked for do.
+            .allow_headers(AllowHeaders::mirror_request())
+            // A list, not `*` (which cannot go with credentials): what a page reading files
+            // needs beyond the always-readable headers.
+            .expose_headers([
+                http::header::ETAG,
+                http::header::CONTENT_RANGE,
+                http::header::ACCEPT_RANGES,
+                http::header::CONTENT_ENCODING,
+                http::header::WWW_AUTHENTICATE,
+            ]);
+        let cors = if origins.is_empty() {
+            // Any page may read, never with the user's credentials.
+            cors.allow_origin(tower_http::cors::Any)
+        } else {
+            // The named origins may also send credentials (a password, with --basic-auth).
+            cors.allow_origin(origins.clone()).allow_credentials(true)
+        };
+        // tower-http answers every OPTIONS as a preflight; only real ones go to it, the rest
+        // to the stack (which answers Python's 501, or 401 first).
+        let plain = service.clone();
+        let with_cors = cors.layer(service);
+        let routed = tower::service_fn(move |request: Request<Body>| {
+            let through_cors = request.method() != http::Method::OPTIONS
+                || request
+                    .headers()
+                    .contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD);
+            let future = if through_cors {
+                Either::Left(with_cors.clone().oneshot(request))
+            } else {
+                Either::Right(plain.clone().oneshot(request))
+            };
+            async move {
+                match future {
+                    Either::Left(future) => future.await,
+                    Either::Right(future) => future.await,
+                }
+            }
+        });
+        // A handler above CORS logs the preflights it answers, as every other request.
+        let front = Front {
+            protocol: config.protocol,
+        };
+        service = BoxCloneService::new(front.into_layer().layer(BoxCloneService::new(routed)));
+    }
+    MapRequest::new(service, |request: Request<Incoming>| request.map(Body::new))
+}
+
+/// The outermost handler when CORS answers preflights: their log line, and the command's
+/// protocol version. Its `100 Continue` is left to the services below, which may refuse the
+/// body first.
+struct Front {
+    protocol: http::Version,
+}
+
+impl HttpRequestHandler for Front {
+    fn protocol_version(&self) -> http::Version {
+        self.protocol
+    }
+
+    async fn handle_expect_100(&self, _ex: &mut Exchange) -> bool {
+        true
+    }
+}
+
+async fn serve<S, B>(
+    config: &Config,
+    tls: Option<rustls::ServerConfig>,
+    service: S,
+) -> io::Result<ExitCode>
+where
+    S: tower::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<basehttp::BoxError>,
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<basehttp::BoxError>,
+{
     let host = config.bind.as_deref().unwrap_or("0.0.0.0");
     let httpd = HttpServer::bind((host, config.port), service)
         .await
