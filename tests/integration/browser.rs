@@ -12,7 +12,8 @@ use basehttp::static_files::StaticFiles;
 
 use crate::support::*;
 
-fn chromium() -> Option<PathBuf> {
+/// Where Chromium is; `None` (the test skips) unless `BASEHTTP_REQUIRE_CHROMIUM` is set.
+pub fn chromium() -> Option<PathBuf> {
     let found = ["chromium", "chromium-browser", "google-chrome"]
         .into_iter()
         .find_map(|name| {

@@ -491,3 +491,64 @@ async fn bench_file_servers_serve_the_directory() {
         assert_eq!(res.status(), 404, "{example} {mode}");
     }
 }
+
+/// `share`: uploads, a password, compression and CORS in an axum app.
+#[cfg(all(feature = "upload", feature = "axum"))]
+#[test]
+fn share_uploads_behind_a_password_in_axum() {
+    if !installed("curl") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let src = tempfile::tempdir().unwrap();
+    let notes = src.path().join("notes.txt");
+    std::fs::write(&notes, "meeting notes\n".repeat(200)).unwrap();
+    let mut command = Command::new(example_path("share"));
+    command.arg("0").arg(dir.path());
+    let server = spawn_server_capturing(command);
+    let base = format!("http://127.0.0.1:{}", server.port);
+    let curl = |args: &[&str]| curl_i(&[&["-H", "Expect:"], args].concat());
+    // axum's route needs no password; the share does, and says so with Python's page.
+    assert!(curl(&[&format!("{base}/health")]).starts_with("HTTP/1.1 200 OK"));
+    let out = curl(&["-H", "Origin: http://app.test", &format!("{base}/")]);
+    assert!(out.starts_with("HTTP/1.1 401 Unauthorized\r\n"), "{out}");
+    assert!(out.contains("<p>Error code: 401</p>"), "{out}");
+    assert!(
+        out.to_ascii_lowercase()
+            .contains("access-control-allow-origin: *"),
+        "{out}"
+    );
+    // Upload, then read back compressed.
+    let form = format!("files=@{}", notes.display());
+    let out = curl(&["-u", "team:secret", "-F", &form, &format!("{base}/upload")]);
+    assert!(out.starts_with("HTTP/1.1 204 Files accepted\r\n"), "{out}");
+    let out = curl(&[
+        "-u",
+        "team:secret",
+        "--compressed",
+        &format!("{base}/notes.txt"),
+    ]);
+    assert!(
+        out.to_ascii_lowercase().contains("content-encoding: "),
+        "{out}"
+    );
+    assert!(out.ends_with(&"meeting notes\n".repeat(200)), "{out}");
+    let out = curl(&["-u", "team:secret", &format!("{base}/")]);
+    assert!(out.contains("<a href=\"/upload\">File Upload</a>"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("notes.txt")).unwrap(),
+        "meeting notes\n".repeat(200)
+    );
+    // One log line per request, the compressed one included.
+    let log = wait_for_output(&server.stderr, |log| log.contains("\"GET / HTTP/1.1\" 200"));
+    assert_eq!(
+        log.matches("\"GET /notes.txt HTTP/1.1\" 200").count(),
+        1,
+        "{log}"
+    );
+    assert_eq!(
+        log.matches("\"POST /upload HTTP/1.1\" 204").count(),
+        1,
+        "{log}"
+    );
+}

@@ -5,6 +5,8 @@
 // Test helpers are shared between modules of this one crate.
 #![allow(unreachable_pub)]
 
+#[cfg(feature = "upload")]
+mod addons;
 #[cfg(feature = "fs")]
 mod browser;
 mod cgi;
@@ -33,4 +35,6 @@ mod python_parity;
 mod snippets;
 mod static_files;
 mod support;
+#[cfg(all(feature = "upload", target_os = "linux"))]
+mod upload_browser;
 mod wire;

@@ -695,6 +695,101 @@ async fn precompressed_siblings() {
 
 // ===== files changing, aborted and concurrent downloads =====
 
+/// Files kept in memory (the default `memory_cache`) are served only while the file is
+/// exactly as it was read: every kind of change is seen by the very next request.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn files_kept_in_memory_are_never_served_stale() {
+    let fixture = Fixture::new();
+    let root = fixture.root();
+    let outside = tempfile_outside(&root);
+    const NAMES: [&str; 5] = [
+        "edited.txt",
+        "renamed.txt",
+        "removed.txt",
+        "touched.txt",
+        "sub/moved.txt",
+    ];
+    std::fs::create_dir_all(root.join("sub")).unwrap();
+    for name in NAMES {
+        write(&root.join(name), b"original content\n");
+    }
+    // Only files whose change time is a second old are kept: let these settle once.
+    std::thread::sleep(Duration::from_millis(1100));
+    let server = serve(StaticFiles::new(&root)).await;
+    for name in NAMES {
+        for _ in 0..2 {
+            let res = get(&server, &format!("/{name}"), "").await;
+            assert_eq!(res.body, b"original content\n", "{name}");
+        }
+    }
+    let cached = get(&server, "/edited.txt", "").await;
+    let etag = cached.header("etag").unwrap().to_owned();
+    let res = get(
+        &server,
+        "/edited.txt",
+        &format!("If-None-Match: {etag}\r\n"),
+    )
+    .await;
+    assert_eq!(res.status(), 304);
+    let res = get(&server, "/edited.txt", "Range: bytes=0-7\r\n").await;
+    assert_eq!((res.status(), &res.body[..]), (206, &b"original"[..]));
+    let head = raw(server.addr, b"HEAD /edited.txt HTTP/1.0\r\n\r\n").await;
+    assert!(head.ends_with(b"\r\n\r\n"), "HEAD has no body");
+
+    // Written in place, same length: new bytes on the very next request.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(root.join("edited.txt"))
+        .and_then(|mut f| std::io::Write::write_all(&mut f, b"ORIGINAL"))
+        .unwrap();
+    let res = get(&server, "/edited.txt", "").await;
+    assert_eq!(res.body, b"ORIGINAL content\n");
+    assert_ne!(res.header("etag"), None);
+
+    // Replaced by a rename.
+    write(&root.join("new.tmp"), b"replacement text\n");
+    std::fs::rename(root.join("new.tmp"), root.join("renamed.txt")).unwrap();
+    assert_eq!(
+        get(&server, "/renamed.txt", "").await.body,
+        b"replacement text\n"
+    );
+
+    // Removed.
+    std::fs::remove_file(root.join("removed.txt")).unwrap();
+    assert_eq!(get(&server, "/removed.txt", "").await.status(), 404);
+
+    // Its folder moved outside and linked back (the file itself unchanged): the link policy
+    // still holds.
+    std::fs::rename(root.join("sub"), &outside).unwrap();
+    std::os::unix::fs::symlink(&outside, root.join("sub")).unwrap();
+    assert_eq!(get(&server, "/sub/moved.txt", "").await.status(), 404);
+
+    // Only its times changed (`touch`): the validators follow.
+    let before = get(&server, "/touched.txt", "").await;
+    let file = std::fs::File::options()
+        .write(true)
+        .open(root.join("touched.txt"))
+        .unwrap();
+    file.set_modified(std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(86_400))
+        .unwrap();
+    let after = get(&server, "/touched.txt", "").await;
+    assert_eq!(
+        after.header("last-modified"),
+        Some("Fri, 02 Jan 1970 00:00:00 GMT")
+    );
+    assert_ne!(before.header("etag"), after.header("etag"));
+    std::fs::remove_dir_all(&outside).ok();
+}
+
+/// A path outside `root`, for a folder moved out of it.
+#[cfg(target_os = "linux")]
+fn tempfile_outside(root: &std::path::Path) -> std::path::PathBuf {
+    root.parent()
+        .unwrap()
+        .join(format!("basehttp-outside-{}", std::process::id()))
+}
+
 #[tokio::test]
 async fn a_file_truncated_while_it_is_sent_ends_the_response_short() {
     let fixture = Fixture::new();

@@ -714,6 +714,17 @@ pub async fn curl_output(args: &[&str]) -> (Option<i32>, String, String) {
     )
 }
 
+/// Runs `curl -sS --max-time 10 -i ARGS…` (blocking, for tests off the runtime): its stdout,
+/// the response heads included.
+pub fn curl_i(args: &[&str]) -> String {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "10", "-i"])
+        .args(args)
+        .output()
+        .expect("run curl");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// The `basehttp` binary (package `basehttp-cli` of this workspace), built once per test run
 /// with the test's own profile so it is never stale, whichever cargo command started the tests.
 pub fn basehttp() -> Command {
