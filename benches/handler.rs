@@ -3,8 +3,9 @@
 //! `wfile.write`), against a bare `service_fn` returning the same response, both driven with
 //! `oneshot` and their bodies collected. No sockets: this isolates the layer's own work.
 //!
-//! The `files` group does the same for file serving: `GET` of a 1 KiB file through
-//! `StaticFiles` against tower-http's `ServeDir`, in process.
+//! The `files` group does the same for file serving: `GET` of a 1 KiB and a 100 KiB file
+//! through `StaticFiles` (with its memory cache, the default, and without it) against
+//! tower-http's `ServeDir`, in process.
 //!
 //! The `cgi` group starts `hello.sh` through `Cgi` with the process small, then again with
 //! 512 MiB of touched memory: the spawn does not copy the server, so the two cost the same. A
@@ -95,37 +96,57 @@ fn files(c: &mut Criterion) {
     let dir = std::env::temp_dir().join(format!("basehttp-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("bench dir");
     std::fs::write(dir.join("small.html"), vec![b'x'; 1024]).expect("bench file");
+    std::fs::write(dir.join("medium.bin"), vec![b'y'; 100 * 1024]).expect("bench file");
+    // Files are kept in memory once they have not changed for a second.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     let files = basehttp::static_files::StaticFiles::new(&dir);
+    let uncached = basehttp::static_files::StaticFiles::new(&dir).memory_cache(0);
     let serve_dir = tower_http::services::ServeDir::new(&dir);
-    let get = || {
-        let mut req = Request::new(Body::empty());
-        *req.uri_mut() = http::Uri::from_static("/small.html");
-        req
-    };
-
     let mut group = c.benchmark_group("files");
-    group.bench_function("StaticFiles", |b| {
-        b.to_async(&runtime).iter(|| async {
-            let res = files
-                .clone()
-                .oneshot(get())
-                .await
-                .unwrap_or_else(|e| match e {});
-            res.into_body().collect().await.map(|c| c.to_bytes()).ok()
-        });
-    });
-    group.bench_function("tower-http ServeDir", |b| {
-        b.to_async(&runtime).iter(|| async {
-            let res = serve_dir
-                .clone()
-                .oneshot(get())
-                .await
-                .unwrap_or_else(|e| match e {});
-            res.into_body().collect().await.map(|c| c.to_bytes()).ok()
-        });
-    });
+    for path in ["/small.html", "/medium.bin"] {
+        get_file(&mut group, &runtime, "StaticFiles", &files, path);
+        get_file(
+            &mut group,
+            &runtime,
+            "StaticFiles memory_cache(0)",
+            &uncached,
+            path,
+        );
+        get_file(
+            &mut group,
+            &runtime,
+            "tower-http ServeDir",
+            &serve_dir,
+            path,
+        );
+    }
     group.finish();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `GET path` through `service`, its body collected, as the benchmark `name path`.
+fn get_file<S, B>(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    runtime: &tokio::runtime::Runtime,
+    name: &str,
+    service: &S,
+    path: &'static str,
+) where
+    S: tower::Service<Request<Body>, Response = Response<B>, Error = Infallible> + Clone,
+    B: http_body::Body,
+{
+    group.bench_function(format!("{name} {path}"), |b| {
+        b.to_async(runtime).iter(|| async {
+            let mut req = Request::new(Body::empty());
+            *req.uri_mut() = http::Uri::from_static(path);
+            let res = service
+                .clone()
+                .oneshot(req)
+                .await
+                .unwrap_or_else(|e| match e {});
+            res.into_body().collect().await.map(|c| c.to_bytes()).ok()
+        });
+    });
 }
 
 fn cgi(c: &mut Criterion) {

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""load.py -- HTTP servers side by side under wrk, in one interleaved run.
+"""load.py -- HTTP servers side by side under wrk or curl, in one interleaved run.
 
     benches/load.py [options] -s NAME=COMMAND [-s NAME=COMMAND ...]
 
@@ -12,27 +12,46 @@ substituted before it starts:
 The document root gets benches/fixtures.sh's files first (small.html, medium.bin, large.bin,
 hello.txt, many/, cgi-bin/). Every server is started once, pinned to one CPU (taskset), and
 answers each URL with 200 before anything is measured. Then each (URL, mode) is warmed up and
-measured in ROUNDS rounds, the servers interleaved (A B C A B C ...), one wrk run of SECS
-seconds each with wrk pinned to the other CPU. The table gives per server the median req/s,
-the spread, MB/s, the median p99 latency, the errors (socket errors and non-2xx/3xx answers),
-the peak RSS of the server's process tree (sum of VmHWM at the end) and the ratio of medians
-to the baseline server (-b). Servers' output goes to log files in a temporary directory that
-is removed at the end. Ratios are what to quote: absolute figures move with the machine.
+measured in ROUNDS rounds, the servers interleaved (A B C A B C ...), one client run of SECS
+seconds each with the client pinned to the other CPU:
+
+    ka      wrk -c CONNS, connections kept alive
+    close   wrk -c CONNS, `Connection: close` (a connection per request)
+    curl    sequential downloads, one `curl -s -o /dev/null` process per download, started
+            again until SECS seconds are used (at least one download): a single client that
+            reads in large chunks, as someone downloading the 64 MiB file
+
+For ka and close the table gives per server the median req/s, the spread, MiB/s, the median
+p99 latency, the errors (socket errors and non-2xx/3xx answers), the peak RSS of the server's
+process tree (sum of VmHWM at the end), the server's CPU use and the ratio of medians to the
+baseline server (-b). For curl the main figure and the ratio are MiB/s (bytes downloaded over
+the run's wall time), then the spread, req/s (downloads/s), the errors (a curl failure or an
+answer other than 200), the peak RSS and the CPU use. The CPU use (`server CPU %`) is the
+median over the rounds of the CPU time (utime + stime from /proc/PID/stat, plus cutime +
+cstime so that exited children such as CGI scripts count) of the server and all its
+descendants during the run, over the run's wall time: 100 is one core busy for the whole run.
+Servers' output goes to log files in a temporary directory that is removed at the end. Ratios
+are what to quote: absolute figures move with the machine.
 
 Options:
     -s NAME=COMMAND  a server (repeat; at least one)
     -u URL           a path to request (repeat; default /small.html)
     -c N             wrk connections (default 32)
-    -m MODES         ka (keep-alive), close (a connection per request), or ka,close (default ka)
+    -m MODES         a comma list of ka (keep-alive), close (a connection per request) and curl
+                     (sequential curl downloads); e.g. ka,close (default ka)
     -r ROUNDS        rounds (default 3)
     -d SECS          seconds per measured run (default 4)
     -w SECS          warm-up seconds per server, URL and mode (default 1)
-    -T SECS          wrk's per-request timeout (default 5)
+    -T SECS          wrk's per-request timeout, and curl's --max-time (default 5)
     -b NAME          the baseline of the ratio column (default: the first server)
     --dir DIR        the document root (default target/bench-root)
-    --cpus S,C       the server's CPU and wrk's CPU (default 1,0)
+    --cpus S,C       the server's CPU and the client's (wrk's, curl's) CPU (default 1,0)
+    --json FILE      also write every result to FILE as JSON: per server, URL and mode the
+                     list of per-round dicts, the median, min and max of the main figure
+                     (req/s, or MiB/s for curl), the peak RSS and the median CPU %
 
-Safety: traffic goes to 127.0.0.1 only; every wrk run is bounded (SECS + timeout + 20 s);
+Safety: traffic goes to 127.0.0.1 only; every wrk run is bounded (SECS + timeout + 20 s),
+every curl download by curl's --max-time (the -T timeout) and a process timeout 10 s later;
 each server runs in its own session and only those process groups are signalled.
 
 Example (the README's Performance section has the full set):
@@ -42,10 +61,14 @@ Example (the README's Performance section has the full set):
     benches/load.py -u /small.html -b nginx \\
       -s 'basehttp={RELEASE}/basehttp {PORT} -b 127.0.0.1 -d {DIR} -p HTTP/1.1 -q' \\
       -s 'nginx={ROOT}/benches/servers/nginx.sh {PORT} {DIR}'
+    benches/load.py -u /large.bin -m curl -d 6 -T 30 -b nginx --json large-curl.json \\
+      -s 'basehttp={RELEASE}/basehttp {PORT} -b 127.0.0.1 -d {DIR} -p HTTP/1.1 -q' \\
+      -s 'nginx={ROOT}/benches/servers/nginx.sh {PORT} {DIR}'
 """
 
 import argparse
 import http.client
+import json
 import os
 import re
 import shutil
@@ -57,6 +80,7 @@ import sys
 import tempfile
 import time
 
+MODES = ("ka", "close", "curl")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
 
@@ -64,7 +88,7 @@ TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
 def parse_args(argv):
     parser = argparse.ArgumentParser(
         usage=__doc__.split("\n\n")[1].strip(),
-        description="HTTP servers side by side under wrk (see the module docstring).",
+        description="HTTP servers side by side under wrk or curl (see the module docstring).",
     )
     parser.add_argument("-s", dest="servers", action="append", required=True)
     parser.add_argument("-u", dest="urls", action="append")
@@ -77,11 +101,12 @@ def parse_args(argv):
     parser.add_argument("-b", dest="baseline")
     parser.add_argument("--dir", default=os.path.join(TARGET, "bench-root"))
     parser.add_argument("--cpus", default="1,0")
+    parser.add_argument("--json", dest="json_path")
     args = parser.parse_args(argv)
     args.urls = args.urls or ["/small.html"]
     args.modes = args.modes.split(",")
-    if any(mode not in ("ka", "close") for mode in args.modes):
-        parser.error("-m takes ka, close or ka,close")
+    if any(mode not in MODES for mode in args.modes) or len(set(args.modes)) != len(args.modes):
+        parser.error("-m takes a comma list of ka, close and curl, each once")
     servers = []
     for spec in args.servers:
         name, sep, command = spec.partition("=")
@@ -161,21 +186,31 @@ class Server:
             log.seek(max(os.path.getsize(self.log_path) - size, 0))
             return log.read().decode(errors="replace")
 
-    def peak_rss_kib(self):
-        """The sum of VmHWM over the server and its descendants, now."""
-        children = {}
+    def tree(self):
+        """The server and its descendants, now: {pid: /proc/pid/stat's fields after comm}."""
+        stats, children = {}, {}
         for entry in os.listdir("/proc"):
             if entry.isdigit():
                 try:
                     with open(f"/proc/{entry}/stat") as stat:
-                        ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+                        fields = stat.read().rsplit(")", 1)[1].split()
+                    ppid = int(fields[1])
                 except (OSError, IndexError, ValueError):
                     continue
+                stats[int(entry)] = fields
                 children.setdefault(ppid, []).append(int(entry))
-        total, todo = 0, [self.proc.pid]
+        tree, todo = {}, [self.proc.pid]
         while todo:
             pid = todo.pop()
             todo.extend(children.get(pid, []))
+            if pid in stats:
+                tree[pid] = stats[pid]
+        return tree
+
+    def peak_rss_kib(self):
+        """The sum of VmHWM over the server and its descendants, now."""
+        total = 0
+        for pid in self.tree():
             try:
                 with open(f"/proc/{pid}/status") as status:
                     for line in status:
@@ -184,6 +219,15 @@ class Server:
             except OSError:
                 pass
         return total
+
+    def cpu_seconds(self):
+        """The CPU time of the server and its descendants so far: utime + stime of each, and
+        cutime + cstime for the children that have exited and been waited for (CGI scripts)."""
+        ticks = 0
+        for fields in self.tree().values():
+            # fields[0] is the state (stat's field 3): utime..cstime are stat's fields 14-17.
+            ticks += sum(int(n) for n in fields[11:15])
+        return ticks / CLOCK_TICKS
 
     def stop(self):
         for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 5)):
@@ -198,6 +242,7 @@ class Server:
                 pass
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}
 SIZES = {"B": 1 / 2**20, "KB": 1 / 2**10, "MB": 1.0, "GB": 2**10}
 
@@ -236,47 +281,169 @@ def run_wrk(args, url, mode, port, secs):
     return parse_wrk(out)
 
 
+CURL_FORMAT = "%{size_download} %{http_code}\\n"
+
+
+def curl_argv(args, url, port):
+    argv = ["curl", "-s", "-o", "/dev/null", "--max-time", str(args.timeout), "-w", CURL_FORMAT]
+    return pinned(args.client_cpu, argv + [f"http://127.0.0.1:{port}{url}"])
+
+
+def run_curl(args, url, port, secs):
+    """Sequential curl downloads of URL until SECS seconds are used (at least one): MiB/s and
+    req/s over the wall time, and the failed downloads (curl's error or a status but 200)."""
+    argv = curl_argv(args, url, port)
+    downloads = size = errors = 0
+    start = time.monotonic()
+    while True:
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=args.timeout + 10)
+            got, _, status = done.stdout.strip().partition(" ")
+            size += int(float(got or 0))
+            ok = done.returncode == 0 and status == "200"
+        except (subprocess.TimeoutExpired, ValueError):
+            ok = False
+        downloads += 1
+        errors += not ok
+        elapsed = time.monotonic() - start
+        if elapsed >= secs:
+            break
+    return {
+        "rps": downloads / elapsed,
+        "mbs": size / 2**20 / elapsed,
+        "errors": errors,
+        "downloads": downloads,
+        "bytes": size,
+    }
+
+
+def run_client(args, url, mode, port, secs):
+    if mode == "curl":
+        return run_curl(args, url, port, secs)
+    return run_wrk(args, url, mode, port, secs)
+
+
+def measure(args, server, url, mode):
+    """One measured run, with the server's CPU use over its wall time."""
+    cpu0 = server.cpu_seconds()
+    start = time.monotonic()
+    result = run_client(args, url, mode, server.port, args.secs)
+    wall = time.monotonic() - start
+    cpu = max(server.cpu_seconds() - cpu0, 0.0)
+    if result:
+        result.update(cpu=100 * cpu / wall, cpu_secs=cpu, wall_secs=wall)
+    return result
+
+
+def figure(mode):
+    """The main figure of MODE's table and of its ratio: req/s, or MiB/s for curl."""
+    return "mbs" if mode == "curl" else "rps"
+
+
 def steal_and_total():
     with open("/proc/stat") as stat:
         fields = [int(n) for n in stat.readline().split()[1:]]
     return (fields[7] if len(fields) > 7 else 0), sum(fields)
 
 
-def table(args, servers, results, rss):
+def summary(args, servers, results, rss):
+    """Per (server, URL, mode): the rounds, the median, min and max of the main figure, the
+    peak RSS and the median CPU %, and the ratio of medians to the baseline."""
+    out = {}
+    for url in args.urls:
+        for mode in args.modes:
+            key = figure(mode)
+            base = [r[key] for r in results[(args.baseline, url, mode)]]
+            base_median = statistics.median(base) if base else 0
+            for server in servers:
+                runs = results[(server.name, url, mode)]
+                values = [r[key] for r in runs]
+                median = statistics.median(values) if runs else None
+                out[(server.name, url, mode)] = {
+                    "server": server.name,
+                    "url": url,
+                    "mode": mode,
+                    "figure": "MiB/s" if key == "mbs" else "req/s",
+                    "runs": runs,
+                    "median": median,
+                    "min": min(values) if runs else None,
+                    "max": max(values) if runs else None,
+                    "ratio": median / base_median if runs and base_median else None,
+                    "rss_mib": rss[server.name] / 1024,
+                    "cpu": statistics.median(r["cpu"] for r in runs) if runs else None,
+                }
+    return out
+
+
+def table(args, servers, summaries):
     lines = []
     for url in args.urls:
         for mode in args.modes:
-            base = results[(args.baseline, url, mode)]
-            base_median = statistics.median(r["rps"] for r in base) if base else 0
-            lines += [
-                "",
-                f"`GET {url}`, wrk -c{args.conns}, {'keep-alive' if mode == 'ka' else 'Connection: close'}, "
-                f"{args.rounds} × {args.secs} s",
-                "",
-                f"| server | req/s | min–max | MiB/s | p99 ms | errors | peak RSS MiB | vs {args.baseline} |",
-                "|---|---:|---:|---:|---:|---:|---:|---:|",
-            ]
+            if mode == "curl":
+                lines += [
+                    "",
+                    f"`GET {url}`, sequential curl (one process per download), "
+                    f"{args.rounds} × {args.secs} s",
+                    "",
+                    f"| server | MiB/s | min–max | req/s | errors | peak RSS MiB | server CPU % "
+                    f"| MiB/s vs {args.baseline} |",
+                    "|---|---:|---:|---:|---:|---:|---:|---:|",
+                ]
+            else:
+                lines += [
+                    "",
+                    f"`GET {url}`, wrk -c{args.conns}, {'keep-alive' if mode == 'ka' else 'Connection: close'}, "
+                    f"{args.rounds} × {args.secs} s",
+                    "",
+                    f"| server | req/s | min–max | MiB/s | p99 ms | errors | peak RSS MiB | server CPU % "
+                    f"| vs {args.baseline} |",
+                    "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+                ]
             for server in servers:
-                runs = results[(server.name, url, mode)]
+                row = summaries[(server.name, url, mode)]
+                runs = row["runs"]
                 if not runs:
-                    lines.append(f"| {server.name} | failed | | | | | | |")
+                    lines.append(f"| {server.name} | failed |" + " |" * (6 if mode == "curl" else 7))
                     continue
-                rps = [r["rps"] for r in runs]
-                median = statistics.median(rps)
-                ratio = f"{median / base_median:.2f}×" if base_median else "-"
-                lines.append(
-                    f"| {server.name} | {median:,.0f} | {min(rps):,.0f}–{max(rps):,.0f} "
-                    f"| {statistics.median(r['mbs'] for r in runs):,.1f} "
-                    f"| {statistics.median(r['p99'] for r in runs):.2f} "
-                    f"| {sum(r['errors'] for r in runs)} | {rss[server.name] / 1024:.1f} | {ratio} |"
-                )
+                ratio = f"{row['ratio']:.2f}×" if row["ratio"] is not None else "-"
+                errors = sum(r["errors"] for r in runs)
+                tail = f"| {errors} | {row['rss_mib']:.1f} | {row['cpu']:.0f} | {ratio} |"
+                if mode == "curl":
+                    lines.append(
+                        f"| {server.name} | {row['median']:,.1f} | {row['min']:,.1f}–{row['max']:,.1f} "
+                        f"| {statistics.median(r['rps'] for r in runs):,.1f} {tail}"
+                    )
+                else:
+                    lines.append(
+                        f"| {server.name} | {row['median']:,.0f} | {row['min']:,.0f}–{row['max']:,.0f} "
+                        f"| {statistics.median(r['mbs'] for r in runs):,.1f} "
+                        f"| {statistics.median(r['p99'] for r in runs):.2f} {tail}"
+                    )
     return "\n".join(lines)
+
+
+def write_json(path, args, servers, summaries, steal):
+    data = {
+        "argv": sys.argv,
+        "rounds": args.rounds,
+        "secs": args.secs,
+        "conns": args.conns,
+        "baseline": args.baseline,
+        "servers": {server.name: server.command for server in servers},
+        "steal_percent": steal,
+        "results": list(summaries.values()),
+    }
+    with open(path, "w") as out:
+        json.dump(data, out, indent=1)
+        out.write("\n")
 
 
 def main(argv):
     args = parse_args(argv)
-    if not shutil.which("wrk"):
+    if set(args.modes) & {"ka", "close"} and not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (apt-get install wrk)")
+    if "curl" in args.modes and not shutil.which("curl"):
+        raise SystemExit("curl is not installed (apt-get install curl)")
     args.dir = os.path.abspath(args.dir)
     subprocess.run(
         [os.path.join(ROOT, "benches", "fixtures.sh"), args.dir],
@@ -293,25 +460,37 @@ def main(argv):
         print("# " + " ".join(sys.argv))
         for server in servers:
             print(f"# {server.name}: {server.command}")
-        print(f"# wrk: {' '.join(wrk_argv(args, '{URL}', args.modes[0], '{PORT}', args.secs))}")
+        wrk_modes = [mode for mode in args.modes if mode != "curl"]
+        if wrk_modes:
+            print(f"# wrk: {' '.join(wrk_argv(args, '{URL}', wrk_modes[0], '{PORT}', args.secs))}")
+        if "curl" in args.modes:
+            print(f"# curl: {' '.join(curl_argv(args, '{URL}', '{PORT}'))}")
         results = {(s.name, u, m): [] for s in servers for u in args.urls for m in args.modes}
         steal0, total0 = steal_and_total()
         for url in args.urls:
             for mode in args.modes:
                 for server in servers:
-                    run_wrk(args, url, mode, server.port, args.warm)
+                    run_client(args, url, mode, server.port, args.warm)
                 for round_ in range(1, args.rounds + 1):
                     for server in servers:
-                        result = run_wrk(args, url, mode, server.port, args.secs)
+                        result = measure(args, server, url, mode)
                         if result:
                             results[(server.name, url, mode)].append(result)
-                        shown = f"{result['rps']:,.0f} req/s" if result else "failed"
+                        shown = "failed"
+                        if result and mode == "curl":
+                            shown = f"{result['mbs']:,.1f} MiB/s, {result['errors']} errors"
+                        elif result:
+                            shown = f"{result['rps']:,.0f} req/s"
+                        shown += f", server CPU {result['cpu']:.0f} %" if result else ""
                         print(f"  {url} {mode} round {round_} {server.name}: {shown}", file=sys.stderr)
         steal1, total1 = steal_and_total()
         rss = {server.name: server.peak_rss_kib() for server in servers}
-        print(table(args, servers, results, rss))
+        summaries = summary(args, servers, results, rss)
+        print(table(args, servers, summaries))
         steal = 100 * (steal1 - steal0) / max(total1 - total0, 1)
         print(f"\nCPU time stolen by the hypervisor during the runs: {steal:.0f} %")
+        if args.json_path:
+            write_json(args.json_path, args, servers, summaries, steal)
     finally:
         for server in servers:
             server.stop()

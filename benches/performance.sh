@@ -1,17 +1,30 @@
 #!/usr/bin/env bash
 # performance.sh [SCENARIO...] -- the runs behind the README's Performance section, each one
-# benches/load.py call with basehttp and its peers side by side (all scenarios by default):
+# benches/load.py call with basehttp and its peers side by side (all scenarios by default, in
+# this order; every table has the peak RSS and the CPU use of each server):
 #
-#   small    GET /small.html (1 KiB), keep-alive
-#   listing  GET /many/ (a listing of 1000 files), keep-alive
-#   subclass GET /small.html through a handler that falls through to StaticFiles, and without it
-#   large    GET /large.bin (64 MiB), keep-alive, with the peak RSS of each server
-#   cgi      GET /cgi-bin/hello.sh and /cgi-bin/hello.py, keep-alive
-#   handler  GET /hello from a handler, keep-alive and a connection per request
+#   small      GET /small.html (1 KiB), keep-alive (vs lighttpd)
+#   medium     GET /medium.bin (100 KiB), keep-alive (vs lighttpd)
+#   listing    GET /many/ (a listing of 1000 files), keep-alive
+#   subclass   GET /small.html through a handler that falls through to StaticFiles, and without it
+#   large      GET /large.bin (64 MiB), wrk -c32 keep-alive
+#   large-curl GET /large.bin (64 MiB) by one client that reads in large chunks: sequential
+#              curl downloads for max(SECS, 6) s a round, MiB/s (vs lighttpd)
+#   cgi        GET /cgi-bin/hello.sh and /cgi-bin/hello.py, keep-alive
+#   handler    GET /hello from a handler, keep-alive and a connection per request
+#   tls        benches/tls_h2.sh: HTTPS (h1.1, h2 by ALPN) and h2c with h2load, ROUNDS rounds
 #
-# Needs wrk, nginx and lighttpd (apt-get install -y wrk nginx lighttpd); builds basehttp and
-# the benchmark examples first. Set ROUNDS and SECS to trade time for spread (defaults 5 and 4;
-# the whole set takes about 17 minutes on 2 cores).
+# Needs wrk, curl, nginx, lighttpd and h2load (apt-get install -y wrk curl nginx lighttpd
+# nghttp2-client); builds basehttp and the benchmark examples first. Set ROUNDS and SECS to
+# trade time for spread (defaults 5 and 4; the whole set takes about 25 minutes on 2 cores:
+# 2-4 minutes each for small, medium, listing, large, large-curl, cgi and handler, 1 for
+# subclass, 2 for tls).
+#
+# BEFORE=/path/to/an/older/basehttp adds that binary as `basehttp-before` (same flags as
+# basehttp-q) to the file, listing and CGI scenarios, for before/after tables from one run:
+#
+#   git worktree add /tmp/before <commit> && (cd /tmp/before && cargo build --release --bin basehttp)
+#   BEFORE=/tmp/before/target/release/basehttp benches/performance.sh small medium
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -23,20 +36,33 @@ PY='python3 -m http.server {PORT} --bind 127.0.0.1 --directory {DIR}'
 NGINX='nginx={ROOT}/benches/servers/nginx.sh {PORT} {DIR}'
 LIGHTTPD='lighttpd={ROOT}/benches/servers/lighttpd.sh {PORT} {DIR}'
 SERVEDIR='servedir={RELEASE}/examples/bench_anchors {PORT} servedir {DIR}'
+# The older binary's -s arguments, if any.
+BEFORE_Q=() BEFORE_CGI=()
+if [ -n "${BEFORE:-}" ]; then
+    BEFORE_Q=(-s "basehttp-before=$BEFORE {PORT} --bind 127.0.0.1 --directory {DIR} --protocol HTTP/1.1 -q")
+    BEFORE_CGI=(-s "basehttp-cgi-before=$BEFORE {PORT} --bind 127.0.0.1 --directory {DIR} --protocol HTTP/1.1 --cgi -q")
+fi
 
 scenarios=("$@")
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(small listing subclass large cgi handler)
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(small medium listing subclass large large-curl cgi handler tls)
 for s in "${scenarios[@]}"; do
     echo "## $s"
     case $s in
     small)
-        "${LOAD[@]}" -u /small.html -c 32 -m ka -b nginx \
+        "${LOAD[@]}" -u /small.html -c 32 -m ka -b lighttpd \
             -s "basehttp-q=$B --protocol HTTP/1.1 -q" \
+            "${BEFORE_Q[@]}" \
             -s "basehttp=$B --protocol HTTP/1.1" \
             -s "$NGINX" -s "$LIGHTTPD" -s "$SERVEDIR" -s "python=$PY" ;;
+    medium)
+        "${LOAD[@]}" -u /medium.bin -c 32 -m ka -b lighttpd \
+            -s "basehttp-q=$B --protocol HTTP/1.1 -q" \
+            "${BEFORE_Q[@]}" \
+            -s "$NGINX" -s "$LIGHTTPD" -s "$SERVEDIR" ;;
     listing) # ServeDir has no listings
         "${LOAD[@]}" -u /many/ -c 32 -m ka -b nginx \
             -s "basehttp-q=$B --protocol HTTP/1.1 -q" \
+            "${BEFORE_Q[@]}" \
             -s "$NGINX" -s "$LIGHTTPD" -s "python=$PY" ;;
     subclass)
         "${LOAD[@]}" -u /small.html -c 32 -m ka -b static-files \
@@ -45,10 +71,17 @@ for s in "${scenarios[@]}"; do
     large)
         "${LOAD[@]}" -u /large.bin -c 32 -m ka -T 30 -b nginx \
             -s "basehttp-q=$B --protocol HTTP/1.1 -q" \
+            "${BEFORE_Q[@]}" \
             -s "$NGINX" -s "$LIGHTTPD" -s "$SERVEDIR" ;;
+    large-curl) # at least 6 s a round, so that every server gets several downloads
+        "${LOAD[@]}" -u /large.bin -m curl -d "$((D > 6 ? D : 6))" -T 30 -b lighttpd \
+            -s "basehttp-q=$B --protocol HTTP/1.1 -q" \
+            "${BEFORE_Q[@]}" \
+            -s "$NGINX" -s "$LIGHTTPD" -s "$SERVEDIR" -s "python=$PY" ;;
     cgi)
         "${LOAD[@]}" -u /cgi-bin/hello.sh -u /cgi-bin/hello.py -c 32 -m ka -T 10 -b lighttpd \
             -s "basehttp-cgi-q=$B --protocol HTTP/1.1 --cgi -q" \
+            "${BEFORE_CGI[@]}" \
             -s "basehttp-cgi=$B --protocol HTTP/1.1 --cgi" \
             -s "$LIGHTTPD" -s "python-cgi=$PY --cgi" ;;
     handler)
@@ -58,8 +91,11 @@ for s in "${scenarios[@]}"; do
             -s 'basehttp-bare={RELEASE}/examples/bench_hello {PORT} hyper' \
             -s 'hello-hyper={RELEASE}/examples/bench_anchors {PORT} hello' \
             -s 'python-1.1=python3 {ROOT}/benches/servers/py_hello.py {PORT} HTTP/1.1' ;;
+    tls)
+        ROUNDS="$R" benches/tls_h2.sh ;;
     *)
-        echo "unknown scenario $s: small, listing, subclass, large, cgi or handler" >&2
+        echo "unknown scenario $s: small, medium, listing, subclass, large, large-curl, cgi," \
+            "handler or tls" >&2
         exit 2 ;;
     esac
 done

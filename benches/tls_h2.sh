@@ -1,25 +1,38 @@
 #!/usr/bin/env bash
-# HTTPS and HTTP/2 side by side, with h2load (apt-get install nghttp2-client nginx):
+# HTTPS and HTTP/2 side by side, with h2load (apt-get install nghttp2-client nginx openssl):
 #
 #   basehttp   target/release/basehttp -p HTTP/1.1 -q --tls-cert … (h2 by ALPN, h2c by prior knowledge)
 #   nginx      1 worker, access log off, the same certificate (`listen … ssl http2`)
 #   python     CPython 3.14's http.server --tls-cert … -p HTTP/1.1, when tests/python/cpython314.sh
-#              has put it in target/cpython314 and a Python 3.13+ is there (BASEHTTP_PYTHON313)
+#              has put it in target/cpython314 and a `python3.14` or `python3.13` is on PATH
+#              (or BASEHTTP_PYTHON313=/path/to/python)
 #
-# Every server is pinned to CPU 1 and h2load to CPU 0; rounds interleave the servers. Prints the
-# median req/s per (scenario, server) and the ratio to nginx.
+# The certificate is made here with openssl (self-signed EC P-256 for 127.0.0.1 and localhost)
+# in a temporary directory, with nginx's configuration and logs; all of it is removed at the
+# end. Traffic goes to 127.0.0.1 only (ports 18080, 18081, 18443-18445); every h2load run is
+# bounded (600 s). Every server must answer URL with 200 before anything is measured. Every
+# server is pinned to CPU 1 and h2load to CPU 0; ROUNDS rounds interleave the servers. Prints
+# the median req/s per (scenario, server) and the ratio to nginx.
 #
 # Usage: benches/tls_h2.sh [DIR]   (DIR gets benches/fixtures.sh's files; default target/bench-root)
 #        N=200000 C=32 ROUNDS=5 URL=/small.html benches/tls_h2.sh
+#   N         requests per h2load run (default 200000; PY_N, default 2000, for Python)
+#   C         h2load clients (default 32)
+#   ROUNDS    rounds (default 5)
+#   URL       the path requested (default /small.html)
+#   BASEHTTP  the basehttp binary (default target/release/basehttp, under CARGO_TARGET_DIR if set)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DIR=$("$ROOT/benches/fixtures.sh" ${1:+"$1"})
-TLS=$ROOT/tests/fixtures/tls
-BIN=${BASEHTTP:-$ROOT/target/release/basehttp}
+for tool in h2load nginx openssl curl taskset timeout; do
+    command -v "$tool" >/dev/null || { echo "tls_h2.sh needs $tool" >&2; exit 2; }
+done
+BIN=${BASEHTTP:-${CARGO_TARGET_DIR:-$ROOT/target}/release/basehttp}
+[ -x "$BIN" ] || { echo "no $BIN (cargo build --release)" >&2; exit 2; }
 CPYTHON314=${CARGO_TARGET_DIR:-$ROOT/target}/cpython314
 PY313=${BASEHTTP_PYTHON313:-}
 if [ -z "$PY313" ]; then
-    for python in python3.14 python3.13 "$HOME"/.pyenv/versions/3.1[34]*/bin/python3.1[34]; do
+    for python in python3.14 python3.13; do
         if "$python" -c 'import mimetypes; mimetypes.guess_file_type' >/dev/null 2>&1; then
             PY313=$python
             break
@@ -35,14 +48,31 @@ trap cleanup EXIT
 
 [ -f "$DIR$URL" ] || { echo "no $DIR$URL" >&2; exit 2; }
 
+# The certificate for every HTTPS server, made for this run.
+TLS=$tmp/tls
+mkdir "$TLS"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+    -keyout "$TLS/key.pem" -out "$TLS/cert.pem" 2>/dev/null
+
+# nginx's prefix, logs and temporary files in $tmp, so nothing outside is needed or written.
+user=""
+[ "$(id -u)" = 0 ] && user="user root;"
+mkdir "$tmp/nginx"
 cat >"$tmp/nginx.conf" <<CONF
 worker_processes 1;
 daemon off;
+$user
 error_log $tmp/nginx-error.log;
 pid $tmp/nginx.pid;
 events { worker_connections 4096; }
 http {
     access_log off;
+    client_body_temp_path $tmp/nginx/body;
+    proxy_temp_path $tmp/nginx/proxy;
+    fastcgi_temp_path $tmp/nginx/fastcgi;
+    uwsgi_temp_path $tmp/nginx/uwsgi;
+    scgi_temp_path $tmp/nginx/scgi;
     sendfile on;
     server { listen 127.0.0.1:18443 ssl http2; ssl_certificate $TLS/cert.pem; ssl_certificate_key $TLS/key.pem; root $DIR; }
     server { listen 127.0.0.1:18080 http2; root $DIR; }
@@ -52,7 +82,7 @@ CONF
 start() { taskset -c 1 "$@" >/dev/null 2>&1 & pids+=($!); }
 start "$BIN" 18444 -b 127.0.0.1 -d "$DIR" -p HTTP/1.1 -q --tls-cert "$TLS/cert.pem" --tls-key "$TLS/key.pem"
 start "$BIN" 18081 -b 127.0.0.1 -d "$DIR" -p HTTP/1.1 -q
-start nginx -c "$tmp/nginx.conf"
+start nginx -p "$tmp/nginx/" -e "$tmp/nginx-error.log" -c "$tmp/nginx.conf"
 have_python=0
 if [ -n "$PY313" ] && [ -f "$CPYTHON314/http/server.py" ]; then
     # tests/python/run.py cli: `python -m http.server` from target/cpython314 (3.14's on 3.13).
@@ -60,11 +90,14 @@ if [ -n "$PY313" ] && [ -f "$CPYTHON314/http/server.py" ]; then
     have_python=1
 fi
 for port in 18444 18081 18443 18080 $([ $have_python = 1 ] && echo 18445); do
+    status=none
     for _ in $(seq 100); do
-        curl -sk -o /dev/null "https://127.0.0.1:$port$URL" 2>/dev/null && break
-        curl -s -o /dev/null --http2-prior-knowledge "http://127.0.0.1:$port$URL" 2>/dev/null && break
+        status=$(curl -sk -o /dev/null -w '%{http_code}' --max-time 10 "https://127.0.0.1:$port$URL" 2>/dev/null) && break
+        status=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 --http2-prior-knowledge "http://127.0.0.1:$port$URL" 2>/dev/null) && break
+        status=none
         sleep 0.1
     done
+    [ "$status" = 200 ] || { echo "127.0.0.1:$port answers $URL with $status, not 200" >&2; exit 1; }
 done
 
 # scenario|server|h2load arguments
@@ -84,7 +117,7 @@ for round in $(seq "$ROUNDS"); do
         IFS='|' read -r scenario server args <<<"$run"
         n=$N; [ "$server" = "python 3.14" ] && n=$PY_N
         # shellcheck disable=SC2086
-        rps=$(taskset -c 0 h2load -t 1 -c "$C" -n "$n" $args 2>/dev/null |
+        rps=$(taskset -c 0 timeout 600 h2load -t 1 -c "$C" -n "$n" $args 2>/dev/null |
               awk '/^finished in/ {gsub(",", "", $4); print $4}')
         results["$scenario|$server"]+="${rps:-0} "
         echo "round $round: $scenario, $server: ${rps:-failed} req/s" >&2
