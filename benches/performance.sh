@@ -10,6 +10,7 @@
 #   large      GET /large.bin (64 MiB), wrk -c32 keep-alive
 #   large-curl GET /large.bin (64 MiB) by one client that reads in large chunks: sequential
 #              curl downloads for max(SECS, 6) s a round, MiB/s (vs lighttpd)
+#   (large and large-curl also run basehttp --sendfile)
 #   cgi        GET /cgi-bin/hello.sh and /cgi-bin/hello.py, keep-alive
 #   handler    GET /hello from a handler, keep-alive and a connection per request
 #   tls        benches/tls_h2.sh: HTTPS (h1.1, h2 by ALPN) and h2c with h2load, ROUNDS rounds
@@ -71,11 +72,13 @@ for s in "${scenarios[@]}"; do
     large)
         "${LOAD[@]}" -u /large.bin -c 32 -m ka -T 30 -b nginx \
             -s "basehttp-q=$B --protocol HTTP/1.1 -q" \
+            -s "basehttp-sendfile=$B --protocol HTTP/1.1 -q --sendfile" \
             "${BEFORE_Q[@]}" \
             -s "$NGINX" -s "$LIGHTTPD" -s "$SERVEDIR" ;;
     large-curl) # at least 6 s a round, so that every server gets several downloads
         "${LOAD[@]}" -u /large.bin -m curl -d "$((D > 6 ? D : 6))" -T 30 -b lighttpd \
             -s "basehttp-q=$B --protocol HTTP/1.1 -q" \
+            -s "basehttp-sendfile=$B --protocol HTTP/1.1 -q --sendfile" \
             "${BEFORE_Q[@]}" \
             -s "$NGINX" -s "$LIGHTTPD" -s "$SERVEDIR" -s "python=$PY" ;;
     cgi)

@@ -212,6 +212,12 @@ pub(crate) struct Control {
     /// `epoch`.
     last_done_ms: AtomicU64,
     epoch: Instant,
+    /// Whether file bodies may hand placeholders to hyper (a cleartext HTTP/1 connection), and
+    /// the file regions they stand for.
+    #[cfg(sendfile)]
+    sendfile: AtomicBool,
+    #[cfg(sendfile)]
+    regions: crate::sendfile::Regions,
 }
 
 /// Since when each waiting HTTP/2 response has waited (milliseconds since the epoch, plus one;
@@ -241,6 +247,10 @@ impl Default for Control {
             waits: Mutex::new(Waits::default()),
             last_done_ms: AtomicU64::new(0),
             epoch: Instant::now(),
+            #[cfg(sendfile)]
+            sendfile: AtomicBool::new(false),
+            #[cfg(sendfile)]
+            regions: crate::sendfile::Regions::default(),
         }
     }
 }
@@ -394,6 +404,21 @@ impl Control {
 
     pub(crate) fn is_multiplexed(&self) -> bool {
         self.multiplexed.load(Ordering::Relaxed)
+    }
+
+    /// Lets file bodies on this connection be sent with `sendfile`: only for a cleartext
+    /// HTTP/1 connection, whose socket wrapper writes to the TCP stream itself.
+    #[cfg(sendfile)]
+    pub(crate) fn enable_sendfile(&self) {
+        self.sendfile.store(true, Ordering::Relaxed);
+    }
+
+    /// The file regions of this connection's placeholders, if it sends files with `sendfile`.
+    #[cfg(sendfile)]
+    pub(crate) fn sendfile(&self) -> Option<&crate::sendfile::Regions> {
+        self.sendfile
+            .load(Ordering::Relaxed)
+            .then_some(&self.regions)
     }
 
     fn waits(&self) -> std::sync::MutexGuard<'_, Waits> {

@@ -138,6 +138,8 @@ mod confined;
 mod connection;
 pub mod handler;
 pub mod log;
+#[cfg(sendfile)]
+mod sendfile;
 pub mod server;
 #[cfg(feature = "fs")]
 #[cfg_attr(docsrs, doc(cfg(feature = "fs")))]

@@ -155,6 +155,12 @@ pub(crate) struct Args {
     #[arg(long, value_name = "SIZE")]
     memory_cache: Option<String>,
 
+    /// send files with sendfile on plain HTTP/1.1 connections (Linux): faster for large files,
+    /// but a file truncated while it is being sent can reach the client as zeros (as with
+    /// nginx and lighttpd); off, files are read and copied as Python does
+    #[arg(long)]
+    sendfile: bool,
+
     /// show program's version number and exit
     #[arg(short = 'V', long = "version", action = ArgAction::SetTrue)]
     pub(crate) version: bool,
@@ -194,6 +200,8 @@ pub(crate) struct Config {
     #[cfg_attr(not(unix), allow(dead_code))]
     pub(crate) cgi_inherit_env: bool,
     pub(crate) allow_missing_host: bool,
+    /// `--sendfile`.
+    pub(crate) sendfile: bool,
     pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
     pub(crate) tls: Option<Tls>,
     pub(crate) log_format: LogFormat,
@@ -342,6 +350,7 @@ impl Args {
             cgi_timeout,
             cgi_inherit_env: self.cgi_inherit_env,
             allow_missing_host: self.allow_missing_host,
+            sendfile: self.sendfile,
             port,
             bind: self.bind,
             directory,

@@ -337,7 +337,8 @@ where
     // Python's one request per connection.
     let httpd = httpd
         .http2(config.protocol >= http::Version::HTTP_11)
-        .require_host(!config.allow_missing_host);
+        .require_host(!config.allow_missing_host)
+        .sendfile(config.sendfile);
     let httpd = match tls {
         Some(tls) => httpd.tls(tls),
         None => httpd,

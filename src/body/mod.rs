@@ -49,6 +49,9 @@ enum Kind {
     /// CGI script's output after its header block).
     Prefixed(Option<Bytes>, Box<Body>),
     Boxed(UnsyncBoxBody<Bytes, BoxError>),
+    /// A file (`StaticFiles`), kept apart so the server can send it with `sendfile`.
+    #[cfg(feature = "fs")]
+    File(crate::static_files::FileBody),
 }
 
 impl Body {
@@ -97,6 +100,21 @@ impl Body {
         }
     }
 
+    /// A file's body.
+    #[cfg(feature = "fs")]
+    pub(crate) fn file(body: crate::static_files::FileBody) -> Self {
+        Self::of(Kind::File(body))
+    }
+
+    /// Lets a file body send what is in the page cache with `sendfile` on `control`'s
+    /// connection (the server's call, as it hands the response to hyper).
+    #[cfg(sendfile)]
+    pub(crate) fn send_files(&mut self, control: &std::sync::Arc<crate::connection::Control>) {
+        if let Kind::File(file) = &mut self.kind {
+            file.send_files(control);
+        }
+    }
+
     pub(crate) fn pipe(body: PipeBody) -> Self {
         Self::of(Kind::Pipe(body))
     }
@@ -125,6 +143,8 @@ impl fmt::Debug for Body {
             Kind::Incoming(_) => "Incoming",
             Kind::Prefixed(..) => "Prefixed",
             Kind::Boxed(_) => "Boxed",
+            #[cfg(feature = "fs")]
+            Kind::File(_) => "File",
         };
         f.debug_tuple("Body").field(&kind).finish()
     }
@@ -182,6 +202,8 @@ impl http_body::Body for Body {
                 None => Pin::new(&mut **rest).poll_frame(cx),
             },
             Kind::Boxed(body) => Pin::new(body).poll_frame(cx),
+            #[cfg(feature = "fs")]
+            Kind::File(body) => Pin::new(body).poll_frame(cx),
         }
     }
 
@@ -193,6 +215,8 @@ impl http_body::Body for Body {
             Kind::Incoming(body) => body.is_end_stream(),
             Kind::Prefixed(prefix, rest) => prefix.is_none() && rest.is_end_stream(),
             Kind::Boxed(body) => body.is_end_stream(),
+            #[cfg(feature = "fs")]
+            Kind::File(body) => body.is_end_stream(),
         }
     }
 
@@ -213,6 +237,8 @@ impl http_body::Body for Body {
                 hint
             }
             Kind::Boxed(body) => body.size_hint(),
+            #[cfg(feature = "fs")]
+            Kind::File(body) => body.size_hint(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Starting a script the way `posix_spawn` does, plus the one thing `posix_spawn` cannot do:
-//! change user. The crate's only `unsafe` code on Unix lives here (Windows has two calls of
-//! its own: `GetFinalPathNameByHandleW` and `setsockopt`).
+//! change user. The crate's `unsafe` process code lives here (elsewhere there is one system
+//! call on Linux, `cachestat` in `src/sendfile.rs`, and two on Windows:
+//! `GetFinalPathNameByHandleW` and `setsockopt`).
 //!
 //! `clone(CLONE_VM | CLONE_VFORK)` starts a child that shares the server's memory (nothing is
 //! copied, whatever the server's size) while the calling thread waits; the child resets its

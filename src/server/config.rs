@@ -16,6 +16,7 @@ pub(super) struct Config {
     pub(super) title_case_headers: bool,
     pub(super) linger: Linger,
     pub(super) require_host: bool,
+    pub(super) sendfile: bool,
     #[cfg(feature = "http2")]
     pub(super) http2: bool,
     #[cfg(feature = "http2")]
@@ -34,6 +35,7 @@ impl Default for Config {
             write_timeout: Some(Duration::from_secs(60)),
             title_case_headers: true,
             require_host: true,
+            sendfile: false,
             linger: Linger {
                 time: Some(Duration::from_secs(5)),
                 bytes: 64 << 20,

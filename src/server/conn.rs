@@ -104,13 +104,53 @@ impl<T: tokio::io::AsyncRead> tokio::io::AsyncRead for ActivityIo<T> {
     }
 }
 
-impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite> tokio::io::AsyncWrite for ActivityIo<T> {
+/// Writes `bufs` unless one is a file placeholder ([`crate::sendfile`]): then writes the buffers
+/// before it, or sends the file region it stands for. `None` when there is no placeholder.
+#[cfg(sendfile)]
+fn write_placeholders<T>(
+    inner: Pin<&mut T>,
+    regions: &crate::sendfile::Regions,
+    cx: &mut Context<'_>,
+    bufs: &[std::io::IoSlice<'_>],
+) -> Option<Poll<std::io::Result<usize>>>
+where
+    T: tokio::io::AsyncWrite + 'static,
+{
+    let at = bufs
+        .iter()
+        .position(|buf| crate::sendfile::is_placeholder(buf))?;
+    if at > 0 {
+        return Some(inner.poll_write_vectored(cx, &bufs[..at]));
+    }
+    let tcp = (Pin::into_ref(inner).get_ref() as &dyn std::any::Any)
+        .downcast_ref::<tokio::net::TcpStream>();
+    Some(match tcp {
+        Some(tcp) => regions.poll_send(tcp, cx, &bufs[0]),
+        None => Poll::Ready(Err(std::io::Error::other(
+            "a file placeholder on a socket that cannot send files (not sent)",
+        ))),
+    })
+}
+
+impl<T> tokio::io::AsyncWrite for ActivityIo<T>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + 'static,
+{
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        let this = self.project();
+        #[cfg_attr(not(sendfile), allow(unused_mut))]
+        let mut this = self.project();
+        #[cfg(sendfile)]
+        if let Some(regions) = this.control.sendfile() {
+            let bufs = [std::io::IoSlice::new(buf)];
+            if let Some(result) = write_placeholders(this.inner.as_mut(), regions, cx, &bufs) {
+                this.control.record_write(&result);
+                return result;
+            }
+        }
         let result = this.inner.poll_write(cx, buf);
         this.control.record_write(&result);
         result
@@ -178,7 +218,15 @@ impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite> tokio::io::AsyncWrite for 
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        let this = self.project();
+        #[cfg_attr(not(sendfile), allow(unused_mut))]
+        let mut this = self.project();
+        #[cfg(sendfile)]
+        if let Some(regions) = this.control.sendfile() {
+            if let Some(result) = write_placeholders(this.inner.as_mut(), regions, cx, bufs) {
+                this.control.record_write(&result);
+                return result;
+            }
+        }
         let result = this.inner.poll_write_vectored(cx, bufs);
         this.control.record_write(&result);
         result
@@ -215,6 +263,7 @@ impl<S, ReqBody, ResBody> hyper::service::Service<Request<ReqBody>> for ConnServ
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone,
     ReqBody: http_body::Body,
+    ResBody: 'static,
 {
     type Response = Response<TrackedBody<ResBody>>;
     type Error = S::Error;
@@ -267,6 +316,7 @@ pin_project! {
 impl<F, B, E> Future for TrackedFuture<F>
 where
     F: Future<Output = Result<Response<B>, E>>,
+    B: 'static,
 {
     type Output = Result<Response<TrackedBody<B>>, E>;
 
@@ -323,9 +373,17 @@ pin_project! {
     }
 }
 
-impl<B> TrackedBody<B> {
-    fn new(body: B, guard: InFlight) -> Self {
+impl<B: 'static> TrackedBody<B> {
+    fn new(#[cfg_attr(not(sendfile), allow(unused_mut))] mut body: B, guard: InFlight) -> Self {
         let control = &guard.0;
+        // A file body nothing has wrapped, on a connection that can: sent with `sendfile`.
+        #[cfg(sendfile)]
+        if control.sendfile().is_some() {
+            if let Some(body) = (&mut body as &mut dyn std::any::Any).downcast_mut::<crate::Body>()
+            {
+                body.send_files(control);
+            }
+        }
         let slot = control.is_multiplexed().then(|| control.wait_slot());
         let written_at_start = control.written();
         Self::Body {

@@ -281,6 +281,23 @@ impl<S> HttpServer<S> {
         self
     }
 
+    /// Whether file bodies (`StaticFiles` responses that no layer has wrapped) are sent with
+    /// `sendfile` on cleartext HTTP/1 connections (Linux 6.5 or later): from the page cache to
+    /// the socket without a copy through the server. Parts of a file not in the page cache are
+    /// read on the blocking pool as before.
+    ///
+    /// The kernel sends page-cache pages by reference, so a file truncated while it is being
+    /// sent can reach the client as zeros where its bytes were (nginx and lighttpd, which use
+    /// `sendfile`, behave the same); the response still ends short of its `Content-Length`.
+    /// Off, files are read and copied, and a truncated file only ever ends a response short
+    /// (Python's behaviour).
+    ///
+    /// Defaults to `false`.
+    pub fn sendfile(mut self, enabled: bool) -> Self {
+        self.config.sendfile = enabled;
+        self
+    }
+
     /// Whether response header names are written in Title-Case (`Content-Type`, `Server`), the way
     /// Python writes them, or lower-case as hyper does by default (a few percent faster).
     ///

@@ -120,6 +120,10 @@ where
                     None => return,
                 }
             }
+            #[cfg(sendfile)]
+            if conn.config.sendfile {
+                conn.control.enable_sendfile();
+            }
             conn.serve_h1(io).await;
         };
         info.scope(driver)
@@ -168,6 +172,12 @@ where
             .half_close(true);
         if config.max_header_size > HYPER_DEFAULT_MAX_BUF {
             builder.max_buf_size(config.max_header_size + 8192);
+        }
+        // File placeholders must reach the socket as hyper's own slices, never copied into a
+        // flattened buffer (crate::sendfile).
+        #[cfg(sendfile)]
+        if self.control.sendfile().is_some() {
+            builder.writev(true);
         }
         let conn = builder.serve_connection(TokioIo::new(io), self.service);
         drive(conn, &self.control, config, self.signal, self.remote).await;

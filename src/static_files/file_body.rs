@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
@@ -32,7 +33,7 @@ pub(crate) enum Segment {
 }
 
 /// A read in flight on the blocking pool; it hands the file back.
-type PendingRead = JoinHandle<(Option<File>, io::Result<Bytes>)>;
+type PendingRead = JoinHandle<(Option<Arc<File>>, io::Result<Bytes>)>;
 
 /// The file body. Reads `CHUNK` bytes at a time on the blocking pool and starts the next read
 /// as soon as one is handed over.
@@ -43,11 +44,15 @@ pub(crate) struct FileBody {
     remaining: u64,
     state: State,
     size_hint: u64,
+    /// The connection whose socket sends what is in the page cache with `sendfile`, if the
+    /// server switched this body over ([`crate::sendfile`]).
+    #[cfg(sendfile)]
+    sendfile: Option<Arc<crate::connection::Control>>,
 }
 
 enum State {
     /// The file, between reads (`None` once nothing more needs it).
-    Idle(Option<File>),
+    Idle(Option<Arc<File>>),
     /// A read in flight.
     Reading(PendingRead),
     /// Something went wrong; the body ends with this error.
@@ -76,9 +81,38 @@ impl FileBody {
             segments: segments.into(),
             position: 0,
             remaining: 0,
-            state: State::Idle(Some(file)),
+            state: State::Idle(Some(Arc::new(file))),
             size_hint,
+            #[cfg(sendfile)]
+            sendfile: None,
         }
+    }
+
+    /// Hands hyper placeholders for the parts of the file in the page cache, which `control`'s
+    /// socket sends with `sendfile`.
+    #[cfg(sendfile)]
+    pub(crate) fn send_files(&mut self, control: &Arc<crate::connection::Control>) {
+        if matches!(self.state, State::Idle(Some(_))) {
+            self.sendfile = Some(control.clone());
+        }
+    }
+
+    /// A placeholder for the next region of the file, if it is all in the page cache and this
+    /// body sends files ([`crate::sendfile`]).
+    #[cfg(sendfile)]
+    fn placeholder(&mut self, file: &Arc<File>) -> Option<Bytes> {
+        let regions = self.sendfile.as_ref()?.sendfile()?;
+        let len = usize::try_from(self.remaining)
+            .unwrap_or(usize::MAX)
+            .min(crate::sendfile::MAX_REGION);
+        if !crate::sendfile::cached(file, self.position, len) {
+            return None;
+        }
+        let placeholder = regions.push(file.clone(), self.position, len);
+        self.position += len as u64;
+        self.remaining -= len as u64;
+        self.size_hint = self.size_hint.saturating_sub(len as u64);
+        Some(placeholder)
     }
 
     /// How much the next read asks for.
@@ -87,7 +121,7 @@ impl FileBody {
     }
 
     /// Starts reading the next chunk of the current file segment on the blocking pool.
-    fn start_read(&mut self, file: File) {
+    fn start_read(&mut self, file: Arc<File>) {
         let want = self.want();
         let position = self.position;
         self.state = State::Reading(tokio::task::spawn_blocking(move || {
@@ -102,7 +136,7 @@ impl FileBody {
     fn take_chunk(
         &mut self,
         result: io::Result<Bytes>,
-        file: Option<File>,
+        file: Option<Arc<File>>,
         read_ahead: bool,
     ) -> Option<Result<Frame<Bytes>, BoxError>> {
         let chunk = match result {
@@ -208,6 +242,11 @@ impl http_body::Body for FileBody {
                         let Some(file) = file.take() else {
                             return Poll::Ready(None);
                         };
+                        #[cfg(sendfile)]
+                        if let Some(placeholder) = this.placeholder(&file) {
+                            this.state = State::Idle(Some(file));
+                            return Poll::Ready(Some(Ok(Frame::data(placeholder))));
+                        }
                         let want = this.want().min(CACHED_CHUNK);
                         // Cached data is copied right here: no thread-pool round trip.
                         match read_now(&file, this.position, want) {

@@ -148,6 +148,7 @@ pub use self::resolve::{directory_redirect, translate_path};
 pub use self::service::StaticFiles;
 pub use crate::handler::ResponseFuture;
 
+pub(crate) use self::file_body::FileBody;
 #[cfg(upload)]
 pub(crate) use self::listing::{ListingLink, attribute_escape};
 pub(crate) use self::respond::send_listing;

@@ -118,7 +118,7 @@ fn respond_file(ex: &mut Exchange, config: &Config, file: FileResponse) {
                 Some([range]) => range.len(),
                 _ => file.size,
             };
-            (content_type, length, Body::new(stream))
+            (content_type, length, Body::file(stream))
         }
         FileContent::Multipart(handle) => {
             let ranges = file.ranges.as_deref().unwrap_or_default();
@@ -135,7 +135,7 @@ fn respond_file(ex: &mut Exchange, config: &Config, file: FileResponse) {
             (
                 multipart,
                 length,
-                Body::new(FileBody::new(handle, segments)),
+                Body::file(FileBody::new(handle, segments)),
             )
         }
     };

@@ -339,3 +339,28 @@ async fn header_flags_add_response_headers_to_files_and_listings() {
         assert!(stderr.contains(&format!("Header {bad} ")), "{stderr}");
     }
 }
+
+/// `--sendfile`: files still arrive whole, twice on one kept-alive connection and as a range.
+#[tokio::test]
+async fn sendfile_sends_files_whole() {
+    let fixture = crate::fixture::Fixture::new();
+    let big = crate::fixture::Fixture::big();
+    for flag in [None, Some("--sendfile")] {
+        let mut command = basehttp();
+        command
+            .args(["0", "-b", "127.0.0.1", "-q", "-p", "HTTP/1.1", "-d"])
+            .arg(fixture.root())
+            .args(flag);
+        let server = spawn_server(command);
+        let bytes = raw(
+            server.addr(),
+            b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n\
+              GET /big.bin HTTP/1.1\r\nHost: x\r\nRange: bytes=5-1000000\r\n\r\n",
+        )
+        .await;
+        let responses = parse_all(&bytes);
+        assert_eq!(responses.len(), 2, "{flag:?}");
+        assert!(responses[0].body == big, "{flag:?}");
+        assert!(responses[1].body[..] == big[5..=1_000_000], "{flag:?}");
+    }
+}

@@ -1004,3 +1004,71 @@ async fn head_is_get_without_the_body() {
         assert_eq!(mask_date(get_head), mask_date(&head_bytes), "{target}");
     }
 }
+
+/// `HttpServer::sendfile(true)`: files go out whole and in order on a kept-alive HTTP/1.1
+/// connection (two downloads, a range, multipart ranges), over HTTP/2 on the same server (which
+/// never sends files that way), and under a compression layer (which sees the file's bytes,
+/// never placeholders).
+#[tokio::test]
+async fn files_sent_with_sendfile_arrive_whole() {
+    use tower::Layer;
+    let fixture = Fixture::new();
+    let big = Fixture::big();
+    let files = StaticFiles::new(fixture.root()).protocol_version(http::Version::HTTP_11);
+    let server = serve_configured(files, |s| s.sendfile(true).http2(true)).await;
+    let mut stream = connect(server.addr).await;
+    stream
+        .write_all(
+            b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n\
+              GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n\
+              GET /big.bin HTTP/1.1\r\nHost: x\r\nRange: bytes=100-2500000\r\n\r\n\
+              GET /big.bin HTTP/1.1\r\nHost: x\r\nRange: bytes=0-9,3000000-3000009\r\n\
+              Connection: close\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let all = tokio::time::timeout(WAIT, read_to_close(&mut stream))
+        .await
+        .unwrap();
+    let responses = parse_all(&all);
+    assert_eq!(responses.len(), 4);
+    assert!(responses[0].body == big && responses[1].body == big);
+    assert_eq!(responses[2].status(), 206);
+    assert!(responses[2].body[..] == big[100..=2_500_000]);
+    assert_eq!(responses[3].status(), 206);
+    let multipart = &responses[3].body;
+    assert!(find(multipart, &big[..10]).is_some());
+    assert!(find(multipart, &big[3_000_000..3_000_010]).is_some());
+
+    if installed("curl") {
+        let out = tempfile::tempdir().unwrap();
+        let path = out.path().join("big.bin");
+        let url = format!("http://{}/big.bin", server.addr);
+        let (code, _, err) = curl_output(&[
+            "--http2-prior-knowledge",
+            "-o",
+            path.to_str().unwrap(),
+            &url,
+        ])
+        .await;
+        assert_eq!(code, Some(0), "{err}");
+        assert!(std::fs::read(&path).unwrap() == big);
+    } else {
+        return;
+    }
+
+    let text = "sent through a compression layer\n".repeat(100_000);
+    write(&fixture.root().join("notes.txt"), text.as_bytes());
+    let compressed = serve_configured(
+        basehttp::compression::CompressionLayer::new()
+            .layer(StaticFiles::new(fixture.root()).memory_cache(0)),
+        |s| s.sendfile(true),
+    )
+    .await;
+    let (_, body, _) = curl_output(&[
+        "--compressed",
+        &format!("http://{}/notes.txt", compressed.addr),
+    ])
+    .await;
+    assert!(body == text, "{} bytes", body.len());
+}
