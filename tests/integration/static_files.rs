@@ -1072,3 +1072,31 @@ async fn files_sent_with_sendfile_arrive_whole() {
     .await;
     assert!(body == text, "{} bytes", body.len());
 }
+
+/// With `sendfile`, a client that stops reading still hits the write timeout: its slot comes
+/// back for the next client.
+#[tokio::test]
+async fn a_client_that_stops_reading_a_file_sent_with_sendfile_is_dropped() {
+    let fixture = Fixture::new();
+    let huge: Vec<u8> = (0..48u32 << 20).map(|i| (i % 251) as u8).collect();
+    write(&fixture.root().join("huge.bin"), &huge);
+    let server = serve_configured(StaticFiles::new(fixture.root()), |s| {
+        s.sendfile(true)
+            .write_timeout(Duration::from_millis(300))
+            .max_connections(1)
+    })
+    .await;
+    let mut stalled = connect(server.addr).await;
+    stalled
+        .write_all(b"GET /huge.bin HTTP/1.0\r\n\r\n")
+        .await
+        .unwrap();
+    // Never read: the kernel's buffers fill, then the socket stops taking regions.
+    let started = std::time::Instant::now();
+    let next = tokio::time::timeout(WAIT, get_once(server.addr, "/hello.txt", ""))
+        .await
+        .expect("the stalled connection gave its slot back");
+    assert_eq!(next.status(), 200);
+    assert!(started.elapsed() >= Duration::from_millis(250));
+    drop(stalled);
+}
