@@ -25,7 +25,11 @@
 //! answered without leaving it (`RESOLVE_CACHED`/`RWF_NOWAIT` on Linux); anything else takes one
 //! trip to tokio's blocking pool per request; large files stream in 64 KiB reads (read on the
 //! spot when cached, else on the blocking pool with one read ahead), in constant memory: a
-//! client that does not read holds at most 128 KiB of the server's memory.
+//! client that does not read holds at most 128 KiB of the server's memory. Served by an
+//! [`HttpServer`](crate::server::HttpServer) with
+//! [`sendfile(true)`](crate::server::HttpServer::sendfile) (off by default), the cached parts of
+//! a file go to a cleartext HTTP/1 socket with `sendfile` instead (Linux), never through the
+//! server's memory.
 //!
 //! Small files are kept in memory once served (Linux, local file systems; up to 256 KiB each,
 //! 16 MiB in all: [`memory_cache`](StaticFiles::memory_cache)). A request for one costs an
