@@ -76,6 +76,8 @@ import threading
 import time
 import types
 
+from benchproc import free_port, stat_fields, proc_tree
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_SERVERS = [
     ("basehttp", "{ROOT}/target/release/basehttp -b 127.0.0.1 -d {DIR} -p HTTP/1.1 --cgi -q {PORT}"),
@@ -85,34 +87,6 @@ now = time.monotonic
 
 
 # ---------------------------------------------------------------- servers, /proc, sampler, probe
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def stat_fields(pid):
-    """The fields of /proc/PID/stat after the command name (state, ppid, ...), or []."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return []
-
-
-def proc_tree(root_pid):
-    """ROOT_PID and its descendants."""
-    children = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and len(fields := stat_fields(entry)) > 1:
-            children.setdefault(int(fields[1]), []).append(int(entry))
-    pids, todo = [], [root_pid]
-    while todo and len(pids) < 100000:
-        pids.append(todo.pop())
-        todo.extend(children.get(pids[-1], []))
-    return pids
 
 
 class Server:

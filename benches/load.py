@@ -80,6 +80,8 @@ import sys
 import tempfile
 import time
 
+from benchproc import free_port, pinned
+
 MODES = ("ka", "close", "curl")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
@@ -122,19 +124,6 @@ def parse_args(argv):
         parser.error(f"-b {args.baseline}: no such server")
     args.server_cpu, _, args.client_cpu = args.cpus.partition(",")
     return args
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def pinned(cpu, argv):
-    """ARGV on CPU when the machine has more than one and taskset is there."""
-    if (os.cpu_count() or 1) > 1 and shutil.which("taskset"):
-        return ["taskset", "-c", cpu] + argv
-    return argv
 
 
 class Server:

@@ -80,6 +80,8 @@ import tempfile
 import threading
 import time
 
+from benchproc import free_port, pinned, stat_fields, proc_tree
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
 MIB = 1 << 20
@@ -126,41 +128,6 @@ def parse_args(argv):
 
 
 # ---------------------------------------------------------------- servers and /proc
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def pinned(cpu, argv):
-    """ARGV on CPU when the machine has more than one and taskset is there."""
-    if (os.cpu_count() or 1) > 1 and shutil.which("taskset"):
-        return ["taskset", "-c", cpu] + argv
-    return argv
-
-
-def stat_fields(pid):
-    """The fields of /proc/PID/stat after the command name (state, ppid, ...), or []."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return []
-
-
-def proc_tree(root_pid):
-    """ROOT_PID and its descendants."""
-    children = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and len(fields := stat_fields(entry)) > 1:
-            children.setdefault(int(fields[1]), []).append(int(entry))
-    pids, todo = [], [root_pid]
-    while todo and len(pids) < 10000:
-        pids.append(todo.pop())
-        todo.extend(children.get(pids[-1], []))
-    return pids
 
 
 def status_kib(pid, key):

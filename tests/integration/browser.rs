@@ -32,21 +32,25 @@ pub fn chromium() -> Option<PathBuf> {
     found
 }
 
+/// How the tests start Chromium: headless, without a sandbox (tests may run as root), and without
+/// the background connections this machine's closed network would refuse.
+pub const HEADLESS: [&str; 8] = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+];
+
 /// `chromium --headless --dump-dom URL`: the DOM after parsing, as the browser built it.
 fn dump_dom(chromium: &Path, url: &str) -> String {
     let profile = tempfile::tempdir().expect("profile dir");
     let output = Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--dump-dom",
-        ])
+        .args(HEADLESS)
+        .arg("--dump-dom")
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .arg(url)
         .output()

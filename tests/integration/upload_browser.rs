@@ -244,17 +244,8 @@ impl Browser {
 
         let mut command = Command::new(chromium);
         command
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--remote-debugging-pipe",
-            ])
+            .args(crate::browser::HEADLESS)
+            .arg("--remote-debugging-pipe")
             .arg(format!(
                 "--user-data-dir={}",
                 scratch.path().join("profile").display()
