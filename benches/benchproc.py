@@ -3,7 +3,9 @@ the processes below a server, read from /proc."""
 
 import os
 import shutil
+import signal
 import socket
+import subprocess
 
 
 def free_port():
@@ -39,3 +41,16 @@ def proc_tree(root_pid):
         pids.append(todo.pop())
         todo.extend(children.get(pids[-1], []))
     return pids
+
+
+def stop_group(proc):
+    """Ends PROC's process group: SIGTERM, then SIGKILL after 5 s."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+            proc.wait(5)
+            return
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            pass

@@ -76,7 +76,7 @@ import threading
 import time
 import types
 
-from benchproc import free_port, stat_fields, proc_tree
+from benchproc import stop_group, free_port, stat_fields, proc_tree
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_SERVERS = [
@@ -129,15 +129,7 @@ class Server:
         return rss, fds
 
     def stop_group(self):
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(self.proc.pid, sig)
-                self.proc.wait(5)
-                return
-            except ProcessLookupError:
-                return
-            except subprocess.TimeoutExpired:
-                pass
+        stop_group(self.proc)
 
     def stop(self):
         self.stop_group()

@@ -80,7 +80,7 @@ import tempfile
 import threading
 import time
 
-from benchproc import free_port, pinned, stat_fields, proc_tree
+from benchproc import stop_group, free_port, pinned, stat_fields, proc_tree
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
@@ -188,15 +188,7 @@ class Server:
         return ticks / os.sysconf("SC_CLK_TCK")
 
     def stop(self):
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(self.proc.pid, sig)
-                self.proc.wait(5)
-                return
-            except ProcessLookupError:
-                return
-            except subprocess.TimeoutExpired:
-                pass
+        stop_group(self.proc)
 
 
 class RssPoller(threading.Thread):
