@@ -233,21 +233,59 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        let headers = req.headers();
+        // tower-http reads the header as rewritten here, so that it decides as this layer does.
+        let accept = canonical_accept(req.headers());
         // HEAD describes the identity body (nothing is compressed for it); and a client that
         // accepts none of the codings, identity included, gets identity (RFC 9110 §12.5.3)
         // rather than tower-http's `406` after the service below has already acted.
         let identity = req.method() == http::Method::HEAD
-            || headers
-                .get(http::header::ACCEPT_ENCODING)
-                .and_then(|value| value.to_str().ok())
+            || accept
+                .as_deref()
                 .is_some_and(|value| refuses_everything(value, &self.offered));
-        if identity {
-            req.headers_mut().remove(http::header::ACCEPT_ENCODING);
+        let accept = accept.and_then(|value| http::HeaderValue::try_from(value).ok());
+        match accept {
+            Some(value) if !identity => {
+                req.headers_mut()
+                    .insert(http::header::ACCEPT_ENCODING, value);
+            }
+            _ => {
+                req.headers_mut().remove(http::header::ACCEPT_ENCODING);
+            }
         }
         let if_none_match = req.headers().get(http::header::IF_NONE_MATCH).cloned();
         ResponseFuture::new(self.inner.call(req), if_none_match)
     }
+}
+
+/// Every `Accept-Encoding` line of `headers` as one value that tower-http reads with the weights
+/// this layer reads: each coding as `name;q=0.500`, its weight clamped to 0–1 and rounded to the
+/// three decimals tower-http accepts (it drops items whose weight it cannot read, and reads only
+/// the first line). `None` without a line that is text.
+fn canonical_accept(headers: &http::HeaderMap) -> Option<String> {
+    use std::fmt::Write;
+
+    let mut joined = String::new();
+    for line in headers.get_all(http::header::ACCEPT_ENCODING) {
+        if let Ok(line) = line.to_str() {
+            if !joined.is_empty() {
+                joined.push(',');
+            }
+            joined.push_str(line);
+        }
+    }
+    if joined.trim().is_empty() {
+        return None;
+    }
+    let (weights, star) = crate::util::accept_encoding_weights(&joined);
+    let mut canonical = String::with_capacity(joined.len() + 16);
+    for (name, q) in weights.into_iter().chain(star.map(|q| ("*", q))) {
+        if !canonical.is_empty() {
+            canonical.push_str(", ");
+        }
+        let q = if q.is_nan() { 0.0 } else { q.clamp(0.0, 1.0) };
+        let _ = write!(canonical, "{name};q={q:.3}");
+    }
+    Some(canonical)
 }
 
 /// Whether `accept` (an `Accept-Encoding` value) gives every coding of `offered`, and
@@ -376,6 +414,75 @@ mod tests {
             "x;q=0",
         ] {
             assert!(!refuses_everything(accepting, &offered), "{accepting}");
+        }
+    }
+
+    #[test]
+    fn tower_http_reads_the_weights_this_layer_reads() {
+        let canonical = |lines: &[&str]| {
+            let mut headers = http::HeaderMap::new();
+            for line in lines {
+                headers.append(http::header::ACCEPT_ENCODING, line.parse().unwrap());
+            }
+            canonical_accept(&headers)
+        };
+        // Four decimals, which tower-http would drop: rounded to three.
+        assert_eq!(
+            canonical(&["identity;q=0, gzip;q=0.5000"]).as_deref(),
+            Some("identity;q=0.000, gzip;q=0.500")
+        );
+        // Every line, not only the first.
+        assert_eq!(
+            canonical(&["x", "identity;q=0"]).as_deref(),
+            Some("x;q=1.000, identity;q=0.000")
+        );
+        assert_eq!(
+            canonical(&["br;q=.5, *;q=2"]).as_deref(),
+            Some("br;q=0.500, *;q=1.000")
+        );
+        assert_eq!(canonical(&[" "]), None);
+        // A weight too small for three decimals is a refusal for both.
+        let tiny = canonical(&["identity;q=0, gzip;q=0.0001"]).unwrap();
+        assert!(refuses_everything(&tiny, &["gzip"]), "{tiny}");
+    }
+
+    /// Whatever the client's weights, tower-http never turns an answer into `406` after the
+    /// service below has acted: the request reaches the service once, and its answer stands.
+    #[tokio::test]
+    async fn no_406_after_the_service_has_acted() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use tower::ServiceExt;
+
+        for lines in [
+            &["identity;q=0, gzip;q=0.5000"][..],
+            &["x", "identity;q=0"],
+            &["identity;q=0, gzip;q=0.0001"],
+            &["*;q=0"],
+            &["identity;q=0, br;q=.5"],
+        ] {
+            let calls = std::sync::Arc::new(AtomicUsize::new(0));
+            let counted = calls.clone();
+            let service = tower::service_fn(move |_req: Request<Body>| {
+                counted.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    let mut res = Response::new(Body::from("stored ".repeat(100)));
+                    res.headers_mut()
+                        .insert("content-type", "text/plain".parse().unwrap());
+                    *res.status_mut() = http::StatusCode::CREATED;
+                    Ok::<_, std::convert::Infallible>(res)
+                }
+            });
+            let mut request = Request::post("/upload");
+            for line in lines {
+                request = request.header("accept-encoding", *line);
+            }
+            let res = CompressionLayer::new()
+                .layer(service)
+                .oneshot(request.body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(res.status(), http::StatusCode::CREATED, "{lines:?}");
+            assert_eq!(calls.load(Ordering::SeqCst), 1, "{lines:?}");
         }
     }
 
