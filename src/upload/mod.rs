@@ -506,7 +506,9 @@ impl Upload {
                         if placed.renamed {
                             numbers.insert(name, placed.next_number);
                         }
-                        outcome.saved.push((raw, placed.name));
+                        // Only what the log line shows is kept: the folders a client puts in
+                        // front of its names do not add up over a thousand parts.
+                        outcome.saved.push((log_cut(&raw).to_owned(), placed.name));
                     }
                     Err(Failed::Read(err)) => {
                         outcome.failure = Some(read_failure(&err));
@@ -600,18 +602,22 @@ impl Upload {
 
     fn log_saved(&self, ex: &Exchange, saved: &[(String, String)]) {
         for (raw, stored) in saved {
-            // The client's name as sent (its folders included), cut to a line's worth.
-            let mut end = raw.len().min(2 * name::MAX_NAME);
-            while !raw.is_char_boundary(end) {
-                end -= 1;
-            }
             ex.log_message(format_args!(
                 "[Uploaded] {} --> {}",
-                crate::util::py_repr(&raw[..end]),
+                crate::util::py_repr(log_cut(raw)),
                 crate::util::py_repr(stored)
             ));
         }
     }
+}
+
+/// The client's name as sent (its folders included), cut to a log line's worth.
+fn log_cut(raw: &str) -> &str {
+    let mut end = raw.len().min(2 * name::MAX_NAME);
+    while !raw.is_char_boundary(end) {
+        end -= 1;
+    }
+    &raw[..end]
 }
 
 /// A plan made while answering `Expect: 100-continue`, for the `do_*` method.
@@ -742,17 +748,22 @@ struct Placed {
 /// name from that number on if `name` exists). The file is closed on the blocking pool
 /// whatever happens (closing a large unlinked file frees its blocks there).
 async fn write_and_place(
-    mut staged: Staged,
+    staged: Staged,
     mut source: Source<'_, '_>,
     name: String,
     overwrite: bool,
     renumber_from: Option<u32>,
 ) -> Result<Placed, Failed> {
-    let file = staged
-        .file
-        .take()
+    let mut held = Held {
+        staged: Some(staged),
+        file: None,
+    };
+    let std_file = held
+        .staged
+        .as_mut()
+        .and_then(|staged| staged.file.take())
         .ok_or_else(|| Failed::Write(io::Error::other("file closed")))?;
-    let mut file = tokio::fs::File::from_std(file);
+    let file = held.file.insert(tokio::fs::File::from_std(std_file));
     let written = async {
         loop {
             match source.next().await {
@@ -764,15 +775,40 @@ async fn write_and_place(
         file.flush().await.map_err(Failed::Write)
     }
     .await;
-    let file = file.into_std().await;
+    let file = match held.file.take() {
+        Some(file) => Some(file.into_std().await),
+        None => None,
+    };
+    let mut staged = held.staged.take();
     tokio::task::spawn_blocking(move || {
-        staged.file = Some(file);
-        let placed = written.and_then(|()| place(&mut staged, &name, overwrite, renumber_from));
-        drop(staged);
-        placed
+        let Some(staged) = staged.as_mut() else {
+            return Err(Failed::Write(io::Error::other("file closed")));
+        };
+        staged.file = file;
+        written.and_then(|()| place(staged, &name, overwrite, renumber_from))
     })
     .await
     .map_err(|err| Failed::Write(io::Error::other(err)))?
+}
+
+/// What an upload holds while its body arrives. Dropped before it is whole (the client reset
+/// its stream, the server is shutting down), it is closed and removed on the blocking pool:
+/// closing a large unlinked file frees its blocks, which can take a while.
+struct Held {
+    staged: Option<Staged>,
+    file: Option<tokio::fs::File>,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let (staged, file) = (self.staged.take(), self.file.take());
+        if staged.is_none() && file.is_none() {
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn_blocking(move || drop((file, staged)));
+        }
+    }
 }
 
 fn place(
