@@ -19,8 +19,11 @@
 //!
 //! A region is sent this way only when `cachestat` reports all of its pages cached, so
 //! `sendfile` does not wait for the disk on the runtime (data off the disk still goes through
-//! the blocking pool). A file that shrinks while it is sent ends the connection, as it does
-//! when read.
+//! the blocking pool). The check is made as the region is handed over: pages the kernel evicts
+//! before the socket takes them (memory pressure, a slow client) are read by `sendfile` itself.
+//! A file that shrinks while it is sent ends the connection, as it does when read; but the
+//! kernel sends page-cache pages by reference, so bytes already handed to the socket can reach
+//! the client as zeros if the file is truncated meanwhile: why this is off by default.
 
 use std::collections::VecDeque;
 use std::fs::File;
