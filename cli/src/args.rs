@@ -155,6 +155,17 @@ pub(crate) struct Args {
     #[arg(long, value_name = "SIZE")]
     memory_cache: Option<String>,
 
+    /// with --memory-cache: serve a kept file for up to SECS seconds after it was last found
+    /// unchanged without looking at the disk again (as lighttpd trusts a stat for a second), so
+    /// a change is seen up to SECS late; 0 looks on every request (default: 0)
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value = "0",
+        hide_default_value = true
+    )]
+    memory_cache_valid: String,
+
     /// send files with sendfile on plain HTTP/1.1 connections (Linux): faster for large files,
     /// but a file truncated while it is being sent can reach the client as zeros (as with
     /// nginx and lighttpd); off, files are read and copied as Python does
@@ -212,6 +223,8 @@ pub(crate) struct Config {
     pub(crate) compress: bool,
     /// `--memory-cache`, in bytes.
     pub(crate) memory_cache: usize,
+    /// `--memory-cache-valid`.
+    pub(crate) memory_cache_valid: std::time::Duration,
 }
 
 /// `--upload` and its options (refused on Windows, where uploads are not built).
@@ -262,6 +275,18 @@ impl Args {
                 format!(
                     "argument --cgi-timeout: not a positive number of seconds: '{}'",
                     self.cgi_timeout
+                )
+            })?;
+        let memory_cache_valid = self
+            .memory_cache_valid
+            .trim()
+            .parse()
+            .ok()
+            .and_then(|secs: f64| std::time::Duration::try_from_secs_f64(secs).ok())
+            .ok_or_else(|| {
+                format!(
+                    "argument --memory-cache-valid: not a number of seconds: '{}'",
+                    self.memory_cache_valid
                 )
             })?;
         let headers = self
@@ -344,6 +369,7 @@ impl Args {
                     .ok_or_else(|| format!("argument --memory-cache: invalid size: '{size}'"))?,
                 None => basehttp::static_files::DEFAULT_MEMORY_CACHE,
             },
+            memory_cache_valid,
             tls,
             log_format,
             headers,
@@ -692,6 +718,18 @@ mod tests {
         assert_eq!(cache(&[]), Ok(16 << 20));
         assert_eq!(cache(&["--memory-cache", "0"]), Ok(0));
         assert_eq!(cache(&["--memory-cache", "64M"]), Ok(64 << 20));
+        let valid = |args: &[&str]| {
+            let args = [&["basehttp"], args].concat();
+            Args::try_parse_from(args)
+                .map_err(|e| e.to_string())
+                .and_then(Args::into_config)
+                .map(|config| config.memory_cache_valid)
+        };
+        assert_eq!(valid(&[]), Ok(std::time::Duration::ZERO));
+        assert_eq!(
+            valid(&["--memory-cache-valid", "1.5"]),
+            Ok(std::time::Duration::from_millis(1500))
+        );
     }
 
     #[test]
@@ -798,6 +836,10 @@ mod tests {
             (
                 &["--memory-cache", "lots"],
                 "argument --memory-cache: invalid size: 'lots'",
+            ),
+            (
+                &["--memory-cache-valid=-1"],
+                "argument --memory-cache-valid: not a number of seconds: '-1'",
             ),
         ] {
             assert_eq!(error_of(args), expected, "{args:?}");

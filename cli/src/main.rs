@@ -164,6 +164,7 @@ async fn run(config: Config, tls: Option<rustls::ServerConfig>) -> io::Result<Ex
         .protocol_version(config.protocol)
         .follow_symlinks(config.follow_symlinks)
         .memory_cache(config.memory_cache)
+        .memory_cache_valid(config.memory_cache_valid)
         .extra_headers(config.headers.clone());
     if config.upload.is_some() && cfg!(not(unix)) {
         eprintln!("basehttp: error: --upload is not supported on Windows");

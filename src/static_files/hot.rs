@@ -15,6 +15,11 @@
 //! writes through a shared `mmap` of the file after its first write (the kernel updates the
 //! times again only after writeback), and a `write` that stalls for more than [`MIN_AGE`] in the
 //! middle of its copy; both serve older bytes until the file changes again.
+//!
+//! With a validity window (`StaticFiles::memory_cache_valid`, off by default), a kept file
+//! found unchanged is served for that long without the lookup and the `fstat` (as lighttpd
+//! trusts a `stat` for a second, and nginx's `open_file_cache_valid`): a change, replacement or
+//! removal is then seen up to that long late.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -99,6 +104,8 @@ struct Entry {
     bytes: Bytes,
     /// Milliseconds since the cache's `epoch` at the last use.
     used: AtomicU64,
+    /// Milliseconds since the cache's `epoch` when the file was last found unchanged.
+    checked: AtomicU64,
 }
 
 /// The cache: bounded in bytes (all entries) and per file. Shared by the clones of a
@@ -108,6 +115,9 @@ pub(crate) struct HotFiles {
     max_file: usize,
     max_total: usize,
     min_age: Duration,
+    /// How long, in milliseconds, an entry is served after its file was last found unchanged
+    /// without looking again (0: looked at on every request).
+    valid_ms: u64,
     epoch: Instant,
 }
 
@@ -141,8 +151,21 @@ impl HotFiles {
             max_file,
             max_total,
             min_age: MIN_AGE,
+            valid_ms: 0,
             epoch: Instant::now(),
         }
+    }
+
+    /// The same (empty) cache, serving an entry for `valid` after its file was last found
+    /// unchanged without looking at the file again.
+    pub(crate) fn with_valid(mut self, valid: Duration) -> Self {
+        self.valid_ms = u64::try_from(valid.as_millis()).unwrap_or(u64::MAX);
+        self
+    }
+
+    /// How long an entry is served without looking at its file.
+    pub(crate) fn valid(&self) -> Duration {
+        Duration::from_millis(self.valid_ms)
     }
 
     /// The same cache with another [`MIN_AGE`] (tests).
@@ -188,9 +211,17 @@ impl HotFiles {
         let entry = self.lock().map.get(key).cloned()?;
         let now = self.now_ms();
         let idle = now.saturating_sub(entry.used.load(Ordering::Relaxed));
-        if u128::from(idle) <= IDLE.as_millis() && current() == Some(entry.identity) {
-            entry.used.store(now, Ordering::Relaxed);
-            return Some((entry.identity, entry.bytes.clone()));
+        if u128::from(idle) <= IDLE.as_millis() {
+            // Within the validity window, the last check stands (`memory_cache_valid`).
+            let checked = now.saturating_sub(entry.checked.load(Ordering::Relaxed));
+            let trusted = checked < self.valid_ms;
+            if trusted || current() == Some(entry.identity) {
+                if !trusted {
+                    entry.checked.store(now, Ordering::Relaxed);
+                }
+                entry.used.store(now, Ordering::Relaxed);
+                return Some((entry.identity, entry.bytes.clone()));
+            }
         }
         let mut entries = self.lock();
         if entries
@@ -235,6 +266,7 @@ impl HotFiles {
             identity,
             bytes,
             used: AtomicU64::new(now),
+            checked: AtomicU64::new(now),
         });
         entries.map.insert(key.into(), entry);
     }
@@ -354,6 +386,40 @@ mod tests {
         cache.insert(b"a", id, Bytes::from_static(b"abc"));
         assert!(cache.get(b"a", || None).is_none());
         assert!(cache.get(b"b", || Some(id)).is_none());
+    }
+
+    #[test]
+    fn within_the_validity_window_the_file_is_not_looked_at() {
+        let cache = HotFiles::new(100, 1000).with_valid(Duration::from_secs(3600));
+        // A clock that has run for longer than the window.
+        let cache = HotFiles {
+            epoch: cache.epoch - Duration::from_secs(7200),
+            ..cache
+        };
+        let id = identity(7, 3);
+        cache.insert(b"a", id, Bytes::from_static(b"abc"));
+        let looked = std::cell::Cell::new(0);
+        let changed = Identity { size: 4, ..id };
+        let current = || {
+            looked.set(looked.get() + 1);
+            Some(changed)
+        };
+        // Found unchanged at insertion: trusted, even though the file has changed since.
+        assert!(cache.get(b"a", current).is_some());
+        assert_eq!(looked.get(), 0);
+        // Once the window has passed, the file is looked at again, and the change is seen.
+        for entry in cache.lock().map.values() {
+            let old = cache.now_ms().saturating_sub(cache.valid_ms);
+            entry.checked.store(old, Ordering::Relaxed);
+        }
+        assert!(cache.get(b"a", current).is_none());
+        assert_eq!(looked.get(), 1);
+        // Without a window (the default), every use looks.
+        let cache = HotFiles::new(100, 1000);
+        assert_eq!(cache.valid(), Duration::ZERO);
+        cache.insert(b"a", id, Bytes::from_static(b"abc"));
+        assert!(cache.get(b"a", current).is_none());
+        assert_eq!(looked.get(), 2);
     }
 
     #[test]

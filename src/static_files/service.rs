@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response};
@@ -280,10 +281,10 @@ impl<S> StaticFiles<S> {
         let config = self.config_mut();
         config.follow_symlinks = follow;
         // What a path leads to depends on this: a clone configured otherwise keeps its own.
-        config.hot_files = Arc::new(HotFiles::new(
-            config.hot_files.max_file(),
-            config.hot_files.max_total(),
-        ));
+        config.hot_files = Arc::new(
+            HotFiles::new(config.hot_files.max_file(), config.hot_files.max_total())
+                .with_valid(config.hot_files.valid()),
+        );
         self
     }
 
@@ -303,7 +304,10 @@ impl<S> StaticFiles<S> {
     /// also counts its path and 128 bytes.
     pub fn memory_cache(mut self, max_bytes: usize) -> Self {
         let config = self.config_mut();
-        config.hot_files = Arc::new(HotFiles::new(config.hot_files.max_file(), max_bytes));
+        config.hot_files = Arc::new(
+            HotFiles::new(config.hot_files.max_file(), max_bytes)
+                .with_valid(config.hot_files.valid()),
+        );
         self
     }
 
@@ -312,7 +316,28 @@ impl<S> StaticFiles<S> {
     /// Defaults to 256 KiB.
     pub fn memory_cache_max_file(mut self, max_bytes: usize) -> Self {
         let config = self.config_mut();
-        config.hot_files = Arc::new(HotFiles::new(max_bytes, config.hot_files.max_total()));
+        config.hot_files = Arc::new(
+            HotFiles::new(max_bytes, config.hot_files.max_total())
+                .with_valid(config.hot_files.valid()),
+        );
+        self
+    }
+
+    /// How long a file kept by [`memory_cache`](Self::memory_cache) is served from memory after
+    /// it was last found unchanged, without looking at the file system again: within that
+    /// window a request for it makes no system call besides the socket's, and a change,
+    /// replacement or removal of the file is seen up to that long late (lighttpd trusts a
+    /// `stat` for one second this way; nginx's `open_file_cache_valid` is the same idea). The
+    /// CLI's `--memory-cache-valid`.
+    ///
+    /// Defaults to zero: every request checks the file, and a changed file is never served
+    /// from memory.
+    pub fn memory_cache_valid(mut self, valid: Duration) -> Self {
+        let config = self.config_mut();
+        config.hot_files = Arc::new(
+            HotFiles::new(config.hot_files.max_file(), config.hot_files.max_total())
+                .with_valid(valid),
+        );
         self
     }
 

@@ -340,6 +340,38 @@ async fn header_flags_add_response_headers_to_files_and_listings() {
     }
 }
 
+/// `--memory-cache-valid` reaches the file server: within the window, a kept file that has
+/// since been removed is still served (without it, the removal is seen at once).
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn memory_cache_valid_trusts_a_kept_file() {
+    let fixture = crate::fixture::Fixture::new();
+    crate::fixture::write(&fixture.root().join("kept.txt"), b"kept\n");
+    // Only files whose change time is a second old are kept: let it settle once.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let mut servers = Vec::new();
+    for valid in ["0", "3600"] {
+        let mut command = basehttp();
+        command
+            .args(["0", "-b", "127.0.0.1", "-q", "-d"])
+            .arg(fixture.root())
+            .args(["--memory-cache-valid", valid]);
+        servers.push(spawn_server(command));
+    }
+    let request = b"GET /kept.txt HTTP/1.0\r\n\r\n";
+    // The first request opens the folder (on the blocking pool), the second keeps the file.
+    for server in servers.iter().chain(&servers) {
+        let res = &parse_all(&raw(server.addr(), request).await)[0];
+        assert_eq!(&res.body[..], b"kept\n");
+    }
+    std::fs::remove_file(fixture.root().join("kept.txt")).unwrap();
+    let mut statuses = Vec::new();
+    for server in &servers {
+        statuses.push(parse_all(&raw(server.addr(), request).await)[0].status());
+    }
+    assert_eq!(statuses, [404, 200]);
+}
+
 /// `--sendfile`: files still arrive whole, twice on one kept-alive connection and as a range.
 #[tokio::test]
 async fn sendfile_sends_files_whole() {

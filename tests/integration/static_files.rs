@@ -782,6 +782,54 @@ async fn files_kept_in_memory_are_never_served_stale() {
     std::fs::remove_dir_all(&outside).ok();
 }
 
+/// With a validity window (`memory_cache_valid`), a kept file is served from memory without
+/// looking at the disk: a change is seen late, as documented. Ranges still come from the file.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn within_the_validity_window_kept_files_are_not_looked_at() {
+    let fixture = Fixture::new();
+    let root = fixture.root();
+    write(&root.join("kept.txt"), b"original content\n");
+    // Only files whose change time is a second old are kept: let it settle once.
+    std::thread::sleep(Duration::from_millis(1100));
+    let window = StaticFiles::new(&root).memory_cache_valid(Duration::from_secs(3600));
+    let server = serve(window).await;
+    let checking = serve(StaticFiles::new(&root)).await;
+    // The first request opens the folder (on the blocking pool), the second keeps the file.
+    for server in [&server, &checking, &server, &checking] {
+        assert_eq!(
+            get(server, "/kept.txt", "").await.body,
+            b"original content\n"
+        );
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(root.join("kept.txt"))
+        .and_then(|mut f| std::io::Write::write_all(&mut f, b"ORIGINAL"))
+        .unwrap();
+    assert_eq!(
+        get(&server, "/kept.txt", "").await.body,
+        b"original content\n"
+    );
+    assert_eq!(
+        get(&checking, "/kept.txt", "").await.body,
+        b"ORIGINAL content\n"
+    );
+    std::fs::remove_file(root.join("kept.txt")).unwrap();
+    let res = get(&server, "/kept.txt", "").await;
+    assert_eq!(
+        (res.status(), &res.body[..]),
+        (200, &b"original content\n"[..])
+    );
+    assert_eq!(
+        get(&server, "/kept.txt", "Range: bytes=0-3\r\n")
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(get(&checking, "/kept.txt", "").await.status(), 404);
+}
+
 /// A path outside `root`, for a folder moved out of it.
 #[cfg(target_os = "linux")]
 fn tempfile_outside(root: &std::path::Path) -> std::path::PathBuf {
