@@ -4,8 +4,9 @@
 //! `oneshot` and their bodies collected. No sockets: this isolates the layer's own work.
 //!
 //! The `files` group does the same for file serving: `GET` of a 1 KiB and a 100 KiB file
-//! through `StaticFiles` (with its memory cache, the default, and without it) against
-//! tower-http's `ServeDir`, in process.
+//! through `StaticFiles` (with its memory cache, the default; with the cache trusted for a
+//! second, `memory_cache_valid`; and without the cache) against tower-http's `ServeDir`, in
+//! process.
 //!
 //! The `cgi` group starts `hello.sh` through `Cgi` with the process small, then again with
 //! 512 MiB of touched memory: the spawn does not copy the server, so the two cost the same. A
@@ -100,11 +101,20 @@ fn files(c: &mut Criterion) {
     // Files are kept in memory once they have not changed for a second.
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let files = basehttp::static_files::StaticFiles::new(&dir);
+    let trusted = basehttp::static_files::StaticFiles::new(&dir)
+        .memory_cache_valid(std::time::Duration::from_secs(1));
     let uncached = basehttp::static_files::StaticFiles::new(&dir).memory_cache(0);
     let serve_dir = tower_http::services::ServeDir::new(&dir);
     let mut group = c.benchmark_group("files");
     for path in ["/small.html", "/medium.bin"] {
         get_file(&mut group, &runtime, "StaticFiles", &files, path);
+        get_file(
+            &mut group,
+            &runtime,
+            "StaticFiles memory_cache_valid(1 s)",
+            &trusted,
+            path,
+        );
         get_file(
             &mut group,
             &runtime,

@@ -10,7 +10,8 @@
 #   large      GET /large.bin (64 MiB), wrk -c32 keep-alive
 #   large-curl GET /large.bin (64 MiB) by one client that reads in large chunks: sequential
 #              curl downloads for max(SECS, 6) s a round, MiB/s (vs lighttpd)
-#   (large and large-curl also run basehttp --sendfile)
+#   (large and large-curl also run basehttp --sendfile; small and medium basehttp
+#   --memory-cache-valid 1, which trusts a kept file for a second as lighttpd does)
 #   cgi        GET /cgi-bin/hello.sh and /cgi-bin/hello.py, keep-alive
 #   handler    GET /hello from a handler, keep-alive and a connection per request
 #   tls        benches/tls_h2.sh: HTTPS (h1.1, h2 by ALPN) and h2c with h2load, ROUNDS rounds
@@ -52,12 +53,14 @@ for s in "${scenarios[@]}"; do
     small)
         "${LOAD[@]}" -u /small.html -c 32 -m ka -b lighttpd \
             -s "basehttp-q=$B --protocol HTTP/1.1 -q" \
+            -s "basehttp-valid-1s=$B --protocol HTTP/1.1 -q --memory-cache-valid 1" \
             "${BEFORE_Q[@]}" \
             -s "basehttp=$B --protocol HTTP/1.1" \
             -s "$NGINX" -s "$LIGHTTPD" -s "$SERVEDIR" -s "python=$PY" ;;
     medium)
         "${LOAD[@]}" -u /medium.bin -c 32 -m ka -b lighttpd \
             -s "basehttp-q=$B --protocol HTTP/1.1 -q" \
+            -s "basehttp-valid-1s=$B --protocol HTTP/1.1 -q --memory-cache-valid 1" \
             "${BEFORE_Q[@]}" \
             -s "$NGINX" -s "$LIGHTTPD" -s "$SERVEDIR" ;;
     listing) # ServeDir has no listings

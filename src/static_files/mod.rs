@@ -42,6 +42,9 @@
 //! process writing through a shared `mmap` of the file (the kernel updates its times again only
 //! after writeback), and a `write` that stalls for a second in the middle of its copy; both
 //! leave older bytes served until the file changes again. `memory_cache(0)` turns this off.
+//! [`memory_cache_valid`](StaticFiles::memory_cache_valid) (off by default) trades freshness
+//! for speed as lighttpd does: a kept file found unchanged is then served for that long without
+//! the lookup and the `fstat`, so a change is seen up to that long late.
 //!
 //! # Example
 //!
