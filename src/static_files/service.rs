@@ -327,8 +327,11 @@ impl<S> StaticFiles<S> {
     /// it was last found unchanged, without looking at the file system again: within that
     /// window a request for it makes no system call besides the socket's, and a change,
     /// replacement or removal of the file is seen up to that long late (lighttpd trusts a
-    /// `stat` for one second this way; nginx's `open_file_cache_valid` is the same idea). The
-    /// CLI's `--memory-cache-valid`.
+    /// `stat` for one second this way; nginx's `open_file_cache_valid` is the same idea). That
+    /// includes a file moved out of the folder, or a folder on its path replaced by a link that
+    /// leads out: its kept bytes, read while it was inside, are served for up to that long; a
+    /// file outside the folder is never read. Ranges still go to the file. The CLI's
+    /// `--memory-cache-valid`.
     ///
     /// Defaults to zero: every request checks the file, and a changed file is never served
     /// from memory.
