@@ -281,10 +281,7 @@ impl<S> StaticFiles<S> {
         let config = self.config_mut();
         config.follow_symlinks = follow;
         // What a path leads to depends on this: a clone configured otherwise keeps its own.
-        config.hot_files = Arc::new(
-            HotFiles::new(config.hot_files.max_file(), config.hot_files.max_total())
-                .with_valid(config.hot_files.valid()),
-        );
+        config.renew_hot_files(|max_file, max_total, valid| (max_file, max_total, valid));
         self
     }
 
@@ -304,10 +301,7 @@ impl<S> StaticFiles<S> {
     /// also counts its path and 128 bytes.
     pub fn memory_cache(mut self, max_bytes: usize) -> Self {
         let config = self.config_mut();
-        config.hot_files = Arc::new(
-            HotFiles::new(config.hot_files.max_file(), max_bytes)
-                .with_valid(config.hot_files.valid()),
-        );
+        config.renew_hot_files(|max_file, _, valid| (max_file, max_bytes, valid));
         self
     }
 
@@ -316,10 +310,7 @@ impl<S> StaticFiles<S> {
     /// Defaults to 256 KiB.
     pub fn memory_cache_max_file(mut self, max_bytes: usize) -> Self {
         let config = self.config_mut();
-        config.hot_files = Arc::new(
-            HotFiles::new(max_bytes, config.hot_files.max_total())
-                .with_valid(config.hot_files.valid()),
-        );
+        config.renew_hot_files(|_, max_total, valid| (max_bytes, max_total, valid));
         self
     }
 
@@ -337,10 +328,7 @@ impl<S> StaticFiles<S> {
     /// from memory.
     pub fn memory_cache_valid(mut self, valid: Duration) -> Self {
         let config = self.config_mut();
-        config.hot_files = Arc::new(
-            HotFiles::new(config.hot_files.max_file(), config.hot_files.max_total())
-                .with_valid(valid),
-        );
+        config.renew_hot_files(|max_file, max_total, _| (max_file, max_total, valid));
         self
     }
 
@@ -623,6 +611,19 @@ fn below_root(config: &Config, path: &Path) -> Option<Translated> {
     }
 }
 
+impl Config {
+    /// Replaces the memory cache with an empty one whose settings (largest file, total, validity
+    /// window) `settings` makes from the current ones: what a clone keeps is its own.
+    fn renew_hot_files(
+        &mut self,
+        settings: impl FnOnce(usize, usize, Duration) -> (usize, usize, Duration),
+    ) {
+        let hot = &self.hot_files;
+        let (max_file, max_total, valid) = settings(hot.max_file(), hot.max_total(), hot.valid());
+        self.hot_files = Arc::new(HotFiles::new(max_file, max_total).with_valid(valid));
+    }
+}
+
 impl Base for Config {
     fn attributes(&self) -> &Attributes {
         &self.class
@@ -685,4 +686,23 @@ fn external_target(parts: &http::request::Parts) -> Option<Cow<'_, str>> {
 #[cfg(not(feature = "axum"))]
 fn external_target(_parts: &http::request::Parts) -> Option<Cow<'_, str>> {
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_cache_settings_survive_one_another() {
+        let files = StaticFiles::new(".")
+            .memory_cache_valid(Duration::from_secs(5))
+            .memory_cache(1000)
+            .memory_cache_max_file(10)
+            .follow_symlinks(true);
+        let hot = &files.config().hot_files;
+        assert_eq!(
+            (hot.max_file(), hot.max_total(), hot.valid()),
+            (10, 1000, Duration::from_secs(5))
+        );
+    }
 }
