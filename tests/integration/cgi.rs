@@ -127,6 +127,10 @@ impl CgiFixture {
              head -c 4000000 /dev/zero\nn=$(wc -c)\nprintf 'read %s' \"$n\"\n",
         );
         script(
+            "cgi-bin/zeros.sh",
+            "#!/bin/sh\nprintf 'Content-Type: application/octet-stream\\n\\n'\nexec head -c 64000000 /dev/zero\n",
+        );
+        script(
             "cgi-bin/stderr-loop.sh",
             "#!/bin/sh\necho $$ > \"$PIDS/stderr-loop\"\nprintf 'Content-Type: text/plain\\n\\nok\\n'\ni=0\nwhile [ $i -lt 20000 ]; do echo \"err line $i\" >&2; i=$((i+1)); done\n",
         );
@@ -698,6 +702,38 @@ async fn stderr_and_exit_codes_reach_the_log() {
         assert!(Instant::now() < deadline, "{lines:#?}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// A client that pauses longer than the idle timeout is not the script's silence: the script
+/// that never stopped writing is not killed when the client reads on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_client_is_not_held_against_the_script() {
+    let fixture = CgiFixture::new();
+    let server =
+        serve(fixture.configured(|cgi| cgi.idle_timeout(Duration::from_millis(200)))).await;
+    let mut stream = connect(server.addr).await;
+    stream
+        .write_all(b"GET /cgi-bin/zeros.sh HTTP/1.0\r\n\r\n")
+        .await
+        .unwrap();
+    let mut received = Vec::new();
+    for pause in 0..5 {
+        // Read some, then stop reading for longer than the idle timeout: the socket buffers
+        // fill and the server waits for this client, with the script still writing.
+        let mut some = vec![0; 1 << 20];
+        stream.read_exact(&mut some).await.unwrap();
+        received.extend_from_slice(&some);
+        assert!(pause < 4 || received.len() < 64_000_000);
+        tokio::time::sleep(Duration::from_millis(600)).await;
+    }
+    let _ = tokio::time::timeout(WAIT * 3, stream.read_to_end(&mut received))
+        .await
+        .expect("the rest of the body in time");
+    let body = received
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(0, |head| received.len() - head - 4);
+    assert_eq!(body, 64_000_000, "the whole body, the script never stopped");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
