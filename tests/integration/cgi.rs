@@ -739,17 +739,20 @@ async fn a_slow_client_is_not_held_against_the_script() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_scripts_leave_nothing_behind() {
     let fixture = CgiFixture::new();
-    let hostile = |header_timeout| {
+    let hostile = |header_timeout, idle_timeout| {
         fixture.configured(move |cgi| {
             cgi.header_timeout(header_timeout)
-                .idle_timeout(Duration::from_millis(500))
+                .idle_timeout(idle_timeout)
                 .kill_grace(Duration::from_millis(200))
         })
     };
-    // The header timeout is only the subject of the first case; the other scripts get the
-    // time a loaded machine may need to start a shell and print a header.
-    let impatient = serve(hostile(Duration::from_millis(500))).await;
-    let server = serve(hostile(WAIT)).await;
+    // Each short timeout only where it is the subject: the header timeout for the script that
+    // never answers, the idle timeout for the one that stalls. Elsewhere the scripts get the
+    // time a loaded machine (the suite compiles crates meanwhile) may take to schedule them.
+    let short = Duration::from_millis(500);
+    let impatient = serve(hostile(short, WAIT)).await;
+    let stalls = serve(hostile(WAIT, short)).await;
+    let server = serve(hostile(WAIT, WAIT)).await;
 
     // Never answers: 504 in time, and gone.
     let started = Instant::now();
@@ -764,8 +767,16 @@ async fn hostile_scripts_leave_nothing_behind() {
         .write_all(b"GET /cgi-bin/flood.sh HTTP/1.0\r\n\r\n")
         .await
         .unwrap();
-    let mut some = vec![0; 256 * 1024];
-    stream.read_exact(&mut some).await.unwrap();
+    let mut some = Vec::with_capacity(256 * 1024);
+    let _ = tokio::time::timeout(WAIT, (&mut stream).take(256 * 1024).read_to_end(&mut some))
+        .await
+        .expect("256 KiB of the flood in time");
+    assert_eq!(
+        some.len(),
+        256 * 1024,
+        "the flood ended early: {:?}",
+        String::from_utf8_lossy(&some[..some.len().min(600)])
+    );
     drop(stream);
     fixture.assert_gone("flood").await;
 
@@ -825,7 +836,7 @@ async fn hostile_scripts_leave_nothing_behind() {
     fixture.assert_gone("stderr-loop").await;
 
     // Stalls after part of its body: the connection is cut, the script stopped.
-    let bytes = raw(server.addr, b"GET /cgi-bin/stall.sh HTTP/1.0\r\n\r\n").await;
+    let bytes = raw(stalls.addr, b"GET /cgi-bin/stall.sh HTTP/1.0\r\n\r\n").await;
     assert!(find(&bytes, b"partial").is_some());
     fixture.assert_gone("stall").await;
 
