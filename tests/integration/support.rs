@@ -382,8 +382,13 @@ pub fn spawn_server_capturing(command: Command) -> ChildGuard {
 
 fn spawn_server_with(mut command: Command, capture_stderr: bool) -> ChildGuard {
     // A developer's RUST_LOG must not change what the servers print; a test sets its own.
-    if !command.get_envs().any(|(name, _)| name == "RUST_LOG") {
-        command.env_remove("RUST_LOG");
+    // Nor a RUST_BACKTRACE: a panicking handler's backtrace is symbolized in the panic hook,
+    // on the thread answering (0.7 s in a debug build on an idle machine, more than the tests'
+    // patience while the suite compiles crates beside them).
+    for variable in ["RUST_LOG", "RUST_BACKTRACE"] {
+        if !command.get_envs().any(|(name, _)| name == variable) {
+            command.env_remove(variable);
+        }
     }
     command.stdout(Stdio::piped());
     if capture_stderr {
