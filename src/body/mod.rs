@@ -42,6 +42,9 @@ pub struct Body {
 enum Kind {
     Empty,
     Full(Option<Bytes>),
+    /// All a handler that has returned wrote to `wfile`: sized like the pipe it comes from,
+    /// inexactly: without the handler's `Content-Length`, hyper frames it as Python would.
+    Written(Option<Bytes>),
     Pipe(PipeBody),
     /// hyper's request body, kept unboxed: the common case for `rfile`.
     Incoming(hyper::body::Incoming),
@@ -115,6 +118,11 @@ impl Body {
         }
     }
 
+    /// What a handler that has returned wrote, whole.
+    pub(crate) fn written(bytes: Bytes) -> Self {
+        Self::of(Kind::Written(Some(bytes)))
+    }
+
     pub(crate) fn pipe(body: PipeBody) -> Self {
         Self::of(Kind::Pipe(body))
     }
@@ -139,6 +147,7 @@ impl fmt::Debug for Body {
         let kind = match &self.kind {
             Kind::Empty => "Empty",
             Kind::Full(_) => "Full",
+            Kind::Written(_) => "Written",
             Kind::Pipe(_) => "Pipe",
             Kind::Incoming(_) => "Incoming",
             Kind::Prefixed(..) => "Prefixed",
@@ -195,6 +204,12 @@ impl http_body::Body for Body {
         match &mut self.get_mut().kind {
             Kind::Empty => Poll::Ready(None),
             Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Kind::Written(bytes) => Poll::Ready(
+                bytes
+                    .take()
+                    .filter(|b| !b.is_empty())
+                    .map(|b| Ok(Frame::data(b))),
+            ),
             Kind::Pipe(body) => body.poll_frame(cx),
             Kind::Incoming(body) => Pin::new(body).poll_frame(cx).map_err(Into::into),
             Kind::Prefixed(prefix, rest) => match prefix.take() {
@@ -210,7 +225,7 @@ impl http_body::Body for Body {
     fn is_end_stream(&self) -> bool {
         match &self.kind {
             Kind::Empty => true,
-            Kind::Full(bytes) => bytes.is_none(),
+            Kind::Full(bytes) | Kind::Written(bytes) => bytes.is_none(),
             Kind::Pipe(_) => false,
             Kind::Incoming(body) => body.is_end_stream(),
             Kind::Prefixed(prefix, rest) => prefix.is_none() && rest.is_end_stream(),
@@ -224,6 +239,7 @@ impl http_body::Body for Body {
         match &self.kind {
             Kind::Empty => SizeHint::with_exact(0),
             Kind::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
+            Kind::Written(_) => SizeHint::default(),
             Kind::Pipe(body) => body.size_hint(),
             Kind::Incoming(body) => body.size_hint(),
             Kind::Prefixed(prefix, rest) => {

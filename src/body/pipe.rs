@@ -247,10 +247,22 @@ pub(crate) fn response(
 ) -> Option<http::Response<Body>> {
     let mut state = lock(shared);
     let head = state.head.take()?;
-    if error.is_none() && state.is_drained() {
-        // Only a body handed over with send_body (a file): pass it on as it is.
-        if let Some(tail) = state.tail.take() {
-            return Some(http::Response::from_parts(head, tail.answered()));
+    if error.is_none() {
+        match state.tail.take() {
+            // Only a body handed over with send_body (a file): pass it on as it is.
+            Some(tail) if state.is_drained() => {
+                return Some(http::Response::from_parts(head, tail.answered()));
+            }
+            Some(tail) => state.tail = Some(tail),
+            // The handler has returned: what it wrote is all there is. Handed over as it is
+            // (the buffer was never split, so this allocates nothing).
+            None => {
+                let written = std::mem::take(&mut state.buf).freeze();
+                return Some(http::Response::from_parts(
+                    head,
+                    Body::written(written).answered(),
+                ));
+            }
         }
     }
     drop(state);
