@@ -202,6 +202,24 @@ pub(super) const FOREVER: Duration = Duration::from_secs(60 * 60 * 24 * 365);
 /// The shortest interval between two timeout checks.
 const MIN_RECHECK: Duration = Duration::from_millis(10);
 
+/// Resolves once the server's signal is `Abort`. Between changes of the signal a wake-up of the
+/// task costs one atomic load: the watch future is polled again only after a change (it woke
+/// the task then), not on every wake-up of the connection it races.
+pub(super) async fn aborted(signal: watch::Receiver<Signal>) {
+    let mut seen = signal.clone();
+    let mut armed = false;
+    let mut abort = pin!(next_signal(signal, Signal::Abort));
+    std::future::poll_fn(|cx| {
+        if armed && !seen.has_changed().unwrap_or(true) {
+            return Poll::Pending;
+        }
+        armed = true;
+        let _ = seen.borrow_and_update();
+        abort.as_mut().poll(cx).map(drop)
+    })
+    .await;
+}
+
 /// Resolves with the server's signal once it is `at_least` (`Drain` or `Abort`).
 pub(super) async fn next_signal(mut signal: watch::Receiver<Signal>, at_least: Signal) -> Signal {
     loop {
