@@ -177,6 +177,8 @@ pub struct Exchange {
     /// Whether `close_connection` was set by the handler rather than by the request.
     close_set: bool,
     pub(crate) continue_requested: bool,
+    /// Whether the request came with `Expect: 100-continue`.
+    expect_continue: bool,
     /// A refused `send_header`, reported by the next `end_headers`.
     header_error: Option<HeaderError>,
     /// An error page's head is being finished (see `base_send_error`): a `send_error` from
@@ -265,8 +267,11 @@ impl Exchange {
         }
         let conn = rules::connection_info(&parts);
         let protocol = resolve_protocol(class.as_deref(), &*base, &parts, conn.as_ref());
-        let close_connection = close
-            .unwrap_or_else(|| initial_close_connection(parts.version, &parts.headers, protocol));
+        let fields = rules::RequestFields::of(&parts.headers);
+        let expect_continue = fields.expect_continue;
+        let close_connection = close.unwrap_or_else(|| {
+            initial_close_connection(parts.version, fields.connection, protocol)
+        });
         let pipe = match &output {
             Output::Pipe(shared) => Some(shared.clone()),
             Output::Direct(_) => None,
@@ -291,6 +296,7 @@ impl Exchange {
             close_connection,
             close_set,
             continue_requested: false,
+            expect_continue,
             header_error: None,
             in_error_page: false,
             composed_server: std::sync::OnceLock::new(),
@@ -1466,11 +1472,7 @@ impl Exchange {
     pub(crate) fn wants_continue(&self) -> bool {
         self.parts.version >= Version::HTTP_11
             && self.protocol_version() >= Version::HTTP_11
-            && self
-                .parts
-                .headers
-                .get(header::EXPECT)
-                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+            && self.expect_continue
     }
 
     /// Polls the request body once so hyper sends `100 Continue`.

@@ -64,14 +64,42 @@ pub(crate) fn under_router(parts: &http::request::Parts) -> bool {
     }
 }
 
-/// Python's `close_connection` after `parse_request`.
+/// The request fields Python's `parse_request` acts on, found in one pass: a request has few
+/// fields, and comparing a name is cheaper than a hashed lookup per field.
+#[derive(Debug, Default)]
+pub(crate) struct RequestFields<'a> {
+    /// The first `Connection` value.
+    pub(crate) connection: Option<&'a HeaderValue>,
+    /// Whether the first `Expect` value is `100-continue`.
+    pub(crate) expect_continue: bool,
+}
+
+impl<'a> RequestFields<'a> {
+    pub(crate) fn of(headers: &'a HeaderMap) -> Self {
+        let mut fields = Self::default();
+        let mut expect = None;
+        for (name, value) in headers {
+            if name == header::CONNECTION {
+                fields.connection.get_or_insert(value);
+            } else if name == header::EXPECT {
+                expect.get_or_insert(value);
+            }
+        }
+        fields.expect_continue =
+            expect.is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        fields
+    }
+}
+
+/// Python's `close_connection` after `parse_request`: `connection` is the request's first
+/// `Connection` value.
 pub(crate) fn initial_close_connection(
     version: Version,
-    headers: &HeaderMap,
+    connection: Option<&HeaderValue>,
     protocol: Version,
 ) -> bool {
     let mut close = !(version >= Version::HTTP_11 && protocol >= Version::HTTP_11);
-    if let Some(conn) = headers.get(header::CONNECTION) {
+    if let Some(conn) = connection {
         let conn = conn.as_bytes();
         if conn.eq_ignore_ascii_case(b"close") {
             close = true;
@@ -167,10 +195,14 @@ pub(crate) fn finish_head(
     match request_version {
         Version::HTTP_10 | Version::HTTP_11 => {
             *version = status_line_version(protocol);
-            let says_close = headers
-                .get_all(header::CONNECTION)
-                .iter()
-                .any(|v| has_token(v, "close"));
+            // One pass (a head has few fields): whether a `Connection` field says `close`.
+            let (mut has_connection, mut says_close) = (false, false);
+            for (name, value) in &*headers {
+                if name == header::CONNECTION {
+                    has_connection = true;
+                    says_close = says_close || has_token(value, "close");
+                }
+            }
             if close {
                 if says_close {
                     return;
@@ -182,9 +214,7 @@ pub(crate) fn finish_head(
                         headers.append(header::CONNECTION, HeaderValue::from_static("close"));
                     }
                 }
-            } else if request_version == Version::HTTP_10
-                && !headers.contains_key(header::CONNECTION)
-            {
+            } else if request_version == Version::HTTP_10 && !has_connection {
                 headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
             }
         }
@@ -268,6 +298,42 @@ pub(crate) fn server_header(version: &str) -> HeaderValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_fields_are_the_first_of_each() {
+        let mut headers = HeaderMap::new();
+        headers.append(header::HOST, HeaderValue::from_static("x"));
+        headers.append(header::EXPECT, HeaderValue::from_static("100-Continue"));
+        headers.append(header::CONNECTION, HeaderValue::from_static("close"));
+        headers.append(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+        let fields = RequestFields::of(&headers);
+        assert_eq!(
+            fields.connection.map(HeaderValue::as_bytes),
+            Some(&b"close"[..])
+        );
+        assert!(fields.expect_continue, "compared without case");
+        let v11 = Version::HTTP_11;
+        assert!(initial_close_connection(v11, fields.connection, v11));
+
+        headers.insert(header::EXPECT, HeaderValue::from_static("100-continue, x"));
+        headers.remove(header::CONNECTION);
+        let fields = RequestFields::of(&headers);
+        assert!(!fields.expect_continue, "only 100-continue itself");
+        assert!(fields.connection.is_none());
+        assert!(!initial_close_connection(v11, None, v11));
+        assert!(initial_close_connection(Version::HTTP_10, None, v11));
+        let keep_alive = HeaderValue::from_static("Keep-Alive");
+        assert!(!initial_close_connection(
+            Version::HTTP_10,
+            Some(&keep_alive),
+            v11
+        ));
+        assert!(initial_close_connection(
+            Version::HTTP_10,
+            Some(&keep_alive),
+            Version::HTTP_10
+        ));
+    }
 
     #[test]
     fn host_port_split() {
