@@ -56,7 +56,7 @@ impl PendingHead {
         Self {
             status: None,
             reason: None,
-            headers: HeaderMap::with_capacity(HEAD_CAPACITY),
+            headers: super::spare::header_map(),
         }
     }
 }
@@ -187,6 +187,13 @@ pub struct Exchange {
     /// The `Server` header a handler's `server_version`/`sys_version` make with the service's.
     composed_server: std::sync::OnceLock<HeaderValue>,
     pub(crate) misuse: Option<&'static str>,
+}
+
+impl Drop for Exchange {
+    /// The request's header map is kept for a later response head (see `spare`).
+    fn drop(&mut self) {
+        super::spare::keep(std::mem::take(&mut self.parts.headers));
+    }
 }
 
 impl fmt::Debug for Exchange {
@@ -843,7 +850,7 @@ impl Exchange {
         let headers = match std::mem::replace(&mut self.state, State::Idle) {
             // Headers sent before the status line keep their place (Python buffers them too).
             State::HeadPending(head) if head.status.is_none() => head.headers,
-            _ => HeaderMap::with_capacity(HEAD_CAPACITY),
+            _ => super::spare::header_map(),
         };
         self.state = State::HeadPending(PendingHead {
             status,
@@ -1629,9 +1636,6 @@ fn common_header_name(keyword: &str) -> Option<HeaderName> {
         })
         .map(|(_, _, name)| name.clone())
 }
-
-/// Room for Python's usual head (`Server`, `Date`, a type, a length) without regrowing.
-const HEAD_CAPACITY: usize = 8;
 
 /// A `fmt::Write` target that stays on the stack for short values (header values are short).
 struct FormatBuf {

@@ -178,6 +178,7 @@ mod query;
 pub(crate) mod rules;
 mod service;
 mod shutting_down;
+mod spare;
 
 #[cfg(test)]
 mod tests;
