@@ -7,10 +7,11 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use http::HeaderMap;
+use bytes::Bytes;
 use http::header::{
     IF_MATCH, IF_MODIFIED_SINCE, IF_NONE_MATCH, IF_RANGE, IF_UNMODIFIED_SINCE, RANGE,
 };
+use http::{HeaderMap, HeaderValue};
 
 /// The default for the most ranges one request may ask for after overlapping and adjacent ones
 /// are merged; more, and the whole file is sent (as nginx and Apache do against range floods).
@@ -25,8 +26,8 @@ pub(crate) const MAX_RANGE_SPECS: usize = 256;
 pub(crate) struct Validators {
     /// Modification time, whole seconds (what `Last-Modified` can carry).
     pub(crate) mtime_secs: u64,
-    /// `"<mtime ns, hex>-<size, hex>"`.
-    pub(crate) etag: String,
+    /// `"<mtime ns, hex>-<size, hex>"`, ready to send (a kept file's is made once and shared).
+    pub(crate) etag: HeaderValue,
 }
 
 impl Validators {
@@ -38,10 +39,18 @@ impl Validators {
         etag.push('-');
         push_hex(&mut etag, u128::from(size));
         etag.push('"');
+        // Quotes, hex digits and a dash: always a valid value.
+        let etag = HeaderValue::from_maybe_shared(Bytes::from(etag))
+            .unwrap_or_else(|_| HeaderValue::from_static("\"\""));
         Self {
             mtime_secs: since.as_secs(),
             etag,
         }
+    }
+
+    /// The ETag as text, for comparisons.
+    pub(crate) fn etag_str(&self) -> &str {
+        std::str::from_utf8(self.etag.as_bytes()).unwrap_or_default()
     }
 
     pub(crate) fn last_modified(&self) -> SystemTime {
@@ -84,7 +93,7 @@ pub(crate) enum Precondition {
 pub(crate) fn evaluate(headers: &HeaderMap, validators: &Validators, etags: bool) -> Precondition {
     if etags {
         if let Some(if_match) = header_str(headers, &IF_MATCH) {
-            if !etag_list_matches(if_match, &validators.etag, Compare::Strong) {
+            if !etag_list_matches(if_match, validators.etag_str(), Compare::Strong) {
                 return Precondition::Failed;
             }
         } else if let Some(since) = header_str(headers, &IF_UNMODIFIED_SINCE) {
@@ -97,7 +106,7 @@ pub(crate) fn evaluate(headers: &HeaderMap, validators: &Validators, etags: bool
     }
     if let Some(if_none_match) = headers.get(IF_NONE_MATCH) {
         let if_none_match = if_none_match.to_str().unwrap_or_default();
-        if etags && etag_list_matches(if_none_match, &validators.etag, Compare::Weak) {
+        if etags && etag_list_matches(if_none_match, validators.etag_str(), Compare::Weak) {
             return Precondition::NotModified;
         }
         // Python ignores If-Modified-Since when If-None-Match is present, matching or not.
@@ -268,7 +277,7 @@ fn if_range_matches(value: &[u8], validators: &Validators) -> bool {
     };
     let value = value.trim();
     if value.starts_with('"') {
-        return value == validators.etag;
+        return value == validators.etag_str();
     }
     if value.starts_with("W/") {
         return false;
@@ -414,7 +423,7 @@ mod tests {
     #[test]
     fn etags_and_rfc9110_order() {
         let v = validators();
-        let etag: &'static str = Box::leak(v.etag.clone().into_boxed_str());
+        let etag: &'static str = Box::leak(v.etag_str().into());
         let weak: &'static str = Box::leak(format!("W/{etag}").into_boxed_str());
         assert_eq!(
             evaluate(&headers(&[("if-none-match", etag)]), &v, true),
@@ -555,7 +564,7 @@ mod tests {
     #[test]
     fn if_range() {
         let v = validators();
-        let etag: &'static str = Box::leak(v.etag.clone().into_boxed_str());
+        let etag: &'static str = Box::leak(v.etag_str().into());
         let h = headers(&[("range", "bytes=0-1"), ("if-range", etag)]);
         assert!(matches!(
             range_plan(&h, &v, 6, MAX_RANGES),
@@ -582,7 +591,7 @@ mod tests {
     fn etags_are_hex_of_mtime_and_size() {
         let v = Validators::new(UNIX_EPOCH + Duration::new(1_700_000_000, 5), 0x1f);
         assert_eq!(
-            v.etag,
+            v.etag_str(),
             format!("\"{:x}-1f\"", 1_700_000_000_000_000_005u128)
         );
         let zero = Validators::new(UNIX_EPOCH, 0);

@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{self, Read};
 
 use bytes::Bytes;
-use http::HeaderMap;
+use http::{HeaderMap, HeaderValue};
 
 use super::conditional::{self, ByteRange, Precondition, RangePlan, Validators};
 use super::file_body::{FileBody, Segment};
@@ -33,7 +33,7 @@ pub(crate) enum Plan {
     /// among the listings built at once.
     Listing(DirectoryListing, ListingTurn),
     /// `304`.
-    NotModified { etag: String, vary: bool },
+    NotModified { etag: HeaderValue, vary: bool },
     /// `412`.
     PreconditionFailed,
     /// `416` for a file of this size.
@@ -260,8 +260,8 @@ fn decide_kept(
     relative: &[u8],
     identity: &super::hot::Identity,
     bytes: Bytes,
+    validators: Validators,
 ) -> Plan {
-    let validators = Validators::new(identity.modified(), identity.size);
     if let Some(plan) = preconditions(config, request, &validators, false) {
         return plan;
     }
@@ -309,8 +309,10 @@ pub(crate) fn plan_cached(
         hot.enabled() && !(config.ranges && request.headers.contains_key(http::header::RANGE));
     if kept {
         let current = || super::hot::identity_at(&root.dir, relative, config.follow_symlinks);
-        if let Some((identity, bytes)) = hot.get(relative, current) {
-            return Some(decide_kept(config, request, relative, &identity, bytes));
+        if let Some((identity, bytes, validators)) = hot.get(relative, current) {
+            return Some(decide_kept(
+                config, request, relative, &identity, bytes, validators,
+            ));
         }
     }
     let mut resolve = ResolveFlags::CACHED;
@@ -337,7 +339,10 @@ pub(crate) fn plan_cached(
             if after.as_ref().and_then(super::hot::identity_of) == Some(identity) {
                 hot.insert(relative, identity, bytes.clone());
             }
-            return Some(decide_kept(config, request, relative, &identity, bytes));
+            let validators = Validators::new(identity.modified(), identity.size);
+            return Some(decide_kept(
+                config, request, relative, &identity, bytes, validators,
+            ));
         }
     }
     let size = u64::try_from(stat.st_size).ok()?;
@@ -400,9 +405,13 @@ fn read_exact_at(mut file: &File, start: u64, len: u64) -> io::Result<Bytes> {
 
 /// A boundary that cannot occur by chance in the parts' headers.
 pub(crate) fn boundary(validators: &Validators) -> String {
-    let digest: u64 = validators.etag.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    });
+    let digest: u64 = validators
+        .etag
+        .as_bytes()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+        });
     format!("basehttp-{digest:016x}")
 }
 

@@ -28,6 +28,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 
+use super::conditional::Validators;
+
 /// How old a file's change time must be before its bytes are cached.
 pub(crate) const MIN_AGE: Duration = Duration::from_secs(1);
 
@@ -102,6 +104,8 @@ fn to_system_time((secs, nanos): (i64, u32)) -> SystemTime {
 struct Entry {
     identity: Identity,
     bytes: Bytes,
+    /// The file's validators, made once (the `ETag` is shared by every response).
+    validators: Validators,
     /// Milliseconds since the cache's `epoch` at the last use.
     used: AtomicU64,
     /// Milliseconds since the cache's `epoch` when the file was last found unchanged.
@@ -207,7 +211,7 @@ impl HotFiles {
         &self,
         key: &[u8],
         current: impl FnOnce() -> Option<Identity>,
-    ) -> Option<(Identity, Bytes)> {
+    ) -> Option<(Identity, Bytes, Validators)> {
         let entry = self.lock().map.get(key).cloned()?;
         let now = self.now_ms();
         let idle = now.saturating_sub(entry.used.load(Ordering::Relaxed));
@@ -220,7 +224,11 @@ impl HotFiles {
                     entry.checked.store(now, Ordering::Relaxed);
                 }
                 entry.used.store(now, Ordering::Relaxed);
-                return Some((entry.identity, entry.bytes.clone()));
+                return Some((
+                    entry.identity,
+                    entry.bytes.clone(),
+                    entry.validators.clone(),
+                ));
             }
         }
         let mut entries = self.lock();
@@ -263,6 +271,7 @@ impl HotFiles {
         entries.full_at = None;
         entries.total += cost;
         let entry = Arc::new(Entry {
+            validators: Validators::new(identity.modified(), identity.size),
             identity,
             bytes,
             used: AtomicU64::new(now),
@@ -372,7 +381,7 @@ mod tests {
         let cache = HotFiles::new(100, 1000);
         let id = identity(7, 3);
         cache.insert(b"a", id, Bytes::from_static(b"abc"));
-        let hit = cache.get(b"a", || Some(id)).map(|(_, b)| b);
+        let hit = cache.get(b"a", || Some(id)).map(|(_, b, _)| b);
         assert_eq!(hit.as_deref(), Some(&b"abc"[..]));
         // Any change of the identity drops the entry, even if the file changes back.
         let changed = Identity {

@@ -64,9 +64,7 @@ pub(super) fn respond(ex: &mut Exchange, config: &Config, plan: Plan) {
         Plan::NotModified { etag, vary } => {
             ex.send_response(304);
             if config.etags {
-                if let Ok(etag) = HeaderValue::try_from(etag) {
-                    ex.send_header_value(header::ETAG, etag);
-                }
+                ex.send_header_value(header::ETAG, etag);
             }
             if vary {
                 ex.send_header_value(header::VARY, HeaderValue::from_static("Accept-Encoding"));
@@ -147,9 +145,7 @@ fn respond_file(ex: &mut Exchange, config: &Config, file: FileResponse) {
         crate::log::http_date_header(file.validators.last_modified()),
     );
     if config.etags {
-        if let Ok(etag) = HeaderValue::try_from(&file.validators.etag) {
-            ex.send_header_value(header::ETAG, etag);
-        }
+        ex.send_header_value(header::ETAG, file.validators.etag);
     }
     if config.ranges {
         ex.send_header_value(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
