@@ -39,9 +39,11 @@ NGINX='nginx={ROOT}/benches/servers/nginx.sh {PORT} {DIR}'
 LIGHTTPD='lighttpd={ROOT}/benches/servers/lighttpd.sh {PORT} {DIR}'
 SERVEDIR='servedir={RELEASE}/examples/bench_anchors {PORT} servedir {DIR}'
 # The older binary's -s arguments, if any.
-BEFORE_Q=() BEFORE_CGI=()
+BEFORE_Q=() BEFORE_VALID=() BEFORE_CGI=()
 if [ -n "${BEFORE:-}" ]; then
     BEFORE_Q=(-s "basehttp-before=$BEFORE {PORT} --bind 127.0.0.1 --directory {DIR} --protocol HTTP/1.1 -q")
+    # The memory cache's validity window (if the older binary has it: 0.1.0 after 752e5b0).
+    BEFORE_VALID=(-s "basehttp-before-valid-1s=$BEFORE {PORT} --bind 127.0.0.1 --directory {DIR} --protocol HTTP/1.1 -q --memory-cache-valid 1")
     BEFORE_CGI=(-s "basehttp-cgi-before=$BEFORE {PORT} --bind 127.0.0.1 --directory {DIR} --protocol HTTP/1.1 --cgi -q")
 fi
 
@@ -54,14 +56,14 @@ for s in "${scenarios[@]}"; do
         "${LOAD[@]}" -u /small.html -c 32 -m ka -b lighttpd \
             -s "basehttp-q=$B --protocol HTTP/1.1 -q" \
             -s "basehttp-valid-1s=$B --protocol HTTP/1.1 -q --memory-cache-valid 1" \
-            "${BEFORE_Q[@]}" \
+            "${BEFORE_Q[@]}" "${BEFORE_VALID[@]}" \
             -s "basehttp=$B --protocol HTTP/1.1" \
             -s "$NGINX" -s "$LIGHTTPD" -s "$SERVEDIR" -s "python=$PY" ;;
     medium)
         "${LOAD[@]}" -u /medium.bin -c 32 -m ka -b lighttpd \
             -s "basehttp-q=$B --protocol HTTP/1.1 -q" \
             -s "basehttp-valid-1s=$B --protocol HTTP/1.1 -q --memory-cache-valid 1" \
-            "${BEFORE_Q[@]}" \
+            "${BEFORE_Q[@]}" "${BEFORE_VALID[@]}" \
             -s "$NGINX" -s "$LIGHTTPD" -s "$SERVEDIR" ;;
     listing) # ServeDir has no listings
         "${LOAD[@]}" -u /many/ -c 32 -m ka -b nginx \

@@ -13,7 +13,8 @@ use http::HeaderMap;
 /// `ETag`, `Accept-Ranges`, `Connection`) without regrowing.
 const HEAD_CAPACITY: usize = 8;
 
-/// Maps kept per thread, at most: a worker thread answers one request at a time.
+/// Maps kept per thread, at most: a few suffice, as a map comes back as soon as its exchange
+/// ends.
 const KEPT: usize = 4;
 
 /// Maps that grew larger than this (a request with many fields) are freed, not kept.
