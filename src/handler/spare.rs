@@ -13,12 +13,13 @@ use http::HeaderMap;
 /// `ETag`, `Accept-Ranges`, `Connection`) without regrowing.
 const HEAD_CAPACITY: usize = 8;
 
-/// Maps kept per thread, at most: a few suffice, as a map comes back as soon as its exchange
-/// ends.
-const KEPT: usize = 4;
+/// Maps kept per thread, at most: a map comes back as soon as its exchange ends, so a couple
+/// suffice (and a thread of the blocking pool keeps no more than that).
+const KEPT: usize = 2;
 
-/// Maps that grew larger than this (a request with many fields) are freed, not kept.
-const MAX_KEPT_CAPACITY: usize = 48;
+/// Maps that grew larger than this (a request with many fields) are freed, not kept: a kept
+/// map holds at most about 2.5 KiB.
+const MAX_KEPT_CAPACITY: usize = 24;
 
 thread_local! {
     static SPARE: RefCell<Vec<HeaderMap>> = const { RefCell::new(Vec::new()) };
