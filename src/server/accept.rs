@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use tower::Service;
 
 use super::HttpServer;
-use super::driver::aborted;
+use super::driver::next_signal;
 use super::listener::is_connection_error;
 use crate::BoxError;
 use crate::connection::{Control, Phase, Signal};
@@ -82,12 +82,12 @@ where
                     let conn = self.connection(stream, remote, tls.as_ref(), control.clone());
                     // Whatever stage the connection is at (a handshake, a lingering close),
                     // the end of the drain ends it.
-                    let abort = aborted(self.signal.subscribe());
+                    let abort = next_signal(self.signal.subscribe(), Signal::Abort);
                     tokio::spawn(async move {
                         tokio::select! {
                             biased;
                             () = conn => {}
-                            () = abort => {}
+                            _ = abort => {}
                             () = evicted(&control, remote) => {}
                         }
                         drop(entry);

@@ -202,30 +202,12 @@ pub(super) const FOREVER: Duration = Duration::from_secs(60 * 60 * 24 * 365);
 /// The shortest interval between two timeout checks.
 const MIN_RECHECK: Duration = Duration::from_millis(10);
 
-/// Resolves once the server's signal is `Abort`. Between changes of the signal a wake-up of the
-/// task costs one atomic load: the watch future is polled again only after a change (it woke
-/// the task then), not on every wake-up of the connection it races.
-pub(super) async fn aborted(signal: watch::Receiver<Signal>) {
-    let mut seen = signal.clone();
-    let mut armed = false;
-    let mut abort = pin!(next_signal(signal, Signal::Abort));
-    std::future::poll_fn(|cx| {
-        if armed && !seen.has_changed().unwrap_or(true) {
-            return Poll::Pending;
-        }
-        armed = true;
-        let _ = seen.borrow_and_update();
-        abort.as_mut().poll(cx).map(drop)
-    })
-    .await;
-}
-
 /// Resolves with the server's signal once it is `at_least` (`Drain` or `Abort`).
 ///
-/// Its callers poll it again only after the signal changed. That is sound only because a pending
-/// poll always leaves it registered for the next change: it runs outside tokio's cooperative
-/// budget, under which `changed()` may instead return pending having only woken the task, and
-/// that wake-up would find the signal unchanged and not poll it (a drain would be missed).
+/// The connection driver polls it again only after the signal changed. That needs a pending poll
+/// to leave it registered for the next change: it runs outside tokio's cooperative budget, under
+/// which `changed()` may instead return pending having only woken the task (that wake-up would
+/// find the signal unchanged and not poll it).
 pub(super) fn next_signal(
     signal: watch::Receiver<Signal>,
     at_least: Signal,
@@ -324,37 +306,4 @@ fn log_connection_error(remote: SocketAddr, err: &hyper::Error, in_flight: bool)
         format!("connection error: {err}")
     };
     crate::log::emit(&remote.ip().to_string(), format_args!("{message}"));
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A connection's task polls the abort watch after its own I/O, which may have used up
-    /// tokio's cooperative budget: the drain and then the abort must still be seen.
-    #[tokio::test]
-    async fn a_task_out_of_budget_still_sees_the_abort() {
-        let (tx, rx) = watch::channel(Signal::Run);
-        let mut abort = pin!(aborted(rx));
-        let mut polls = 0;
-        let seen = std::future::poll_fn(|cx| {
-            polls += 1;
-            // Spend the budget (the last attempt wakes the task, so it is polled again).
-            while pin!(tokio::task::consume_budget()).poll(cx).is_ready() {}
-            match polls {
-                2 => {
-                    tx.send_replace(Signal::Drain);
-                }
-                3 => {
-                    tx.send_replace(Signal::Abort);
-                }
-                1000.. => return Poll::Ready(false),
-                _ => {}
-            }
-            abort.as_mut().poll(cx).map(|()| true)
-        })
-        .await;
-        assert!(seen, "the abort was not seen in {polls} polls");
-        assert_eq!(polls, 3);
-    }
 }
