@@ -17,6 +17,7 @@ use tower::Service;
 
 use super::HttpServer;
 use super::driver::next_signal;
+use super::gated::Gated;
 use super::listener::is_connection_error;
 use crate::BoxError;
 use crate::connection::{Control, Phase, Signal};
@@ -81,8 +82,9 @@ where
                     let entry = self.connections.insert(control.clone());
                     let conn = self.connection(stream, remote, tls.as_ref(), control.clone());
                     // Whatever stage the connection is at (a handshake, a lingering close),
-                    // the end of the drain ends it.
-                    let abort = next_signal(self.signal.subscribe(), Signal::Abort);
+                    // the end of the drain ends it. Polled only when the signal changed, not on
+                    // every wake-up of the connection.
+                    let abort = Gated::new(next_signal(self.signal.subscribe(), Signal::Abort));
                     tokio::spawn(async move {
                         tokio::select! {
                             biased;

@@ -61,6 +61,7 @@ mod config;
 mod conn;
 mod driver;
 mod framing;
+mod gated;
 mod listener;
 mod protocol;
 mod shutdown;
