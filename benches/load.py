@@ -23,8 +23,10 @@ seconds each with the client pinned to the other CPU:
 
 For ka and close the table gives per server the median req/s, the spread, MiB/s, the median
 p99 latency, the errors (socket errors and non-2xx/3xx answers), the peak RSS of the server's
-process tree (sum of VmHWM at the end), the server's CPU use and the ratio of medians to the
-baseline server (-b). For curl the main figure and the ratio are MiB/s (bytes downloaded over
+process tree (sum of VmHWM at the end), the server's CPU use, the ratio of medians to the
+baseline server (-b), and the median and range of the per-round ratios: each round's figure over
+the baseline's in the same round, measured seconds apart, so that what drifts on the machine
+between rounds (other load, the hypervisor) largely cancels. For curl the main figure and the ratio are MiB/s (bytes downloaded over
 the run's wall time), then the spread, req/s (downloads/s), the errors (a curl failure or an
 answer other than 200), the peak RSS and the CPU use. The CPU use (`server CPU %`) is the
 median over the rounds of the CPU time (utime + stime from /proc/PID/stat, plus cutime +
@@ -48,7 +50,8 @@ Options:
     --cpus S,C       the server's CPU and the client's (wrk's, curl's) CPU (default 1,0)
     --json FILE      also write every result to FILE as JSON: per server, URL and mode the
                      list of per-round dicts, the median, min and max of the main figure
-                     (req/s, or MiB/s for curl), the peak RSS and the median CPU %
+                     (req/s, or MiB/s for curl), the peak RSS, the median CPU %, the ratio
+                     of medians and the per-round ratios' median, min and max
 
 Safety: traffic goes to 127.0.0.1 only; every wrk run is bounded (SECS + timeout + 20 s),
 every curl download by curl's --max-time (the -T timeout) and a process timeout 10 s later;
@@ -337,17 +340,24 @@ def steal_and_total():
 
 def summary(args, servers, results, rss):
     """Per (server, URL, mode): the rounds, the median, min and max of the main figure, the
-    peak RSS and the median CPU %, and the ratio of medians to the baseline."""
+    peak RSS and the median CPU %, the ratio of medians to the baseline, and the median, min and
+    max of the per-round ratios (each round against the baseline's same round)."""
     out = {}
     for url in args.urls:
         for mode in args.modes:
             key = figure(mode)
             base = [r[key] for r in results[(args.baseline, url, mode)]]
             base_median = statistics.median(base) if base else 0
+            base_by_round = {r["round"]: r[key] for r in results[(args.baseline, url, mode)]}
             for server in servers:
                 runs = results[(server.name, url, mode)]
                 values = [r[key] for r in runs]
                 median = statistics.median(values) if runs else None
+                paired = [
+                    r[key] / base_by_round[r["round"]]
+                    for r in runs
+                    if base_by_round.get(r["round"])
+                ]
                 out[(server.name, url, mode)] = {
                     "server": server.name,
                     "url": url,
@@ -358,6 +368,9 @@ def summary(args, servers, results, rss):
                     "min": min(values) if runs else None,
                     "max": max(values) if runs else None,
                     "ratio": median / base_median if runs and base_median else None,
+                    "paired_ratio": statistics.median(paired) if paired else None,
+                    "paired_min": min(paired) if paired else None,
+                    "paired_max": max(paired) if paired else None,
                     "rss_mib": rss[server.name] / 1024,
                     "cpu": statistics.median(r["cpu"] for r in runs) if runs else None,
                 }
@@ -375,8 +388,8 @@ def table(args, servers, summaries):
                     f"{args.rounds} × {args.secs} s",
                     "",
                     f"| server | MiB/s | min–max | req/s | errors | peak RSS MiB | server CPU % "
-                    f"| MiB/s vs {args.baseline} |",
-                    "|---|---:|---:|---:|---:|---:|---:|---:|",
+                    f"| MiB/s vs {args.baseline} | per round (min–max) |",
+                    "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
                 ]
             else:
                 lines += [
@@ -385,18 +398,24 @@ def table(args, servers, summaries):
                     f"{args.rounds} × {args.secs} s",
                     "",
                     f"| server | req/s | min–max | MiB/s | p99 ms | errors | peak RSS MiB | server CPU % "
-                    f"| vs {args.baseline} |",
-                    "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+                    f"| vs {args.baseline} | per round (min–max) |",
+                    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
                 ]
             for server in servers:
                 row = summaries[(server.name, url, mode)]
                 runs = row["runs"]
                 if not runs:
-                    lines.append(f"| {server.name} | failed |" + " |" * (6 if mode == "curl" else 7))
+                    lines.append(f"| {server.name} | failed |" + " |" * (7 if mode == "curl" else 8))
                     continue
                 ratio = f"{row['ratio']:.2f}×" if row["ratio"] is not None else "-"
                 errors = sum(r["errors"] for r in runs)
-                tail = f"| {errors} | {row['rss_mib']:.1f} | {row['cpu']:.0f} | {ratio} |"
+                paired = "-"
+                if row["paired_ratio"] is not None:
+                    paired = (
+                        f"{row['paired_ratio']:.2f}× "
+                        f"({row['paired_min']:.2f}–{row['paired_max']:.2f})"
+                    )
+                tail = f"| {errors} | {row['rss_mib']:.1f} | {row['cpu']:.0f} | {ratio} | {paired} |"
                 if mode == "curl":
                     lines.append(
                         f"| {server.name} | {row['median']:,.1f} | {row['min']:,.1f}–{row['max']:,.1f} "
@@ -464,6 +483,7 @@ def main(argv):
                     for server in servers:
                         result = measure(args, server, url, mode)
                         if result:
+                            result["round"] = round_
                             results[(server.name, url, mode)].append(result)
                         shown = "failed"
                         if result and mode == "curl":
