@@ -151,6 +151,21 @@ impl ConnectionInfo {
         self.inner.local.port()
     }
 
+    /// Whether the connection being served on this task hands unwrapped file bodies to
+    /// `sendfile` (basehttp's server with [`sendfile`](crate::server::HttpServer::sendfile),
+    /// cleartext HTTP/1).
+    #[cfg(sendfile)]
+    pub(crate) fn current_sends_files() -> bool {
+        CURRENT
+            .try_with(|info| {
+                info.inner
+                    .control
+                    .as_ref()
+                    .is_some_and(|control| control.sendfile().is_some())
+            })
+            .unwrap_or(false)
+    }
+
     /// Whether the connection can be closed after a response without a `Connection: close`
     /// header (only on basehttp's own server).
     pub(crate) fn can_close(&self) -> bool {

@@ -293,6 +293,9 @@ impl<S> HttpServer<S> {
     /// Off, files are read and copied, and a truncated file only ever ends a response short
     /// (Python's behaviour).
     ///
+    /// On, files over 64 KiB that `StaticFiles`' memory cache keeps are sent from the file on
+    /// these connections too, rather than copied from memory.
+    ///
     /// Defaults to `false`.
     pub fn sendfile(mut self, enabled: bool) -> Self {
         self.config.sendfile = enabled;

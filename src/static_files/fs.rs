@@ -307,9 +307,12 @@ pub(crate) fn plan_cached(
     // Ranges are cut from the file (and rare): only whole files come from memory.
     let kept =
         hot.enabled() && !(config.ranges && request.headers.contains_key(http::header::RANGE));
+    // On a connection that sends files with `sendfile`, a file that would be streamed goes from
+    // the page cache to the socket without a copy: cheaper than copying it from memory.
+    let max_kept = if sends_files() { SMALL_FILE } else { u64::MAX };
     if kept {
         let current = || super::hot::identity_at(&root.dir, relative, config.follow_symlinks);
-        if let Some((identity, bytes, validators)) = hot.get(relative, current) {
+        if let Some((identity, bytes, validators)) = hot.get(relative, max_kept, current) {
             return Some(decide_kept(
                 config, request, relative, &identity, bytes, validators,
             ));
@@ -327,7 +330,8 @@ pub(crate) fn plan_cached(
         return None;
     }
     if kept && !request.head {
-        let identity = super::hot::identity_of(&stat).filter(|id| hot.admits(id));
+        let identity =
+            super::hot::identity_of(&stat).filter(|id| hot.admits(id) && id.size <= max_kept);
         if let Some(identity) = identity.filter(|_| super::hot::local(&fd)) {
             // Read whole while it is in the page cache, kept if it did not change meanwhile,
             // and served from memory from now on (while the file stays as it is).
@@ -361,6 +365,15 @@ pub(crate) fn plan_cached(
         None,
         read_cached,
     )
+}
+
+/// Whether this request's connection sends unwrapped file bodies with `sendfile`.
+#[cfg(target_os = "linux")]
+fn sends_files() -> bool {
+    #[cfg(sendfile)]
+    return crate::connection::ConnectionInfo::current_sends_files();
+    #[cfg(not(sendfile))]
+    return false;
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -661,6 +674,80 @@ mod tests {
         std::fs::rename(root.join("sub"), outside.join("sub")).unwrap();
         std::os::unix::fs::symlink(outside.join("sub"), root.join("sub")).unwrap();
         assert_eq!(planned_bytes(&config, "/sub/f.txt"), None);
+        std::fs::remove_dir_all(&base).ok();
+    }
+
+    /// On a connection that sends files with `sendfile`, a file over 64 KiB is streamed from
+    /// the file (and so goes out with `sendfile`), not copied from memory; smaller files, and
+    /// the same file on other connections, are still kept.
+    #[cfg(sendfile)]
+    #[test]
+    fn files_that_sendfile_sends_are_not_served_from_memory() {
+        use crate::connection::{ConnectionInfo, Control};
+        let base = std::env::temp_dir().join(format!("basehttp-hot-sf-{}", std::process::id()));
+        std::fs::create_dir_all(&base).unwrap();
+        std::fs::write(base.join("small.txt"), vec![b's'; 1024]).unwrap();
+        std::fs::write(base.join("medium.bin"), vec![b'm'; 100 * 1024]).unwrap();
+        let files = super::super::StaticFiles::new(&base);
+        let mut config = files.config().clone();
+        config.hot_files = std::sync::Arc::new(
+            super::super::hot::HotFiles::new(1 << 20, 1 << 20)
+                .with_min_age(std::time::Duration::ZERO),
+        );
+        config.root.open().unwrap();
+        let _ = super::super::mime::guess_type("/x.html", &std::collections::HashMap::new());
+        if !super::super::hot::local(&File::open(&base).unwrap()) {
+            assert!(
+                std::env::var_os("BASEHTTP_REQUIRE_TOOLS").is_none(),
+                "{} is not on a local file system",
+                base.display()
+            );
+            eprintln!("skipped: {} is not on a local file system", base.display());
+            return;
+        }
+        /// Whether `GET /name` is answered from memory (`Some(ptr)`) or streamed (`None`).
+        fn body(config: &Config, name: &str) -> Option<*const u8> {
+            let headers = HeaderMap::new();
+            let request = Request {
+                external: name,
+                head: false,
+                headers: &headers,
+            };
+            let relative = name.trim_start_matches('/').as_bytes().to_vec();
+            match plan_cached(config, &Translated::new(relative, false), request) {
+                Some(Plan::File(FileResponse {
+                    body: FileContent::Bytes(bytes),
+                    ..
+                })) => Some(bytes.as_ptr()),
+                Some(Plan::File(FileResponse {
+                    body: FileContent::Stream(_),
+                    ..
+                })) => None,
+                _ => panic!("{name}: not a file plan"),
+            }
+        }
+        let control = std::sync::Arc::new(Control::default());
+        control.enable_sendfile();
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 1));
+        let info = ConnectionInfo::for_server(addr, addr, "127.0.0.1".into(), control, None);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let on_sendfile = |config: &Config, name: &'static str| {
+            runtime.block_on(info.clone().scope(async { body(config, name) }))
+        };
+
+        // Elsewhere the medium file is kept, and served from memory.
+        let kept = body(&config, "/medium.bin").expect("kept");
+        assert_eq!(body(&config, "/medium.bin"), Some(kept));
+        // On a connection that sends files, it is streamed, the kept copy left alone.
+        assert_eq!(on_sendfile(&config, "/medium.bin"), None);
+        assert_eq!(on_sendfile(&config, "/medium.bin"), None);
+        assert_eq!(body(&config, "/medium.bin"), Some(kept));
+        // The small file is kept on both.
+        let small = on_sendfile(&config, "/small.txt").expect("small");
+        assert_eq!(on_sendfile(&config, "/small.txt"), Some(small));
+        assert_eq!(body(&config, "/small.txt"), Some(small));
         std::fs::remove_dir_all(&base).ok();
     }
 

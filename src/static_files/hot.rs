@@ -206,13 +206,18 @@ impl HotFiles {
 
     /// The bytes kept for `key`, if the file `current` (its identity now, or `None` when it
     /// cannot be had) still has the identity they were read with. A stale or idle entry is
-    /// dropped.
+    /// dropped. An entry larger than `max_size` is left alone and not checked.
     pub(crate) fn get(
         &self,
         key: &[u8],
+        max_size: u64,
         current: impl FnOnce() -> Option<Identity>,
     ) -> Option<(Identity, Bytes, Validators)> {
         let entry = self.lock().map.get(key).cloned()?;
+        if entry.identity.size > max_size {
+            // Kept for other requests; this one is better served from the file.
+            return None;
+        }
         let now = self.now_ms();
         let idle = now.saturating_sub(entry.used.load(Ordering::Relaxed));
         if u128::from(idle) <= IDLE.as_millis() {
@@ -381,20 +386,20 @@ mod tests {
         let cache = HotFiles::new(100, 1000);
         let id = identity(7, 3);
         cache.insert(b"a", id, Bytes::from_static(b"abc"));
-        let hit = cache.get(b"a", || Some(id)).map(|(_, b, _)| b);
+        let hit = cache.get(b"a", u64::MAX, || Some(id)).map(|(_, b, _)| b);
         assert_eq!(hit.as_deref(), Some(&b"abc"[..]));
         // Any change of the identity drops the entry, even if the file changes back.
         let changed = Identity {
             ctime: (1_000, 6),
             ..id
         };
-        assert!(cache.get(b"a", || Some(changed)).is_none());
-        assert!(cache.get(b"a", || Some(id)).is_none());
+        assert!(cache.get(b"a", u64::MAX, || Some(changed)).is_none());
+        assert!(cache.get(b"a", u64::MAX, || Some(id)).is_none());
         assert_eq!(cache.total(), 0);
         // A file gone is not served either.
         cache.insert(b"a", id, Bytes::from_static(b"abc"));
-        assert!(cache.get(b"a", || None).is_none());
-        assert!(cache.get(b"b", || Some(id)).is_none());
+        assert!(cache.get(b"a", u64::MAX, || None).is_none());
+        assert!(cache.get(b"b", u64::MAX, || Some(id)).is_none());
     }
 
     #[test]
@@ -415,20 +420,20 @@ mod tests {
             Some(changed)
         };
         // Found unchanged at insertion: trusted, even though the file has changed since.
-        assert!(cache.get(b"a", current).is_some());
+        assert!(cache.get(b"a", u64::MAX, current).is_some());
         assert_eq!(looked.get(), 0);
         // Once the window has passed, the file is looked at again, and the change is seen.
         for entry in cache.lock().map.values() {
             let old = cache.now_ms().saturating_sub(cache.valid_ms);
             entry.checked.store(old, Ordering::Relaxed);
         }
-        assert!(cache.get(b"a", current).is_none());
+        assert!(cache.get(b"a", u64::MAX, current).is_none());
         assert_eq!(looked.get(), 1);
         // Without a window (the default), every use looks.
         let cache = HotFiles::new(100, 1000);
         assert_eq!(cache.valid(), Duration::ZERO);
         cache.insert(b"a", id, Bytes::from_static(b"abc"));
-        assert!(cache.get(b"a", current).is_none());
+        assert!(cache.get(b"a", u64::MAX, current).is_none());
         assert_eq!(looked.get(), 2);
     }
 
@@ -448,7 +453,11 @@ mod tests {
         // Full of files in use: the first four stay, the others were not kept.
         for i in 0..10u8 {
             let id = identity(u64::from(i), 100);
-            assert_eq!(cache.get(&[i], || Some(id)).is_some(), i < 4, "{i}");
+            assert_eq!(
+                cache.get(&[i], u64::MAX, || Some(id)).is_some(),
+                i < 4,
+                "{i}"
+            );
         }
         // Once idle, entries make room (after RESCAN: no scan on every request meanwhile).
         for entry in cache.lock().map.values() {
@@ -457,7 +466,11 @@ mod tests {
         let later = cache.now_ms() + 2 * u64::try_from(IDLE.as_millis()).unwrap_or(0);
         cache.lock().full_at = Some(later);
         cache.insert(&[9], identity(9, 100), Bytes::from(vec![9; 100]));
-        assert!(cache.get(&[9], || Some(identity(9, 100))).is_none());
+        assert!(
+            cache
+                .get(&[9], u64::MAX, || Some(identity(9, 100)))
+                .is_none()
+        );
         cache.lock().full_at = None;
         let epoch_shift = Duration::from_millis(2 * u64::try_from(IDLE.as_millis()).unwrap_or(0));
         let cache = HotFiles {
@@ -465,7 +478,11 @@ mod tests {
             ..cache
         };
         cache.insert(&[9], identity(9, 100), Bytes::from(vec![9; 100]));
-        assert!(cache.get(&[9], || Some(identity(9, 100))).is_some());
+        assert!(
+            cache
+                .get(&[9], u64::MAX, || Some(identity(9, 100)))
+                .is_some()
+        );
         assert_eq!(cache.total(), charge(&[9], 100));
     }
 
