@@ -1081,6 +1081,32 @@ async fn files_sent_with_sendfile_arrive_whole() {
     let responses = parse_all(&all);
     assert_eq!(responses.len(), 4);
     assert!(responses[0].body == big && responses[1].body == big);
+
+    // A 100 KiB file old enough for the memory cache: sent from the file on this connection
+    // (sendfile), whole, however often.
+    let medium: Vec<u8> = (0..100 * 1024u32).map(|i| (i % 253) as u8).collect();
+    write(&fixture.root().join("medium.bin"), &medium);
+    std::fs::File::options()
+        .write(true)
+        .open(fixture.root().join("medium.bin"))
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - Duration::from_secs(60))
+        .unwrap();
+    let mut again = connect(server.addr).await;
+    again
+        .write_all(
+            b"GET /medium.bin HTTP/1.1\r\nHost: x\r\n\r\n\
+              GET /medium.bin HTTP/1.1\r\nHost: x\r\n\r\n\
+              GET /medium.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let all_again = tokio::time::timeout(WAIT, read_to_close(&mut again))
+        .await
+        .unwrap();
+    let medium_responses = parse_all(&all_again);
+    assert_eq!(medium_responses.len(), 3);
+    assert!(medium_responses.iter().all(|r| r.body == medium));
     assert_eq!(responses[2].status(), 206);
     assert!(responses[2].body[..] == big[100..=2_500_000]);
     assert_eq!(responses[3].status(), 206);
