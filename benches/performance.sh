@@ -10,7 +10,7 @@
 #   large      GET /large.bin (64 MiB), wrk -c32 keep-alive
 #   large-curl GET /large.bin (64 MiB) by one client that reads in large chunks: sequential
 #              curl downloads for max(SECS, 6) s a round, MiB/s (vs lighttpd)
-#   (large and large-curl also run basehttp --sendfile; small and medium basehttp
+#   (medium, large and large-curl also run basehttp --sendfile; small and medium basehttp
 #   --memory-cache-valid 1, which trusts a kept file for a second as lighttpd does)
 #   cgi        GET /cgi-bin/hello.sh and /cgi-bin/hello.py, keep-alive
 #   handler    GET /hello from a handler, keep-alive and a connection per request
@@ -43,12 +43,13 @@ NGINX='nginx={ROOT}/benches/servers/nginx.sh {PORT} {DIR}'
 LIGHTTPD='lighttpd={ROOT}/benches/servers/lighttpd.sh {PORT} {DIR}'
 SERVEDIR='servedir={RELEASE}/examples/bench_anchors {PORT} servedir {DIR}'
 # The older binary's -s arguments, if any.
-BEFORE_Q=() BEFORE_VALID=() BEFORE_CGI=()
+BEFORE_Q=() BEFORE_VALID=() BEFORE_CGI=() BEFORE_SENDFILE=()
 if [ -n "${BEFORE:-}" ]; then
     BEFORE_Q=(-s "basehttp-before=$BEFORE {PORT} --bind 127.0.0.1 --directory {DIR} --protocol HTTP/1.1 -q")
     # The memory cache's validity window (if the older binary has it: 0.1.0 after 752e5b0).
     BEFORE_VALID=(-s "basehttp-before-valid-1s=$BEFORE {PORT} --bind 127.0.0.1 --directory {DIR} --protocol HTTP/1.1 -q --memory-cache-valid 1")
     BEFORE_CGI=(-s "basehttp-cgi-before=$BEFORE {PORT} --bind 127.0.0.1 --directory {DIR} --protocol HTTP/1.1 --cgi -q")
+    BEFORE_SENDFILE=(-s "basehttp-before-sendfile=$BEFORE {PORT} --bind 127.0.0.1 --directory {DIR} --protocol HTTP/1.1 -q --sendfile")
 fi
 
 scenarios=("$@")
@@ -67,7 +68,8 @@ for s in "${scenarios[@]}"; do
         "${LOAD[@]}" -u /medium.bin -c 32 -m ka -b lighttpd \
             -s "basehttp-q=$B --protocol HTTP/1.1 -q" \
             -s "basehttp-valid-1s=$B --protocol HTTP/1.1 -q --memory-cache-valid 1" \
-            "${BEFORE_Q[@]}" "${BEFORE_VALID[@]}" \
+            -s "basehttp-sendfile=$B --protocol HTTP/1.1 -q --sendfile" \
+            "${BEFORE_Q[@]}" "${BEFORE_VALID[@]}" "${BEFORE_SENDFILE[@]}" \
             -s "$NGINX" -s "$LIGHTTPD" -s "$SERVEDIR" ;;
     listing) # ServeDir has no listings
         "${LOAD[@]}" -u /many/ -c 32 -m ka -b nginx \
