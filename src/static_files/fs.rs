@@ -623,6 +623,30 @@ mod tests {
         }
     }
 
+    /// A configuration serving `root` that keeps every file at once (no minimum age), or
+    /// `None` (the test skips) where nothing can be kept: not on a local file system.
+    #[cfg(target_os = "linux")]
+    fn kept_config(root: &std::path::Path) -> Option<Config> {
+        let mut config = super::super::StaticFiles::new(root).config().clone();
+        config.hot_files = std::sync::Arc::new(
+            super::super::hot::HotFiles::new(1 << 20, 1 << 20)
+                .with_min_age(std::time::Duration::ZERO),
+        );
+        config.root.open().unwrap();
+        let _ = super::super::mime::guess_type("/x.html", &std::collections::HashMap::new());
+        if !super::super::hot::local(&File::open(root).unwrap()) {
+            // `.ci/run` runs on a machine whose temp dir is local.
+            assert!(
+                std::env::var_os("BASEHTTP_REQUIRE_TOOLS").is_none(),
+                "{} is not on a local file system",
+                root.display()
+            );
+            eprintln!("skipped: {} is not on a local file system", root.display());
+            return None;
+        }
+        Some(config)
+    }
+
     #[cfg(target_os = "linux")]
     #[test]
     fn kept_files_come_from_memory_while_unchanged() {
@@ -632,24 +656,9 @@ mod tests {
         std::fs::create_dir_all(&outside).unwrap();
         std::fs::write(root.join("a.txt"), b"first").unwrap();
         std::fs::write(root.join("sub/f.txt"), b"inside").unwrap();
-        let files = super::super::StaticFiles::new(&root);
-        let mut config = files.config().clone();
-        config.hot_files = std::sync::Arc::new(
-            super::super::hot::HotFiles::new(1 << 20, 1 << 20)
-                .with_min_age(std::time::Duration::ZERO),
-        );
-        config.root.open().unwrap();
-        let _ = super::super::mime::guess_type("/x.html", &std::collections::HashMap::new());
-        if !super::super::hot::local(&File::open(&root).unwrap()) {
-            // Nothing is kept there; `.ci/run` runs on a machine whose temp dir is local.
-            assert!(
-                std::env::var_os("BASEHTTP_REQUIRE_TOOLS").is_none(),
-                "{} is not on a local file system",
-                root.display()
-            );
-            eprintln!("skipped: {} is not on a local file system", root.display());
+        let Some(config) = kept_config(&root) else {
             return;
-        }
+        };
 
         let first = planned_bytes(&config, "/a.txt").flatten().unwrap();
         let again = planned_bytes(&config, "/a.txt").flatten().unwrap();
@@ -688,23 +697,9 @@ mod tests {
         std::fs::create_dir_all(&base).unwrap();
         std::fs::write(base.join("small.txt"), vec![b's'; 1024]).unwrap();
         std::fs::write(base.join("medium.bin"), vec![b'm'; 100 * 1024]).unwrap();
-        let files = super::super::StaticFiles::new(&base);
-        let mut config = files.config().clone();
-        config.hot_files = std::sync::Arc::new(
-            super::super::hot::HotFiles::new(1 << 20, 1 << 20)
-                .with_min_age(std::time::Duration::ZERO),
-        );
-        config.root.open().unwrap();
-        let _ = super::super::mime::guess_type("/x.html", &std::collections::HashMap::new());
-        if !super::super::hot::local(&File::open(&base).unwrap()) {
-            assert!(
-                std::env::var_os("BASEHTTP_REQUIRE_TOOLS").is_none(),
-                "{} is not on a local file system",
-                base.display()
-            );
-            eprintln!("skipped: {} is not on a local file system", base.display());
+        let Some(config) = kept_config(&base) else {
             return;
-        }
+        };
         /// Whether `GET /name` is answered from memory (`Some(ptr)`) or streamed (`None`).
         fn body(config: &Config, name: &str) -> Option<*const u8> {
             let headers = HeaderMap::new();
