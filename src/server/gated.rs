@@ -68,7 +68,7 @@ impl<F: Future> Future for Gated<F> {
 }
 
 /// What a [`Gated`] future's waker does: note the wake-up, then wake the task.
-pub(super) struct Gate {
+struct Gate {
     woken: AtomicBool,
     task: Mutex<Option<Waker>>,
 }
