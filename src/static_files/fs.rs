@@ -312,7 +312,9 @@ pub(crate) fn plan_cached(
     let max_kept = if sends_files() { SMALL_FILE } else { u64::MAX };
     if kept {
         let current = || super::hot::identity_at(&root.dir, relative, config.follow_symlinks);
-        if let Some((identity, bytes, validators)) = hot.get(relative, max_kept, current) {
+        if let Some((identity, bytes, validators)) =
+            hot.get(relative, max_kept, Some(&root.dir), current)
+        {
             return Some(decide_kept(
                 config, request, relative, &identity, bytes, validators,
             ));

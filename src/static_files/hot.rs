@@ -22,7 +22,7 @@
 //! removal is then seen up to that long late.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -110,6 +110,11 @@ struct Entry {
     used: AtomicU64,
     /// Milliseconds since the cache's `epoch` when the file was last found unchanged.
     checked: AtomicU64,
+    /// Set while the file is watched and no notification concerned it (`watch.rs`).
+    trust: Arc<AtomicBool>,
+    /// Set when the file cannot be watched (a symbolic link on its path, overlayfs, no
+    /// watches left): its requests keep looking at it.
+    unwatchable: AtomicBool,
 }
 
 /// The cache: bounded in bytes (all entries) and per file. Shared by the clones of a
@@ -123,6 +128,10 @@ pub(crate) struct HotFiles {
     /// without looking again (0: looked at on every request).
     valid_ms: u64,
     epoch: Instant,
+    /// The change notifications, made at the first file found unchanged (`None` where the
+    /// kernel has none to give).
+    #[cfg(target_os = "linux")]
+    watcher: std::sync::OnceLock<Option<super::watch::Watcher>>,
 }
 
 #[derive(Default)]
@@ -157,6 +166,8 @@ impl HotFiles {
             min_age: MIN_AGE,
             valid_ms: 0,
             epoch: Instant::now(),
+            #[cfg(target_os = "linux")]
+            watcher: std::sync::OnceLock::new(),
         }
     }
 
@@ -207,10 +218,14 @@ impl HotFiles {
     /// The bytes kept for `key`, if the file `current` (its identity now, or `None` when it
     /// cannot be had) still has the identity they were read with. A stale or idle entry is
     /// dropped. An entry larger than `max_size` is left alone and not checked.
+    ///
+    /// With `dir`, the folder `key` is a path below (Linux), a file found unchanged is watched,
+    /// and from then on `current` is asked only after a notification concerned it.
     pub(crate) fn get(
         &self,
         key: &[u8],
         max_size: u64,
+        dir: Option<&std::fs::File>,
         current: impl FnOnce() -> Option<Identity>,
     ) -> Option<(Identity, Bytes, Validators)> {
         let entry = self.lock().map.get(key).cloned()?;
@@ -224,7 +239,7 @@ impl HotFiles {
             // Within the validity window, the last check stands (`memory_cache_valid`).
             let checked = now.saturating_sub(entry.checked.load(Ordering::Relaxed));
             let trusted = checked < self.valid_ms;
-            if trusted || current() == Some(entry.identity) {
+            if trusted || self.confirmed(&entry) || self.unchanged(&entry, key, dir, current) {
                 if !trusted {
                     entry.checked.store(now, Ordering::Relaxed);
                 }
@@ -245,6 +260,47 @@ impl HotFiles {
             entries.remove(key);
         }
         None
+    }
+
+    /// Whether `entry`'s file is watched and no notification concerned it.
+    fn confirmed(&self, entry: &Entry) -> bool {
+        #[cfg(target_os = "linux")]
+        if entry.trust.load(Ordering::Relaxed) {
+            if let Some(Some(watcher)) = self.watcher.get() {
+                return watcher.confirms(&entry.trust);
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = entry;
+        false
+    }
+
+    /// Whether `entry`'s file, looked at with `current`, is unchanged; if so, it is watched
+    /// from now on where it can be.
+    fn unchanged(
+        &self,
+        entry: &Entry,
+        key: &[u8],
+        dir: Option<&std::fs::File>,
+        current: impl FnOnce() -> Option<Identity>,
+    ) -> bool {
+        if current() != Some(entry.identity) {
+            return false;
+        }
+        #[cfg(target_os = "linux")]
+        if let Some(dir) = dir.filter(|_| !entry.unwatchable.load(Ordering::Relaxed)) {
+            use super::watch::{Watched, Watcher};
+            let watched = match self.watcher.get_or_init(Watcher::new) {
+                Some(watcher) => watcher.watch(dir, key, &entry.identity, &entry.trust),
+                None => Watched::Never,
+            };
+            if watched == Watched::Never {
+                entry.unwatchable.store(true, Ordering::Relaxed);
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = (key, dir);
+        true
     }
 
     /// Keeps `bytes`, the whole content of the file `identity` names, under `key`. When there
@@ -281,6 +337,8 @@ impl HotFiles {
             bytes,
             used: AtomicU64::new(now),
             checked: AtomicU64::new(now),
+            trust: Arc::default(),
+            unwatchable: AtomicBool::new(false),
         });
         entries.map.insert(key.into(), entry);
     }
@@ -386,20 +444,22 @@ mod tests {
         let cache = HotFiles::new(100, 1000);
         let id = identity(7, 3);
         cache.insert(b"a", id, Bytes::from_static(b"abc"));
-        let hit = cache.get(b"a", u64::MAX, || Some(id)).map(|(_, b, _)| b);
+        let hit = cache
+            .get(b"a", u64::MAX, None, || Some(id))
+            .map(|(_, b, _)| b);
         assert_eq!(hit.as_deref(), Some(&b"abc"[..]));
         // Any change of the identity drops the entry, even if the file changes back.
         let changed = Identity {
             ctime: (1_000, 6),
             ..id
         };
-        assert!(cache.get(b"a", u64::MAX, || Some(changed)).is_none());
-        assert!(cache.get(b"a", u64::MAX, || Some(id)).is_none());
+        assert!(cache.get(b"a", u64::MAX, None, || Some(changed)).is_none());
+        assert!(cache.get(b"a", u64::MAX, None, || Some(id)).is_none());
         assert_eq!(cache.total(), 0);
         // A file gone is not served either.
         cache.insert(b"a", id, Bytes::from_static(b"abc"));
-        assert!(cache.get(b"a", u64::MAX, || None).is_none());
-        assert!(cache.get(b"b", u64::MAX, || Some(id)).is_none());
+        assert!(cache.get(b"a", u64::MAX, None, || None).is_none());
+        assert!(cache.get(b"b", u64::MAX, None, || Some(id)).is_none());
     }
 
     #[test]
@@ -420,21 +480,71 @@ mod tests {
             Some(changed)
         };
         // Found unchanged at insertion: trusted, even though the file has changed since.
-        assert!(cache.get(b"a", u64::MAX, current).is_some());
+        assert!(cache.get(b"a", u64::MAX, None, current).is_some());
         assert_eq!(looked.get(), 0);
         // Once the window has passed, the file is looked at again, and the change is seen.
         for entry in cache.lock().map.values() {
             let old = cache.now_ms().saturating_sub(cache.valid_ms);
             entry.checked.store(old, Ordering::Relaxed);
         }
-        assert!(cache.get(b"a", u64::MAX, current).is_none());
+        assert!(cache.get(b"a", u64::MAX, None, current).is_none());
         assert_eq!(looked.get(), 1);
         // Without a window (the default), every use looks.
         let cache = HotFiles::new(100, 1000);
         assert_eq!(cache.valid(), Duration::ZERO);
         cache.insert(b"a", id, Bytes::from_static(b"abc"));
-        assert!(cache.get(b"a", u64::MAX, current).is_none());
+        assert!(cache.get(b"a", u64::MAX, None, current).is_none());
         assert_eq!(looked.get(), 2);
+    }
+
+    /// A kept file found unchanged is watched: the requests after it do not look at the file
+    /// until a change is notified, and then the change is seen at once. A file on a path
+    /// through a symbolic link is looked at every time, and not watched again and again.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_watched_file_is_looked_at_only_after_a_change() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("d")).unwrap();
+        std::fs::write(dir.path().join("d/a"), b"abc").unwrap();
+        std::fs::write(dir.path().join("d/b"), b"abc").unwrap();
+        std::os::unix::fs::symlink("d", dir.path().join("l")).unwrap();
+        let opened = std::fs::File::open(dir.path()).unwrap();
+        let cache = HotFiles::new(100, 1000);
+        let looked = std::cell::Cell::new(0);
+        let current = |key: &[u8]| {
+            looked.set(looked.get() + 1);
+            identity_at(&opened, key, false)
+        };
+        for key in [&b"d/a"[..], b"l/b"] {
+            let id = identity_at(&opened, key, false).unwrap();
+            cache.insert(key, id, Bytes::from_static(b"abc"));
+        }
+
+        for _ in 0..5 {
+            let hit = cache.get(b"d/a", u64::MAX, Some(&opened), || current(b"d/a"));
+            assert_eq!(hit.map(|(_, bytes, _)| bytes).as_deref(), Some(&b"abc"[..]));
+        }
+        assert_eq!(looked.get(), 1, "looked at once, then watched");
+        std::fs::write(dir.path().join("d/a"), b"xyz").unwrap();
+        let hit = cache.get(b"d/a", u64::MAX, Some(&opened), || current(b"d/a"));
+        assert!(hit.is_none(), "the change is seen by the next request");
+        assert_eq!(looked.get(), 2);
+
+        // (The lookup through a link may not be in the kernel's caches: the file's own
+        // identity stands for it.)
+        let linked = identity_at(&opened, b"d/b", false);
+        looked.set(0);
+        for _ in 0..3 {
+            let hit = cache.get(b"l/b", u64::MAX, Some(&opened), || {
+                looked.set(looked.get() + 1);
+                linked
+            });
+            assert!(hit.is_some());
+        }
+        assert_eq!(looked.get(), 3, "not watched: looked at every time");
+        let entries = cache.lock();
+        let entry = entries.map.get(&b"l/b"[..]).unwrap();
+        assert!(entry.unwatchable.load(Ordering::Relaxed));
     }
 
     #[test]
@@ -454,7 +564,7 @@ mod tests {
         for i in 0..10u8 {
             let id = identity(u64::from(i), 100);
             assert_eq!(
-                cache.get(&[i], u64::MAX, || Some(id)).is_some(),
+                cache.get(&[i], u64::MAX, None, || Some(id)).is_some(),
                 i < 4,
                 "{i}"
             );
@@ -468,7 +578,7 @@ mod tests {
         cache.insert(&[9], identity(9, 100), Bytes::from(vec![9; 100]));
         assert!(
             cache
-                .get(&[9], u64::MAX, || Some(identity(9, 100)))
+                .get(&[9], u64::MAX, None, || Some(identity(9, 100)))
                 .is_none()
         );
         cache.lock().full_at = None;
@@ -480,7 +590,7 @@ mod tests {
         cache.insert(&[9], identity(9, 100), Bytes::from(vec![9; 100]));
         assert!(
             cache
-                .get(&[9], u64::MAX, || Some(identity(9, 100)))
+                .get(&[9], u64::MAX, None, || Some(identity(9, 100)))
                 .is_some()
         );
         assert_eq!(cache.total(), charge(&[9], 100));

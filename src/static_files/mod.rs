@@ -141,6 +141,8 @@ pub(crate) mod resolve;
 mod respond;
 mod service;
 mod shared_page;
+#[cfg(target_os = "linux")]
+mod watch;
 
 pub use self::layer::StaticFilesLayer;
 

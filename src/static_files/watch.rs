@@ -1,0 +1,559 @@
+//! Change notifications for the kept files (Linux `inotify`): what lets a request for a kept
+//! file skip the lookup of its path.
+//!
+//! A kept file is *watched* once it has been found unchanged: its inode, and every directory
+//! its path goes through from the served folder down, each watched by inode (through
+//! `/proc/self/fd`, so that the watch is on the very inode the lookup found). From then on a
+//! request checks for notifications with one `poll` of zero timeout, instead of the
+//! `openat2` + `fstat` + `close` of [`super::hot::identity_at`], and serves the kept bytes while
+//! nothing touched the file or the names on its path. The kernel queues a notification within
+//! the call that makes the change (a write, truncation, `chmod`, rename, removal or creation
+//! of a name), before that call returns: a change made before a request was sent is in the
+//! queue when the request is served, so the rule is as strict as looking at the file each
+//! time. Mount and unmount anywhere in the process's mount namespace are seen the same way,
+//! through `/proc/self/mountinfo`'s `POLLPRI`, and take every file's trust away.
+//!
+//! Any notification that concerns a watched file takes its trust away (the next request looks
+//! at the file as before, and watches it again if it is unchanged). A queue overflow takes all
+//! of it away. A path with a symbolic link or on overlayfs (whose notifications miss changes
+//! made to its layers directly) is not watched: its requests keep looking at the file.
+
+use std::ffi::CStr;
+use std::fs::File;
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use rustix::event::{PollFd, PollFlags};
+use rustix::fs::inotify::{self, CreateFlags, ReadFlags, WatchFlags};
+use rustix::fs::{FileType, Mode, OFlags, ResolveFlags};
+use rustix::io::Errno;
+
+use super::hot::{Identity, identity_of};
+
+/// Past this many watches (the kernel numbers them in order), the watches start over: all of
+/// them go (with every file's trust), and the files in use are watched again.
+const MAX_WATCHES: i32 = 8192;
+
+/// overlayfs's `f_type`.
+const OVERLAYFS: u64 = 0x794C_7630;
+
+/// What a watch on a directory reports: its names being created, removed or renamed, its
+/// children's attributes, and the directory itself changing, moving or going away.
+fn directory_events() -> WatchFlags {
+    WatchFlags::CREATE
+        | WatchFlags::DELETE
+        | WatchFlags::MOVED_FROM
+        | WatchFlags::MOVED_TO
+        | WatchFlags::ATTRIB
+        | WatchFlags::DELETE_SELF
+        | WatchFlags::MOVE_SELF
+        | WatchFlags::ONLYDIR
+}
+
+/// What a watch on a kept file reports: writes and truncation, attributes, and the file itself
+/// moving or going away.
+fn file_events() -> WatchFlags {
+    WatchFlags::MODIFY | WatchFlags::ATTRIB | WatchFlags::DELETE_SELF | WatchFlags::MOVE_SELF
+}
+
+/// The outcome of [`Watcher::watch`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Watched {
+    /// Watched: the file is trusted until a notification says otherwise.
+    Trusted,
+    /// Not now (the file changed, or another request was reading notifications): try again at
+    /// the next request that finds the file unchanged.
+    Later,
+    /// Never: a symbolic link on the path, overlayfs, or no watch to be had.
+    Never,
+}
+
+/// The notifications of one cache. Cheap to ask: one `poll` while nothing happened.
+pub(crate) struct Watcher {
+    state: Mutex<State>,
+}
+
+impl std::fmt::Debug for Watcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watcher").finish_non_exhaustive()
+    }
+}
+
+struct State {
+    inotify: OwnedFd,
+    /// `/proc/self/mountinfo`, whose `POLLPRI` reports a mount or unmount.
+    mounts: File,
+    /// The trusted files, with what each one's trust depends on.
+    covered: Vec<Covered>,
+    /// `covered`'s length after its last clean-up of dropped entries.
+    cleaned: usize,
+    /// The highest watch number the kernel handed out.
+    highest: i32,
+}
+
+/// A trusted file: the flag its cache entry reads, and the watches (with the name below each
+/// directory) a notification must name to take the trust away. The file's own watch has an
+/// empty name: any notification on it counts.
+struct Covered {
+    trust: Arc<AtomicBool>,
+    watches: Box<[(i32, Box<[u8]>)]>,
+}
+
+impl Watcher {
+    /// A watcher, or `None` where the kernel has none to give (inotify's instance limit, no
+    /// `/proc`).
+    pub(crate) fn new() -> Option<Self> {
+        let inotify = inotify::init(CreateFlags::NONBLOCK | CreateFlags::CLOEXEC).ok()?;
+        let mounts = File::open("/proc/self/mountinfo").ok()?;
+        let mut state = State {
+            inotify,
+            mounts,
+            covered: Vec::new(),
+            cleaned: 0,
+            highest: 0,
+        };
+        // The first poll of the mount table reports nothing; it is here so that a failing
+        // `poll` disables the watcher instead of every request finding it failed.
+        state.catch_up().then_some(Self {
+            state: Mutex::new(state),
+        })
+    }
+
+    /// Whether `trust` still stands once the notifications already queued have been read.
+    /// `false` when unsure: another request is reading them, or reading failed.
+    pub(crate) fn confirms(&self, trust: &AtomicBool) -> bool {
+        let Ok(mut state) = self.state.try_lock() else {
+            return false;
+        };
+        state.catch_up();
+        trust.load(Ordering::Relaxed)
+    }
+
+    /// Watches the regular file `relative` names below `dir` (components joined with `/`) and
+    /// sets `trust` if it still has `identity` once watched. Calls that cannot wait for a disk
+    /// only (`RESOLVE_CACHED`): safe on the async runtime.
+    pub(crate) fn watch(
+        &self,
+        dir: &File,
+        relative: &[u8],
+        identity: &Identity,
+        trust: &Arc<AtomicBool>,
+    ) -> Watched {
+        let Ok(mut state) = self.state.try_lock() else {
+            return Watched::Later;
+        };
+        if !state.catch_up() {
+            return Watched::Later;
+        }
+        if state.highest > MAX_WATCHES && !state.start_over() {
+            return Watched::Later;
+        }
+        let watches = match state.walk(dir, relative, identity) {
+            Ok(watches) => watches,
+            Err(watched) => return watched,
+        };
+        trust.store(true, Ordering::Relaxed);
+        state.cover(Covered {
+            trust: trust.clone(),
+            watches,
+        });
+        // A change made while the watches were being set is in the queue now: it takes the
+        // trust just given away.
+        state.catch_up();
+        if trust.load(Ordering::Relaxed) {
+            Watched::Trusted
+        } else {
+            Watched::Later
+        }
+    }
+}
+
+impl State {
+    /// Reads what was queued and takes away the trust it concerns. `false` if the queue could
+    /// not be read (all trust is then taken away).
+    fn catch_up(&mut self) -> bool {
+        let (inotify, mounts) = {
+            let mut fds = [
+                PollFd::new(&self.inotify, PollFlags::IN),
+                PollFd::new(&self.mounts, PollFlags::PRI),
+            ];
+            let zero = rustix::event::Timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            match rustix::event::poll(&mut fds, Some(&zero)) {
+                Ok(0) => return true,
+                Ok(_) => (fds[0].revents(), fds[1].revents()),
+                Err(_) => {
+                    self.withdraw_all();
+                    return false;
+                }
+            }
+        };
+        if !mounts.is_empty() {
+            // A mount or unmount somewhere: any path may now lead elsewhere.
+            self.withdraw_all();
+        }
+        if inotify.contains(PollFlags::IN) {
+            return self.read_all();
+        }
+        if !inotify.is_empty() {
+            self.withdraw_all();
+            return false;
+        }
+        true
+    }
+
+    /// Reads the queue until it is empty, taking away the trust each notification concerns.
+    fn read_all(&mut self) -> bool {
+        let mut buffer = [MaybeUninit::<u8>::uninit(); 4096];
+        let mut reader = inotify::Reader::new(&self.inotify, &mut buffer);
+        let mut hits: Vec<(i32, Option<Box<[u8]>>)> = Vec::new();
+        let mut everything = false;
+        let fine = loop {
+            match reader.next() {
+                Ok(event) => {
+                    if event.events().contains(ReadFlags::QUEUE_OVERFLOW) || event.wd() < 0 {
+                        everything = true;
+                    } else if !everything {
+                        let name = event.file_name().map(CStr::to_bytes).map(Box::from);
+                        hits.push((event.wd(), name));
+                    }
+                }
+                Err(Errno::AGAIN) => break true,
+                Err(Errno::INTR) => {}
+                Err(_) => break false,
+            }
+        };
+        if everything || !fine {
+            self.withdraw_all();
+        } else {
+            for (wd, name) in hits {
+                self.withdraw(wd, name.as_deref());
+            }
+        }
+        fine
+    }
+
+    /// Takes away the trust of the files whose watches include `wd` (with `name` below it, if
+    /// the notification names one).
+    fn withdraw(&mut self, wd: i32, name: Option<&[u8]>) {
+        self.covered.retain(|covered| {
+            let hit = covered
+                .watches
+                .iter()
+                .any(|(w, n)| *w == wd && name.is_none_or(|name| name == &**n));
+            if hit {
+                covered.trust.store(false, Ordering::Relaxed);
+            }
+            !hit
+        });
+    }
+
+    fn withdraw_all(&mut self) {
+        for covered in self.covered.drain(..) {
+            covered.trust.store(false, Ordering::Relaxed);
+        }
+        self.cleaned = 0;
+    }
+
+    fn cover(&mut self, covered: Covered) {
+        self.covered.push(covered);
+        if self.covered.len() > (2 * self.cleaned).max(64) {
+            // Entries the cache dropped hold their flag no more.
+            self.covered
+                .retain(|covered| Arc::strong_count(&covered.trust) > 1);
+            self.cleaned = self.covered.len();
+        }
+    }
+
+    /// A new inotify instance, without the old one's watches.
+    fn start_over(&mut self) -> bool {
+        self.withdraw_all();
+        match inotify::init(CreateFlags::NONBLOCK | CreateFlags::CLOEXEC) {
+            Ok(inotify) => {
+                self.inotify = inotify;
+                self.highest = 0;
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Watches the served folder, each directory on the way to `relative` and the file, each
+    /// by the inode the lookup of its name found (after its parent's watch was set, so that a
+    /// later change of the name is reported); the file must have `identity`.
+    fn walk(
+        &mut self,
+        dir: &File,
+        relative: &[u8],
+        identity: &Identity,
+    ) -> Result<Box<[(i32, Box<[u8]>)]>, Watched> {
+        let mut watches = Vec::new();
+        let mut parent = self.add(dir.as_fd(), directory_events())?;
+        let mut opened: Option<OwnedFd> = None;
+        let mut names = relative.split(|&b| b == b'/').peekable();
+        while let Some(name) = names.next() {
+            if name.is_empty() || name == b"." || name == b".." {
+                return Err(Watched::Never);
+            }
+            let at = opened.as_ref().map_or(dir.as_fd(), AsFd::as_fd);
+            let fd = rustix::fs::openat2(
+                at,
+                crate::confined::os_str(name),
+                OFlags::PATH | OFlags::CLOEXEC,
+                Mode::empty(),
+                ResolveFlags::CACHED | ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS,
+            )
+            .map_err(|error| match error {
+                Errno::LOOP | Errno::XDEV => Watched::Never,
+                _ => Watched::Later,
+            })?;
+            watches.push((parent, Box::from(name)));
+            let events = if names.peek().is_some() {
+                directory_events()
+            } else {
+                file_events()
+            };
+            parent = self.add(fd.as_fd(), events)?;
+            opened = Some(fd);
+        }
+        let file = opened.ok_or(Watched::Never)?;
+        let on_overlay = rustix::fs::fstatfs(&file).map_or(true, |fs| {
+            // `f_type` is signed on some targets; the magic numbers are below 2^32.
+            #[allow(clippy::unnecessary_cast, clippy::cast_sign_loss)]
+            let kind = (fs.f_type as i64 as u64) & 0xFFFF_FFFF;
+            kind == OVERLAYFS
+        });
+        if on_overlay {
+            return Err(Watched::Never);
+        }
+        let stat = rustix::fs::fstat(&file).map_err(|_| Watched::Later)?;
+        if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
+            return Err(Watched::Never);
+        }
+        if identity_of(&stat).as_ref() != Some(identity) {
+            return Err(Watched::Later);
+        }
+        watches.push((parent, Box::default()));
+        Ok(watches.into_boxed_slice())
+    }
+
+    /// Watches the inode `fd` is open on.
+    fn add(&mut self, fd: rustix::fd::BorrowedFd<'_>, events: WatchFlags) -> Result<i32, Watched> {
+        let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+        let wd = inotify::add_watch(&self.inotify, path, events).map_err(|_| Watched::Never)?;
+        self.highest = self.highest.max(wd);
+        Ok(wd)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    /// A served folder with `d/f.txt`, the folder opened as `StaticFiles` opens it.
+    struct Served {
+        _dir: tempfile::TempDir,
+        root: std::path::PathBuf,
+        opened: File,
+    }
+
+    impl Served {
+        fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let root = dir.path().join("root");
+            std::fs::create_dir_all(root.join("d")).unwrap();
+            std::fs::write(root.join("d/f.txt"), b"kept bytes\n").unwrap();
+            std::fs::write(root.join("d/g.txt"), b"a neighbour\n").unwrap();
+            // A second name for the file, outside the folder.
+            std::fs::hard_link(root.join("d/f.txt"), dir.path().join("link")).unwrap();
+            let opened = File::open(&root).unwrap();
+            Self {
+                _dir: dir,
+                root,
+                opened,
+            }
+        }
+
+        fn identity(&self, relative: &str) -> Identity {
+            let stat = rustix::fs::stat(self.root.join(relative)).unwrap();
+            identity_of(&stat).unwrap()
+        }
+
+        /// A watcher with `relative` watched and trusted, and its flag.
+        fn watched(&self, relative: &str) -> (Watcher, Arc<AtomicBool>) {
+            let watcher = Watcher::new().unwrap();
+            let trust = Arc::default();
+            let identity = self.identity(relative);
+            let watched = watcher.watch(&self.opened, relative.as_bytes(), &identity, &trust);
+            assert_eq!(watched, Watched::Trusted, "{relative}");
+            assert!(watcher.confirms(&trust));
+            (watcher, trust)
+        }
+    }
+
+    fn append(path: &Path, bytes: &[u8]) {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, bytes))
+            .unwrap();
+    }
+
+    /// Every change that can make `d/f.txt` name other bytes, or none, takes the trust away
+    /// by the time the call that made it has returned.
+    #[test]
+    fn every_change_to_the_file_or_its_path_takes_the_trust_away() {
+        let changes: [(&str, fn(&Path)); 12] = [
+            ("a write", |root| append(&root.join("d/f.txt"), b"more")),
+            ("a truncation", |root| {
+                File::options()
+                    .write(true)
+                    .open(root.join("d/f.txt"))
+                    .and_then(|f| f.set_len(1))
+                    .unwrap();
+            }),
+            ("a write through its other name", |root| {
+                append(&root.join("../link"), b"more");
+            }),
+            ("a chmod of the file", |root| {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::Permissions::from_mode(0o600);
+                std::fs::set_permissions(root.join("d/f.txt"), mode).unwrap();
+            }),
+            ("a rename over the file", |root| {
+                std::fs::write(root.join("d/new"), b"other bytes\n").unwrap();
+                std::fs::rename(root.join("d/new"), root.join("d/f.txt")).unwrap();
+            }),
+            ("its removal", |root| {
+                std::fs::remove_file(root.join("d/f.txt")).unwrap();
+            }),
+            ("its rename away", |root| {
+                std::fs::rename(root.join("d/f.txt"), root.join("d/h.txt")).unwrap();
+            }),
+            ("its folder renamed away", |root| {
+                std::fs::rename(root.join("d"), root.join("e")).unwrap();
+            }),
+            ("its folder moved outside and linked back", |root| {
+                std::fs::rename(root.join("d"), root.join("../outside")).unwrap();
+                std::os::unix::fs::symlink(root.join("../outside"), root.join("d")).unwrap();
+            }),
+            ("a chmod of its folder", |root| {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::Permissions::from_mode(0o700);
+                std::fs::set_permissions(root.join("d"), mode).unwrap();
+            }),
+            ("a chmod of the served folder", |root| {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::Permissions::from_mode(0o700);
+                std::fs::set_permissions(root, mode).unwrap();
+            }),
+            ("another folder renamed over its folder", |root| {
+                std::fs::create_dir(root.join("x")).unwrap();
+                std::fs::write(root.join("x/f.txt"), b"kept bytes\n").unwrap();
+                std::fs::remove_file(root.join("d/g.txt")).unwrap();
+                std::fs::rename(root.join("x"), root.join("d")).unwrap_or_else(|_| {
+                    std::fs::remove_file(root.join("d/f.txt")).unwrap();
+                    std::fs::remove_dir(root.join("d")).unwrap();
+                    std::fs::rename(root.join("x"), root.join("d")).unwrap();
+                });
+            }),
+        ];
+        for (what, change) in changes {
+            let served = Served::new();
+            let (watcher, trust) = served.watched("d/f.txt");
+            change(&served.root);
+            assert!(!watcher.confirms(&trust), "{what}");
+            assert!(!trust.load(Ordering::Relaxed), "{what}");
+        }
+    }
+
+    /// Changes beside the path (other names in the same folders, other files' bytes) leave
+    /// the trust alone: a busy folder does not send every request back to the file.
+    #[test]
+    fn changes_beside_the_path_keep_the_trust() {
+        let served = Served::new();
+        let (watcher, trust) = served.watched("d/f.txt");
+        let root = &served.root;
+        append(&root.join("d/g.txt"), b"more");
+        std::fs::write(root.join("d/new.txt"), b"new").unwrap();
+        std::fs::rename(root.join("d/new.txt"), root.join("d/newer.txt")).unwrap();
+        std::fs::remove_file(root.join("d/newer.txt")).unwrap();
+        std::fs::create_dir(root.join("e")).unwrap();
+        std::fs::write(root.join("top.txt"), b"top").unwrap();
+        let _ = std::fs::read(root.join("d/f.txt")).unwrap();
+        assert!(watcher.confirms(&trust));
+        // …and a change on the path still counts afterwards.
+        append(&root.join("d/f.txt"), b"more");
+        assert!(!watcher.confirms(&trust));
+    }
+
+    /// Only the files a notification concerns lose their trust.
+    #[test]
+    fn a_change_takes_away_only_its_own_files_trust() {
+        let served = Served::new();
+        let (watcher, f) = served.watched("d/f.txt");
+        let g = Arc::default();
+        let identity = served.identity("d/g.txt");
+        let watched = watcher.watch(&served.opened, b"d/g.txt", &identity, &g);
+        assert_eq!(watched, Watched::Trusted);
+        append(&served.root.join("d/g.txt"), b"more");
+        assert!(!watcher.confirms(&g));
+        assert!(watcher.confirms(&f));
+    }
+
+    /// A file found changed since it was kept is not trusted; nor is a path through a
+    /// symbolic link, or anything but a regular file below the folder.
+    #[test]
+    fn only_unchanged_regular_files_on_plain_paths_are_watched() {
+        let served = Served::new();
+        let watcher = Watcher::new().unwrap();
+        let trust = Arc::default();
+        let identity = served.identity("d/f.txt");
+        append(&served.root.join("d/f.txt"), b"more");
+        let watched = watcher.watch(&served.opened, b"d/f.txt", &identity, &trust);
+        assert_eq!(watched, Watched::Later);
+        assert!(!watcher.confirms(&trust));
+
+        std::os::unix::fs::symlink("d", served.root.join("l")).unwrap();
+        let identity = served.identity("l/g.txt");
+        let watched = watcher.watch(&served.opened, b"l/g.txt", &identity, &trust);
+        assert_eq!(watched, Watched::Never);
+        for path in ["d/../d/g.txt", "d//g.txt", "./d/g.txt", "d", ""] {
+            let watched = watcher.watch(&served.opened, path.as_bytes(), &identity, &trust);
+            assert_eq!(watched, Watched::Never, "{path}");
+        }
+        assert!(!trust.load(Ordering::Relaxed));
+    }
+
+    /// A mount anywhere (here a folder mounted over the file's folder) takes every file's
+    /// trust away. Needs the right to mount: skipped without it.
+    #[test]
+    fn a_mount_takes_all_trust_away() {
+        let served = Served::new();
+        let (watcher, trust) = served.watched("d/f.txt");
+        let other = tempfile::tempdir().unwrap();
+        std::fs::write(other.path().join("f.txt"), b"mounted bytes\n").unwrap();
+        let mount = std::process::Command::new("mount")
+            .arg("--bind")
+            .arg(other.path())
+            .arg(served.root.join("d"))
+            .stderr(std::process::Stdio::null())
+            .status();
+        if !mount.is_ok_and(|status| status.success()) {
+            eprintln!("skipped: no right to mount here");
+            return;
+        }
+        let confirmed = watcher.confirms(&trust);
+        let unmounted = std::process::Command::new("umount")
+            .arg(served.root.join("d"))
+            .status();
+        assert!(unmounted.is_ok_and(|status| status.success()));
+        assert!(!confirmed);
+    }
+}
