@@ -1,7 +1,7 @@
 //! The bytes of small files, kept in memory and checked against the file system on every
 //! request (Linux, local file systems).
 //!
-//! A request for a kept file costs `openat2(O_PATH, RESOLVE_CACHED)` of its path (with the same
+//! A kept file is checked with `openat2(O_PATH, RESOLVE_CACHED)` of its path (with the same
 //! confinement as any file: `RESOLVE_BENEATH` unless symbolic links may lead out), an `fstat`
 //! and a `close`, instead of opening, reading and copying the file. The freshness rule: the
 //! bytes are served only while `fstat` reports the same file as when they were read — device,
@@ -15,6 +15,12 @@
 //! writes through a shared `mmap` of the file after its first write (the kernel updates the
 //! times again only after writeback), and a `write` that stalls for more than [`MIN_AGE`] in the
 //! middle of its copy; both serve older bytes until the file changes again.
+//!
+//! Once a check has found a file unchanged, the file and the folders on its path are watched
+//! (`watch.rs`, inotify): the requests after that cost one `poll` of the notifications instead
+//! of the check, until a notification concerns the file, its path or the mount table, and the
+//! next request checks the file again. The kernel queues a notification before the call that
+//! made the change returns, so this sees every change the check would.
 //!
 //! With a validity window (`StaticFiles::memory_cache_valid`, off by default), a kept file
 //! found unchanged is served for that long without the lookup and the `fstat` (as lighttpd
@@ -288,7 +294,8 @@ impl HotFiles {
             return false;
         }
         #[cfg(target_os = "linux")]
-        if let Some(dir) = dir.filter(|_| !entry.unwatchable.load(Ordering::Relaxed)) {
+        let watchable = !entry.unwatchable.load(Ordering::Relaxed);
+        if let Some(dir) = dir.filter(|_| watchable && !entry.trust.load(Ordering::Relaxed)) {
             use super::watch::{Watched, Watcher};
             let watched = match self.watcher.get_or_init(Watcher::new) {
                 Some(watcher) => watcher.watch(dir, key, &entry.identity, &entry.trust),

@@ -31,20 +31,24 @@
 //! a file go to a cleartext HTTP/1 socket with `sendfile` instead (Linux), never through the
 //! server's memory.
 //!
-//! Small files are kept in memory once served (Linux, local file systems; up to 256 KiB each,
-//! 16 MiB in all: [`memory_cache`](StaticFiles::memory_cache)). A request for one costs an
-//! `O_PATH` lookup of the path (`RESOLVE_CACHED`, and `RESOLVE_BENEATH` unless links may lead
-//! out) and an `fstat`, and the bytes are served only while that reports the file unchanged —
-//! same device, inode, size, and modification and change times to the nanosecond — so an
-//! edited, replaced or removed file is never served from memory. A file changed less than a
-//! second ago (three seconds on file systems with whole-second times) is not kept, nor are files
-//! on NFS, SMB or FUSE, whose attributes the kernel may answer from its own cache. Not seen: a
-//! process writing through a shared `mmap` of the file (the kernel updates its times again only
-//! after writeback), and a `write` that stalls for a second in the middle of its copy; both
-//! leave older bytes served until the file changes again. `memory_cache(0)` turns this off.
-//! [`memory_cache_valid`](StaticFiles::memory_cache_valid) (off by default) trades freshness
-//! for speed as lighttpd does: a kept file found unchanged is then served for that long without
-//! the lookup and the `fstat`, so a change is seen up to that long late.
+//! Small files are kept in memory once served (Linux, local file systems; up to 256 KiB each, 16
+//! MiB in all: [`memory_cache`](StaticFiles::memory_cache)). A request for one is checked with an
+//! `O_PATH` lookup of the path (`RESOLVE_CACHED`, and `RESOLVE_BENEATH` unless links may lead out)
+//! and an `fstat`, and the bytes are served only while that reports the file unchanged — same
+//! device, inode, size, and modification and change times to the nanosecond — so an edited,
+//! replaced or removed file is never served from memory. A file found unchanged is then watched
+//! with inotify, with the folders on its path and the mount table, and the next requests cost one
+//! `poll` instead of the check until a change is notified; the kernel queues the notification
+//! before the changing call returns, so the rule stays the same (paths through symbolic links and
+//! overlayfs are not watched, and keep the check). A file changed less than a second ago (three
+//! seconds on file systems with whole-second times) is not kept, nor are files on NFS, SMB or FUSE,
+//! whose attributes the kernel may answer from its own cache. Not seen: a process writing through a
+//! shared `mmap` of the file (the kernel updates its times again only after writeback), and a
+//! `write` that stalls for a second in the middle of its copy; both leave older bytes served until
+//! the file changes again. `memory_cache(0)` turns this off.
+//! [`memory_cache_valid`](StaticFiles::memory_cache_valid) (off by default) trades freshness for
+//! speed as lighttpd does: a kept file found unchanged is then served for that long without the
+//! lookup and the `fstat`, so a change is seen up to that long late.
 //!
 //! # Example
 //!

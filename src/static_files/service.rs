@@ -286,16 +286,17 @@ impl<S> StaticFiles<S> {
     }
 
     /// How many bytes of small files are kept in memory, in all (Linux, on local file systems;
-    /// elsewhere nothing is kept). A file is kept once it has been served whole; a request for
-    /// it then costs an `O_PATH` lookup of its path (with the usual confinement) and an `fstat`
-    /// instead of opening, reading and copying it, and it is served from memory only while
-    /// `fstat` reports it unchanged — same device, inode, size, modification and change times
-    /// — so a changed, replaced or removed file is never served from memory. Files changed less
-    /// than a second ago, ranges, and every request while precompressed variants are on go to
-    /// the file. When the cache is full, entries unused for 10 s make room; if there are none,
-    /// new files are not kept. `0` turns the cache off (Python's behaviour: every request opens
-    /// and reads the file). See the [module docs](crate::static_files) for what the freshness
-    /// rule cannot see.
+    /// elsewhere nothing is kept). A file is kept once it has been served whole; a request for it
+    /// then costs an `O_PATH` lookup of its path (with the usual confinement) and an `fstat`
+    /// instead of opening, reading and copying it, and it is served from memory only while `fstat`
+    /// reports it unchanged — same device, inode, size, modification and change times — so a
+    /// changed, replaced or removed file is never served from memory. A file found unchanged is
+    /// watched (inotify) from then on, and its requests cost one `poll` of the notifications
+    /// instead, until one concerns it. Files changed less than a second ago, ranges, and every
+    /// request while precompressed variants are on go to the file. When the cache is full, entries
+    /// unused for 10 s make room; if there are none, new files are not kept. `0` turns the cache
+    /// off (Python's behaviour: every request opens and reads the file). See the [module
+    /// docs](crate::static_files) for what the freshness rule cannot see.
     ///
     /// Defaults to 16 MiB ([`DEFAULT_MEMORY_CACHE`](super::DEFAULT_MEMORY_CACHE)); each entry
     /// also counts its path and 128 bytes.

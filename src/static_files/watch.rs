@@ -36,6 +36,10 @@ use super::hot::{Identity, identity_of};
 /// them go (with every file's trust), and the files in use are watched again.
 const MAX_WATCHES: i32 = 8192;
 
+/// How many reads of the queue (4 KiB each) one request makes at most before it takes all
+/// trust away instead.
+const MAX_READS: usize = 16;
+
 /// overlayfs's `f_type`.
 const OVERLAYFS: u64 = 0x794C_7630;
 
@@ -122,9 +126,11 @@ impl Watcher {
     }
 
     /// Whether `trust` still stands once the notifications already queued have been read.
-    /// `false` when unsure: another request is reading them, or reading failed.
+    /// `false` when unsure (reading failed).
     pub(crate) fn confirms(&self, trust: &AtomicBool) -> bool {
-        let Ok(mut state) = self.state.try_lock() else {
+        // Held for one `poll` while nothing happened (a request that waits here waits less
+        // than it would looking at the file itself).
+        let Ok(mut state) = self.state.lock() else {
             return false;
         };
         state.catch_up();
@@ -146,6 +152,10 @@ impl Watcher {
         };
         if !state.catch_up() {
             return Watched::Later;
+        }
+        if trust.load(Ordering::Relaxed) {
+            // Watched by another request meanwhile.
+            return Watched::Trusted;
         }
         if state.highest > MAX_WATCHES && !state.start_over() {
             return Watched::Later;
@@ -212,7 +222,17 @@ impl State {
         let mut reader = inotify::Reader::new(&self.inotify, &mut buffer);
         let mut hits: Vec<(i32, Option<Box<[u8]>>)> = Vec::new();
         let mut everything = false;
+        let mut read = 0;
         let fine = loop {
+            if reader.is_buffer_empty() {
+                read += 1;
+                if read > MAX_READS {
+                    // A flood: drop all trust rather than hold the lock for it; what is left
+                    // in the queue is read by the next requests.
+                    everything = true;
+                    break true;
+                }
+            }
             match reader.next() {
                 Ok(event) => {
                     if event.events().contains(ReadFlags::QUEUE_OVERFLOW) || event.wd() < 0 {
@@ -493,6 +513,32 @@ mod tests {
         assert!(!watcher.confirms(&trust));
     }
 
+    /// A flood of notifications is read a bounded amount at a time: the request that meets
+    /// it takes all trust away instead of reading on, and the watcher keeps working after.
+    #[test]
+    fn a_flood_of_notifications_takes_all_trust_away() {
+        let served = Served::new();
+        let (watcher, trust) = served.watched("d/f.txt");
+        // Distinct names, so that the kernel cannot merge the notifications: more than
+        // `MAX_READS` reads' worth.
+        for n in 0..4000 {
+            File::create(served.root.join(format!("d/flood-{n:05}"))).unwrap();
+        }
+        assert!(!watcher.confirms(&trust));
+        let identity = served.identity("d/f.txt");
+        let mut again = Watched::Later;
+        for _ in 0..10 {
+            again = watcher.watch(&served.opened, b"d/f.txt", &identity, &trust);
+            if again == Watched::Trusted {
+                break;
+            }
+        }
+        assert_eq!(again, Watched::Trusted);
+        assert!(watcher.confirms(&trust));
+        append(&served.root.join("d/f.txt"), b"more");
+        assert!(!watcher.confirms(&trust));
+    }
+
     /// Only the files a notification concerns lose their trust.
     #[test]
     fn a_change_takes_away_only_its_own_files_trust() {
@@ -502,6 +548,11 @@ mod tests {
         let identity = served.identity("d/g.txt");
         let watched = watcher.watch(&served.opened, b"d/g.txt", &identity, &g);
         assert_eq!(watched, Watched::Trusted);
+        // Watching a trusted file again changes nothing.
+        let identity = served.identity("d/f.txt");
+        let again = watcher.watch(&served.opened, b"d/f.txt", &identity, &f);
+        assert_eq!(again, Watched::Trusted);
+        assert_eq!(watcher.state.lock().unwrap().covered.len(), 2);
         append(&served.root.join("d/g.txt"), b"more");
         assert!(!watcher.confirms(&g));
         assert!(watcher.confirms(&f));
