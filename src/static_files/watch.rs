@@ -17,13 +17,21 @@
 //! at the file as before, and watches it again if it is unchanged). A queue overflow takes all
 //! of it away. A path with a symbolic link or on overlayfs (whose notifications miss changes
 //! made to its layers directly) is not watched: its requests keep looking at the file.
+//!
+//! While nothing happens, a request takes no lock: it polls the queue (level-triggered, so
+//! several requests can poll it at once) and this thread's own descriptor of the mount table for
+//! this watcher (which reports a change once per descriptor; a new one counts as a change). A request that finds something reads the queue
+//! and applies it under a lock, counted in `applying` from before its read to after it applied
+//! it, so that no other request takes an empty queue for a quiet one meanwhile.
 
+use std::cell::RefCell;
+use std::collections::HashSet;
 use std::ffi::CStr;
 use std::fs::File;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 
 use rustix::event::{PollFd, PollFlags};
 use rustix::fs::inotify::{self, CreateFlags, ReadFlags, WatchFlags};
@@ -32,9 +40,9 @@ use rustix::io::Errno;
 
 use super::hot::{Identity, identity_of};
 
-/// Past this many watches (the kernel numbers them in order), the watches start over: all of
-/// them go (with every file's trust), and the files in use are watched again.
-const MAX_WATCHES: i32 = 8192;
+/// Past this many watches, they start over: all of them go (with every file's trust), and the
+/// files in use are watched again.
+const MAX_WATCHES: usize = 8192;
 
 /// How many reads of the queue (4 KiB each) one request makes at most before it takes all
 /// trust away instead.
@@ -74,8 +82,26 @@ pub(crate) enum Watched {
     Never,
 }
 
-/// The notifications of one cache. Cheap to ask: one `poll` while nothing happened.
+std::thread_local! {
+    /// This thread's own descriptors of `/proc/self/mountinfo`, one per watcher (keyed by its
+    /// `mount_changes`), whose `POLLPRI` reports a mount or unmount once per descriptor: so
+    /// that one thread's `poll` cannot take the report from another thread or watcher.
+    static MOUNT_TABLES: RefCell<Vec<(Weak<AtomicU64>, File)>> = RefCell::default();
+}
+
+/// The notifications of one cache. Cheap to ask: one `poll` while nothing happened, without a
+/// lock.
 pub(crate) struct Watcher {
+    inotify: OwnedFd,
+    /// Requests reading or applying notifications now. A request that finds the queue empty
+    /// while one is at it cannot trust anything yet: the notifications may be in that other
+    /// request's hands, not yet applied.
+    applying: AtomicUsize,
+    /// Mount-table changes seen by this watcher's descriptors (one per thread), and one more
+    /// for each descriptor opened: a new descriptor reports nothing that happened before it.
+    mount_changes: Arc<AtomicU64>,
+    /// `mount_changes` when this watcher last took all trust away for them.
+    mounts_seen: AtomicU64,
     state: Mutex<State>,
 }
 
@@ -85,16 +111,14 @@ impl std::fmt::Debug for Watcher {
     }
 }
 
+#[derive(Default)]
 struct State {
-    inotify: OwnedFd,
-    /// `/proc/self/mountinfo`, whose `POLLPRI` reports a mount or unmount.
-    mounts: File,
     /// The trusted files, with what each one's trust depends on.
     covered: Vec<Covered>,
     /// `covered`'s length after its last clean-up of dropped entries.
     cleaned: usize,
-    /// The highest watch number the kernel handed out.
-    highest: i32,
+    /// The watches set (the kernel's numbers).
+    watches: HashSet<i32>,
 }
 
 /// A trusted file: the flag its cache entry reads, and the watches (with the name below each
@@ -110,31 +134,95 @@ impl Watcher {
     /// `/proc`).
     pub(crate) fn new() -> Option<Self> {
         let inotify = inotify::init(CreateFlags::NONBLOCK | CreateFlags::CLOEXEC).ok()?;
-        let mounts = File::open("/proc/self/mountinfo").ok()?;
-        let mut state = State {
+        let watcher = Self {
             inotify,
-            mounts,
-            covered: Vec::new(),
-            cleaned: 0,
-            highest: 0,
+            applying: AtomicUsize::new(0),
+            mount_changes: Arc::default(),
+            mounts_seen: AtomicU64::new(0),
+            state: Mutex::default(),
         };
-        // The first poll of the mount table reports nothing; it is here so that a failing
-        // `poll` disables the watcher instead of every request finding it failed.
-        state.catch_up().then_some(Self {
-            state: Mutex::new(state),
+        watcher.with_mount_table(|_| ()).map(|()| watcher)
+    }
+
+    /// Calls `f` with this thread's descriptor of the mount table for this watcher, opened
+    /// (and counted as a change) the first time; `None` if it cannot be opened.
+    fn with_mount_table<R>(&self, f: impl FnOnce(&File) -> R) -> Option<R> {
+        MOUNT_TABLES.with(|tables| {
+            let mut tables = tables.try_borrow_mut().ok()?;
+            let key = Arc::as_ptr(&self.mount_changes);
+            let index = match tables.iter().position(|(k, _)| k.as_ptr() == key) {
+                Some(index) => index,
+                None => {
+                    // Descriptors of watchers gone are closed here.
+                    tables.retain(|(k, _)| k.strong_count() > 0);
+                    let table = File::open("/proc/self/mountinfo").ok()?;
+                    self.mount_changes.fetch_add(1, Ordering::SeqCst);
+                    tables.push((Arc::downgrade(&self.mount_changes), table));
+                    tables.len() - 1
+                }
+            };
+            Some(f(&tables[index].1))
         })
     }
 
     /// Whether `trust` still stands once the notifications already queued have been read.
     /// `false` when unsure (reading failed).
     pub(crate) fn confirms(&self, trust: &AtomicBool) -> bool {
-        // Held for one `poll` while nothing happened (a request that waits here waits less
-        // than it would looking at the file itself).
+        if !trust.load(Ordering::Acquire) {
+            return false;
+        }
+        if self.quiet() {
+            return trust.load(Ordering::Acquire);
+        }
         let Ok(mut state) = self.state.lock() else {
             return false;
         };
-        state.catch_up();
-        trust.load(Ordering::Relaxed)
+        self.catch_up(&mut state);
+        trust.load(Ordering::Acquire)
+    }
+
+    /// Whether nothing happened that this watcher has not applied: no notification queued
+    /// (one `poll`, with this thread's mount table), none being applied, no mount change.
+    fn quiet(&self) -> bool {
+        let polled = self.with_mount_table(|table| {
+            let mut fds = [
+                PollFd::new(&self.inotify, PollFlags::IN),
+                PollFd::new(table, PollFlags::PRI),
+            ];
+            let zero = rustix::event::Timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            };
+            let ready = rustix::event::poll(&mut fds, Some(&zero)).ok()?;
+            Some((ready, fds[1].revents()))
+        });
+        let Some((ready, table)) = polled.flatten() else {
+            return false;
+        };
+        if !table.is_empty() {
+            self.mount_changes.fetch_add(1, Ordering::SeqCst);
+        }
+        // The order matters: a request that has read the queue counted itself in `applying`
+        // before its read, so a queue found empty above with `applying` at 0 below means every
+        // notification read so far has been applied.
+        ready == 0
+            && self.applying.load(Ordering::SeqCst) == 0
+            && self.mount_changes.load(Ordering::SeqCst) == self.mounts_seen.load(Ordering::SeqCst)
+    }
+
+    /// Reads what was queued and takes away the trust it concerns (all of it after a mount
+    /// change). `false` if the queue could not be read (all trust is then taken away).
+    fn catch_up(&self, state: &mut State) -> bool {
+        self.applying.fetch_add(1, Ordering::SeqCst);
+        let mounts = self.mount_changes.load(Ordering::SeqCst);
+        if mounts != self.mounts_seen.load(Ordering::SeqCst) {
+            // A mount or unmount somewhere: any path may now lead elsewhere.
+            state.withdraw_all();
+            self.mounts_seen.store(mounts, Ordering::SeqCst);
+        }
+        let fine = state.read_all(&self.inotify);
+        self.applying.fetch_sub(1, Ordering::SeqCst);
+        fine
     }
 
     /// Watches the regular file `relative` names below `dir` (components joined with `/`) and
@@ -147,32 +235,36 @@ impl Watcher {
         identity: &Identity,
         trust: &Arc<AtomicBool>,
     ) -> Watched {
+        // This thread's descriptor of the mount table first: it reports the mounts from now on.
+        if self.with_mount_table(|_| ()).is_none() {
+            return Watched::Later;
+        }
         let Ok(mut state) = self.state.try_lock() else {
             return Watched::Later;
         };
-        if !state.catch_up() {
+        if !self.catch_up(&mut state) {
             return Watched::Later;
         }
-        if trust.load(Ordering::Relaxed) {
+        if trust.load(Ordering::Acquire) {
             // Watched by another request meanwhile.
             return Watched::Trusted;
         }
-        if state.highest > MAX_WATCHES && !state.start_over() {
-            return Watched::Later;
+        if state.watches.len() >= MAX_WATCHES {
+            state.start_over(&self.inotify);
         }
-        let watches = match state.walk(dir, relative, identity) {
+        let watches = match state.walk(&self.inotify, dir, relative, identity) {
             Ok(watches) => watches,
             Err(watched) => return watched,
         };
-        trust.store(true, Ordering::Relaxed);
+        trust.store(true, Ordering::Release);
         state.cover(Covered {
             trust: trust.clone(),
             watches,
         });
         // A change made while the watches were being set is in the queue now: it takes the
         // trust just given away.
-        state.catch_up();
-        if trust.load(Ordering::Relaxed) {
+        self.catch_up(&mut state);
+        if trust.load(Ordering::Acquire) {
             Watched::Trusted
         } else {
             Watched::Later
@@ -181,45 +273,11 @@ impl Watcher {
 }
 
 impl State {
-    /// Reads what was queued and takes away the trust it concerns. `false` if the queue could
-    /// not be read (all trust is then taken away).
-    fn catch_up(&mut self) -> bool {
-        let (inotify, mounts) = {
-            let mut fds = [
-                PollFd::new(&self.inotify, PollFlags::IN),
-                PollFd::new(&self.mounts, PollFlags::PRI),
-            ];
-            let zero = rustix::event::Timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            };
-            match rustix::event::poll(&mut fds, Some(&zero)) {
-                Ok(0) => return true,
-                Ok(_) => (fds[0].revents(), fds[1].revents()),
-                Err(_) => {
-                    self.withdraw_all();
-                    return false;
-                }
-            }
-        };
-        if !mounts.is_empty() {
-            // A mount or unmount somewhere: any path may now lead elsewhere.
-            self.withdraw_all();
-        }
-        if inotify.contains(PollFlags::IN) {
-            return self.read_all();
-        }
-        if !inotify.is_empty() {
-            self.withdraw_all();
-            return false;
-        }
-        true
-    }
-
     /// Reads the queue until it is empty, taking away the trust each notification concerns.
-    fn read_all(&mut self) -> bool {
+    /// `false` if it could not be read (all trust is then taken away).
+    fn read_all(&mut self, inotify: &OwnedFd) -> bool {
         let mut buffer = [MaybeUninit::<u8>::uninit(); 4096];
-        let mut reader = inotify::Reader::new(&self.inotify, &mut buffer);
+        let mut reader = inotify::Reader::new(inotify, &mut buffer);
         let mut hits: Vec<(i32, Option<Box<[u8]>>)> = Vec::new();
         let mut everything = false;
         let mut read = 0;
@@ -227,14 +285,18 @@ impl State {
             if reader.is_buffer_empty() {
                 read += 1;
                 if read > MAX_READS {
-                    // A flood: drop all trust rather than hold the lock for it; what is left
-                    // in the queue is read by the next requests.
+                    // A flood: drop all trust rather than read on; what is left in the queue
+                    // is read by the next requests.
                     everything = true;
                     break true;
                 }
             }
             match reader.next() {
                 Ok(event) => {
+                    if event.events().contains(ReadFlags::IGNORED) {
+                        // The watch is gone (its inode removed, or `start_over`).
+                        self.watches.remove(&event.wd());
+                    }
                     if event.events().contains(ReadFlags::QUEUE_OVERFLOW) || event.wd() < 0 {
                         everything = true;
                     } else if !everything {
@@ -266,7 +328,7 @@ impl State {
                 .iter()
                 .any(|(w, n)| *w == wd && name.is_none_or(|name| name == &**n));
             if hit {
-                covered.trust.store(false, Ordering::Relaxed);
+                covered.trust.store(false, Ordering::Release);
             }
             !hit
         });
@@ -274,7 +336,7 @@ impl State {
 
     fn withdraw_all(&mut self) {
         for covered in self.covered.drain(..) {
-            covered.trust.store(false, Ordering::Relaxed);
+            covered.trust.store(false, Ordering::Release);
         }
         self.cleaned = 0;
     }
@@ -289,16 +351,12 @@ impl State {
         }
     }
 
-    /// A new inotify instance, without the old one's watches.
-    fn start_over(&mut self) -> bool {
+    /// Removes every watch (and all trust with them): files dropped from the cache leave theirs
+    /// behind, and this bounds them.
+    fn start_over(&mut self, inotify: &OwnedFd) {
         self.withdraw_all();
-        match inotify::init(CreateFlags::NONBLOCK | CreateFlags::CLOEXEC) {
-            Ok(inotify) => {
-                self.inotify = inotify;
-                self.highest = 0;
-                true
-            }
-            Err(_) => false,
+        for wd in self.watches.drain() {
+            let _ = inotify::remove_watch(inotify, wd);
         }
     }
 
@@ -307,12 +365,13 @@ impl State {
     /// later change of the name is reported); the file must have `identity`.
     fn walk(
         &mut self,
+        inotify: &OwnedFd,
         dir: &File,
         relative: &[u8],
         identity: &Identity,
     ) -> Result<Box<[(i32, Box<[u8]>)]>, Watched> {
         let mut watches = Vec::new();
-        let mut parent = self.add(dir.as_fd(), directory_events())?;
+        let mut parent = self.add(inotify, dir.as_fd(), directory_events())?;
         let mut opened: Option<OwnedFd> = None;
         let mut names = relative.split(|&b| b == b'/').peekable();
         while let Some(name) = names.next() {
@@ -337,7 +396,7 @@ impl State {
             } else {
                 file_events()
             };
-            parent = self.add(fd.as_fd(), events)?;
+            parent = self.add(inotify, fd.as_fd(), events)?;
             opened = Some(fd);
         }
         let file = opened.ok_or(Watched::Never)?;
@@ -362,10 +421,15 @@ impl State {
     }
 
     /// Watches the inode `fd` is open on.
-    fn add(&mut self, fd: rustix::fd::BorrowedFd<'_>, events: WatchFlags) -> Result<i32, Watched> {
+    fn add(
+        &mut self,
+        inotify: &OwnedFd,
+        fd: rustix::fd::BorrowedFd<'_>,
+        events: WatchFlags,
+    ) -> Result<i32, Watched> {
         let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
-        let wd = inotify::add_watch(&self.inotify, path, events).map_err(|_| Watched::Never)?;
-        self.highest = self.highest.max(wd);
+        let wd = inotify::add_watch(inotify, path, events).map_err(|_| Watched::Never)?;
+        self.watches.insert(wd);
         Ok(wd)
     }
 }
@@ -537,6 +601,83 @@ mod tests {
         assert!(watcher.confirms(&trust));
         append(&served.root.join("d/f.txt"), b"more");
         assert!(!watcher.confirms(&trust));
+    }
+
+    /// A thread's first look counts as a mount change (its new descriptor of the mount table
+    /// reports nothing that happened before it was opened): the trust starts over once.
+    #[test]
+    fn a_thread_new_to_a_watcher_starts_its_trust_over() {
+        let served = Served::new();
+        let (watcher, trust) = served.watched("d/f.txt");
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                assert!(!watcher.confirms(&trust));
+                let identity = served.identity("d/f.txt");
+                let watched = watcher.watch(&served.opened, b"d/f.txt", &identity, &trust);
+                assert_eq!(watched, Watched::Trusted);
+                assert!(watcher.confirms(&trust));
+            });
+        });
+        // This thread's descriptor has seen no change since.
+        assert!(watcher.confirms(&trust));
+    }
+
+    /// A change made before another thread asks is seen by that thread, even while a third
+    /// thread is in the middle of reading and applying the notifications.
+    #[test]
+    fn a_change_is_seen_by_every_thread_that_asks_after_it() {
+        use std::sync::atomic::AtomicUsize;
+        use std::sync::mpsc;
+        let served = Served::new();
+        let watcher = Watcher::new().unwrap();
+        let trust: Arc<AtomicBool> = Arc::default();
+        let file = served.root.join("d/f.txt");
+        let round = AtomicUsize::new(0);
+        const ROUNDS: usize = 1500;
+        let (written, seen_written) = mpsc::channel::<()>();
+        let (checked, seen_checked) = mpsc::channel::<bool>();
+        let outcome = std::thread::scope(|scope| {
+            let (watcher, trust, round) = (&watcher, &trust, &round);
+            // Reads the notifications all the time.
+            scope.spawn(move || {
+                while round.load(Ordering::SeqCst) < ROUNDS {
+                    watcher.confirms(trust);
+                }
+            });
+            // Asks once each change has been made.
+            scope.spawn(move || {
+                while seen_written.recv().is_ok() {
+                    checked.send(watcher.confirms(trust)).unwrap();
+                }
+            });
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            let outcome = (|| {
+                for n in 0..ROUNDS {
+                    let identity = served.identity("d/f.txt");
+                    while watcher.watch(&served.opened, b"d/f.txt", &identity, trust)
+                        != Watched::Trusted
+                    {
+                        if std::time::Instant::now() > deadline {
+                            return Err(format!("round {n}: never watched"));
+                        }
+                    }
+                    append(&file, b"x");
+                    written.send(()).unwrap();
+                    if seen_checked.recv().unwrap() {
+                        return Err(format!("round {n}: the change was missed"));
+                    }
+                    round.store(n + 1, Ordering::SeqCst);
+                }
+                Ok(())
+            })();
+            // The other threads stop, whatever happened.
+            round.store(ROUNDS, Ordering::SeqCst);
+            drop(written);
+            outcome
+        });
+        if let Err(error) = outcome {
+            panic!("{error}");
+        }
     }
 
     /// Only the files a notification concerns lose their trust.
