@@ -294,8 +294,10 @@ impl HotFiles {
             return false;
         }
         #[cfg(target_os = "linux")]
-        let watchable = !entry.unwatchable.load(Ordering::Relaxed);
-        if let Some(dir) = dir.filter(|_| watchable && !entry.trust.load(Ordering::Relaxed)) {
+        if let Some(dir) = dir.filter(|_| {
+            // Not watched already, and not found unwatchable.
+            !entry.trust.load(Ordering::Relaxed) && !entry.unwatchable.load(Ordering::Relaxed)
+        }) {
             use super::watch::{Watched, Watcher};
             let watched = match self.watcher.get_or_init(Watcher::new) {
                 Some(watcher) => watcher.watch(dir, key, &entry.identity, &entry.trust),
