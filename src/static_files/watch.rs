@@ -19,10 +19,11 @@
 //! made to its layers directly) is not watched: its requests keep looking at the file.
 //!
 //! While nothing happens, a request takes no lock: it polls the queue (level-triggered, so
-//! several requests can poll it at once) and this thread's own descriptor of the mount table for
-//! this watcher (which reports a change once per descriptor; a new one counts as a change). A request that finds something reads the queue
-//! and applies it under a lock, counted in `applying` from before its read to after it applied
-//! it, so that no other request takes an empty queue for a quiet one meanwhile.
+//! several requests can poll it at once) and this thread's own descriptor of the mount table
+//! (which reports a change once per descriptor, so one thread's `poll` cannot take the report
+//! from another), one per thread for all watchers. A request that finds something reads the
+//! queue and applies it under a lock, counted in `applying` from before its read to after it
+//! applied it, so that no other request takes an empty queue for a quiet one meanwhile.
 
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -31,7 +32,7 @@ use std::fs::File;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rustix::event::{PollFd, PollFlags};
 use rustix::fs::inotify::{self, CreateFlags, ReadFlags, WatchFlags};
@@ -83,10 +84,62 @@ pub(crate) enum Watched {
 }
 
 std::thread_local! {
-    /// This thread's own descriptors of `/proc/self/mountinfo`, one per watcher (keyed by its
-    /// `mount_changes`), whose `POLLPRI` reports a mount or unmount once per descriptor: so
-    /// that one thread's `poll` cannot take the report from another thread or watcher.
-    static MOUNT_TABLES: RefCell<Vec<(Weak<AtomicU64>, File)>> = RefCell::default();
+    /// This thread's own descriptor of `/proc/self/mountinfo`, whose `POLLPRI` reports a mount
+    /// or unmount once per descriptor: so that one thread's `poll` cannot take the report from
+    /// another. Opened at the thread's first look, shared by every watcher.
+    static MOUNT_TABLE: RefCell<Option<File>> = const { RefCell::new(None) };
+}
+
+/// Mount-table changes seen by any thread's descriptor: a watcher whose `mounts_seen` differs
+/// takes all its trust away.
+static MOUNT_CHANGES: AtomicU64 = AtomicU64::new(0);
+
+/// A descriptor of the mount table opened with the first watcher, before any trust was given,
+/// and polled (under its lock) only when a thread opens its own: a new descriptor reports
+/// nothing that happened before it was opened, and this one reports what did, unless another
+/// thread already counted it. `None` without `/proc`.
+static FIRST_TABLE: OnceLock<Option<Mutex<File>>> = OnceLock::new();
+
+fn mount_table() -> Option<File> {
+    File::open("/proc/self/mountinfo").ok()
+}
+
+/// Whether `table` reports a mount-table change (a `poll` of zero timeout); `None` if the poll
+/// failed.
+fn mounts_changed(table: &File) -> Option<bool> {
+    let mut fds = [PollFd::new(table, PollFlags::PRI)];
+    rustix::event::poll(&mut fds, Some(&ZERO)).ok()?;
+    Some(!fds[0].revents().is_empty())
+}
+
+const ZERO: rustix::event::Timespec = rustix::event::Timespec {
+    tv_sec: 0,
+    tv_nsec: 0,
+};
+
+/// Calls `f` with this thread's descriptor of the mount table, opened the first time; `None`
+/// if it cannot be opened, or the changes before it cannot be accounted for.
+fn with_mount_table<R>(f: impl FnOnce(&File) -> R) -> Option<R> {
+    // (`try_with`: not after the thread's own descriptor is gone, at its end.)
+    MOUNT_TABLE
+        .try_with(|table| {
+            let mut table = table.try_borrow_mut().ok()?;
+            if table.is_none() {
+                let opened = mount_table()?;
+                // Opened first, then the first descriptor polled: a change made before `opened`
+                // is reported by that one (or was counted by whoever took its report, under the
+                // lock held here), a change made after it by `opened`.
+                let first = FIRST_TABLE.get()?.as_ref()?.lock().ok()?;
+                if mounts_changed(&first)? {
+                    MOUNT_CHANGES.fetch_add(1, Ordering::SeqCst);
+                }
+                drop(first);
+                *table = Some(opened);
+            }
+            table.as_ref().map(f)
+        })
+        .ok()
+        .flatten()
 }
 
 /// The notifications of one cache. Cheap to ask: one `poll` while nothing happened, without a
@@ -97,10 +150,7 @@ pub(crate) struct Watcher {
     /// while one is at it cannot trust anything yet: the notifications may be in that other
     /// request's hands, not yet applied.
     applying: AtomicUsize,
-    /// Mount-table changes seen by this watcher's descriptors (one per thread), and one more
-    /// for each descriptor opened: a new descriptor reports nothing that happened before it.
-    mount_changes: Arc<AtomicU64>,
-    /// `mount_changes` when this watcher last took all trust away for them.
+    /// [`MOUNT_CHANGES`] when this watcher last took all trust away for them.
     mounts_seen: AtomicU64,
     state: Mutex<State>,
 }
@@ -133,35 +183,17 @@ impl Watcher {
     /// A watcher, or `None` where the kernel has none to give (inotify's instance limit, no
     /// `/proc`).
     pub(crate) fn new() -> Option<Self> {
+        FIRST_TABLE
+            .get_or_init(|| mount_table().map(Mutex::new))
+            .as_ref()?;
+        with_mount_table(|_| ())?;
         let inotify = inotify::init(CreateFlags::NONBLOCK | CreateFlags::CLOEXEC).ok()?;
-        let watcher = Self {
+        Some(Self {
             inotify,
             applying: AtomicUsize::new(0),
-            mount_changes: Arc::default(),
-            mounts_seen: AtomicU64::new(0),
+            // Nothing is trusted yet: changes before now concern nothing.
+            mounts_seen: AtomicU64::new(MOUNT_CHANGES.load(Ordering::SeqCst)),
             state: Mutex::default(),
-        };
-        watcher.with_mount_table(|_| ()).map(|()| watcher)
-    }
-
-    /// Calls `f` with this thread's descriptor of the mount table for this watcher, opened
-    /// (and counted as a change) the first time; `None` if it cannot be opened.
-    fn with_mount_table<R>(&self, f: impl FnOnce(&File) -> R) -> Option<R> {
-        MOUNT_TABLES.with(|tables| {
-            let mut tables = tables.try_borrow_mut().ok()?;
-            let key = Arc::as_ptr(&self.mount_changes);
-            let index = match tables.iter().position(|(k, _)| k.as_ptr() == key) {
-                Some(index) => index,
-                None => {
-                    // Descriptors of watchers gone are closed here.
-                    tables.retain(|(k, _)| k.strong_count() > 0);
-                    let table = File::open("/proc/self/mountinfo").ok()?;
-                    self.mount_changes.fetch_add(1, Ordering::SeqCst);
-                    tables.push((Arc::downgrade(&self.mount_changes), table));
-                    tables.len() - 1
-                }
-            };
-            Some(f(&tables[index].1))
         })
     }
 
@@ -184,37 +216,33 @@ impl Watcher {
     /// Whether nothing happened that this watcher has not applied: no notification queued
     /// (one `poll`, with this thread's mount table), none being applied, no mount change.
     fn quiet(&self) -> bool {
-        let polled = self.with_mount_table(|table| {
+        let polled = with_mount_table(|table| {
             let mut fds = [
                 PollFd::new(&self.inotify, PollFlags::IN),
                 PollFd::new(table, PollFlags::PRI),
             ];
-            let zero = rustix::event::Timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            };
-            let ready = rustix::event::poll(&mut fds, Some(&zero)).ok()?;
+            let ready = rustix::event::poll(&mut fds, Some(&ZERO)).ok()?;
             Some((ready, fds[1].revents()))
         });
         let Some((ready, table)) = polled.flatten() else {
             return false;
         };
         if !table.is_empty() {
-            self.mount_changes.fetch_add(1, Ordering::SeqCst);
+            MOUNT_CHANGES.fetch_add(1, Ordering::SeqCst);
         }
         // The order matters: a request that has read the queue counted itself in `applying`
         // before its read, so a queue found empty above with `applying` at 0 below means every
         // notification read so far has been applied.
         ready == 0
             && self.applying.load(Ordering::SeqCst) == 0
-            && self.mount_changes.load(Ordering::SeqCst) == self.mounts_seen.load(Ordering::SeqCst)
+            && MOUNT_CHANGES.load(Ordering::SeqCst) == self.mounts_seen.load(Ordering::SeqCst)
     }
 
     /// Reads what was queued and takes away the trust it concerns (all of it after a mount
     /// change). `false` if the queue could not be read (all trust is then taken away).
     fn catch_up(&self, state: &mut State) -> bool {
         self.applying.fetch_add(1, Ordering::SeqCst);
-        let mounts = self.mount_changes.load(Ordering::SeqCst);
+        let mounts = MOUNT_CHANGES.load(Ordering::SeqCst);
         if mounts != self.mounts_seen.load(Ordering::SeqCst) {
             // A mount or unmount somewhere: any path may now lead elsewhere.
             state.withdraw_all();
@@ -236,7 +264,7 @@ impl Watcher {
         trust: &Arc<AtomicBool>,
     ) -> Watched {
         // This thread's descriptor of the mount table first: it reports the mounts from now on.
-        if self.with_mount_table(|_| ()).is_none() {
+        if with_mount_table(|_| ()).is_none() {
             return Watched::Later;
         }
         let Ok(mut state) = self.state.try_lock() else {
@@ -434,9 +462,15 @@ impl State {
     }
 }
 
+/// Held for reading by the tests that expect trust to hold, for writing by those that mount:
+/// a mount takes every watcher's trust away, in every test of the process.
+#[cfg(test)]
+pub(crate) static TEST_MOUNTS: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
+    use std::sync::{PoisonError, RwLockReadGuard};
 
     use super::*;
 
@@ -445,10 +479,21 @@ mod tests {
         _dir: tempfile::TempDir,
         root: std::path::PathBuf,
         opened: File,
+        _no_mounts: Option<RwLockReadGuard<'static, ()>>,
     }
 
     impl Served {
+        /// No mount happens in this process while it lives.
         fn new() -> Self {
+            let no_mounts = TEST_MOUNTS.read().unwrap_or_else(PoisonError::into_inner);
+            Self {
+                _no_mounts: Some(no_mounts),
+                ..Self::mounting()
+            }
+        }
+
+        /// For a test that mounts, holding `TEST_MOUNTS` for writing.
+        fn mounting() -> Self {
             let dir = tempfile::tempdir().unwrap();
             let root = dir.path().join("root");
             std::fs::create_dir_all(root.join("d")).unwrap();
@@ -461,6 +506,7 @@ mod tests {
                 _dir: dir,
                 root,
                 opened,
+                _no_mounts: None,
             }
         }
 
@@ -603,23 +649,64 @@ mod tests {
         assert!(!watcher.confirms(&trust));
     }
 
-    /// A thread's first look counts as a mount change (its new descriptor of the mount table
-    /// reports nothing that happened before it was opened): the trust starts over once.
+    /// A thread's first look costs no trust while no mount happened: its new descriptor of the
+    /// mount table is checked against the first one, open since before any trust was given.
     #[test]
-    fn a_thread_new_to_a_watcher_starts_its_trust_over() {
+    fn a_thread_new_to_the_watchers_keeps_their_trust() {
         let served = Served::new();
         let (watcher, trust) = served.watched("d/f.txt");
-        std::thread::scope(|scope| {
-            scope.spawn(|| {
-                assert!(!watcher.confirms(&trust));
-                let identity = served.identity("d/f.txt");
-                let watched = watcher.watch(&served.opened, b"d/f.txt", &identity, &trust);
-                assert_eq!(watched, Watched::Trusted);
-                assert!(watcher.confirms(&trust));
-            });
-        });
-        // This thread's descriptor has seen no change since.
+        let confirmed =
+            std::thread::scope(|scope| scope.spawn(|| watcher.confirms(&trust)).join().unwrap());
+        assert!(confirmed);
         assert!(watcher.confirms(&trust));
+    }
+
+    /// The descriptors of `/proc/self/mountinfo` the process holds.
+    fn mount_tables() -> usize {
+        std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+            .filter(|target| target.ends_with("mountinfo"))
+            .count()
+    }
+
+    /// A thread keeps one descriptor of the mount table however many caches it serves, and
+    /// closes it when it ends.
+    #[test]
+    fn a_thread_holds_one_mount_table_for_all_watchers() {
+        let served = Served::new();
+        let identity = served.identity("d/f.txt");
+        let before = mount_tables();
+        let during = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let watchers: Vec<_> = (0..64)
+                        .map(|_| {
+                            let watcher = Watcher::new().unwrap();
+                            let trust = Arc::default();
+                            let watched =
+                                watcher.watch(&served.opened, b"d/f.txt", &identity, &trust);
+                            assert_eq!(watched, Watched::Trusted);
+                            assert!(watcher.confirms(&trust));
+                            watcher
+                        })
+                        .collect();
+                    let during = mount_tables();
+                    drop(watchers);
+                    during
+                })
+                .join()
+                .unwrap()
+        });
+        // Other tests' threads may open theirs meanwhile: a few, not one per watcher.
+        assert!(
+            during < before + 8,
+            "{before} before, {during} with 64 watchers"
+        );
+        assert!(
+            mount_tables() < during,
+            "the thread's descriptor outlived it"
+        );
     }
 
     /// A change made before another thread asks is seen by that thread, even while a third
@@ -727,7 +814,25 @@ mod tests {
     /// trust away. Needs the right to mount: skipped without it.
     #[test]
     fn a_mount_takes_all_trust_away() {
-        let served = Served::new();
+        let confirmed = with_folder_mounted(|watcher, trust| watcher.confirms(trust));
+        assert_eq!(confirmed, Some(false));
+    }
+
+    /// …also on a thread whose first look comes after the mount (its new descriptor of the
+    /// mount table cannot report it; the first one does).
+    #[test]
+    fn a_mount_before_a_threads_first_look_takes_all_trust_away() {
+        let confirmed = with_folder_mounted(|watcher, trust| {
+            std::thread::scope(|scope| scope.spawn(|| watcher.confirms(trust)).join().unwrap())
+        });
+        assert_eq!(confirmed, Some(false));
+    }
+
+    /// Watches `d/f.txt`, mounts another folder over `d` and calls `check` with the watcher
+    /// and the file's trust before unmounting it. `None` (skipped) without the right to mount.
+    fn with_folder_mounted(check: impl FnOnce(&Watcher, &Arc<AtomicBool>) -> bool) -> Option<bool> {
+        let _mounting = TEST_MOUNTS.write().unwrap_or_else(PoisonError::into_inner);
+        let served = Served::mounting();
         let (watcher, trust) = served.watched("d/f.txt");
         let other = tempfile::tempdir().unwrap();
         std::fs::write(other.path().join("f.txt"), b"mounted bytes\n").unwrap();
@@ -739,13 +844,13 @@ mod tests {
             .status();
         if !mount.is_ok_and(|status| status.success()) {
             eprintln!("skipped: no right to mount here");
-            return;
+            return None;
         }
-        let confirmed = watcher.confirms(&trust);
+        let confirmed = check(&watcher, &trust);
         let unmounted = std::process::Command::new("umount")
             .arg(served.root.join("d"))
             .status();
         assert!(unmounted.is_ok_and(|status| status.success()));
-        assert!(!confirmed);
+        Some(confirmed)
     }
 }
