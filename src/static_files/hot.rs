@@ -17,9 +17,9 @@
 //! middle of its copy; both serve older bytes until the file changes again.
 //!
 //! Once a check has found a file unchanged, the file and the folders on its path are watched
-//! (`watch.rs`, inotify): the requests after that cost one `poll` of the notifications instead
-//! of the check, until a notification concerns the file, its path or the mount table, and the
-//! next request checks the file again. The kernel queues a notification before the call that
+//! (`watch.rs`, inotify): the requests after that cost one `epoll_wait` of the notifications
+//! instead of the check, until a notification concerns the file, its path or the mount table,
+//! and the next request checks the file again. The kernel queues a notification before the call that
 //! made the change returns, so this sees every change the check would.
 //!
 //! With a validity window (`StaticFiles::memory_cache_valid`, off by default), a kept file

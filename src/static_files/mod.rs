@@ -38,7 +38,7 @@
 //! device, inode, size, and modification and change times to the nanosecond — so an edited,
 //! replaced or removed file is never served from memory. A file found unchanged is then watched
 //! with inotify, with the folders on its path and the mount table, and the next requests cost one
-//! `poll` instead of the check until a change is notified; the kernel queues the notification
+//! `epoll_wait` instead of the check until a change is notified; the kernel queues the notification
 //! before the changing call returns, so the rule stays the same (paths through symbolic links and
 //! overlayfs are not watched, and keep the check). A file changed less than a second ago (three
 //! seconds on file systems with whole-second times) is not kept, nor are files on NFS, SMB or FUSE,

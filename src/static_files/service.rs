@@ -291,7 +291,7 @@ impl<S> StaticFiles<S> {
     /// instead of opening, reading and copying it, and it is served from memory only while `fstat`
     /// reports it unchanged — same device, inode, size, modification and change times — so a
     /// changed, replaced or removed file is never served from memory. A file found unchanged is
-    /// watched (inotify) from then on, and its requests cost one `poll` of the notifications
+    /// watched (inotify) from then on, and its requests cost one `epoll_wait` of the notifications
     /// instead, until one concerns it. Files changed less than a second ago, ranges, and every
     /// request while precompressed variants are on go to the file. When the cache is full, entries
     /// unused for 10 s make room; if there are none, new files are not kept. `0` turns the cache

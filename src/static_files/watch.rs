@@ -4,7 +4,7 @@
 //! A kept file is *watched* once it has been found unchanged: its inode, and every directory
 //! its path goes through from the served folder down, each watched by inode (through
 //! `/proc/self/fd`, so that the watch is on the very inode the lookup found). From then on a
-//! request checks for notifications with one `poll` of zero timeout, instead of the
+//! request checks for notifications with one `epoll_wait` of zero timeout, instead of the
 //! `openat2` + `fstat` + `close` of [`super::hot::identity_at`], and serves the kept bytes while
 //! nothing touched the file or the names on its path. The kernel queues a notification within
 //! the call that makes the change (a write, truncation, `chmod`, rename, removal or creation
@@ -18,12 +18,13 @@
 //! of it away. A path with a symbolic link or on overlayfs (whose notifications miss changes
 //! made to its layers directly) is not watched: its requests keep looking at the file.
 //!
-//! While nothing happens, a request takes no lock: it polls the queue (level-triggered, so
-//! several requests can poll it at once) and this thread's own descriptor of the mount table
-//! (which reports a change once per descriptor, so one thread's `poll` cannot take the report
-//! from another), one per thread for all watchers. A request that finds something reads the
-//! queue and applies it under a lock, counted in `applying` from before its read to after it
-//! applied it, so that no other request takes an empty queue for a quiet one meanwhile.
+//! While nothing happens, a request takes no lock: it polls its thread's epoll set, which holds
+//! the queue (level-triggered, so several threads can poll it at once) and this thread's own
+//! descriptor of the mount table (which reports a change once per descriptor, so one thread
+//! cannot take the report from another), one set per thread for all watchers. A request that
+//! finds something reads the queue and applies it under a lock, counted in `applying` from
+//! before its read to after it applied it, so that no other request takes an empty queue for a
+//! quiet one meanwhile.
 
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -34,7 +35,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use rustix::event::{PollFd, PollFlags};
+use rustix::event::{PollFd, PollFlags, epoll};
 use rustix::fs::inotify::{self, CreateFlags, ReadFlags, WatchFlags};
 use rustix::fs::{FileType, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
@@ -84,10 +85,9 @@ pub(crate) enum Watched {
 }
 
 std::thread_local! {
-    /// This thread's own descriptor of `/proc/self/mountinfo`, whose `POLLPRI` reports a mount
-    /// or unmount once per descriptor: so that one thread's `poll` cannot take the report from
-    /// another. Opened at the thread's first look, shared by every watcher.
-    static MOUNT_TABLE: RefCell<Option<File>> = const { RefCell::new(None) };
+    /// What this thread polls: its own descriptor of the mount table and the queues of the
+    /// watchers it asked, in one epoll set. Made at the thread's first look.
+    static THREAD: RefCell<Option<ThreadPoll>> = const { RefCell::new(None) };
 }
 
 /// Mount-table changes seen by any thread's descriptor: a watcher whose `mounts_seen` differs
@@ -99,6 +99,25 @@ static MOUNT_CHANGES: AtomicU64 = AtomicU64::new(0);
 /// nothing that happened before it was opened, and this one reports what did, unless another
 /// thread already counted it. `None` without `/proc`.
 static FIRST_TABLE: OnceLock<Option<Mutex<File>>> = OnceLock::new();
+
+/// The watchers' numbers in the threads' epoll sets (0 is the mount table).
+static NEXT_WATCHER: AtomicU64 = AtomicU64::new(1);
+
+/// The mount table's number in a thread's epoll set.
+const MOUNTS: u64 = 0;
+
+/// How many events one `epoll_wait` takes. More ready than this (queues of other watchers
+/// nobody has read yet) and the answer is "not quiet": the request takes the locked path.
+const EVENTS: usize = 32;
+
+/// Past this many watchers in a thread's epoll set, the set starts over (dropped watchers'
+/// queues leave it when they are closed, but their numbers stay in `registered`).
+const MAX_REGISTERED: usize = 256;
+
+const ZERO: rustix::event::Timespec = rustix::event::Timespec {
+    tv_sec: 0,
+    tv_nsec: 0,
+};
 
 fn mount_table() -> Option<File> {
     File::open("/proc/self/mountinfo").ok()
@@ -112,40 +131,100 @@ fn mounts_changed(table: &File) -> Option<bool> {
     Some(!fds[0].revents().is_empty())
 }
 
-const ZERO: rustix::event::Timespec = rustix::event::Timespec {
-    tv_sec: 0,
-    tv_nsec: 0,
-};
+/// One thread's epoll set: its own descriptor of `/proc/self/mountinfo` (whose `POLLPRI`
+/// reports a mount or unmount once per descriptor, so that one thread cannot take the report
+/// from another), and the queue of each watcher this thread asked (level-triggered: a queue
+/// with notifications stays ready until they are read). One `epoll_wait` of zero timeout
+/// costs what a bare system call does, where a `poll` of the two descriptors costs the two
+/// files' poll methods on top.
+struct ThreadPoll {
+    epoll: OwnedFd,
+    table: File,
+    /// The watchers whose queue is in `epoll`.
+    registered: Vec<u64>,
+}
 
-/// Calls `f` with this thread's descriptor of the mount table, opened the first time; `None`
-/// if it cannot be opened, or the changes before it cannot be accounted for.
-fn with_mount_table<R>(f: impl FnOnce(&File) -> R) -> Option<R> {
-    // (`try_with`: not after the thread's own descriptor is gone, at its end.)
-    MOUNT_TABLE
-        .try_with(|table| {
-            let mut table = table.try_borrow_mut().ok()?;
-            if table.is_none() {
-                let opened = mount_table()?;
-                // Opened first, then the first descriptor polled: a change made before `opened`
-                // is reported by that one (or was counted by whoever took its report, under the
-                // lock held here), a change made after it by `opened`.
-                let first = FIRST_TABLE.get()?.as_ref()?.lock().ok()?;
-                if mounts_changed(&first)? {
-                    MOUNT_CHANGES.fetch_add(1, Ordering::SeqCst);
-                }
-                drop(first);
-                *table = Some(opened);
+impl ThreadPoll {
+    fn new() -> Option<Self> {
+        let table = mount_table()?;
+        // Opened first, then the first descriptor polled: a change made before `table` is
+        // reported by that one (or was counted by whoever took its report, under the lock
+        // held here), a change made after it by `table`.
+        let first = FIRST_TABLE.get()?.as_ref()?.lock().ok()?;
+        if mounts_changed(&first)? {
+            MOUNT_CHANGES.fetch_add(1, Ordering::SeqCst);
+        }
+        drop(first);
+        Some(Self {
+            epoll: epoll_set(&table)?,
+            table,
+            registered: Vec::new(),
+        })
+    }
+
+    /// One `epoll_wait` for `watcher`: whether its queue may hold notifications (ready, or
+    /// more events than one wait takes), and whether the mount table changed. `None` if the
+    /// set cannot be polled.
+    fn poll(&mut self, watcher: &Watcher) -> Option<(bool, bool)> {
+        if !self.registered.contains(&watcher.number) {
+            if self.registered.len() >= MAX_REGISTERED {
+                // A new set (the old one goes once the new one is whole).
+                self.epoll = epoll_set(&self.table)?;
+                self.registered.clear();
             }
-            table.as_ref().map(f)
+            // Added level-triggered: a queue that already holds notifications is ready at once.
+            let data = epoll::EventData::new_u64(watcher.number);
+            epoll::add(&self.epoll, &watcher.inotify, data, epoll::EventFlags::IN).ok()?;
+            self.registered.push(watcher.number);
+        }
+        let mut events = [MaybeUninit::<epoll::Event>::uninit(); EVENTS];
+        let (ready, _) = epoll::wait(&self.epoll, &mut events[..], Some(&ZERO)).ok()?;
+        let mut queued = ready.len() == EVENTS;
+        let mut mounts = false;
+        for event in ready.iter() {
+            // (Copied out: the event is packed.)
+            let data = { event.data };
+            match data.u64() {
+                MOUNTS => mounts = true,
+                n if n == watcher.number => queued = true,
+                _ => {}
+            }
+        }
+        Some((queued, mounts))
+    }
+}
+
+/// A new epoll set with `table` in it (a change `table` has not reported yet is reported by
+/// the new set).
+fn epoll_set(table: &File) -> Option<OwnedFd> {
+    let epoll = epoll::create(epoll::CreateFlags::CLOEXEC).ok()?;
+    let data = epoll::EventData::new_u64(MOUNTS);
+    epoll::add(&epoll, table, data, epoll::EventFlags::PRI).ok()?;
+    Some(epoll)
+}
+
+/// Calls `f` with this thread's epoll set, made the first time; `None` if it cannot be made.
+fn with_thread<R>(f: impl FnOnce(&mut ThreadPoll) -> R) -> Option<R> {
+    // (`try_with`: not after the thread's own set is gone, at its end.)
+    THREAD
+        .try_with(|thread| {
+            let mut thread = thread.try_borrow_mut().ok()?;
+            if thread.is_none() {
+                *thread = Some(ThreadPoll::new()?);
+            }
+            thread.as_mut().map(f)
         })
         .ok()
         .flatten()
 }
 
-/// The notifications of one cache. Cheap to ask: one `poll` while nothing happened, without a
-/// lock.
+/// The notifications of one cache. Cheap to ask: one `epoll_wait` while nothing happened,
+/// without a lock.
 pub(crate) struct Watcher {
     inotify: OwnedFd,
+    /// This watcher's number in the threads' epoll sets (never reused: a descriptor number
+    /// is, once the queue is closed).
+    number: u64,
     /// Requests reading or applying notifications now. A request that finds the queue empty
     /// while one is at it cannot trust anything yet: the notifications may be in that other
     /// request's hands, not yet applied.
@@ -186,10 +265,11 @@ impl Watcher {
         FIRST_TABLE
             .get_or_init(|| mount_table().map(Mutex::new))
             .as_ref()?;
-        with_mount_table(|_| ())?;
+        with_thread(|_| ())?;
         let inotify = inotify::init(CreateFlags::NONBLOCK | CreateFlags::CLOEXEC).ok()?;
         Some(Self {
             inotify,
+            number: NEXT_WATCHER.fetch_add(1, Ordering::Relaxed),
             applying: AtomicUsize::new(0),
             // Nothing is trusted yet: changes before now concern nothing.
             mounts_seen: AtomicU64::new(MOUNT_CHANGES.load(Ordering::SeqCst)),
@@ -214,26 +294,19 @@ impl Watcher {
     }
 
     /// Whether nothing happened that this watcher has not applied: no notification queued
-    /// (one `poll`, with this thread's mount table), none being applied, no mount change.
+    /// (one `epoll_wait`, with this thread's mount table), none being applied, no mount
+    /// change.
     fn quiet(&self) -> bool {
-        let polled = with_mount_table(|table| {
-            let mut fds = [
-                PollFd::new(&self.inotify, PollFlags::IN),
-                PollFd::new(table, PollFlags::PRI),
-            ];
-            let ready = rustix::event::poll(&mut fds, Some(&ZERO)).ok()?;
-            Some((ready, fds[1].revents()))
-        });
-        let Some((ready, table)) = polled.flatten() else {
+        let Some((queued, mounts)) = with_thread(|thread| thread.poll(self)).flatten() else {
             return false;
         };
-        if !table.is_empty() {
+        if mounts {
             MOUNT_CHANGES.fetch_add(1, Ordering::SeqCst);
         }
         // The order matters: a request that has read the queue counted itself in `applying`
         // before its read, so a queue found empty above with `applying` at 0 below means every
         // notification read so far has been applied.
-        ready == 0
+        !queued
             && self.applying.load(Ordering::SeqCst) == 0
             && MOUNT_CHANGES.load(Ordering::SeqCst) == self.mounts_seen.load(Ordering::SeqCst)
     }
@@ -264,7 +337,7 @@ impl Watcher {
         trust: &Arc<AtomicBool>,
     ) -> Watched {
         // This thread's descriptor of the mount table first: it reports the mounts from now on.
-        if with_mount_table(|_| ()).is_none() {
+        if with_thread(|_| ()).is_none() {
             return Watched::Later;
         }
         let Ok(mut state) = self.state.try_lock() else {
@@ -488,12 +561,14 @@ mod tests {
             let no_mounts = TEST_MOUNTS.read().unwrap_or_else(PoisonError::into_inner);
             Self {
                 _no_mounts: Some(no_mounts),
-                ..Self::mounting()
+                ..Self::unlocked()
             }
         }
 
-        /// For a test that mounts, holding `TEST_MOUNTS` for writing.
-        fn mounting() -> Self {
+        /// Without taking `TEST_MOUNTS`: for a test that holds it already (for writing, to
+        /// mount; for reading, for several folders: a second read lock could wait for a
+        /// waiting writer forever).
+        fn unlocked() -> Self {
             let dir = tempfile::tempdir().unwrap();
             let root = dir.path().join("root");
             std::fs::create_dir_all(root.join("d")).unwrap();
@@ -661,26 +736,28 @@ mod tests {
         assert!(watcher.confirms(&trust));
     }
 
-    /// The descriptors of `/proc/self/mountinfo` the process holds.
-    fn mount_tables() -> usize {
+    /// The descriptors of `/proc/self/mountinfo` and the epoll sets the process holds.
+    fn thread_descriptors() -> usize {
         std::fs::read_dir("/proc/self/fd")
             .unwrap()
             .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
-            .filter(|target| target.ends_with("mountinfo"))
+            .filter(|target| {
+                target.ends_with("mountinfo") || target.as_os_str() == "anon_inode:[eventpoll]"
+            })
             .count()
     }
 
-    /// A thread keeps one descriptor of the mount table however many caches it serves, and
-    /// closes it when it ends.
+    /// A thread keeps one descriptor of the mount table and one epoll set however many caches
+    /// it serves.
     #[test]
-    fn a_thread_holds_one_mount_table_for_all_watchers() {
+    fn a_thread_holds_two_descriptors_for_all_watchers() {
         let served = Served::new();
         let identity = served.identity("d/f.txt");
-        let before = mount_tables();
+        let before = thread_descriptors();
         let during = std::thread::scope(|scope| {
             scope
                 .spawn(|| {
-                    let watchers: Vec<_> = (0..64)
+                    let _watchers: Vec<_> = (0..24)
                         .map(|_| {
                             let watcher = Watcher::new().unwrap();
                             let trust = Arc::default();
@@ -691,22 +768,57 @@ mod tests {
                             watcher
                         })
                         .collect();
-                    let during = mount_tables();
-                    drop(watchers);
-                    during
+                    thread_descriptors()
                 })
                 .join()
                 .unwrap()
         });
         // Other tests' threads may open theirs meanwhile: a few, not one per watcher.
         assert!(
-            during < before + 8,
-            "{before} before, {during} with 64 watchers"
+            during < before + 12,
+            "{before} before, {during} with 24 watchers"
         );
+    }
+
+    /// A watcher made after another was dropped (whose queue may have had the same descriptor
+    /// number) is heard on a thread that asked the first one.
+    #[test]
+    fn a_watcher_made_after_another_was_dropped_is_heard() {
+        let served = Served::new();
+        let (first, trust) = served.watched("d/f.txt");
+        drop(first);
+        trust.store(false, Ordering::Relaxed);
+        let (second, trust) = served.watched("d/f.txt");
+        append(&served.root.join("d/f.txt"), b"more");
+        assert!(!second.confirms(&trust));
+    }
+
+    /// More queues ready than one `epoll_wait` takes (other caches' notifications nobody has
+    /// read) do not hide a watcher's own, and do not take its trust away.
+    #[test]
+    fn many_other_queues_ready_do_not_hide_a_watchers_own() {
+        let _no_mounts = TEST_MOUNTS.read().unwrap_or_else(PoisonError::into_inner);
+        let others: Vec<_> = (0..EVENTS + 4)
+            .map(|_| {
+                let served = Served::unlocked();
+                let (watcher, trust) = served.watched("d/f.txt");
+                (served, watcher, trust)
+            })
+            .collect();
+        let served = Served::unlocked();
+        let (watcher, trust) = served.watched("d/f.txt");
+        for (other, ..) in &others {
+            append(&other.root.join("d/f.txt"), b"more");
+        }
+        assert!(watcher.confirms(&trust), "another cache's change");
+        append(&served.root.join("d/f.txt"), b"more");
         assert!(
-            mount_tables() < during,
-            "the thread's descriptor outlived it"
+            !watcher.confirms(&trust),
+            "its own change, behind the others"
         );
+        for (_, other, trust) in &others {
+            assert!(!other.confirms(trust));
+        }
     }
 
     /// A change made before another thread asks is seen by that thread, even while a third
@@ -832,7 +944,7 @@ mod tests {
     /// and the file's trust before unmounting it. `None` (skipped) without the right to mount.
     fn with_folder_mounted(check: impl FnOnce(&Watcher, &Arc<AtomicBool>) -> bool) -> Option<bool> {
         let _mounting = TEST_MOUNTS.write().unwrap_or_else(PoisonError::into_inner);
-        let served = Served::mounting();
+        let served = Served::unlocked();
         let (watcher, trust) = served.watched("d/f.txt");
         let other = tempfile::tempdir().unwrap();
         std::fs::write(other.path().join("f.txt"), b"mounted bytes\n").unwrap();
