@@ -23,7 +23,9 @@
 # subclass, 2 for tls).
 #
 # BEFORE=/path/to/an/older/basehttp adds that binary as `basehttp-before` (same flags as
-# basehttp-q) to the file, listing and CGI scenarios, for before/after tables from one run:
+# basehttp-q) to the file, listing and CGI scenarios, for before/after tables from one run (with
+# --memory-cache-valid and --sendfile too, if it has them); BEFORE_HELLO=/path/to/an/older
+# bench_hello example adds `basehttp-handler-before` to the handler scenario:
 #
 #   git worktree add /tmp/before <commit> && (cd /tmp/before && cargo build --release --bin basehttp)
 #   BEFORE=/tmp/before/target/release/basehttp benches/performance.sh small medium
@@ -43,13 +45,21 @@ NGINX='nginx={ROOT}/benches/servers/nginx.sh {PORT} {DIR}'
 LIGHTTPD='lighttpd={ROOT}/benches/servers/lighttpd.sh {PORT} {DIR}'
 SERVEDIR='servedir={RELEASE}/examples/bench_anchors {PORT} servedir {DIR}'
 # The older binary's -s arguments, if any.
-BEFORE_Q=() BEFORE_VALID=() BEFORE_CGI=() BEFORE_SENDFILE=()
+BEFORE_Q=() BEFORE_VALID=() BEFORE_CGI=() BEFORE_SENDFILE=() BEFORE_HANDLER=()
 if [ -n "${BEFORE:-}" ]; then
     BEFORE_Q=(-s "basehttp-before=$BEFORE {PORT} --bind 127.0.0.1 --directory {DIR} --protocol HTTP/1.1 -q")
-    # The memory cache's validity window (if the older binary has it: 0.1.0 after 752e5b0).
-    BEFORE_VALID=(-s "basehttp-before-valid-1s=$BEFORE {PORT} --bind 127.0.0.1 --directory {DIR} --protocol HTTP/1.1 -q --memory-cache-valid 1")
     BEFORE_CGI=(-s "basehttp-cgi-before=$BEFORE {PORT} --bind 127.0.0.1 --directory {DIR} --protocol HTTP/1.1 --cgi -q")
-    BEFORE_SENDFILE=(-s "basehttp-before-sendfile=$BEFORE {PORT} --bind 127.0.0.1 --directory {DIR} --protocol HTTP/1.1 -q --sendfile")
+    # The memory cache's validity window and sendfile, if the older binary has them.
+    before_help=$("$BEFORE" --help 2>&1 || true)
+    if [[ $before_help == *--memory-cache-valid* ]]; then
+        BEFORE_VALID=(-s "basehttp-before-valid-1s=$BEFORE {PORT} --bind 127.0.0.1 --directory {DIR} --protocol HTTP/1.1 -q --memory-cache-valid 1")
+    fi
+    if [[ $before_help == *--sendfile* ]]; then
+        BEFORE_SENDFILE=(-s "basehttp-before-sendfile=$BEFORE {PORT} --bind 127.0.0.1 --directory {DIR} --protocol HTTP/1.1 -q --sendfile")
+    fi
+fi
+if [ -n "${BEFORE_HELLO:-}" ]; then
+    BEFORE_HANDLER=(-s "basehttp-handler-before=$BEFORE_HELLO {PORT} handler")
 fi
 
 scenarios=("$@")
@@ -101,6 +111,7 @@ for s in "${scenarios[@]}"; do
     handler)
         "${LOAD[@]}" -u /hello -c 32 -m ka,close -b hello-hyper \
             -s 'basehttp-handler={RELEASE}/examples/bench_hello {PORT} handler' \
+            "${BEFORE_HANDLER[@]}" \
             -s 'basehttp-logged={RELEASE}/examples/bench_hello {PORT} logged' \
             -s 'basehttp-bare={RELEASE}/examples/bench_hello {PORT} hyper' \
             -s 'hello-hyper={RELEASE}/examples/bench_anchors {PORT} hello' \
