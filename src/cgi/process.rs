@@ -187,8 +187,16 @@ impl Reaper {
         };
         self.fd = None;
         if let Some(cgroup) = self.cgroup.take() {
-            // Writes to cgroupfs (and, when the pool is full, an `rmdir`): off the runtime.
-            drop(tokio::task::spawn_blocking(move || cgroup.release()));
+            // Nothing left (the common case): straight back to the pool. Otherwise a write to
+            // cgroupfs (and, when the pool is full, an `rmdir`): off the runtime.
+            let left = if cgroup.is_empty() {
+                cgroup.recycle().err()
+            } else {
+                Some(cgroup)
+            };
+            if let Some(cgroup) = left {
+                drop(tokio::task::spawn_blocking(move || cgroup.release()));
+            }
         }
         Ok(status
             .exit_status()

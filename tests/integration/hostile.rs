@@ -49,10 +49,16 @@ impl Root {
             "#!/bin/sh\nprintf 'Content-Type: application/octet-stream\\nContent-Length: 3000000\\n\\n'\n\
              exec head -c 3000000 /dev/zero\n",
         );
-        // Starts a daemon in a session of its own, out of the script's process group.
+        // Starts a daemon in a session of its own, out of the script's process group. The
+        // daemon writes its own pid (`setsid` forks when it is a group leader, so `$!` may be
+        // a process that is gone at once), and the script answers once it has.
         root.script(
             "daemon.sh",
-            "#!/bin/sh\nsetsid sleep 300 </dev/null >/dev/null 2>&1 &\necho $! > \"$PIDS/daemon\"\n\
+            "#!/bin/sh\n\
+             setsid sh -c 'echo $$ > \"$PIDS/daemon.new\" && mv \"$PIDS/daemon.new\" \"$PIDS/daemon\"; exec sleep 300' \
+             </dev/null >/dev/null 2>&1 &\n\
+             i=0\n\
+             while [ ! -e \"$PIDS/daemon\" ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i + 1)); done\n\
              printf 'Content-Type: text/plain\\n\\nstarted\\n'\n",
         );
         root.script(
