@@ -40,6 +40,20 @@ use tokio::net::TcpStream;
 /// how far a body runs ahead of the socket.
 pub(crate) const MAX_REGION: usize = 2 << 20;
 
+/// Where each `sendfile` call ends: at the next multiple of 256 KiB of the connection's output
+/// (the first call is shorter by the response head). Measured on loopback against one `curl`:
+/// calls of 256 KiB that end on such a boundary keep the client busy between calls, where
+/// unaligned or 2 MiB calls let it fall asleep and be woken up 4 to 6 times as often, which
+/// costs the server more than the data (lighttpd sends the same way).
+const SEND_ALIGN: u64 = 256 << 10;
+
+/// How much of `left` bytes one `sendfile` call sends when the connection has written `written`
+/// bytes: up to the next multiple of [`SEND_ALIGN`].
+fn send_len(written: u64, left: usize) -> usize {
+    let to_boundary = SEND_ALIGN - written % SEND_ALIGN;
+    usize::try_from(to_boundary).map_or(left, |n| n.min(left))
+}
+
 /// The buffer every placeholder is a slice of: zeros, allocated once, never read or written.
 fn placeholders() -> &'static [u8] {
     static BUFFER: OnceLock<&'static [u8]> = OnceLock::new();
@@ -84,13 +98,14 @@ impl Regions {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Sends (part of) the region `placeholder` stands for to `tcp`: what `poll_write` of the
-    /// placeholder would have returned.
+    /// Sends (part of) the region `placeholder` stands for to `tcp`, which has carried
+    /// `written` bytes so far: what `poll_write` of the placeholder would have returned.
     pub(crate) fn poll_send(
         &self,
         tcp: &TcpStream,
         cx: &mut Context<'_>,
         placeholder: &[u8],
+        written: u64,
     ) -> Poll<io::Result<usize>> {
         let mut queue = self.lock();
         let Some(region) = queue.front_mut() else {
@@ -111,7 +126,7 @@ impl Regions {
                     tcp,
                     &*region.file,
                     Some(&mut offset),
-                    region.left,
+                    send_len(written, region.left),
                 )?)
             });
             match sent {
@@ -230,7 +245,18 @@ mod tests {
         );
     }
 
-    /// Regions go out whole and in order, in as many calls as the socket takes; a placeholder
+    #[test]
+    fn each_call_ends_on_the_next_boundary_of_the_output() {
+        // After a 263-byte head, the first call completes the first 256 KiB.
+        assert_eq!(send_len(263, 2 << 20), (256 << 10) - 263);
+        assert_eq!(send_len(256 << 10, 2 << 20), 256 << 10);
+        assert_eq!(send_len((256 << 10) + 1, 10), 10);
+        assert_eq!(send_len(0, 0), 0);
+        assert_eq!(send_len(u64::MAX, 2 << 20), 1);
+    }
+
+    /// Regions go out whole and in order, in as many calls as the socket takes, each call
+    /// ending on a 256 KiB boundary of the output unless the region ends first; a placeholder
     /// without its region, or of another length, fails instead of being sent.
     #[tokio::test]
     async fn regions_are_sent_in_place_of_their_placeholders() {
@@ -243,20 +269,32 @@ mod tests {
             client.read_to_end(&mut got).await.unwrap();
             got
         });
+        // What a response head would have written first.
+        let mut written = 263u64;
         for (offset, len) in [(5u64, 2 << 20), (0, 7), ((2 << 20) + 5, 100_000)] {
             let placeholder = regions.push(file.clone(), offset, len);
             let mut at = 0;
             while at < placeholder.len() {
-                at += std::future::poll_fn(|cx| regions.poll_send(&server, cx, &placeholder[at..]))
-                    .await
-                    .unwrap();
+                let sent = std::future::poll_fn(|cx| {
+                    regions.poll_send(&server, cx, &placeholder[at..], written)
+                })
+                .await
+                .unwrap();
+                at += sent;
+                written += sent as u64;
+                assert!(
+                    sent as u64 <= SEND_ALIGN
+                        && (written % SEND_ALIGN == 0 || at == placeholder.len()),
+                    "a call of {sent} bytes ended at {written}, inside the region"
+                );
             }
         }
         let stray = Bytes::from_static(&placeholders()[..10]);
-        let refused = std::future::poll_fn(|cx| regions.poll_send(&server, cx, &stray)).await;
+        let refused = std::future::poll_fn(|cx| regions.poll_send(&server, cx, &stray, 0)).await;
         assert!(refused.is_err());
         let _ = regions.push(file.clone(), 0, 10);
-        let refused = std::future::poll_fn(|cx| regions.poll_send(&server, cx, &stray[..5])).await;
+        let refused =
+            std::future::poll_fn(|cx| regions.poll_send(&server, cx, &stray[..5], 0)).await;
         assert!(refused.is_err());
         drop(server);
         let got = reader.await.unwrap();
@@ -277,12 +315,13 @@ mod tests {
         let (server, _client) = pair().await;
         let regions = Regions::default();
         let placeholder = regions.push(file, 0, 5000);
-        let first = std::future::poll_fn(|cx| regions.poll_send(&server, cx, &placeholder))
+        let first = std::future::poll_fn(|cx| regions.poll_send(&server, cx, &placeholder, 0))
             .await
             .unwrap();
         assert_eq!(first, 1000);
         let rest =
-            std::future::poll_fn(|cx| regions.poll_send(&server, cx, &placeholder[1000..])).await;
+            std::future::poll_fn(|cx| regions.poll_send(&server, cx, &placeholder[1000..], 1000))
+                .await;
         assert_eq!(rest.unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
     }
 }

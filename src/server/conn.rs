@@ -110,6 +110,7 @@ impl<T: tokio::io::AsyncRead> tokio::io::AsyncRead for ActivityIo<T> {
 fn write_placeholders<T>(
     inner: Pin<&mut T>,
     regions: &crate::sendfile::Regions,
+    written: u64,
     cx: &mut Context<'_>,
     bufs: &[std::io::IoSlice<'_>],
 ) -> Option<Poll<std::io::Result<usize>>>
@@ -125,7 +126,7 @@ where
     let tcp = (Pin::into_ref(inner).get_ref() as &dyn std::any::Any)
         .downcast_ref::<tokio::net::TcpStream>();
     Some(match tcp {
-        Some(tcp) => regions.poll_send(tcp, cx, &bufs[0]),
+        Some(tcp) => regions.poll_send(tcp, cx, &bufs[0], written),
         None => Poll::Ready(Err(std::io::Error::other(
             "a file placeholder on a socket that cannot send files (not sent)",
         ))),
@@ -146,7 +147,13 @@ where
         #[cfg(sendfile)]
         if let Some(regions) = this.control.sendfile() {
             let bufs = [std::io::IoSlice::new(buf)];
-            if let Some(result) = write_placeholders(this.inner.as_mut(), regions, cx, &bufs) {
+            if let Some(result) = write_placeholders(
+                this.inner.as_mut(),
+                regions,
+                this.control.written(),
+                cx,
+                &bufs,
+            ) {
                 this.control.record_write(&result);
                 return result;
             }
@@ -222,7 +229,13 @@ where
         let mut this = self.project();
         #[cfg(sendfile)]
         if let Some(regions) = this.control.sendfile() {
-            if let Some(result) = write_placeholders(this.inner.as_mut(), regions, cx, bufs) {
+            if let Some(result) = write_placeholders(
+                this.inner.as_mut(),
+                regions,
+                this.control.written(),
+                cx,
+                bufs,
+            ) {
                 this.control.record_write(&result);
                 return result;
             }
