@@ -208,6 +208,12 @@ pub(crate) struct Control {
     writes: AtomicU64,
     /// Whether the last write attempt found the socket full (the client is not reading).
     write_blocked: AtomicBool,
+    /// Write attempts that found the socket full.
+    blocked_writes: AtomicU64,
+    /// The connection's TCP socket, for file bodies to ask how much of what was written the
+    /// client has yet to acknowledge (`-1`: not a TCP socket, or not known).
+    #[cfg(all(feature = "fs", target_os = "linux"))]
+    socket: std::sync::atomic::AtomicI32,
     /// Bytes written to the socket.
     written: AtomicU64,
     /// A response body is holding its next chunk back until the socket takes what came before.
@@ -253,6 +259,9 @@ impl Default for Control {
             reads_at_done: AtomicU64::new(0),
             writes: AtomicU64::new(0),
             write_blocked: AtomicBool::new(false),
+            blocked_writes: AtomicU64::new(0),
+            #[cfg(all(feature = "fs", target_os = "linux"))]
+            socket: std::sync::atomic::AtomicI32::new(-1),
             written: AtomicU64::new(0),
             parked: AtomicBool::new(false),
             evicted: AtomicBool::new(false),
@@ -360,9 +369,42 @@ impl Control {
                     self.wake();
                 }
             }
-            Poll::Pending => self.write_blocked.store(true, Ordering::Relaxed),
+            Poll::Pending => {
+                self.write_blocked.store(true, Ordering::Relaxed);
+                self.blocked_writes.fetch_add(1, Ordering::Relaxed);
+            }
             _ => {}
         }
+    }
+
+    /// Write attempts so far that found the socket full.
+    #[cfg_attr(not(feature = "fs"), allow(dead_code))]
+    pub(crate) fn blocked_writes(&self) -> u64 {
+        self.blocked_writes.load(Ordering::Relaxed)
+    }
+
+    /// Records the connection's TCP socket (its descriptor stays open as long as anything
+    /// polls the connection's response bodies: hyper owns both).
+    #[cfg(all(feature = "fs", target_os = "linux"))]
+    pub(crate) fn set_socket(&self, fd: std::os::fd::RawFd) {
+        self.socket.store(fd, Ordering::Relaxed);
+    }
+
+    /// The bytes written to the connection's TCP socket that the client has not acknowledged
+    /// yet (sent or not): `None` when the connection is not known to be on a TCP socket.
+    #[cfg(all(feature = "fs", target_os = "linux"))]
+    pub(crate) fn unacknowledged(&self) -> Option<u64> {
+        let fd = self.socket.load(Ordering::Relaxed);
+        if fd < 0 {
+            return None;
+        }
+        let mut queued: libc::c_int = 0;
+        // SAFETY: ioctl(fd, SIOCOUTQ, &mut int) writes one `int` through the pointer, alive for
+        // the call. `fd` is the connection's socket, open while its bodies are polled; were it
+        // ever another descriptor, the call would fail or report a number, nothing more.
+        #[allow(unsafe_code)]
+        let result = unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut queued as *mut libc::c_int) };
+        (result == 0).then(|| u64::try_from(queued).unwrap_or(0))
     }
 
     /// Bytes written to the socket so far.

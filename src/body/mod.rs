@@ -109,12 +109,17 @@ impl Body {
         Self::of(Kind::File(body))
     }
 
-    /// Lets a file body send what is in the page cache with `sendfile` on `control`'s
-    /// connection (the server's call, as it hands the response to hyper).
-    #[cfg(sendfile)]
-    pub(crate) fn send_files(&mut self, control: &std::sync::Arc<crate::connection::Control>) {
+    /// Hands a file body the connection that writes it (the server's call, as it hands the
+    /// response to hyper): its reads grow while the socket keeps up (`paced`, HTTP/1), and
+    /// what is in the page cache goes out with `sendfile` where the connection can.
+    #[cfg(feature = "fs")]
+    pub(crate) fn attach(
+        &mut self,
+        control: &std::sync::Arc<crate::connection::Control>,
+        paced: bool,
+    ) {
         if let Kind::File(file) = &mut self.kind {
-            file.send_files(control);
+            file.attach(control, paced);
         }
     }
 

@@ -73,7 +73,14 @@ pin_project! {
 }
 
 impl<T> ActivityIo<T> {
-    pub(crate) fn new(inner: T, control: Arc<Control>, linger: Linger) -> Self {
+    pub(crate) fn new(inner: T, control: Arc<Control>, linger: Linger) -> Self
+    where
+        T: 'static,
+    {
+        #[cfg(all(feature = "fs", target_os = "linux"))]
+        if let Some(tcp) = (&inner as &dyn std::any::Any).downcast_ref::<tokio::net::TcpStream>() {
+            control.set_socket(std::os::fd::AsRawFd::as_raw_fd(tcp));
+        }
         Self {
             inner,
             control,
@@ -387,17 +394,18 @@ pin_project! {
 }
 
 impl<B: 'static> TrackedBody<B> {
-    fn new(#[cfg_attr(not(sendfile), allow(unused_mut))] mut body: B, guard: InFlight) -> Self {
+    fn new(
+        #[cfg_attr(not(feature = "fs"), allow(unused_mut))] mut body: B,
+        guard: InFlight,
+    ) -> Self {
         let control = &guard.0;
-        // A file body nothing has wrapped, on a connection that can: sent with `sendfile`.
-        #[cfg(sendfile)]
-        if control.sendfile().is_some() {
-            if let Some(body) = (&mut body as &mut dyn std::any::Any).downcast_mut::<crate::Body>()
-            {
-                body.send_files(control);
-            }
-        }
         let slot = control.is_multiplexed().then(|| control.wait_slot());
+        // A file body nothing has wrapped: paced by this socket on HTTP/1, and sent with
+        // `sendfile` where the connection can.
+        #[cfg(feature = "fs")]
+        if let Some(body) = (&mut body as &mut dyn std::any::Any).downcast_mut::<crate::Body>() {
+            body.attach(control, slot.is_none());
+        }
         let written_at_start = control.written();
         Self::Body {
             body,
