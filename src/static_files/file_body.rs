@@ -150,12 +150,15 @@ impl FileBody {
             if self.remaining > CHUNK as u64 {
                 let written = pace.control.written();
                 let blocked = pace.control.blocked_writes();
-                if blocked == pace.blocked && keeps_up(&pace.control, self.chunk) {
-                    if written != pace.written {
-                        self.chunk = (self.chunk * 2).min(MAX_CHUNK);
-                    }
-                } else {
+                if blocked != pace.blocked {
                     self.chunk = CHUNK;
+                } else if written != pace.written {
+                    // Asked only then: the first read of a body makes no extra system call.
+                    self.chunk = if keeps_up(&pace.control, self.chunk) {
+                        (self.chunk * 2).min(MAX_CHUNK)
+                    } else {
+                        CHUNK
+                    };
                 }
                 pace.written = written;
                 pace.blocked = blocked;
