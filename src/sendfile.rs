@@ -48,10 +48,16 @@ pub(crate) const MAX_REGION: usize = 2 << 20;
 const SEND_ALIGN: u64 = 256 << 10;
 
 /// How much of `left` bytes one `sendfile` call sends when the connection has written `written`
-/// bytes: up to the next multiple of [`SEND_ALIGN`].
+/// bytes: up to the next multiple of [`SEND_ALIGN`], or the whole region when less than a
+/// quarter of that would be left after the boundary. Regions are cut in the file and the
+/// boundaries fall in the output, so without that every region would end in a call the size of
+/// the response head: a packet of its own.
 fn send_len(written: u64, left: usize) -> usize {
     let to_boundary = SEND_ALIGN - written % SEND_ALIGN;
-    usize::try_from(to_boundary).map_or(left, |n| n.min(left))
+    match usize::try_from(to_boundary + SEND_ALIGN / 4) {
+        Ok(most) if left > most => usize::try_from(to_boundary).unwrap_or(left),
+        _ => left,
+    }
 }
 
 /// The buffer every placeholder is a slice of: zeros, allocated once, never read or written.
@@ -253,10 +259,15 @@ mod tests {
         assert_eq!(send_len((256 << 10) + 1, 10), 10);
         assert_eq!(send_len(0, 0), 0);
         assert_eq!(send_len(u64::MAX, 2 << 20), 1);
+        // The last call of a region takes a tail shorter than 64 KiB with it.
+        assert_eq!(send_len(1 << 20, (256 << 10) + 263), (256 << 10) + 263);
+        assert_eq!(send_len(1 << 20, 320 << 10), 320 << 10);
+        assert_eq!(send_len(1 << 20, (320 << 10) + 1), 256 << 10);
     }
 
     /// Regions go out whole and in order, in as many calls as the socket takes, each call
-    /// ending on a 256 KiB boundary of the output unless the region ends first; a placeholder
+    /// ending on a 256 KiB boundary of the output unless the region ends first, and none
+    /// leaving a short tail of its region behind; a placeholder
     /// without its region, or of another length, fails instead of being sent.
     #[tokio::test]
     async fn regions_are_sent_in_place_of_their_placeholders() {
@@ -283,9 +294,14 @@ mod tests {
                 at += sent;
                 written += sent as u64;
                 assert!(
-                    sent as u64 <= SEND_ALIGN
+                    sent as u64 <= SEND_ALIGN + SEND_ALIGN / 4
                         && (written % SEND_ALIGN == 0 || at == placeholder.len()),
                     "a call of {sent} bytes ended at {written}, inside the region"
+                );
+                assert!(
+                    at == placeholder.len() || placeholder.len() - at >= (SEND_ALIGN / 4) as usize,
+                    "a call left a tail of {} bytes",
+                    placeholder.len() - at
                 );
             }
         }

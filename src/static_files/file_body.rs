@@ -1,6 +1,6 @@
 //! A file streamed as a response body: data already in the page cache is read on the spot
-//! (`RWF_NOWAIT`, Linux), anything else in large reads on the blocking pool with one read ahead;
-//! a clean failure if the file shrinks while it is being sent.
+//! (`RWF_NOWAIT`, Linux), anything else in large reads on the blocking pool, each read deciding
+//! again where the next comes from; a clean failure if the file shrinks while it is being sent.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -17,7 +17,7 @@ use crate::handler::BoxError;
 
 /// How much a read fetches at first, and again after a write found the socket full: 64 KiB.
 /// Large enough that the thread-pool round trip is noise, small enough that a client that
-/// does not read costs at most two of them (one in hyper's hands, one read ahead).
+/// does not read costs little: one of them, in hyper's hands.
 pub(crate) const CHUNK: usize = 64 * 1024;
 
 /// How much a read fetches at most: 512 KiB. Reads double from [`CHUNK`] up to this while the
@@ -25,7 +25,7 @@ pub(crate) const CHUNK: usize = 64 * 1024;
 /// the client is woken up less often. Measured on loopback against one `curl` of a 64 MiB
 /// file, 11 interleaved rounds: 31.1 ms a download with 64 KiB writes growing to 256 KiB,
 /// 25.3 ms to 512 KiB, 25.4 ms to 1 MiB (lighttpd's `sendfile`: 22.1 ms). A client that stops
-/// reading after a fast start holds at most two reads of this size.
+/// reading after a fast start holds one read of this size.
 const MAX_CHUNK: usize = 512 * 1024;
 
 /// A piece of the body: literal bytes (multipart headers) or a range of the file.
@@ -177,13 +177,14 @@ impl FileBody {
     }
 
     /// Takes the result of a read: the frame to hand out, or `None` to go on polling (the
-    /// state then holds the error to end with). `read_ahead` starts the next blocking read at
-    /// once (data that came from the disk is likely followed by more from the disk).
+    /// state then holds the error to end with). The next read is not started here, even after
+    /// one from the disk: the next poll tries the page cache (and `sendfile`) first, so a file
+    /// with a few pages evicted goes back to them at once (the kernel's own readahead has
+    /// usually brought the next pages in meanwhile).
     fn take_chunk(
         &mut self,
         result: io::Result<Bytes>,
         file: Option<Arc<File>>,
-        read_ahead: bool,
     ) -> Option<Result<Frame<Bytes>, BoxError>> {
         let chunk = match result {
             Ok(chunk) if chunk.is_empty() => {
@@ -205,13 +206,7 @@ impl FileBody {
         self.position += n;
         self.remaining = self.remaining.saturating_sub(n);
         self.size_hint = self.size_hint.saturating_sub(n);
-        match file {
-            Some(file) if read_ahead && self.remaining > 0 => {
-                let want = self.next_want();
-                self.start_read(file, want);
-            }
-            file => self.state = State::Idle(file),
-        }
+        self.state = State::Idle(file);
         Some(Ok(Frame::data(chunk)))
     }
 }
@@ -319,7 +314,7 @@ impl http_body::Body for FileBody {
                         Ok(done) => done,
                         Err(join) => (None, Err(io::Error::other(join))),
                     };
-                    if let Some(frame) = this.take_chunk(result, file, true) {
+                    if let Some(frame) = this.take_chunk(result, file) {
                         return Poll::Ready(Some(frame));
                     }
                 }
@@ -337,7 +332,7 @@ impl http_body::Body for FileBody {
                         // Cached data is copied right here: no thread-pool round trip.
                         match read_now(&file, this.position, want) {
                             Some(result) => {
-                                if let Some(frame) = this.take_chunk(result, Some(file), false) {
+                                if let Some(frame) = this.take_chunk(result, Some(file)) {
                                     return Poll::Ready(Some(frame));
                                 }
                             }
@@ -429,6 +424,49 @@ mod tests {
         );
         let result = body.collect().await;
         assert!(result.is_err(), "a short file must not look complete");
+        let _ = std::fs::remove_file(path);
+    }
+
+    /// After a read from the disk, the next read tries the page cache again: a file with its
+    /// first pages evicted is read on the spot from there on.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn after_a_read_off_the_disk_the_page_cache_is_tried_again() {
+        let content: Vec<u8> = (0..=250u8).cycle().take(1_048_577).collect();
+        let (path, file) = temp_file(&content);
+        File::options()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.sync_all())
+            .unwrap();
+        // All of it evicted, then all but the first 64 KiB read back in.
+        let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed);
+        let mut rest = vec![0u8; content.len() - CHUNK];
+        std::os::unix::fs::FileExt::read_exact_at(&file, &mut rest, CHUNK as u64).unwrap();
+        if read_now(&file, 0, CHUNK).is_some() {
+            eprintln!("the file system kept the pages cached: nothing to test");
+            let _ = std::fs::remove_file(path);
+            return;
+        }
+        let segments = vec![Segment::File {
+            start: 0,
+            len: content.len() as u64,
+        }];
+        let mut body = FileBody::new(file, segments);
+        let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(first[..], content[..first.len()]);
+        assert!(
+            matches!(body.state, State::Idle(Some(_))),
+            "a read was started on the blocking pool ahead of the next poll"
+        );
+        // The rest is cached: the next frame is read at once, on this thread.
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let next = http_body::Body::poll_frame(Pin::new(&mut body), &mut cx);
+        let Poll::Ready(Some(Ok(frame))) = next else {
+            panic!("the next frame was not read on the spot: {next:?}");
+        };
+        let second = frame.into_data().unwrap();
+        assert_eq!(second[..], content[first.len()..first.len() + second.len()]);
         let _ = std::fs::remove_file(path);
     }
 

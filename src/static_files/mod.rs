@@ -23,9 +23,10 @@
 //!
 //! Files are read off the async runtime: a small file whose data is in the page cache is
 //! answered without leaving it (`RESOLVE_CACHED`/`RWF_NOWAIT` on Linux); anything else takes one
-//! trip to tokio's blocking pool per request; large files stream in 64 KiB reads (read on the
-//! spot when cached, else on the blocking pool with one read ahead), in constant memory: a
-//! client that does not read holds at most 128 KiB of the server's memory. Served by an
+//! trip to tokio's blocking pool per request; large files stream in reads of 64 KiB, growing to
+//! 512 KiB while the client keeps up (each read on the spot when cached, else on the blocking
+//! pool), in constant memory: a client that does not read holds one 64 KiB read of the server's
+//! memory. Served by an
 //! [`HttpServer`](crate::server::HttpServer) with
 //! [`sendfile(true)`](crate::server::HttpServer::sendfile) (off by default), the cached parts of
 //! a file go to a cleartext HTTP/1 socket with `sendfile` instead (Linux), never through the
