@@ -22,10 +22,10 @@ pub(crate) const CHUNK: usize = 64 * 1024;
 
 /// How much a read fetches at most: 512 KiB. Reads double from [`CHUNK`] up to this while the
 /// client keeps up (`FileBody::next_want`), so each write hands the kernel more at once and
-/// the client is woken up less often. Measured on loopback against one `curl` of a 64 MiB
-/// file, 11 interleaved rounds: 31.1 ms a download with 64 KiB writes growing to 256 KiB,
-/// 25.3 ms to 512 KiB, 25.4 ms to 1 MiB (lighttpd's `sendfile`: 22.1 ms). A client that stops
-/// reading after a fast start holds one read of this size.
+/// the client is woken up less often (`benches/curl-sleeps.sh`). Builds of this constant
+/// interleaved beside lighttpd against one `curl` of a 64 MiB file, 11 rounds: 31.1 ms a
+/// download growing to 256 KiB, 25.3 ms to 512 KiB, 25.4 ms to 1 MiB (lighttpd: 22.1 ms). A
+/// client that stops reading after a fast start holds one read of this size.
 const MAX_CHUNK: usize = 512 * 1024;
 
 /// A piece of the body: literal bytes (multipart headers) or a range of the file.
