@@ -479,3 +479,81 @@ where
         }
     }
 }
+
+#[cfg(all(test, feature = "fs", target_os = "linux"))]
+mod tests {
+    use super::*;
+    use crate::static_files::{FileBody, Segment};
+    use http_body_util::BodyExt;
+    use std::io::Write;
+    use tokio::io::AsyncWriteExt;
+
+    /// The server's own pieces, on a real socket: the socket wrapper tells a file body the
+    /// connection's socket, the response wrapper hands the body the connection, and the body's
+    /// reads grow while the client keeps up.
+    #[tokio::test]
+    async fn a_file_body_reads_more_at_once_for_a_client_that_keeps_up() {
+        let len = 4 << 20;
+        let content: Vec<u8> = (0..=250u8).cycle().take(len).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::File::create(&path)
+            .unwrap()
+            .write_all(&content)
+            .unwrap();
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (count, mut read) = tokio::sync::watch::channel(0);
+        let reader = std::thread::spawn(move || {
+            let mut client = std::net::TcpStream::connect(addr).unwrap();
+            let mut buf = vec![0u8; 1 << 20];
+            let mut got = Vec::new();
+            loop {
+                let n = std::io::Read::read(&mut client, &mut buf).unwrap();
+                if n == 0 {
+                    return got;
+                }
+                got.extend_from_slice(&buf[..n]);
+                count.send_replace(got.len());
+            }
+        });
+        let (server, _) = listener.accept().await.unwrap();
+        let control = Arc::new(Control::default());
+        let linger = Linger {
+            time: None,
+            bytes: 0,
+        };
+        let mut io = ActivityIo::new(server, control.clone(), linger);
+
+        let segments = vec![Segment::File {
+            start: 0,
+            len: len as u64,
+        }];
+        let file = FileBody::new(std::fs::File::open(&path).unwrap(), segments);
+        let body = crate::Body::file(file);
+        let mut body = Box::pin(TrackedBody::new(body, InFlight::new(control.clone())));
+        let mut sizes = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let data = frame.unwrap().into_data().unwrap();
+            sizes.push(data.len());
+            io.write_all(&data).await.unwrap();
+            let written = control.written() as usize;
+            read.wait_for(|&n| n >= written).await.unwrap();
+        }
+        drop(body);
+        io.shutdown().await.unwrap();
+        drop(io);
+        assert!(reader.join().unwrap() == content, "the bytes differ");
+        // 64, 128, 256, then 512 KiB to the end (4 MiB in 11 reads, the last one short).
+        assert_eq!(
+            sizes[..4],
+            [64 << 10, 128 << 10, 256 << 10, 512 << 10],
+            "{sizes:?}"
+        );
+        assert!(
+            sizes.len() == 11 && sizes[3..10].iter().all(|&n| n == 512 << 10),
+            "{sizes:?}"
+        );
+    }
+}

@@ -163,6 +163,8 @@ pub use self::service::StaticFiles;
 pub use crate::handler::ResponseFuture;
 
 pub(crate) use self::file_body::FileBody;
+#[cfg(test)]
+pub(crate) use self::file_body::Segment;
 #[cfg(upload)]
 pub(crate) use self::listing::{ListingLink, attribute_escape};
 pub(crate) use self::respond::send_listing;
