@@ -383,28 +383,51 @@ impl Control {
         self.blocked_writes.load(Ordering::Relaxed)
     }
 
-    /// Records the connection's TCP socket (its descriptor stays open as long as anything
-    /// polls the connection's response bodies: hyper owns both).
+    /// Records the connection's TCP socket (`-1` forgets it: the socket's wrapper does so
+    /// before the socket is closed).
     #[cfg(all(feature = "fs", target_os = "linux"))]
     pub(crate) fn set_socket(&self, fd: std::os::fd::RawFd) {
         self.socket.store(fd, Ordering::Relaxed);
     }
 
     /// The bytes written to the connection's TCP socket that the client has not acknowledged
-    /// yet (sent or not): `None` when the connection is not known to be on a TCP socket.
+    /// yet (sent or not), and the size of the socket's send buffer (`SO_SNDBUF`, which the
+    /// kernel grows as the connection speeds up, and which counts its own overhead too): `None`
+    /// when the connection is not known to be on a TCP socket.
     #[cfg(all(feature = "fs", target_os = "linux"))]
-    pub(crate) fn unacknowledged(&self) -> Option<u64> {
+    pub(crate) fn outgoing(&self) -> Option<(u64, u64)> {
         let fd = self.socket.load(Ordering::Relaxed);
         if fd < 0 {
             return None;
         }
         let mut queued: libc::c_int = 0;
-        // SAFETY: ioctl(fd, SIOCOUTQ, &mut int) writes one `int` through the pointer, alive for
-        // the call. `fd` is the connection's socket, open while its bodies are polled; were it
-        // ever another descriptor, the call would fail or report a number, nothing more.
+        let mut buffer: libc::c_int = 0;
+        let mut size = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: ioctl(fd, SIOCOUTQ, &mut int) and getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &mut
+        // int, &mut len) write one `int` (and its length) through pointers alive for the calls.
+        // `fd` is the connection's socket: it is recorded by the socket's wrapper, which
+        // forgets it before the socket is closed, and only the connection's own response
+        // bodies ask, on the task that owns the wrapper.
         #[allow(unsafe_code)]
-        let result = unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut queued as *mut libc::c_int) };
-        (result == 0).then(|| u64::try_from(queued).unwrap_or(0))
+        let result = unsafe {
+            if libc::ioctl(fd, libc::TIOCOUTQ, &mut queued as *mut libc::c_int) == 0 {
+                libc::getsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    libc::SO_SNDBUF,
+                    (&mut buffer as *mut libc::c_int).cast(),
+                    &mut size,
+                )
+            } else {
+                -1
+            }
+        };
+        (result == 0).then(|| {
+            (
+                u64::try_from(queued).unwrap_or(0),
+                u64::try_from(buffer).unwrap_or(0),
+            )
+        })
     }
 
     /// Bytes written to the socket so far.

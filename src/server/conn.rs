@@ -64,6 +64,9 @@ pin_project! {
     /// The connection's socket, counting reads that bring bytes as activity and writes, and
     /// closing with a lingering close.
     pub(crate) struct ActivityIo<T> {
+        // Before `inner`: fields are dropped in order, so the socket is forgotten before it
+        // is closed.
+        record: SocketRecord,
         #[pin]
         inner: T,
         control: Arc<Control>,
@@ -72,16 +75,35 @@ pin_project! {
     }
 }
 
+/// The connection whose [`Control`] knows the socket's descriptor (Linux, for file bodies):
+/// dropped, it makes the connection forget the descriptor.
+struct SocketRecord(Option<Arc<Control>>);
+
+impl Drop for SocketRecord {
+    fn drop(&mut self) {
+        #[cfg(all(feature = "fs", target_os = "linux"))]
+        if let Some(control) = &self.0 {
+            control.set_socket(-1);
+        }
+        #[cfg(not(all(feature = "fs", target_os = "linux")))]
+        let _ = &self.0;
+    }
+}
+
 impl<T> ActivityIo<T> {
     pub(crate) fn new(inner: T, control: Arc<Control>, linger: Linger) -> Self
     where
         T: 'static,
     {
+        #[cfg_attr(not(all(feature = "fs", target_os = "linux")), allow(unused_mut))]
+        let mut record = SocketRecord(None);
         #[cfg(all(feature = "fs", target_os = "linux"))]
         if let Some(tcp) = (&inner as &dyn std::any::Any).downcast_ref::<tokio::net::TcpStream>() {
             control.set_socket(std::os::fd::AsRawFd::as_raw_fd(tcp));
+            record = SocketRecord(Some(control.clone()));
         }
         Self {
+            record,
             inner,
             control,
             linger,
@@ -555,5 +577,115 @@ mod tests {
             sizes.len() == 11 && sizes[3..10].iter().all(|&n| n == 512 << 10),
             "{sizes:?}"
         );
+    }
+
+    /// A client that reads fast, then stops: its reads grew, but none past what the socket's
+    /// send buffer could take whole, so when the socket is full the server holds at most one
+    /// read of 64 KiB for it (a 512 KiB read issued while the client still acknowledged
+    /// everything left most of itself in the server's memory).
+    #[tokio::test]
+    async fn a_client_that_stops_after_a_fast_start_leaves_at_most_one_small_read() {
+        const STOP: usize = 960 << 10;
+        let len = 16 << 20;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, vec![b'x'; len]).unwrap();
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (count, mut read) = tokio::sync::watch::channel(0);
+        let (finish, finished) = std::sync::mpsc::channel::<()>();
+        let reader = std::thread::spawn(move || {
+            // A fixed, small receive buffer: the client's kernel stops acknowledging soon
+            // after the client stops reading.
+            let socket =
+                socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+            socket.set_recv_buffer_size(64 << 10).unwrap();
+            socket.connect(&addr.into()).unwrap();
+            let mut client = std::net::TcpStream::from(socket);
+            let mut buf = vec![0u8; 1 << 20];
+            let mut got = 0;
+            while got < STOP {
+                let n = std::io::Read::read(&mut client, &mut buf[..STOP - got]).unwrap();
+                assert!(n > 0, "the server closed early");
+                got += n;
+                count.send_replace(got);
+            }
+            // Stopped: read again only once the server has measured what it holds.
+            finished.recv().unwrap();
+            let mut rest = Vec::new();
+            std::io::Read::read_to_end(&mut client, &mut rest).unwrap();
+            got + rest.len()
+        });
+        let (server, _) = listener.accept().await.unwrap();
+        // The kernel doubles this: a send buffer of 768 KiB, which a 512 KiB read would not
+        // fit in beside what the stopped client has not acknowledged.
+        socket2::SockRef::from(&server)
+            .set_send_buffer_size(384 << 10)
+            .unwrap();
+        let control = Arc::new(Control::default());
+        let linger = Linger {
+            time: None,
+            bytes: 0,
+        };
+        let mut io = Box::pin(ActivityIo::new(server, control.clone(), linger));
+        let segments = vec![Segment::File {
+            start: 0,
+            len: len as u64,
+        }];
+        let file = FileBody::new(std::fs::File::open(&path).unwrap(), segments);
+        let body = crate::Body::file(file);
+        let mut body = Box::pin(TrackedBody::new(body, InFlight::new(control.clone())));
+
+        // While the client reads, each read goes out whole and is read before the next.
+        let mut sizes = Vec::new();
+        while (control.written() as usize) < STOP {
+            let data = body.frame().await.unwrap().unwrap().into_data().unwrap();
+            sizes.push(data.len());
+            io.write_all(&data).await.unwrap();
+            let written = (control.written() as usize).min(STOP);
+            read.wait_for(|&n| n >= written).await.unwrap();
+        }
+        assert!(
+            sizes.iter().any(|&n| n > 64 << 10),
+            "reads never grew: {sizes:?}"
+        );
+        // The client has stopped: write until the socket is full.
+        let held = loop {
+            let data = body.frame().await.unwrap().unwrap().into_data().unwrap();
+            sizes.push(data.len());
+            let mut at = 0;
+            while at < data.len() {
+                let step = std::future::poll_fn(|cx| {
+                    Poll::Ready(tokio::io::AsyncWrite::poll_write(
+                        io.as_mut(),
+                        cx,
+                        &data[at..],
+                    ))
+                })
+                .await;
+                match step {
+                    Poll::Ready(n) => at += n.unwrap(),
+                    Poll::Pending => break,
+                }
+            }
+            if at < data.len() {
+                break data.len() - at;
+            }
+            assert!(
+                (control.written() as usize) < len,
+                "the socket never filled: {sizes:?}"
+            );
+        };
+        assert!(
+            held <= 64 << 10,
+            "{held} bytes held for a client that stopped (reads {sizes:?})"
+        );
+        finish.send(()).unwrap();
+        // The rest of the body, so the client's count can be checked.
+        drop(body);
+        drop(io);
+        let got = reader.join().unwrap();
+        assert_eq!(got as u64, control.written());
     }
 }

@@ -25,7 +25,8 @@ pub(crate) const CHUNK: usize = 64 * 1024;
 /// the client is woken up less often (`benches/curl-sleeps.sh`). Builds of this constant
 /// interleaved beside lighttpd against one `curl` of a 64 MiB file, 11 rounds: 31.1 ms a
 /// download growing to 256 KiB, 25.3 ms to 512 KiB, 25.4 ms to 1 MiB (lighttpd: 22.1 ms). A
-/// client that stops reading after a fast start holds one read of this size.
+/// read this large is made only when the socket's send buffer can take it whole, so a client
+/// that stops reading after a fast start still holds at most one read of [`CHUNK`].
 const MAX_CHUNK: usize = 512 * 1024;
 
 /// A piece of the body: literal bytes (multipart headers) or a range of the file.
@@ -140,11 +141,12 @@ impl FileBody {
         Some(placeholder)
     }
 
-    /// How much the next read asks for: twice the last (up to [`MAX_CHUNK`]) when the socket
-    /// has written since the last read was sized, never found itself full meanwhile, and the
-    /// client has acknowledged all it was sent but the last read (it keeps up: room in the
-    /// kernel's own buffer does not count, which takes over a megabyte on loopback before it is
-    /// full); [`CHUNK`] otherwise.
+    /// How much the next read asks for: twice the last (up to [`MAX_CHUNK`], and as long as
+    /// the socket's send buffer can take it whole) when the socket has written since the last
+    /// read was sized, never found itself full meanwhile, and the client has acknowledged all
+    /// it was sent but the last read (it keeps up: room in the kernel's own buffer does not
+    /// count, which takes over a megabyte on loopback before it is full); [`CHUNK`] otherwise.
+    /// See [`next_chunk`].
     fn next_want(&mut self) -> usize {
         if let Some(pace) = &mut self.pace {
             if self.remaining > CHUNK as u64 {
@@ -154,11 +156,7 @@ impl FileBody {
                     self.chunk = CHUNK;
                 } else if written != pace.written {
                     // Asked only then: the first read of a body makes no extra system call.
-                    self.chunk = if keeps_up(&pace.control, self.chunk) {
-                        (self.chunk * 2).min(MAX_CHUNK)
-                    } else {
-                        CHUNK
-                    };
+                    self.chunk = next_chunk(&pace.control, self.chunk);
                 }
                 pace.written = written;
                 pace.blocked = blocked;
@@ -211,20 +209,33 @@ impl FileBody {
     }
 }
 
-/// Whether the client of `control`'s connection has acknowledged all it was sent but at most
-/// the last read, of `chunk` bytes (never, where the kernel cannot tell). A client reading as
-/// fast as loopback allows has acknowledged everything but the last write, or that too; one
-/// that does not read leaves all but its receive window unacknowledged.
+/// The size of the next read after one of `chunk` bytes: twice as large (up to [`MAX_CHUNK`])
+/// when the client of `control`'s connection has acknowledged all it was sent but at most that
+/// read, and never more than half the room left in the socket's send buffer, so the whole read
+/// goes to the kernel in one write (should the client stop now, what the server holds for it
+/// is at most one read of [`CHUNK`]); [`CHUNK`] otherwise, or where the kernel cannot tell. A
+/// client reading as fast as loopback allows has acknowledged everything but the last write, or
+/// that too; one that does not read leaves all but its receive window unacknowledged.
 #[cfg(target_os = "linux")]
-fn keeps_up(control: &crate::connection::Control, chunk: usize) -> bool {
-    control
-        .unacknowledged()
-        .is_some_and(|queued| queued <= chunk as u64)
+fn next_chunk(control: &crate::connection::Control, chunk: usize) -> usize {
+    let Some((queued, buffer)) = control.outgoing() else {
+        return CHUNK;
+    };
+    if queued > chunk as u64 {
+        return CHUNK;
+    }
+    // Half: the buffer's size counts the kernel's overhead per packet as well as the bytes.
+    let room = buffer.saturating_sub(queued) / 2;
+    let mut next = (chunk * 2).min(MAX_CHUNK);
+    while next > CHUNK && next as u64 > room {
+        next /= 2;
+    }
+    next
 }
 
 #[cfg(not(target_os = "linux"))]
-fn keeps_up(_control: &crate::connection::Control, _chunk: usize) -> bool {
-    false
+fn next_chunk(_control: &crate::connection::Control, _chunk: usize) -> usize {
+    CHUNK
 }
 
 /// Reads up to `want` bytes at `position` if they are in the page cache, without blocking:
@@ -232,11 +243,14 @@ fn keeps_up(_control: &crate::connection::Control, _chunk: usize) -> bool {
 #[cfg(target_os = "linux")]
 fn read_now(file: &File, position: u64, want: usize) -> Option<io::Result<Bytes>> {
     let mut buf = Vec::with_capacity(want);
-    match pread_nowait_uninit(file, position, &mut buf) {
+    match pread_nowait_uninit(file, position, &mut buf, want) {
         Ok(()) => Some(Ok(Bytes::from(buf))),
+        // The page cache cannot answer, the file system cannot tell (`EOPNOTSUPP`), or the
+        // kernel predates `preadv2` (`ENOSYS`, before 4.6): the blocking pool reads it.
         Err(err)
             if err.kind() == io::ErrorKind::WouldBlock
-                || err.raw_os_error() == Some(rustix::io::Errno::OPNOTSUPP.raw_os_error()) =>
+                || err.raw_os_error() == Some(libc::EOPNOTSUPP)
+                || err.raw_os_error() == Some(libc::ENOSYS) =>
         {
             None
         }
@@ -261,26 +275,50 @@ pub(super) fn pread_nowait(file: &File, position: u64, buf: &mut [u8]) -> io::Re
     )?)
 }
 
-/// One `preadv2(RWF_NOWAIT)` into `buf`'s spare capacity, which is never zero-filled (a
-/// `memset` of 256 KiB per read was 3.6 % of the server's time sending a cached file): the bytes
-/// read are appended to `buf`.
+/// One `preadv2(RWF_NOWAIT)` of up to `want` bytes into `buf`'s spare capacity, which is never
+/// zero-filled (a `memset` of 256 KiB per read was 3.6 % of the server's time sending a cached
+/// file): the bytes read are appended to `buf`. The system call is made directly, as the kernel
+/// takes it (the offset in two halves of a `long`): glibc's wrapper would need glibc 2.26 and a
+/// 64-bit `off_t`, which 32-bit targets do not have.
 #[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
-fn pread_nowait_uninit(file: &File, position: u64, buf: &mut Vec<u8>) -> io::Result<()> {
+fn pread_nowait_uninit(
+    file: &File,
+    position: u64,
+    buf: &mut Vec<u8>,
+    want: usize,
+) -> io::Result<()> {
     use std::os::fd::AsRawFd;
 
-    let offset = libc::off_t::try_from(position).map_err(|_| io::ErrorKind::InvalidInput)?;
     let spare = buf.spare_capacity_mut();
     let iov = libc::iovec {
         iov_base: spare.as_mut_ptr().cast(),
-        iov_len: spare.len(),
+        iov_len: spare.len().min(want),
     };
+    // The kernel puts the offset together as `(high << BITS/2 << BITS/2) | low` for a `long`
+    // of BITS bits: on 64-bit targets `low` holds all of it (and `high` is 0).
+    let bits = libc::c_ulong::BITS;
+    let low = libc::c_ulong::try_from(position & (u64::MAX >> (64 - bits)))
+        .map_err(|_| io::ErrorKind::InvalidInput)?;
+    let high = libc::c_ulong::try_from((position >> (bits / 2)) >> (bits / 2))
+        .map_err(|_| io::ErrorKind::InvalidInput)?;
     // SAFETY: preadv2 writes at most `iov_len` bytes at `iov_base`, the vector's spare capacity
-    // (allocated, unaliased, alive for the call); the descriptor is borrowed from `file`.
-    let read = unsafe { libc::preadv2(file.as_raw_fd(), &iov, 1, offset, libc::RWF_NOWAIT) };
+    // (allocated, unaliased, alive for the call); the descriptor is borrowed from `file`; the
+    // arguments are those of the system call (fd, iov, iovcnt, pos_l, pos_h, flags).
+    let read = unsafe {
+        libc::syscall(
+            libc::SYS_preadv2,
+            file.as_raw_fd(),
+            &iov as *const libc::iovec,
+            1 as libc::c_int,
+            low,
+            high,
+            libc::RWF_NOWAIT,
+        )
+    };
     let read = usize::try_from(read).map_err(|_| io::Error::last_os_error())?;
     // SAFETY: the kernel initialised the `read` bytes after the vector's length, within its
-    // capacity.
+    // capacity (`read` is at most `iov_len`).
     unsafe { buf.set_len(buf.len() + read) };
     Ok(())
 }

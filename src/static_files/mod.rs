@@ -163,7 +163,7 @@ pub use self::service::StaticFiles;
 pub use crate::handler::ResponseFuture;
 
 pub(crate) use self::file_body::FileBody;
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux"))]
 pub(crate) use self::file_body::Segment;
 #[cfg(upload)]
 pub(crate) use self::listing::{ListingLink, attribute_escape};
