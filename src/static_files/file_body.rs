@@ -27,6 +27,7 @@ pub(crate) const CHUNK: usize = 64 * 1024;
 /// download growing to 256 KiB, 25.3 ms to 512 KiB, 25.4 ms to 1 MiB (lighttpd: 22.1 ms). A
 /// read this large is made only when the socket's send buffer can take it whole, so a client
 /// that stops reading after a fast start still holds at most one read of [`CHUNK`].
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 const MAX_CHUNK: usize = 512 * 1024;
 
 /// A piece of the body: literal bytes (multipart headers) or a range of the file.
