@@ -305,16 +305,17 @@ fn pread_nowait_uninit(
         .map_err(|_| io::ErrorKind::InvalidInput)?;
     // SAFETY: preadv2 writes at most `iov_len` bytes at `iov_base`, the vector's spare capacity
     // (allocated, unaliased, alive for the call); the descriptor is borrowed from `file`; the
-    // arguments are those of the system call (fd, iov, iovcnt, pos_l, pos_h, flags).
+    // arguments are those of the system call (fd, iov, iovcnt, pos_l, pos_h, flags), each
+    // passed as the `long` that `syscall` reads.
     let read = unsafe {
         libc::syscall(
             libc::SYS_preadv2,
-            file.as_raw_fd(),
+            libc::c_long::from(file.as_raw_fd()),
             &iov as *const libc::iovec,
-            1 as libc::c_int,
+            1 as libc::c_long,
             low,
             high,
-            libc::RWF_NOWAIT,
+            libc::c_long::from(libc::RWF_NOWAIT),
         )
     };
     let read = usize::try_from(read).map_err(|_| io::Error::last_os_error())?;

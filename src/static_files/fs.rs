@@ -352,6 +352,8 @@ pub(crate) fn plan_cached(
         }
     }
     let size = u64::try_from(stat.st_size).ok()?;
+    // The nanoseconds are a `u32` on 32-bit targets, an `i64` on 64-bit ones.
+    #[allow(clippy::useless_conversion)]
     let mtime = std::time::UNIX_EPOCH
         + std::time::Duration::new(
             u64::try_from(stat.st_mtime).ok()?,

@@ -389,6 +389,8 @@ impl Entries {
 
 /// The identity `fstat` reported.
 #[cfg(target_os = "linux")]
+// The nanoseconds are a `u32` on 32-bit targets, an `i64` on 64-bit ones.
+#[allow(clippy::useless_conversion)]
 pub(crate) fn identity_of(stat: &rustix::fs::Stat) -> Option<Identity> {
     Some(Identity {
         dev: stat.st_dev,
