@@ -510,6 +510,65 @@ mod tests {
     use std::io::Write;
     use tokio::io::AsyncWriteExt;
 
+    /// The socket's wrapper forgets the descriptor before the socket closes: a body that asks
+    /// afterwards gets no answer, even when the number now belongs to another socket.
+    #[tokio::test]
+    async fn a_closed_socket_is_not_asked_about() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let control = Arc::new(Control::default());
+        let linger = Linger {
+            time: None,
+            bytes: 0,
+        };
+        let io = ActivityIo::new(server, control.clone(), linger);
+        assert!(control.outgoing().is_some());
+        let number = std::os::fd::AsRawFd::as_raw_fd(io.get_ref());
+        drop(io);
+        // New sockets take the lowest free numbers: connect until one has the closed socket's
+        // (another test's thread may take it first; then any number will do).
+        let mut others = Vec::new();
+        for _ in 0..256 {
+            let other = std::net::TcpStream::connect(addr).unwrap();
+            let reused = std::os::fd::AsRawFd::as_raw_fd(&other) == number;
+            others.push(other);
+            if reused {
+                break;
+            }
+        }
+        assert_eq!(control.outgoing(), None);
+    }
+
+    /// The server's side of one connection on `server` answering with the file at `path`, as
+    /// the connection driver builds it: the socket's wrapper first (it records the socket), then
+    /// the file body in the response wrapper (which hands it the connection).
+    fn serve_file(
+        server: tokio::net::TcpStream,
+        path: &std::path::Path,
+        len: usize,
+    ) -> (
+        Arc<Control>,
+        ActivityIo<tokio::net::TcpStream>,
+        Pin<Box<TrackedBody<crate::Body>>>,
+    ) {
+        let control = Arc::new(Control::default());
+        let linger = Linger {
+            time: None,
+            bytes: 0,
+        };
+        let io = ActivityIo::new(server, control.clone(), linger);
+        let segments = vec![Segment::File {
+            start: 0,
+            len: len as u64,
+        }];
+        let file = FileBody::new(std::fs::File::open(path).unwrap(), segments);
+        let body = crate::Body::file(file);
+        let body = Box::pin(TrackedBody::new(body, InFlight::new(control.clone())));
+        (control, io, body)
+    }
+
     /// The server's own pieces, on a real socket: the socket wrapper tells a file body the
     /// connection's socket, the response wrapper hands the body the connection, and the body's
     /// reads grow while the client keeps up.
@@ -541,20 +600,7 @@ mod tests {
             }
         });
         let (server, _) = listener.accept().await.unwrap();
-        let control = Arc::new(Control::default());
-        let linger = Linger {
-            time: None,
-            bytes: 0,
-        };
-        let mut io = ActivityIo::new(server, control.clone(), linger);
-
-        let segments = vec![Segment::File {
-            start: 0,
-            len: len as u64,
-        }];
-        let file = FileBody::new(std::fs::File::open(&path).unwrap(), segments);
-        let body = crate::Body::file(file);
-        let mut body = Box::pin(TrackedBody::new(body, InFlight::new(control.clone())));
+        let (control, mut io, mut body) = serve_file(server, &path, len);
         let mut sizes = Vec::new();
         while let Some(frame) = body.frame().await {
             let data = frame.unwrap().into_data().unwrap();
@@ -623,19 +669,8 @@ mod tests {
         socket2::SockRef::from(&server)
             .set_send_buffer_size(384 << 10)
             .unwrap();
-        let control = Arc::new(Control::default());
-        let linger = Linger {
-            time: None,
-            bytes: 0,
-        };
-        let mut io = Box::pin(ActivityIo::new(server, control.clone(), linger));
-        let segments = vec![Segment::File {
-            start: 0,
-            len: len as u64,
-        }];
-        let file = FileBody::new(std::fs::File::open(&path).unwrap(), segments);
-        let body = crate::Body::file(file);
-        let mut body = Box::pin(TrackedBody::new(body, InFlight::new(control.clone())));
+        let (control, io, mut body) = serve_file(server, &path, len);
+        let mut io = Box::pin(io);
 
         // While the client reads, each read goes out whole and is read before the next.
         let mut sizes = Vec::new();
