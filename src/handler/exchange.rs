@@ -49,6 +49,9 @@ struct PendingHead {
     status: Option<StatusCode>,
     reason: Option<ReasonPhrase>,
     headers: HeaderMap,
+    /// Whether `headers` may hold a `Content-Length` (so that `send_header` looks for one to
+    /// compare with only then).
+    has_length: bool,
 }
 
 impl PendingHead {
@@ -57,6 +60,7 @@ impl PendingHead {
             status: None,
             reason: None,
             headers: super::spare::header_map(),
+            has_length: false,
         }
     }
 }
@@ -847,15 +851,16 @@ impl Exchange {
             self.header_error = Some(HeaderError::InvalidStatus(code));
         }
         let reason = status.and_then(|status| self.reason_phrase(status, message));
-        let headers = match std::mem::replace(&mut self.state, State::Idle) {
+        let (headers, has_length) = match std::mem::replace(&mut self.state, State::Idle) {
             // Headers sent before the status line keep their place (Python buffers them too).
-            State::HeadPending(head) if head.status.is_none() => head.headers,
-            _ => super::spare::header_map(),
+            State::HeadPending(head) if head.status.is_none() => (head.headers, head.has_length),
+            _ => (super::spare::header_map(), false),
         };
         self.state = State::HeadPending(PendingHead {
             status,
             reason,
             headers,
+            has_length,
         });
     }
 
@@ -901,7 +906,7 @@ impl Exchange {
                 }
             },
         };
-        let header_value = latin1_bytes(value).and_then(|v| HeaderValue::from_bytes(&v).ok());
+        let header_value = latin1_bytes(value).and_then(|v| super::spare::header_value(&v));
         let Some(header_value) = header_value else {
             self.header_error = Some(HeaderError::InvalidValue {
                 name: keyword.to_owned(),
@@ -911,10 +916,13 @@ impl Exchange {
         };
         if name == header::CONTENT_LENGTH {
             let digits = !value.is_empty() && value.iter().all(u8::is_ascii_digit);
-            let conflicting = self
-                .pending_headers()
-                .and_then(|headers| headers.get(header::CONTENT_LENGTH))
-                .is_some_and(|existing| existing.as_bytes() != value);
+            let conflicting = match &self.state {
+                State::HeadPending(head) if head.has_length => head
+                    .headers
+                    .get(header::CONTENT_LENGTH)
+                    .is_some_and(|existing| existing.as_bytes() != value),
+                _ => false,
+            };
             if !digits || conflicting {
                 self.header_error = Some(HeaderError::InvalidContentLength(
                     String::from_utf8_lossy(value).into_owned(),
@@ -936,12 +944,15 @@ impl Exchange {
                 self.close_set = true;
             }
         }
+        let has_length = name == header::CONTENT_LENGTH;
         match &mut self.state {
             State::HeadPending(head) => {
+                head.has_length |= has_length;
                 head.headers.append(name, value);
             }
             State::Idle => {
                 let mut head = PendingHead::headers_only();
+                head.has_length = has_length;
                 head.headers.append(name, value);
                 self.state = State::HeadPending(head);
             }
@@ -950,19 +961,16 @@ impl Exchange {
         }
     }
 
-    fn pending_headers(&self) -> Option<&HeaderMap> {
-        match &self.state {
-            State::HeadPending(head) => Some(&head.headers),
-            _ => None,
-        }
-    }
-
     /// The headers buffered so far, for a service that replaces some of them (a CGI script's
     /// fields replace the server's).
     #[cfg(cgi)]
     pub(crate) fn pending_headers_mut(&mut self) -> Option<&mut HeaderMap> {
         match &mut self.state {
-            State::HeadPending(head) => Some(&mut head.headers),
+            State::HeadPending(head) => {
+                // The caller may add one.
+                head.has_length = true;
+                Some(&mut head.headers)
+            }
             _ => None,
         }
     }
@@ -1369,11 +1377,13 @@ impl Exchange {
         self.walk(
             Hook::LogRequest,
             |handler, ex| handler.log_request(ex, code, size),
-            |ex| match size {
-                Some(size) => {
-                    ex.log_message(format_args!("\"{}\" {code} {size}", ex.request_line()));
+            |ex| {
+                // Found only if the line is written (a handler's `log_message` may drop it).
+                let line = LazyRequestLine(ex);
+                match size {
+                    Some(size) => ex.log_message(format_args!("\"{line}\" {code} {size}")),
+                    None => ex.log_message(format_args!("\"{line}\" {code} -")),
                 }
-                None => ex.log_message(format_args!("\"{}\" {code} -", ex.request_line())),
             },
         );
     }
@@ -1635,6 +1645,15 @@ fn common_header_name(keyword: &str) -> Option<HeaderName> {
             keyword == *title || keyword == *python || keyword.eq_ignore_ascii_case(title)
         })
         .map(|(_, _, name)| name.clone())
+}
+
+/// Python's `requestline`, worked out when displayed.
+struct LazyRequestLine<'a>(&'a Exchange);
+
+impl fmt::Display for LazyRequestLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.request_line().fmt(f)
+    }
 }
 
 /// A `fmt::Write` target that stays on the stack for short values (header values are short).

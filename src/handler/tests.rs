@@ -774,19 +774,24 @@ async fn invalid_content_length_is_refused() {
     impl HttpRequestHandler for BadLength {
         async fn do_get(&self, ex: &mut Exchange) -> HandlerResult {
             let path = ex.path().to_owned();
+            if path == "/before-the-status-line" {
+                // Buffered before send_response, and still compared with after it.
+                ex.send_header("Content-Length", 5);
+            }
             ex.send_response(200);
             match path.as_str() {
                 "/twice" => {
                     ex.send_header("Content-Length", 5);
                     ex.send_header("Content-Length", 6);
                 }
+                "/before-the-status-line" => ex.send_header("Content-Length", 6),
                 _ => ex.send_header("Content-Length", "5x"),
             }
             ex.end_headers()?;
             Ok(())
         }
     }
-    for path in ["/bad", "/twice"] {
+    for path in ["/bad", "/twice", "/before-the-status-line"] {
         let res = call(BadLength, request("GET", path)).await;
         assert_eq!(res.status(), 500, "{path}");
     }
