@@ -906,7 +906,7 @@ impl Exchange {
                 }
             },
         };
-        let header_value = latin1_bytes(value).and_then(|v| super::spare::header_value(&v));
+        let header_value = latin1_bytes(value).and_then(|v| HeaderValue::from_bytes(&v).ok());
         let Some(header_value) = header_value else {
             self.header_error = Some(HeaderError::InvalidValue {
                 name: keyword.to_owned(),
