@@ -6,6 +6,7 @@
 #
 #   apt-get install -y valgrind python3
 #   benches/callgrind.sh              # the hello handler, HttpServer + a bare service_fn, bare hyper
+#                                     # (with hyper's minimal head, and with the handler's head)
 #   benches/callgrind.sh NAME PATH 'COMMAND {PORT}'   # any server answering GET PATH
 #
 # Per-function counts: `callgrind_annotate target/callgrind/NAME.2500.out` (and `.500.out`).
@@ -94,3 +95,4 @@ R=target/release/examples
 measure "HttpRequestHandler (bench_hello handler)" /hello "$R/bench_hello {PORT} handler"
 measure "HttpServer + service_fn (bench_hello hyper)" /hello "$R/bench_hello {PORT} hyper"
 measure "bare hyper (bench_anchors hello)" /hello "$R/bench_anchors {PORT} hello"
+measure "bare hyper, Python's head (bench_anchors hello-python)" /hello "$R/bench_anchors {PORT} hello-python"

@@ -115,6 +115,7 @@ for s in "${scenarios[@]}"; do
             -s 'basehttp-logged={RELEASE}/examples/bench_hello {PORT} logged' \
             -s 'basehttp-bare={RELEASE}/examples/bench_hello {PORT} hyper' \
             -s 'hello-hyper={RELEASE}/examples/bench_anchors {PORT} hello' \
+            -s 'hello-hyper-python={RELEASE}/examples/bench_anchors {PORT} hello-python' \
             -s 'python-1.1=python3 {ROOT}/benches/servers/py_hello.py {PORT} HTTP/1.1' ;;
     tls)
         ROUNDS="$R" benches/tls_h2.sh ;;

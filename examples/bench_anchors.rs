@@ -2,6 +2,7 @@
 //!
 //! ```not_rust
 //! cargo run --release --example bench_anchors -- 8000 hello
+//! cargo run --release --example bench_anchors -- 8000 hello-python
 //! cargo run --release --example bench_anchors -- 8000 servedir /srv/www
 //! ```
 //!
@@ -11,16 +12,23 @@
 //! - `hello`: bare hyper, a `service_fn` answering every request with `200 Hello, world!`
 //!   (`text/html`), on hyper-util's `auto` connection builder (HTTP/1.1 and HTTP/2 by prior
 //!   knowledge) — the ceiling for `examples/bench_hello.rs`;
+//! - `hello-python`: the same, answering with the head Python's handler sends and
+//!   `bench_hello handler` sends (`Server` and `Date` first, then `Content-Type` and
+//!   `Content-Length`, names in title case): byte for byte basehttp's response, so what
+//!   separates the two is basehttp's machinery, not the bytes;
 //! - `servedir DIR`: tower-http's `ServeDir` over DIR on the same accept loop — the ecosystem's
 //!   static-file service, the peer of `basehttp --directory DIR`.
 //!
-//! Both bind 127.0.0.1 and print `Serving on port N` once listening.
+//! Every mode binds 127.0.0.1 and prints `Serving on port N` once listening.
 
 use std::convert::Infallible;
 use std::path::PathBuf;
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HeaderValue};
+use std::cell::RefCell;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, DATE, HeaderValue, SERVER};
 use http_body_util::Full;
 use hyper::body::{Body, Incoming};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -37,8 +45,43 @@ async fn hello(_req: http::Request<Incoming>) -> Result<http::Response<Full<Byte
     Ok(res)
 }
 
-/// One task per connection, each served by hyper-util's `auto` builder.
-async fn serve<S, B>(port: u16, service: S) -> std::io::Result<()>
+/// `BaseHTTPRequestHandler`'s `Server` header, as `bench_hello` sends it.
+const PYTHON_SERVER: &str = concat!("BaseHTTP/0.6 basehttp/", env!("CARGO_PKG_VERSION"));
+
+async fn hello_python(
+    _req: http::Request<Incoming>,
+) -> Result<http::Response<Full<Bytes>>, Infallible> {
+    let mut res = http::Response::new(Full::new(Bytes::from_static(b"Hello, world!")));
+    let headers = res.headers_mut();
+    headers.insert(SERVER, HeaderValue::from_static(PYTHON_SERVER));
+    headers.insert(DATE, date());
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    headers.insert(CONTENT_LENGTH, HeaderValue::from_static("13"));
+    Ok(res)
+}
+
+/// The `Date` header for the current second, formatted once a second per thread (as hyper
+/// does for its own).
+fn date() -> HeaderValue {
+    thread_local! {
+        static CACHE: RefCell<(u64, HeaderValue)> =
+            const { RefCell::new((u64::MAX, HeaderValue::from_static(""))) };
+    }
+    let now = SystemTime::now();
+    let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    CACHE.with_borrow_mut(|(cached, value)| {
+        if *cached != second {
+            *value = HeaderValue::from_str(&httpdate::fmt_http_date(now))
+                .unwrap_or_else(|_| HeaderValue::from_static(""));
+            *cached = second;
+        }
+        value.clone()
+    })
+}
+
+/// One task per connection, each served by hyper-util's `auto` builder (header names in title
+/// case if `title_case`).
+async fn serve<S, B>(port: u16, service: S, title_case: bool) -> std::io::Result<()>
 where
     S: Service<http::Request<Incoming>, Response = http::Response<B>, Error = Infallible>
         + Clone
@@ -61,7 +104,9 @@ where
         let service = TowerToHyperService::new(service.clone());
         tokio::spawn(async move {
             // Clients resetting mid-request are expected under load.
-            let _ = auto::Builder::new(TokioExecutor::new())
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder.http1().title_case_headers(title_case);
+            let _ = builder
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
         });
@@ -75,11 +120,12 @@ async fn main() -> std::io::Result<()> {
     let mode = args.next().unwrap_or_else(|| "hello".to_owned());
     let dir = PathBuf::from(args.next().unwrap_or_else(|| ".".to_owned()));
     match mode.as_str() {
-        "hello" => serve(port, tower::service_fn(hello)).await,
-        "servedir" => serve(port, ServeDir::new(dir)).await,
+        "hello" => serve(port, tower::service_fn(hello), false).await,
+        "hello-python" => serve(port, tower::service_fn(hello_python), true).await,
+        "servedir" => serve(port, ServeDir::new(dir), false).await,
         other => Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
-            format!("unknown mode {other:?}: use hello or servedir"),
+            format!("unknown mode {other:?}: use hello, hello-python or servedir"),
         )),
     }
 }

@@ -422,17 +422,20 @@ async fn cgi_runs_scripts_under_cgi_bin_only() {
 }
 
 /// The load benchmark's servers (`benches/performance.sh`) answer what it measures: every mode
-/// of `bench_hello` and the bare-hyper anchor of `bench_anchors` give `200 Hello, world!` on a
-/// kept-alive connection; `logged` logs Python's line for it.
+/// of `bench_hello` and the bare-hyper anchors of `bench_anchors` give `200 Hello, world!` on a
+/// kept-alive connection; `logged` logs Python's line for it. `bench_anchors hello-python`
+/// sends the handler's head byte for byte (its `Date` aside).
 #[tokio::test]
 async fn bench_servers_answer_the_benchmark_request() {
     let two_requests = b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n\
                          GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let mut heads = Vec::new();
     for (example, mode) in [
         ("bench_hello", "handler"),
         ("bench_hello", "logged"),
         ("bench_hello", "hyper"),
         ("bench_anchors", "hello"),
+        ("bench_anchors", "hello-python"),
     ] {
         let mut command = Command::new(example_path(example));
         command.arg("0").arg(mode);
@@ -453,7 +456,36 @@ async fn bench_servers_answer_the_benchmark_request() {
                 [r#"127.0.0.1 - - [DATE] "GET /hello HTTP/1.1" 200 -"#; 2]
             );
         }
+        if mode == "handler" || mode == "hello-python" {
+            let res = &responses[0];
+            let date = res.header("date").expect("a Date header");
+            assert!(httpdate::parse_http_date(date).is_ok(), "{mode}: {date}");
+            let head: Vec<_> = res
+                .raw_names
+                .iter()
+                .zip(&res.headers)
+                .map(|(name, (lower, value))| {
+                    let value = if lower == "date" { "DATE" } else { value };
+                    format!("{name}: {value}")
+                })
+                .collect();
+            heads.push((res.status_line.clone(), head));
+        }
     }
+    assert_eq!(heads.len(), 2);
+    assert_eq!(
+        heads[0], heads[1],
+        "bench_hello handler, bench_anchors hello-python"
+    );
+    assert_eq!(
+        heads[0].1,
+        [
+            concat!("Server: BaseHTTP/0.6 basehttp/", env!("CARGO_PKG_VERSION")),
+            "Date: DATE",
+            "Content-Type: text/html",
+            "Content-Length: 13",
+        ]
+    );
 }
 
 /// The benchmark's file servers serve DIR's files, kept alive: `bench_anchors servedir` (the
