@@ -49,9 +49,6 @@ struct PendingHead {
     status: Option<StatusCode>,
     reason: Option<ReasonPhrase>,
     headers: HeaderMap,
-    /// Whether `headers` may hold a `Content-Length` (so that `send_header` looks for one to
-    /// compare with only then).
-    has_length: bool,
 }
 
 impl PendingHead {
@@ -60,7 +57,6 @@ impl PendingHead {
             status: None,
             reason: None,
             headers: super::spare::header_map(),
-            has_length: false,
         }
     }
 }
@@ -851,16 +847,15 @@ impl Exchange {
             self.header_error = Some(HeaderError::InvalidStatus(code));
         }
         let reason = status.and_then(|status| self.reason_phrase(status, message));
-        let (headers, has_length) = match std::mem::replace(&mut self.state, State::Idle) {
+        let headers = match std::mem::replace(&mut self.state, State::Idle) {
             // Headers sent before the status line keep their place (Python buffers them too).
-            State::HeadPending(head) if head.status.is_none() => (head.headers, head.has_length),
-            _ => (super::spare::header_map(), false),
+            State::HeadPending(head) if head.status.is_none() => head.headers,
+            _ => super::spare::header_map(),
         };
         self.state = State::HeadPending(PendingHead {
             status,
             reason,
             headers,
-            has_length,
         });
     }
 
@@ -916,13 +911,10 @@ impl Exchange {
         };
         if name == header::CONTENT_LENGTH {
             let digits = !value.is_empty() && value.iter().all(u8::is_ascii_digit);
-            let conflicting = match &self.state {
-                State::HeadPending(head) if head.has_length => head
-                    .headers
-                    .get(header::CONTENT_LENGTH)
-                    .is_some_and(|existing| existing.as_bytes() != value),
-                _ => false,
-            };
+            let conflicting = self
+                .pending_headers()
+                .and_then(|headers| headers.get(header::CONTENT_LENGTH))
+                .is_some_and(|existing| existing.as_bytes() != value);
             if !digits || conflicting {
                 self.header_error = Some(HeaderError::InvalidContentLength(
                     String::from_utf8_lossy(value).into_owned(),
@@ -944,15 +936,12 @@ impl Exchange {
                 self.close_set = true;
             }
         }
-        let has_length = name == header::CONTENT_LENGTH;
         match &mut self.state {
             State::HeadPending(head) => {
-                head.has_length |= has_length;
                 head.headers.append(name, value);
             }
             State::Idle => {
                 let mut head = PendingHead::headers_only();
-                head.has_length = has_length;
                 head.headers.append(name, value);
                 self.state = State::HeadPending(head);
             }
@@ -961,16 +950,19 @@ impl Exchange {
         }
     }
 
+    fn pending_headers(&self) -> Option<&HeaderMap> {
+        match &self.state {
+            State::HeadPending(head) => Some(&head.headers),
+            _ => None,
+        }
+    }
+
     /// The headers buffered so far, for a service that replaces some of them (a CGI script's
     /// fields replace the server's).
     #[cfg(cgi)]
     pub(crate) fn pending_headers_mut(&mut self) -> Option<&mut HeaderMap> {
         match &mut self.state {
-            State::HeadPending(head) => {
-                // The caller may add one.
-                head.has_length = true;
-                Some(&mut head.headers)
-            }
+            State::HeadPending(head) => Some(&mut head.headers),
             _ => None,
         }
     }
