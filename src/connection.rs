@@ -279,6 +279,17 @@ impl Default for Control {
     }
 }
 
+/// Adds `n` to one of the counters that only the connection's socket wrapper changes (its reads
+/// and writes, through `&mut`, so never two at once): a load and a store, where `fetch_add`
+/// would be a locked instruction on every read and write. Readers on other threads see either
+/// value, as with `fetch_add`.
+fn add_own(counter: &AtomicU64, n: u64) {
+    counter.store(
+        counter.load(Ordering::Relaxed).wrapping_add(n),
+        Ordering::Relaxed,
+    );
+}
+
 /// Where a connection stands between requests, for its timeouts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Phase {
@@ -355,14 +366,14 @@ impl Control {
 
     /// A read brought bytes.
     pub(crate) fn record_read(&self) {
-        self.reads.fetch_add(1, Ordering::Relaxed);
+        add_own(&self.reads, 1);
     }
 
     pub(crate) fn record_write(&self, result: &Poll<std::io::Result<usize>>) {
         match result {
             Poll::Ready(Ok(n)) if *n > 0 => {
-                self.writes.fetch_add(1, Ordering::Relaxed);
-                self.written.fetch_add(*n as u64, Ordering::Relaxed);
+                add_own(&self.writes, 1);
+                add_own(&self.written, *n as u64);
                 self.write_blocked.store(false, Ordering::Relaxed);
                 if self.parked.load(Ordering::Relaxed) && self.parked.swap(false, Ordering::AcqRel)
                 {
@@ -371,7 +382,7 @@ impl Control {
             }
             Poll::Pending => {
                 self.write_blocked.store(true, Ordering::Relaxed);
-                self.blocked_writes.fetch_add(1, Ordering::Relaxed);
+                add_own(&self.blocked_writes, 1);
             }
             _ => {}
         }

@@ -361,3 +361,124 @@ async fn python_lines_and_trace_layer_events_share_one_subscriber() {
     assert!(trace.contains("finished processing request"), "{trace}");
     assert!(!trace.contains("traced-path\" 200"), "{trace}");
 }
+
+/// Holds `/hold` until released; answers anything else at once.
+struct Gate {
+    started: tokio::sync::mpsc::UnboundedSender<()>,
+    release: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+impl HttpRequestHandler for Gate {
+    fn protocol_version(&self) -> Version {
+        Version::HTTP_11
+    }
+
+    async fn do_get(&self, ex: &mut Exchange) -> HandlerResult {
+        if ex.path() == "/hold" {
+            let _ = self.started.send(());
+            let _permit = self.release.acquire().await?;
+        }
+        let body = ex.path().to_owned();
+        ex.send_response(200);
+        ex.send_header("Content-Length", body.len());
+        ex.end_headers()?;
+        ex.wfile().write_all(body.as_bytes()).await?;
+        Ok(())
+    }
+}
+
+/// Tells when the service below is not ready.
+#[derive(Clone)]
+struct NoticeBusy<S> {
+    inner: S,
+    busy: tokio::sync::mpsc::UnboundedSender<()>,
+}
+
+impl<S: tower::Service<R>, R> tower::Service<R> for NoticeBusy<S> {
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        let ready = self.inner.poll_ready(cx);
+        if ready.is_pending() {
+            let _ = self.busy.send(());
+        }
+        ready
+    }
+
+    fn call(&mut self, request: R) -> Self::Future {
+        self.inner.call(request)
+    }
+}
+
+/// A service that is not always ready (tower's `ConcurrencyLimit` at one request): a request
+/// that finds it busy waits for the one in flight and is answered when it ends, with no request
+/// lost or stuck, and both connections go on serving afterwards. The server calls a ready
+/// service in place; a busy one keeps what it reserved while it waits.
+#[tokio::test]
+async fn a_service_that_is_not_ready_serves_every_request_in_turn() {
+    use tower::limit::ConcurrencyLimitLayer;
+
+    let (started, mut started_rx) = tokio::sync::mpsc::unbounded_channel();
+    let release = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+    let gate = Gate {
+        started,
+        release: release.clone(),
+    };
+    let (busy, mut busy_rx) = tokio::sync::mpsc::unbounded_channel();
+    let stack = NoticeBusy {
+        inner: ServiceBuilder::new()
+            .layer(ConcurrencyLimitLayer::new(1))
+            .service(gate.into_service()),
+        busy,
+    };
+    let server = serve(stack).await;
+
+    let mut first = connect(server.addr).await;
+    first
+        .write_all(b"GET /hold HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), started_rx.recv())
+        .await
+        .expect("the held request: nothing within 10 s");
+
+    // The limit is taken: this request waits for it.
+    let mut second = connect(server.addr).await;
+    second
+        .write_all(b"GET /waited HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), busy_rx.recv())
+        .await
+        .expect("the second request: not refused by the limit within 10 s");
+    release.add_permits(1);
+    let held = tokio::time::timeout(Duration::from_secs(10), read_response(&mut first, false))
+        .await
+        .expect("the held request: nothing within 10 s")
+        .unwrap();
+    assert_eq!((held.status(), &held.body[..]), (200, &b"/hold"[..]));
+    let waited = tokio::time::timeout(Duration::from_secs(10), read_response(&mut second, false))
+        .await
+        .expect("the waiting request: nothing within 10 s")
+        .unwrap();
+    assert_eq!((waited.status(), &waited.body[..]), (200, &b"/waited"[..]));
+
+    // Both connections go on, each request in turn.
+    for (which, path) in [(1, "/again"), (0, "/after"), (1, "/last")] {
+        let stream = if which == 0 { &mut first } else { &mut second };
+        stream
+            .write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let res = tokio::time::timeout(Duration::from_secs(10), read_response(stream, false))
+            .await
+            .expect("a later request: nothing within 10 s")
+            .unwrap();
+        assert_eq!((res.status(), &res.body[..]), (200, path.as_bytes()));
+    }
+}
