@@ -10,6 +10,10 @@
 #   benches/callgrind.sh NAME PATH 'COMMAND {PORT}'   # any server answering GET PATH
 #
 # Per-function counts: `callgrind_annotate target/callgrind/NAME.2500.out` (and `.500.out`).
+# With objdump (binutils) each line also gives the locked instructions per request (atomic
+# read-modify-writes: `Arc` clones and drops, mutex locks), which callgrind counts as one
+# instruction each but cost as much as 25; by function:
+# `benches/locked.py target/callgrind/NAME.500.out target/callgrind/NAME.2500.out`.
 # File serving under valgrind takes the blocking path (valgrind does not know `openat2`): measure
 # it in process with `cargo bench --bench handler -- files` instead.
 set -euo pipefail
@@ -53,7 +57,8 @@ run() {
     local port
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     # shellcheck disable=SC2086
-    valgrind --tool=callgrind --callgrind-out-file="$OUT/$name.$n.out" \
+    valgrind --tool=callgrind --dump-instr=yes --compress-pos=no --compress-strings=no \
+        --callgrind-out-file="$OUT/$name.$n.out" \
         ${command//\{PORT\}/$port} >"$OUT/$name.$n.log" 2>&1 &
     local pid=$!
     local up=""
@@ -83,7 +88,13 @@ measure() {
     local small large
     small=$(run "$name" "$path" "$command" 500)
     large=$(run "$name" "$path" "$command" 2500)
-    printf '%-40s %8d instructions per request\n' "$name" $(((large - small) / 2000))
+    local locked=""
+    if command -v objdump >/dev/null; then
+        locked=$(python3 benches/locked.py "$OUT/$name.500.out" "$OUT/$name.2500.out")
+        locked=${locked%%$'\n'*}
+        locked=", ${locked% per request}"
+    fi
+    printf '%-40s %8d instructions per request%s\n' "$name" $(((large - small) / 2000)) "$locked"
 }
 
 if [ $# -ge 3 ]; then
