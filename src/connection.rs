@@ -279,10 +279,12 @@ impl Default for Control {
     }
 }
 
-/// Adds `n` to one of the counters that only the connection's socket wrapper changes (its reads
-/// and writes, through `&mut`, so never two at once): a load and a store, where `fetch_add`
-/// would be a locked instruction on every read and write. Readers on other threads see either
-/// value, as with `fetch_add`.
+/// Adds `n` to one of the counters that only one writer changes: the connection's socket
+/// wrapper (its reads and writes, through `&mut`, so never two at once) or its service (the
+/// requests started). A load and a store, where `fetch_add` would be a locked instruction on
+/// every read, write and request. Readers on other threads see either value, as with
+/// `fetch_add`; `done` has several writers on HTTP/2 (each response's task) and keeps its
+/// `fetch_add`.
 fn add_own(counter: &AtomicU64, n: u64) {
     counter.store(
         counter.load(Ordering::Relaxed).wrapping_add(n),
@@ -350,9 +352,10 @@ impl Control {
         self.started.load(Ordering::Acquire) != self.done.load(Ordering::Acquire)
     }
 
-    /// A request was handed to the service.
+    /// A request was handed to the service (by the connection's service, which hyper calls
+    /// from the connection's task only: one writer, and `ConnService` is not `Sync`).
     pub(crate) fn request_started(&self) {
-        self.started.fetch_add(1, Ordering::Relaxed);
+        add_own(&self.started, 1);
     }
 
     /// A request's response body was dropped (written or abandoned).
