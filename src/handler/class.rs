@@ -66,7 +66,7 @@ impl Attributes {
     /// Python's defaults, with `server_version` (`BaseHTTP/0.6`, `SimpleHTTP/0.6`).
     pub(crate) fn new(server_version: &str) -> Self {
         Self {
-            server_header: rules::server_header(&format!("{server_version} {SYS_VERSION}")),
+            server_header: rules::kept_server_header(&format!("{server_version} {SYS_VERSION}")),
             server_version: server_version.into(),
             sys_version: SYS_VERSION.into(),
             protocol_version: None,
@@ -82,7 +82,7 @@ impl Attributes {
         Self {
             server_version: handler.server_version().into(),
             sys_version: handler.sys_version().into(),
-            server_header: rules::server_header(&handler.version_string()),
+            server_header: rules::kept_server_header(&handler.version_string()),
             // `HTTP/1.0` is the trait's default: it follows the host, as an unset one does.
             protocol_version: Some(handler.protocol_version()).filter(|v| *v != Version::HTTP_10),
             error_message_format: Cow::Owned(handler.error_message_format().to_owned()),
@@ -109,14 +109,14 @@ impl Attributes {
     pub(crate) fn set_server_version(&mut self, version: String) {
         self.server_version = version.into();
         self.server_header =
-            rules::server_header(&format!("{} {}", self.server_version, self.sys_version));
+            rules::kept_server_header(&format!("{} {}", self.server_version, self.sys_version));
     }
 
     #[cfg(feature = "fs")]
     pub(crate) fn set_sys_version(&mut self, version: String) {
         self.sys_version = version.into();
         self.server_header =
-            rules::server_header(&format!("{} {}", self.server_version, self.sys_version));
+            rules::kept_server_header(&format!("{} {}", self.server_version, self.sys_version));
     }
 
     #[cfg(feature = "fs")]

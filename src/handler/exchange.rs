@@ -161,8 +161,8 @@ pub struct Exchange {
     /// The request target as received, when `path` no longer matches it (the `//` collapse).
     target: Option<Box<str>>,
     rfile: BodyReader,
+    /// Python's `wfile`, which holds where the head and the body go.
     wfile: BodyWriter,
-    output: Output,
     /// The handlers the request came through, most derived first; `None` when there are none.
     class: Option<Arc<Class>>,
     /// The service making the response: its attributes and method bodies.
@@ -279,10 +279,6 @@ impl Exchange {
         let close_connection = close.unwrap_or_else(|| {
             initial_close_connection(parts.version, fields.connection, protocol)
         });
-        let pipe = match &output {
-            Output::Pipe(shared) => Some(shared.clone()),
-            Output::Direct(_) => None,
-        };
         // Python's `timeout`: the most derived handler's, else the service's.
         let timeout = class
             .as_deref()
@@ -292,8 +288,7 @@ impl Exchange {
             path,
             target: original,
             rfile: BodyReader::new(body, timeout),
-            wfile: BodyWriter::new(pipe),
-            output,
+            wfile: BodyWriter::new(output),
             class,
             base,
             depth: Depth::default(),
@@ -1063,7 +1058,7 @@ impl Exchange {
         self.wfile.discard = no_body;
         self.state = State::HeadSent;
         let (parts, ()) = response.into_parts();
-        match &mut self.output {
+        match &mut self.wfile.output {
             Output::Pipe(shared) => lock(shared).head = Some(parts),
             Output::Direct(direct) => {
                 *direct = Some(Box::new(Direct {
@@ -1167,7 +1162,7 @@ impl Exchange {
             let _ = self.flush_headers();
         } else if let Some(body) = body {
             if !self.wfile.discard && self.headers_sent() {
-                match &mut self.output {
+                match &mut self.wfile.output {
                     Output::Pipe(shared) => lock(shared).push(body.as_bytes()),
                     direct @ Output::Direct(_) => direct.set_body(Body::from(body)),
                 }
@@ -1232,7 +1227,7 @@ impl Exchange {
         if self.wfile.discard {
             return;
         }
-        self.output.set_body(body);
+        self.wfile.output.set_body(body);
     }
 
     /// Hands the request to the inner service — Python's `return super().do_GET()`.
@@ -1539,7 +1534,7 @@ impl Exchange {
     /// The response made so far, marked as answered so that a handler above does not log it
     /// again. Without a head: a bare `500`.
     pub(crate) fn into_response(mut self) -> http::Response<Body> {
-        let direct = match &mut self.output {
+        let direct = match &mut self.wfile.output {
             Output::Direct(direct) => direct.take(),
             Output::Pipe(shared) => {
                 return crate::body::pipe::response(shared, None).unwrap_or_else(plain_500);

@@ -300,7 +300,6 @@ where
                             return Poll::Ready(Ok(Response::from_parts(head, Body::pipe(body))));
                         }
                         Poll::Ready(finished) => {
-                            let shared = shared.clone();
                             let inner = inner.take();
                             // A panic in a logging method must not take the connection with it.
                             let settled = catch_unwind(AssertUnwindSafe(|| settle(finished)));
@@ -310,9 +309,9 @@ where
                             };
                             match settled {
                                 Settled::Respond(error) => {
-                                    this.state.set(State::Done);
                                     let response =
-                                        pipe::response(&shared, error).unwrap_or_else(plain_500);
+                                        pipe::response(shared, error).unwrap_or_else(plain_500);
+                                    this.state.set(State::Done);
                                     return Poll::Ready(Ok(response));
                                 }
                                 Settled::FallThrough(ex) => this.state.set(State::Inner {

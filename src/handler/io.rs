@@ -6,6 +6,7 @@
 //! handler writes goes through the pipe of [`crate::body::pipe`], which keeps at most 64 KiB
 //! ahead of the client.
 
+use std::fmt;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -18,8 +19,9 @@ use sync_wrapper::SyncWrapper;
 use tokio::io::{AsyncBufRead, AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 
+use super::exchange::Output;
 use crate::body::Body;
-use crate::body::pipe::{SharedRef, lock};
+use crate::body::pipe::lock;
 
 /// Python's `wfile`: the response body, as a [`tokio::io::AsyncWrite`].
 ///
@@ -30,11 +32,11 @@ use crate::body::pipe::{SharedRef, lock};
 ///
 /// [`Exchange::end_headers`]: super::Exchange::end_headers
 /// [`send_response`]: super::Exchange::send_response
-#[derive(Debug)]
 pub struct BodyWriter {
-    /// `None` where no handler is running (the services answering in place: file serving,
-    /// CGI), which hand their bodies over with `send_body`.
-    pipe: Option<SharedRef>,
+    /// Where the head and the body go: the pipe while a handler runs, else the response the
+    /// services answering in place (file serving, CGI) assemble, which hand their bodies over
+    /// with `send_body`. Held here, the exchange's one reference to the pipe.
+    pub(crate) output: Output,
     /// Set once the head is out; writing before that is a handler bug.
     pub(crate) open: bool,
     /// For HEAD, 1xx, 204 and 304 responses there is no body: writes are accepted and dropped.
@@ -42,9 +44,9 @@ pub struct BodyWriter {
 }
 
 impl BodyWriter {
-    pub(crate) fn new(pipe: Option<SharedRef>) -> Self {
+    pub(crate) fn new(output: Output) -> Self {
         Self {
-            pipe,
+            output,
             open: false,
             discard: false,
         }
@@ -65,6 +67,16 @@ impl BodyWriter {
     }
 }
 
+impl fmt::Debug for BodyWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BodyWriter")
+            .field("streams", &matches!(self.output, Output::Pipe(_)))
+            .field("open", &self.open)
+            .field("discard", &self.discard)
+            .finish()
+    }
+}
+
 impl AsyncWrite for BodyWriter {
     fn poll_write(
         self: Pin<&mut Self>,
@@ -77,9 +89,9 @@ impl AsyncWrite for BodyWriter {
         if self.discard || data.is_empty() {
             return Poll::Ready(Ok(data.len()));
         }
-        match &self.pipe {
-            Some(pipe) => lock(pipe).poll_write(cx, data),
-            None => Poll::Ready(Err(Self::no_pipe())),
+        match &self.output {
+            Output::Pipe(pipe) => lock(pipe).poll_write(cx, data),
+            Output::Direct(_) => Poll::Ready(Err(Self::no_pipe())),
         }
     }
 
@@ -87,9 +99,9 @@ impl AsyncWrite for BodyWriter {
         if !self.open {
             return Poll::Ready(Err(Self::not_open()));
         }
-        match &self.pipe {
-            Some(pipe) => lock(pipe).poll_flush(cx),
-            None => Poll::Ready(Ok(())),
+        match &self.output {
+            Output::Pipe(pipe) => lock(pipe).poll_flush(cx),
+            Output::Direct(_) => Poll::Ready(Ok(())),
         }
     }
 

@@ -281,6 +281,40 @@ fn split_host_port(host: &str) -> (&str, Option<u16>) {
     }
 }
 
+/// How many distinct `Server` values [`kept_server_header`] keeps for the process's life.
+const KEPT_SERVER_HEADERS: usize = 64;
+
+/// [`server_header`] for a service's class attributes, made once when the service is built:
+/// the value's bytes are kept for the process's life (at most [`KEPT_SERVER_HEADERS`] distinct
+/// values, a few bytes each; past that, values are made as usual), so each response's copy of
+/// it is a static reference, where a shared value costs an atomic increment and decrement per
+/// response.
+pub(crate) fn kept_server_header(version: &str) -> HeaderValue {
+    static KEPT: Kept = std::sync::Mutex::new(Vec::new());
+    keep(&KEPT, server_header(version))
+}
+
+/// Values kept for the process's life.
+type Kept = std::sync::Mutex<Vec<&'static [u8]>>;
+
+/// `value`, as a static reference to the same bytes in `kept` (kept there first if new and
+/// there is room).
+fn keep(kept: &Kept, value: HeaderValue) -> HeaderValue {
+    let Ok(mut kept) = kept.lock() else {
+        return value;
+    };
+    let bytes = match kept.iter().find(|kept| **kept == value.as_bytes()) {
+        Some(bytes) => *bytes,
+        None if kept.len() < KEPT_SERVER_HEADERS => {
+            let bytes: &'static [u8] = Box::leak(value.as_bytes().into());
+            kept.push(bytes);
+            bytes
+        }
+        None => return value,
+    };
+    HeaderValue::from_maybe_shared(bytes::Bytes::from_static(bytes)).unwrap_or(value)
+}
+
 /// Python's `version_string()` as a `Server` header value, encoded as ISO-8859-1; a value
 /// that cannot be sent is replaced by `BaseHTTP/0.6`.
 pub(crate) fn server_header(version: &str) -> HeaderValue {
@@ -369,5 +403,35 @@ mod tests {
             "close"
         ));
         assert!(!has_token(&HeaderValue::from_static("closed"), "close"));
+    }
+
+    #[test]
+    fn kept_server_headers_are_shared_and_bounded() {
+        static KEPT: Kept = std::sync::Mutex::new(Vec::new());
+        let kept_server_header = |version: &str| keep(&KEPT, server_header(version));
+        let first = kept_server_header("Kept/1.0 Test/\u{e9}");
+        let again = kept_server_header("Kept/1.0 Test/\u{e9}");
+        assert_eq!(first, server_header("Kept/1.0 Test/\u{e9}"));
+        assert_eq!(first.as_bytes(), b"Kept/1.0 Test/\xe9");
+        // The same bytes, not a copy: nothing counted per response.
+        assert_eq!(first.as_bytes().as_ptr(), again.as_bytes().as_ptr());
+        assert_eq!(kept_server_header("Bad\r\nX: y"), "BaseHTTP/0.6");
+        // Past the bound, values are still right, just not kept.
+        for n in 0..2 * KEPT_SERVER_HEADERS {
+            let version = format!("Many/{n}");
+            assert_eq!(kept_server_header(&version), version.as_str());
+        }
+        let late = kept_server_header("Late/1.0");
+        assert_eq!(late, "Late/1.0");
+        assert_ne!(
+            late.as_bytes().as_ptr(),
+            kept_server_header("Late/1.0").as_bytes().as_ptr()
+        );
+        assert_eq!(
+            KEPT.lock().map(|kept| kept.len()).ok(),
+            Some(KEPT_SERVER_HEADERS)
+        );
+        // The real store answers the same way.
+        assert_eq!(super::kept_server_header("Real/1.0"), "Real/1.0");
     }
 }
