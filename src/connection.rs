@@ -353,7 +353,7 @@ impl Control {
     }
 
     /// A request was handed to the service (by the connection's service, which hyper calls
-    /// from the connection's task only: one writer, and `ConnService` is not `Sync`).
+    /// from the connection's task only: one writer).
     pub(crate) fn request_started(&self) {
         add_own(&self.started, 1);
     }

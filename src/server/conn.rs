@@ -1,7 +1,6 @@
 //! The connection plumbing of basehttp's server: the wrappers that track requests in flight and
 //! activity on the socket, and the request span.
 
-use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -20,7 +19,7 @@ use tower::util::{Oneshot, ServiceExt};
 use tracing::Instrument;
 use tracing::instrument::Instrumented;
 
-use super::framing::{self, Refusal};
+use super::framing;
 use crate::connection::Control;
 
 /// Counts a request from its start until its response body is dropped.
@@ -280,9 +279,7 @@ where
 /// then tracks each request until its response is done, in a `request` span (target
 /// [`SPAN_TARGET`](crate::log::SPAN_TARGET)).
 pub(crate) struct ConnService<S> {
-    /// Called in place when ready; hyper calls a connection's service from the connection task
-    /// only, one request at a time, so the cell is never borrowed twice.
-    inner: RefCell<S>,
+    inner: S,
     control: Arc<Control>,
     remote: SocketAddr,
     require_host: bool,
@@ -296,7 +293,7 @@ impl<S> ConnService<S> {
         require_host: bool,
     ) -> Self {
         Self {
-            inner: RefCell::new(inner),
+            inner,
             control,
             remote,
             require_host,
@@ -312,7 +309,7 @@ where
 {
     type Response = Response<TrackedBody<ResBody>>;
     type Error = S::Error;
-    type Future = TrackedFuture<Instrumented<Called<S, Request<ReqBody>>>>;
+    type Future = TrackedFuture<Instrumented<Oneshot<S, Request<ReqBody>>>>;
 
     fn call(&self, request: Request<ReqBody>) -> Self::Future {
         self.control.saw_body(!request.body().is_end_stream());
@@ -336,65 +333,14 @@ where
             version = ?request.version(),
             client = %self.remote.ip(),
         );
-        let Ok(mut inner) = self.inner.try_borrow_mut() else {
-            // hyper calls a connection's service from the connection's task, one call at a
-            // time: this cannot happen, and would not panic if it did.
-            return TrackedFuture::Refused {
-                response: Some(Refusal::unavailable().respond(&self.remote, &request)),
-            };
-        };
         TrackedFuture::Serving {
-            future: dispatch(&mut *inner, request).instrument(span),
+            // A clone per request, as tower asks: a service's `poll_ready` may reserve something
+            // (a permit, a queue slot) that only this request's future may hold. Calling the
+            // connection's own service in place when it says it is ready was tried and dropped:
+            // tower's `LoadShed` says ready while the service under it waits for a permit, and
+            // that wait would then stay queued with nobody to poll it.
+            future: self.inner.clone().oneshot(request).instrument(span),
             guard: Some(InFlight::new(self.control.clone())),
-        }
-    }
-}
-
-/// Hands `request` to `service`: in place if it is ready now (no clone of the service for each
-/// request), else to the service as it stands, which goes on getting ready with the request's
-/// task as its waker (whatever it has reserved stays with it), while a clone of it takes its
-/// place for the requests that follow.
-fn dispatch<S, R>(service: &mut S, request: R) -> Called<S, R>
-where
-    S: Service<R> + Clone,
-{
-    let mut cx = Context::from_waker(std::task::Waker::noop());
-    if let Poll::Ready(Ok(())) = service.poll_ready(&mut cx) {
-        return Called::Now {
-            future: service.call(request),
-        };
-    }
-    let fresh = service.clone();
-    Called::Waiting {
-        future: std::mem::replace(service, fresh).oneshot(request),
-    }
-}
-
-pin_project! {
-    /// The service's response future: called at once, or still getting ready.
-    #[project = CalledProj]
-    pub(crate) enum Called<S, R>
-    where
-        S: Service<R>,
-    {
-        Now {
-            #[pin]
-            future: S::Future,
-        },
-        Waiting {
-            #[pin]
-            future: Oneshot<S, R>,
-        },
-    }
-}
-
-impl<S: Service<R>, R> Future for Called<S, R> {
-    type Output = Result<S::Response, S::Error>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project() {
-            CalledProj::Now { future } => future.poll(cx),
-            CalledProj::Waiting { future } => future.poll(cx),
         }
     }
 }

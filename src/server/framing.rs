@@ -78,14 +78,6 @@ fn check_transfer_encoding(headers: &HeaderMap) -> Result<(), Refusal> {
 }
 
 impl Refusal {
-    /// A `503`: the connection cannot take the request.
-    pub(crate) fn unavailable() -> Self {
-        Self {
-            code: StatusCode::SERVICE_UNAVAILABLE,
-            message: "Service Unavailable".to_owned(),
-        }
-    }
-
     fn bad(message: &str) -> Self {
         Self {
             code: StatusCode::BAD_REQUEST,

@@ -417,8 +417,7 @@ impl<S: tower::Service<R>, R> tower::Service<R> for NoticeBusy<S> {
 
 /// A service that is not always ready (tower's `ConcurrencyLimit` at one request): a request
 /// that finds it busy waits for the one in flight and is answered when it ends, with no request
-/// lost or stuck, and both connections go on serving afterwards. The server calls a ready
-/// service in place; a busy one keeps what it reserved while it waits.
+/// lost or stuck, and both connections go on serving afterwards.
 #[tokio::test]
 async fn a_service_that_is_not_ready_serves_every_request_in_turn() {
     use tower::limit::ConcurrencyLimitLayer;
