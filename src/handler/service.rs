@@ -25,8 +25,14 @@ use crate::body::pipe::Shared;
 ///
 /// [`HandlerLayer`]: super::HandlerLayer
 pub struct HandlerService<H, S = NotImplemented> {
-    handler: Arc<H>,
+    /// Behind one `Arc`: the server clones the service for every request.
+    common: Arc<Common<H>>,
     inner: Option<S>,
+}
+
+/// What every clone of a [`HandlerService`] shares.
+struct Common<H> {
+    handler: Arc<H>,
     /// The handler alone as a class (the common case: nothing above it).
     class: Arc<Class>,
     /// `BaseHTTPRequestHandler` with the handler's class attributes, read once.
@@ -48,16 +54,18 @@ where
         let base = HandlerBase::of(&*handler);
         let class = Class::of_handler(handler.clone(), &base.0);
         Self {
-            handler,
+            common: Arc::new(Common {
+                handler,
+                class: Arc::new(class),
+                base: Arc::new(base),
+            }),
             inner,
-            class: Arc::new(class),
-            base: Arc::new(base),
         }
     }
 
     /// The handler.
     pub fn handler(&self) -> &H {
-        &self.handler
+        &self.common.handler
     }
 
     define_inner_service_accessors!();
@@ -66,10 +74,8 @@ where
 impl<H, S: Clone> Clone for HandlerService<H, S> {
     fn clone(&self) -> Self {
         Self {
-            handler: self.handler.clone(),
+            common: self.common.clone(),
             inner: self.inner.clone(),
-            class: self.class.clone(),
-            base: self.base.clone(),
         }
     }
 }
@@ -107,18 +113,19 @@ where
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let (parts, body) = request.into_parts();
         let shared = Arc::new(Mutex::new(Shared::default()));
-        let base: Arc<dyn Base> = self.base.clone();
+        let common = &*self.common;
+        let base: Arc<dyn Base> = common.base.clone();
         // Boxed once: the request state then moves between the handler run and the response
         // future as a pointer. Reached through another handler's fall-through, that handler
         // is the subclass.
         let ex = Box::new(Exchange::handed_down(
             parts,
             Body::new(body),
-            Some(&self.class),
+            Some(&common.class),
             base,
             Output::Pipe(shared.clone()),
         ));
-        let running = Box::pin(run(self.handler.clone(), ex));
+        let running = Box::pin(run(common.handler.clone(), ex));
         ResponseFuture::new(running, shared, self.inner.clone())
     }
 }
