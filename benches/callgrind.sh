@@ -90,7 +90,7 @@ measure() {
     large=$(run "$name" "$path" "$command" 2500)
     local locked=""
     if command -v objdump >/dev/null; then
-        locked=$(python3 benches/locked.py "$OUT/$name.500.out" "$OUT/$name.2500.out")
+        locked=$(python3 benches/locked.py "$OUT/$name.500.out" "$OUT/$name.2500.out" || true)
         locked=${locked%%$'\n'*}
         locked=", ${locked% per request}"
     fi

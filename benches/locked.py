@@ -61,8 +61,9 @@ def count(path: str) -> tuple[int, dict[str, int]]:
                 if call_cost:
                     call_cost = False
                     continue
+                # The address, the line, then Ir (the only event callgrind.sh collects).
                 fields = line.split()
-                address, n = int(fields[0], 16), int(fields[-1])
+                address, n = int(fields[0], 16), int(fields[2])
                 if obj and obj != "???" and address in locked_addresses(obj):
                     total += n
                     by_function[function or "???"] += n
