@@ -16,10 +16,10 @@ use crate::body::pipe::Shared;
 
 /// A [`HttpRequestHandler`] as a tower [`Service`].
 ///
-/// `Error = Infallible`: every outcome, failures included, is a response. Cloning is cheap (the
-/// handler is shared behind an `Arc`). Build one with [`HttpRequestHandler::into_service`] (no
-/// inner service: unimplemented methods get Python's 501 page) or through [`HandlerLayer`]
-/// (unimplemented methods go to the inner service `S`).
+/// `Error = Infallible`: every outcome, failures included, is a response. Cloning is cheap (one
+/// reference count: the handler is shared behind an `Arc`). Build one with
+/// [`HttpRequestHandler::into_service`] (no inner service: unimplemented methods get Python's
+/// 501 page) or through [`HandlerLayer`] (unimplemented methods go to the inner service `S`).
 ///
 /// See the [module docs](crate::handler) for more details.
 ///

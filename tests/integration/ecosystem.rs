@@ -454,7 +454,7 @@ async fn a_service_that_is_not_ready_serves_every_request_in_turn() {
         .unwrap();
     tokio::time::timeout(Duration::from_secs(10), busy_rx.recv())
         .await
-        .expect("the second request: not refused by the limit within 10 s");
+        .expect("the limit never reported busy within 10 s");
     release.add_permits(1);
     let held = tokio::time::timeout(Duration::from_secs(10), read_response(&mut first, false))
         .await
