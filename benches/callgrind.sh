@@ -12,7 +12,8 @@
 # Per-function counts: `callgrind_annotate target/callgrind/NAME.2500.out` (and `.500.out`).
 # With objdump (binutils) each line also gives the locked instructions per request (atomic
 # read-modify-writes: `Arc` clones and drops, mutex locks), which callgrind counts as one
-# instruction each but cost as much as 25; by function:
+# instruction each but cost as much as some 25 (`cargo bench --bench handler -- atomics`);
+# by function:
 # `benches/locked.py target/callgrind/NAME.500.out target/callgrind/NAME.2500.out`.
 # File serving under valgrind takes the blocking path (valgrind does not know `openat2`): measure
 # it in process with `cargo bench --bench handler -- files` instead.

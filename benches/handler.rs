@@ -16,6 +16,10 @@
 //! standard-library `fork` (what `Command::uid` does) of the same process is measured beside
 //! them for contrast.
 //!
+//! The `atomics` group prices what `benches/locked.py` counts and callgrind cannot weigh: an
+//! atomic `fetch_add`, an `Arc` clone and drop, and an uncontended mutex lock and unlock, against
+//! the load and store that replaces a `fetch_add` when a counter has one writer.
+//!
 //! Run with `cargo bench --bench handler`. The loopback throughput comparison (which includes
 //! hyper and the kernel) is in the README's Performance section.
 
@@ -240,5 +244,36 @@ fn cgi(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-criterion_group!(benches, bench, files, cgi);
+fn atomics(c: &mut Criterion) {
+    use std::hint::black_box;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let mut group = c.benchmark_group("atomics");
+    let counter = AtomicU64::new(0);
+    group.bench_function("fetch_add", |b| {
+        b.iter(|| black_box(&counter).fetch_add(1, Ordering::Relaxed))
+    });
+    group.bench_function("load + store", |b| {
+        b.iter(|| {
+            let counter = black_box(&counter);
+            counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        })
+    });
+    let shared = Arc::new(0u64);
+    group.bench_function("Arc clone + drop", |b| {
+        b.iter(|| drop(black_box(Arc::clone(black_box(&shared)))))
+    });
+    let lock = Mutex::new(0u64);
+    group.bench_function("Mutex lock + unlock", |b| {
+        b.iter(|| {
+            if let Ok(mut value) = black_box(&lock).lock() {
+                *value += 1;
+            }
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench, files, cgi, atomics);
 criterion_main!(benches);

@@ -2,8 +2,9 @@
 """locked.py SMALL.out LARGE.out [N] -- locked instructions per request, from two callgrind runs.
 
 callgrind counts instructions, and an atomic read-modify-write (an `Arc` clone or drop, a mutex
-lock, a `fetch_add`) is one instruction there, though it costs 5 to 6 ns on this project's
-benchmark machines, as much as 25 plain ones. This counts them: every executed instruction with
+lock, a `fetch_add`) is one instruction there, though it costs about 5 ns on this project's
+benchmark machines, as much as some 25 plain ones (`cargo bench --bench handler -- atomics`).
+This counts them: every executed instruction with
 a `lock` prefix, and every `xchg` with a memory operand (locked without one), in the runs
 benches/callgrind.sh makes (callgrind's --dump-instr=yes --compress-pos=no
 --compress-strings=no), found with objdump in each object the run executed. The difference

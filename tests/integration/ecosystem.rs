@@ -438,46 +438,46 @@ async fn a_service_that_is_not_ready_serves_every_request_in_turn() {
     let server = serve(stack).await;
 
     let mut first = connect(server.addr).await;
-    first
-        .write_all(b"GET /hold HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    send_get(&mut first, "/hold").await;
     tokio::time::timeout(Duration::from_secs(10), started_rx.recv())
         .await
-        .expect("the held request: nothing within 10 s");
+        .expect("the held request did not start within 10 s");
 
     // The limit is taken: this request waits for it.
     let mut second = connect(server.addr).await;
-    second
-        .write_all(b"GET /waited HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
+    send_get(&mut second, "/waited").await;
     tokio::time::timeout(Duration::from_secs(10), busy_rx.recv())
         .await
         .expect("the limit never reported busy within 10 s");
     release.add_permits(1);
-    let held = tokio::time::timeout(Duration::from_secs(10), read_response(&mut first, false))
-        .await
-        .expect("the held request: nothing within 10 s")
-        .unwrap();
-    assert_eq!((held.status(), &held.body[..]), (200, &b"/hold"[..]));
-    let waited = tokio::time::timeout(Duration::from_secs(10), read_response(&mut second, false))
-        .await
-        .expect("the waiting request: nothing within 10 s")
-        .unwrap();
-    assert_eq!((waited.status(), &waited.body[..]), (200, &b"/waited"[..]));
+    expect_answer(&mut first, "/hold").await;
+    expect_answer(&mut second, "/waited").await;
 
     // Both connections go on, each request in turn.
-    for (which, path) in [(1, "/again"), (0, "/after"), (1, "/last")] {
-        let stream = if which == 0 { &mut first } else { &mut second };
-        stream
-            .write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
-            .await
-            .unwrap();
-        let res = tokio::time::timeout(Duration::from_secs(10), read_response(stream, false))
-            .await
-            .expect("a later request: nothing within 10 s")
-            .unwrap();
-        assert_eq!((res.status(), &res.body[..]), (200, path.as_bytes()));
-    }
+    send_get(&mut second, "/again").await;
+    expect_answer(&mut second, "/again").await;
+    send_get(&mut first, "/after").await;
+    expect_answer(&mut first, "/after").await;
+    send_get(&mut second, "/last").await;
+    expect_answer(&mut second, "/last").await;
+}
+
+async fn send_get(stream: &mut tokio::net::TcpStream, path: &str) {
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+}
+
+/// Reads the next response on `stream` (`read_response` gives up after its timeout) and checks
+/// that it answers `path`: `Gate` echoes the path.
+async fn expect_answer(stream: &mut tokio::net::TcpStream, path: &str) {
+    let res = read_response(stream, false)
+        .await
+        .unwrap_or_else(|| panic!("{path}: the connection closed"));
+    assert_eq!(
+        (res.status(), &res.body[..]),
+        (200, path.as_bytes()),
+        "{path}"
+    );
 }
