@@ -1,7 +1,9 @@
 //! The cost of the handler layer, in process: one request through a `HandlerService` answering
 //! `200 Hello, world!` the Python way (`send_response`, two `send_header`s, `end_headers`,
 //! `wfile.write`), against a bare `service_fn` returning the same response, both driven with
-//! `oneshot` and their bodies collected. No sockets: this isolates the layer's own work.
+//! `oneshot` and their bodies collected. No sockets: this isolates the layer's own work. The
+//! handler is measured a second time writing Python's log line for each request (formatted as
+//! the binary formats it, written to nowhere).
 //!
 //! The `files` group does the same for file serving: `GET` of a 1 KiB and a 100 KiB file
 //! through `StaticFiles` (with its memory cache, the default; with the cache trusted for a
@@ -33,8 +35,13 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use http::{Request, Response, Version};
 use http_body_util::BodyExt;
 use tower::{ServiceExt, service_fn};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
-struct Hello;
+/// `log`: whether Python's log line is written for each request (`log_message` as Python's).
+struct Hello {
+    log: bool,
+}
 
 impl HttpRequestHandler for Hello {
     fn protocol_version(&self) -> Version {
@@ -51,7 +58,11 @@ impl HttpRequestHandler for Hello {
         Ok(())
     }
 
-    fn log_message(&self, _ex: &Exchange, _message: std::fmt::Arguments<'_>) {}
+    fn log_message(&self, ex: &Exchange, message: std::fmt::Arguments<'_>) {
+        if self.log {
+            ex.log_line(message);
+        }
+    }
 }
 
 async fn bare(_req: Request<Body>) -> Result<Response<Body>, Infallible> {
@@ -73,8 +84,14 @@ fn bench(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
-    let handler = Hello.into_service();
+    let handler = Hello { log: false }.into_service();
+    let logged = Hello { log: true }.into_service();
     let bare = service_fn(bare);
+    // Python's lines, formatted as the binary formats them and written nowhere (the binary
+    // hands them to a background thread that writes them to stderr).
+    let _log = tracing_subscriber::registry()
+        .with(basehttp::log::layer(std::io::sink))
+        .set_default();
 
     let mut group = c.benchmark_group("hello");
     group.bench_function("bare service_fn", |b| {
@@ -86,6 +103,16 @@ fn bench(c: &mut Criterion) {
     group.bench_function("HttpRequestHandler", |b| {
         b.to_async(&runtime).iter(|| async {
             let res = handler
+                .clone()
+                .oneshot(request())
+                .await
+                .unwrap_or_else(|e| match e {});
+            res.into_body().collect().await.map(|c| c.to_bytes()).ok()
+        });
+    });
+    group.bench_function("HttpRequestHandler, Python's log line", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let res = logged
                 .clone()
                 .oneshot(request())
                 .await

@@ -52,7 +52,7 @@ pub const TARGET: &str = "basehttp::log";
 /// ```
 #[doc(alias = "_control_char_table")]
 pub fn escape_control(message: &str) -> Cow<'_, str> {
-    if !message.chars().any(needs_escape) {
+    if !needs_escaping(message.as_bytes()) {
         return Cow::Borrowed(message);
     }
     let mut out = String::with_capacity(message.len() + 8);
@@ -61,8 +61,35 @@ pub fn escape_control(message: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-fn needs_escape(c: char) -> bool {
-    matches!(c, '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}' | '\\')
+/// Whether `bytes` hold a character Python's `_control_char_table` escapes.
+fn needs_escaping(bytes: &[u8]) -> bool {
+    // Plain printable ASCII, the usual line, is told without a branch per byte (the compiler
+    // checks eight bytes at a time); anything else is looked at character by character.
+    let plain = bytes.iter().fold(true, |plain, &b| {
+        plain & (0x20..0x7f).contains(&b) & (b != b'\\')
+    });
+    !plain && next_escape(bytes, 0).is_some()
+}
+
+/// The next character from byte `from` on that Python's `_control_char_table` escapes: where it
+/// starts, how many bytes of UTF-8 it takes, and its code point (below U+00A0, so one byte).
+///
+/// Scans bytes, not characters: U+0000–U+001F, U+007F and `\` are single bytes, and
+/// U+0080–U+009F are `C2 80`–`C2 9F`; every other byte, lead or continuation, is passed over.
+/// A log line is mostly plain ASCII, which this keeps to a few instructions a byte.
+fn next_escape(bytes: &[u8], from: usize) -> Option<(usize, usize, u8)> {
+    let mut at = from;
+    while let Some(&byte) = bytes.get(at) {
+        match byte {
+            0x00..=0x1f | 0x7f | b'\\' => return Some((at, 1, byte)),
+            0xc2 => match bytes.get(at + 1) {
+                Some(&next @ 0x80..=0x9f) => return Some((at, 2, next)),
+                _ => at += 1,
+            },
+            _ => at += 1,
+        }
+    }
+    None
 }
 
 /// Decodes bytes as ISO-8859-1, the way Python decodes a request line.
@@ -72,7 +99,9 @@ fn needs_escape(c: char) -> bool {
 pub(crate) fn latin1(bytes: &[u8]) -> Cow<'_, str> {
     if bytes.is_ascii() {
         // ASCII is valid UTF-8 and identical in ISO-8859-1.
-        return String::from_utf8_lossy(bytes);
+        if let Ok(ascii) = std::str::from_utf8(bytes) {
+            return Cow::Borrowed(ascii);
+        }
     }
     Cow::Owned(bytes.iter().map(|&b| char::from(b)).collect())
 }
@@ -123,7 +152,14 @@ pub(crate) fn emit(address: &str, message: std::fmt::Arguments<'_>) {
     line.push_str(" - - [");
     with_local_time(|time| line.push_str(time));
     line.push_str("] ");
-    let _ = std::fmt::write(&mut Escaping(&mut line), message);
+    // Formatted as it is, then scanned once: a message arrives in many small pieces, and a line
+    // that needs escaping is rare (it is escaped again from its unescaped text).
+    let start = line.len();
+    let _ = line.write_fmt(message);
+    if needs_escaping(line.as_bytes().get(start..).unwrap_or_default()) {
+        let message = line.split_off(start);
+        let _ = Escaping(&mut line).write_str(&message);
+    }
     tracing::info!(target: TARGET, client = address, "{line}");
 }
 
@@ -132,19 +168,23 @@ struct Escaping<'a>(&'a mut String);
 
 impl std::fmt::Write for Escaping<'_> {
     fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        if !s.chars().any(needs_escape) {
-            self.0.push_str(s);
-            return Ok(());
-        }
-        for c in s.chars() {
-            if c == '\\' {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let bytes = s.as_bytes();
+        // The start of what is still to be copied as it is.
+        let mut plain = 0;
+        while let Some((at, len, code)) = next_escape(bytes, plain) {
+            // `at` and `at + len` are character boundaries: an ASCII byte or a whole `C2 xx`.
+            self.0.push_str(s.get(plain..at).unwrap_or_default());
+            if code == b'\\' {
                 self.0.push_str("\\\\");
-            } else if needs_escape(c) {
-                write!(self.0, "\\x{:02x}", c as u32)?;
             } else {
-                self.0.push(c);
+                self.0.push_str("\\x");
+                self.0.push(char::from(HEX[usize::from(code >> 4)]));
+                self.0.push(char::from(HEX[usize::from(code & 0xf)]));
             }
+            plain = at + len;
         }
+        self.0.push_str(s.get(plain..).unwrap_or_default());
         Ok(())
     }
 }
@@ -449,6 +489,61 @@ mod tests {
                 assert_eq!(escaped, format!("\\x{:02x}", c as u32));
             } else {
                 assert_eq!(escaped, c.to_string());
+            }
+        }
+    }
+
+    /// Python's `message.translate(_control_char_table)`, one character at a time: what the
+    /// byte scanner must agree with.
+    fn reference_escape(message: &str) -> String {
+        message
+            .chars()
+            .map(|c| match c {
+                '\\' => "\\\\".to_owned(),
+                '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}' => format!("\\x{:02x}", c as u32),
+                c => c.to_string(),
+            })
+            .collect()
+    }
+
+    mod agrees_with_python {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// Characters around every edge the scanner looks at: ASCII controls, DEL, backslash,
+        /// U+0080–U+00A0 (`C2 80`–`C2 A0`), other `C2`/`C3` characters, and wider ones whose
+        /// continuation bytes fall in `80`–`9F` (U+0100, U+2080, U+1F480).
+        fn message() -> impl Strategy<Value = String> {
+            let edge = prop_oneof![
+                (0u32..0x21).prop_map(|c| char::from_u32(c).unwrap_or('?')),
+                Just('\u{7e}'),
+                Just('\u{7f}'),
+                Just('\\'),
+                (0x80u32..0x100).prop_map(|c| char::from_u32(c).unwrap_or('?')),
+                Just('\u{100}'),
+                Just('\u{2080}'),
+                Just('\u{1f480}'),
+                any::<char>(),
+                Just('a'),
+            ];
+            proptest::collection::vec(edge, 0..40).prop_map(|chars| chars.into_iter().collect())
+        }
+
+        proptest! {
+            #[test]
+            fn escape_control_is_the_table(message in message()) {
+                prop_assert_eq!(escape_control(&message), reference_escape(&message));
+            }
+
+            /// The writer behind each log line, fed in pieces as `format_args!` feeds it.
+            #[test]
+            fn the_line_writer_is_the_table(pieces in proptest::collection::vec(message(), 0..4)) {
+                let mut out = String::new();
+                for piece in &pieces {
+                    prop_assert!(Escaping(&mut out).write_str(piece).is_ok());
+                }
+                prop_assert_eq!(out, reference_escape(&pieces.concat()));
             }
         }
     }

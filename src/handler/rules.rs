@@ -234,13 +234,17 @@ pub(crate) struct RequestLine<'a> {
 
 impl fmt::Display for RequestLine<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {} {}",
-            self.method,
-            crate::log::latin1(self.target.as_bytes()),
-            version_str(self.version)
-        )
+        // Piece by piece: `{}` would pad each one, and the target is checked for non-ASCII
+        // once (it is ASCII unless the parser let obs-text through).
+        f.write_str(self.method)?;
+        f.write_str(" ")?;
+        if self.target.is_ascii() {
+            f.write_str(self.target)?;
+        } else {
+            f.write_str(&crate::log::latin1(self.target.as_bytes()))?;
+        }
+        f.write_str(" ")?;
+        f.write_str(version_str(self.version))
     }
 }
 
