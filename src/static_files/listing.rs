@@ -57,6 +57,16 @@ impl ListingEntry {
     }
 }
 
+/// A name as text for the page and its sort key, bytes that are not UTF-8 shown as U+FFFD (see
+/// the README's compatibility notes): `str::from_utf8` first, which checks a plain name several
+/// bytes at a time, where `from_utf8_lossy` goes through it chunk by chunk even when it is valid.
+fn name_text(name: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(name) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(name),
+    }
+}
+
 #[cfg(unix)]
 fn name_bytes(name: &OsString) -> &[u8] {
     std::os::unix::ffi::OsStrExt::as_bytes(name.as_os_str())
@@ -71,9 +81,37 @@ impl DirectoryListing {
     /// Builds a listing, sorting the entries as Python does: `list.sort(key=lambda a: a.lower())`
     /// (stable, on the Unicode lower case of each name).
     pub fn new(path: String, mut entries: Vec<ListingEntry>) -> Self {
-        entries.sort_by_cached_key(|e| String::from_utf8_lossy(e.name_bytes()).to_lowercase());
+        sort_like_python(&mut entries);
         Self { path, entries }
     }
+}
+
+/// Python's `list.sort(key=lambda a: a.lower())`: stable, on each name's Unicode lower case. The
+/// keys are written into one buffer (a plain ASCII name lowered byte by byte, anything else
+/// with `str::to_lowercase`, final sigma and all) instead of a string each.
+fn sort_like_python(entries: &mut Vec<ListingEntry>) {
+    let mut keys = String::new();
+    // Each entry's key, as a span of `keys`, and where the entry was (the tie-break that keeps
+    // the sort stable, as `sort_by_cached_key` does).
+    let mut order = Vec::with_capacity(entries.len());
+    for (at, entry) in entries.iter().enumerate() {
+        let start = keys.len();
+        let text = name_text(entry.name_bytes());
+        if text.is_ascii() {
+            keys.extend(text.bytes().map(|b| char::from(b.to_ascii_lowercase())));
+        } else {
+            keys.push_str(&text.to_lowercase());
+        }
+        order.push((start..keys.len(), at));
+    }
+    let key = |span: &std::ops::Range<usize>| keys.as_bytes().get(span.clone()).unwrap_or_default();
+    order.sort_unstable_by(|(a, at_a), (b, at_b)| key(a).cmp(key(b)).then(at_a.cmp(at_b)));
+    let mut slots: Vec<Option<ListingEntry>> = entries.drain(..).map(Some).collect();
+    entries.extend(
+        order
+            .iter()
+            .filter_map(|(_, at)| slots.get_mut(*at).and_then(Option::take)),
+    );
 }
 
 /// Python 3.14's listing page for `listing`.
@@ -109,11 +147,6 @@ pub fn render_listing(listing: &DirectoryListing) -> String {
     );
     for entry in &listing.entries {
         let name = entry.name_bytes();
-        let mut link = name.to_vec();
-        if entry.is_dir {
-            link.push(b'/');
-        }
-        let text = String::from_utf8_lossy(name);
         let suffix = if entry.is_symlink {
             "@"
         } else if entry.is_dir {
@@ -121,12 +154,17 @@ pub fn render_listing(listing: &DirectoryListing) -> String {
         } else {
             ""
         };
-        let _ = writeln!(
-            page,
-            "<li><a href=\"{}\">{}{suffix}</a></li>",
-            percent_encode(&link, QUOTE_SAFE),
-            html_escape(&text)
-        );
+        // Piece by piece, with nothing allocated for a plain name: `quote(name + "/")` is
+        // `quote(name) + "/"`, as `/` is safe.
+        page.push_str("<li><a href=\"");
+        let _ = write!(page, "{}", percent_encode(name, QUOTE_SAFE));
+        if entry.is_dir {
+            page.push('/');
+        }
+        page.push_str("\">");
+        page.push_str(&html_escape(&name_text(name)));
+        page.push_str(suffix);
+        page.push_str("</a></li>\n");
     }
     page.push_str("</ul>\n<hr>\n</body>\n</html>\n");
     page
@@ -184,6 +222,73 @@ impl ListingLink {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    mod sorted_like_python {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// Names from pieces where the order is easy to get wrong: case, accents, the final
+        /// sigma, characters whose lower case is longer, bytes that are not UTF-8.
+        fn name() -> impl Strategy<Value = Vec<u8>> {
+            let piece = prop_oneof![
+                Just(b"a".to_vec()),
+                Just(b"A".to_vec()),
+                Just(b"b".to_vec()),
+                Just(b"_".to_vec()),
+                Just(b".".to_vec()),
+                Just("\u{c9}".as_bytes().to_vec()),
+                Just("\u{e9}".as_bytes().to_vec()),
+                Just("\u{3a3}".as_bytes().to_vec()),
+                Just("\u{130}".as_bytes().to_vec()),
+                Just("\u{df}".as_bytes().to_vec()),
+                Just(b"\xff".to_vec()),
+            ];
+            proptest::collection::vec(piece, 1..5).prop_map(|pieces| pieces.concat())
+        }
+
+        proptest! {
+            /// The same order as one lower-cased string per entry (what Python's key does), and
+            /// as stable.
+            #[test]
+            fn as_one_lowercase_string_per_entry(names in proptest::collection::vec(name(), 0..64)) {
+                #[cfg(unix)]
+                let entries: Vec<ListingEntry> = names
+                    .iter()
+                    .enumerate()
+                    .map(|(at, name)| {
+                        let name = std::os::unix::ffi::OsStringExt::from_vec(name.clone());
+                        ListingEntry::new(name, at % 2 == 0, at % 3 == 0)
+                    })
+                    .collect();
+                #[cfg(not(unix))]
+                let entries: Vec<ListingEntry> = names
+                    .iter()
+                    .enumerate()
+                    .map(|(at, name)| {
+                        let name = OsString::from(String::from_utf8_lossy(name).into_owned());
+                        ListingEntry::new(name, at % 2 == 0, at % 3 == 0)
+                    })
+                    .collect();
+                // The flags tell entries with the same name apart: the order must be stable.
+                let mut expected = entries.clone();
+                expected.sort_by_cached_key(|e| {
+                    String::from_utf8_lossy(e.name_bytes()).to_lowercase()
+                });
+                let mut sorted = entries;
+                sort_like_python(&mut sorted);
+                let got: Vec<(Vec<u8>, bool, bool)> = sorted
+                    .iter()
+                    .map(|e| (e.name_bytes().to_vec(), e.is_dir, e.is_symlink))
+                    .collect();
+                let want: Vec<(Vec<u8>, bool, bool)> = expected
+                    .iter()
+                    .map(|e| (e.name_bytes().to_vec(), e.is_dir, e.is_symlink))
+                    .collect();
+                prop_assert_eq!(got, want);
+            }
+        }
+    }
 
     #[test]
     fn a_link_goes_before_the_list() {
