@@ -74,12 +74,6 @@ async fn bare(_req: Request<Body>) -> Result<Response<Body>, Infallible> {
     Ok(res)
 }
 
-fn request() -> Request<Body> {
-    let mut req = Request::new(Body::empty());
-    *req.uri_mut() = http::Uri::from_static("/hello");
-    req
-}
-
 fn bench(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -94,32 +88,21 @@ fn bench(c: &mut Criterion) {
         .set_default();
 
     let mut group = c.benchmark_group("hello");
-    group.bench_function("bare service_fn", |b| {
-        b.to_async(&runtime).iter(|| async {
-            let res = bare.oneshot(request()).await.unwrap_or_else(|e| match e {});
-            res.into_body().collect().await.map(|c| c.to_bytes()).ok()
-        });
-    });
-    group.bench_function("HttpRequestHandler", |b| {
-        b.to_async(&runtime).iter(|| async {
-            let res = handler
-                .clone()
-                .oneshot(request())
-                .await
-                .unwrap_or_else(|e| match e {});
-            res.into_body().collect().await.map(|c| c.to_bytes()).ok()
-        });
-    });
-    group.bench_function("HttpRequestHandler, Python's log line", |b| {
-        b.to_async(&runtime).iter(|| async {
-            let res = logged
-                .clone()
-                .oneshot(request())
-                .await
-                .unwrap_or_else(|e| match e {});
-            res.into_body().collect().await.map(|c| c.to_bytes()).ok()
-        });
-    });
+    get(&mut group, &runtime, "bare service_fn", &bare, "/hello");
+    get(
+        &mut group,
+        &runtime,
+        "HttpRequestHandler",
+        &handler,
+        "/hello",
+    );
+    get(
+        &mut group,
+        &runtime,
+        "HttpRequestHandler, Python's log line",
+        &logged,
+        "/hello",
+    );
     group.finish();
 }
 
@@ -143,35 +126,47 @@ fn files(c: &mut Criterion) {
     let serve_dir = tower_http::services::ServeDir::new(&dir);
     let mut group = c.benchmark_group("files");
     for path in ["/small.html", "/medium.bin"] {
-        get_file(&mut group, &runtime, "StaticFiles", &files, path);
-        get_file(
+        get(
             &mut group,
             &runtime,
-            "StaticFiles memory_cache_valid(1 s)",
+            &format!("StaticFiles {path}"),
+            &files,
+            path,
+        );
+        get(
+            &mut group,
+            &runtime,
+            &format!("StaticFiles memory_cache_valid(1 s) {path}"),
             &trusted,
             path,
         );
-        get_file(
+        get(
             &mut group,
             &runtime,
-            "StaticFiles memory_cache(0)",
+            &format!("StaticFiles memory_cache(0) {path}"),
             &uncached,
             path,
         );
-        get_file(
+        get(
             &mut group,
             &runtime,
-            "tower-http ServeDir",
+            &format!("tower-http ServeDir {path}"),
             &serve_dir,
             path,
         );
     }
     group.sample_size(30);
-    get_file(&mut group, &runtime, "StaticFiles", &files, "/large.bin");
-    get_file(
+    get(
         &mut group,
         &runtime,
-        "tower-http ServeDir",
+        "StaticFiles /large.bin",
+        &files,
+        "/large.bin",
+    );
+    get(
+        &mut group,
+        &runtime,
+        "tower-http ServeDir /large.bin",
         &serve_dir,
         "/large.bin",
     );
@@ -179,8 +174,9 @@ fn files(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// `GET path` through `service`, its body collected, as the benchmark `name path`.
-fn get_file<S, B>(
+/// `GET path` through a clone of `service`, as tower's callers do, its body collected, as the
+/// benchmark `name`.
+fn get<S, B>(
     group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
     runtime: &tokio::runtime::Runtime,
     name: &str,
@@ -190,7 +186,7 @@ fn get_file<S, B>(
     S: tower::Service<Request<Body>, Response = Response<B>, Error = Infallible> + Clone,
     B: http_body::Body,
 {
-    group.bench_function(format!("{name} {path}"), |b| {
+    group.bench_function(name, |b| {
         b.to_async(runtime).iter(|| async {
             let mut req = Request::new(Body::empty());
             *req.uri_mut() = http::Uri::from_static(path);
