@@ -8,7 +8,8 @@
 //! The `files` group does the same for file serving: `GET` of a 1 KiB and a 100 KiB file
 //! through `StaticFiles` (with its memory cache, the default; with the cache trusted for a
 //! second, `memory_cache_valid`; and without the cache) against tower-http's `ServeDir`, in
-//! process; and of an 8 MiB file, streamed from the page cache (without a socket its reads stay
+//! process; of a 1,000-entry listing, with its entries kept in memory (the default) and read
+//! every time (`memory_cache(0)`, Python's way); and of an 8 MiB file, streamed from the page cache (without a socket its reads stay
 //! at 64 KiB: they grow only while a client keeps up). Both copies of every byte dominate that
 //! one; `StaticFiles` reads cached data on the task that collects the body, `ServeDir` on the
 //! blocking pool, beside it, which shortens its wall time on a machine with a core to spare.
@@ -117,7 +118,13 @@ fn files(c: &mut Criterion) {
     std::fs::write(dir.join("medium.bin"), vec![b'y'; 100 * 1024]).expect("bench file");
     // Past the memory cache: streamed from the file, in reads from the page cache.
     std::fs::write(dir.join("large.bin"), vec![b'z'; 8 << 20]).expect("bench file");
-    // Files are kept in memory once they have not changed for a second.
+    // A directory of 1,000 names, listed.
+    std::fs::create_dir_all(dir.join("many")).expect("bench dir");
+    for i in 0..1000 {
+        let name = dir.join(format!("many/file-{i:04}.txt"));
+        std::fs::write(name, format!("file {i}\n")).expect("bench file");
+    }
+    // Files (and listings) are kept in memory once they have not changed for a second.
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let files = basehttp::static_files::StaticFiles::new(&dir);
     let trusted = basehttp::static_files::StaticFiles::new(&dir)
@@ -156,6 +163,14 @@ fn files(c: &mut Criterion) {
         );
     }
     group.sample_size(30);
+    get(&mut group, &runtime, "StaticFiles /many/", &files, "/many/");
+    get(
+        &mut group,
+        &runtime,
+        "StaticFiles memory_cache(0) /many/",
+        &uncached,
+        "/many/",
+    );
     get(
         &mut group,
         &runtime,

@@ -5,7 +5,8 @@
 #
 #   small      GET /small.html (1 KiB), keep-alive (vs lighttpd)
 #   medium     GET /medium.bin (100 KiB), keep-alive (vs lighttpd)
-#   listing    GET /many/ (a listing of 1000 files), keep-alive
+#   listing    GET /many/ (a listing of 1000 files), keep-alive; also with --memory-cache 0, which
+#              reads the directory for every listing as Python does
 #   subclass   GET /small.html through a handler that falls through to StaticFiles, and without it
 #   large      GET /large.bin (64 MiB), wrk -c32 keep-alive
 #   large-curl GET /large.bin (64 MiB) by one client that reads in large chunks: sequential
@@ -84,6 +85,7 @@ for s in "${scenarios[@]}"; do
     listing) # ServeDir has no listings
         "${LOAD[@]}" -u /many/ -c 32 -m ka -b nginx \
             -s "basehttp-q=$B --protocol HTTP/1.1 -q" \
+            -s "basehttp-q-memory-cache-0=$B --protocol HTTP/1.1 -q --memory-cache 0" \
             "${BEFORE_Q[@]}" \
             -s "$NGINX" -s "$LIGHTTPD" -s "python=$PY" ;;
     subclass)

@@ -144,7 +144,7 @@ fn plan_path(config: &Config, translated: &Translated, request: Request<'_>) -> 
             }
         }
     }
-    list(request.external, &opened, &root, relative)
+    list(config, request.external, &opened, &meta, &root, relative)
 }
 
 fn plan_file(
@@ -492,15 +492,61 @@ fn precompressed(
     None
 }
 
-fn list(target: &str, dir: &File, root: &OpenRoot, relative: &[u8]) -> Plan {
+/// Python's `list_directory` for the opened directory `dir` (`meta` is its `stat`), which
+/// `relative` names below `root`. Its entries come from the memory cache while the directory
+/// is unchanged (`HotFiles::listing`), so a large directory is not read and sorted again for
+/// each request; otherwise they are read, and kept for the next request where they can be.
+fn list(
+    config: &Config,
+    target: &str,
+    dir: &File,
+    meta: &std::fs::Metadata,
+    root: &OpenRoot,
+    relative: &[u8],
+) -> Plan {
     let turn = ListingTurn::wait();
+    let path = resolve::display_path(target);
+    let identity = kept_listing_identity(config, dir, meta);
+    if let Some(identity) = identity {
+        if let Some(entries) = config.hot_files.listing(relative, identity) {
+            return Plan::Listing(DirectoryListing::sorted(path, entries), turn);
+        }
+    }
     match read_entries(dir, root, relative) {
-        Ok(entries) => Plan::Listing(
-            DirectoryListing::new(resolve::display_path(target), entries),
-            turn,
-        ),
+        Ok(entries) => {
+            let listing = DirectoryListing::new(path, entries);
+            if let Some(identity) = identity {
+                config
+                    .hot_files
+                    .keep_listing(relative, identity, &listing.entries);
+            }
+            Plan::Listing(listing, turn)
+        }
         Err(_) => Plan::ListingDenied,
     }
+}
+
+/// The identity a listing of `dir` is kept under (its `stat`, `meta`, made before its entries
+/// are read), where listings can be kept: a memory cache, and a local file system.
+#[cfg(target_os = "linux")]
+fn kept_listing_identity(
+    config: &Config,
+    dir: &File,
+    meta: &std::fs::Metadata,
+) -> Option<super::hot::Identity> {
+    if !config.hot_files.enabled() || !super::hot::local(dir) {
+        return None;
+    }
+    super::hot::identity_of_metadata(meta)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn kept_listing_identity(
+    _config: &Config,
+    _dir: &File,
+    _meta: &std::fs::Metadata,
+) -> Option<super::hot::Identity> {
+    None
 }
 
 /// A turn to build a listing: its entries and its page are held in memory at once, so a
@@ -799,6 +845,122 @@ mod tests {
         std::fs::remove_dir_all(&base).ok();
     }
 
+    /// The listing `GET path/` plans for the directory `relative`: its entries as (name, is a
+    /// folder, is a link), and the shared slice they came in.
+    #[cfg(target_os = "linux")]
+    fn planned_listing(
+        config: &Config,
+        path: &str,
+        relative: &str,
+    ) -> (Vec<(String, bool, bool)>, std::sync::Arc<[ListingEntry]>) {
+        let headers = HeaderMap::new();
+        let request = Request {
+            external: path,
+            head: false,
+            headers: &headers,
+        };
+        let translated = Translated::new(relative.as_bytes().to_vec(), true);
+        let Plan::Listing(listing, _turn) = plan(config, Some(&translated), request) else {
+            panic!("{path}: not a listing");
+        };
+        let names = listing
+            .entries
+            .iter()
+            .map(|e| {
+                let name = String::from_utf8_lossy(e.name_bytes()).into_owned();
+                (name, e.is_dir, e.is_symlink)
+            })
+            .collect();
+        (names, listing.entries)
+    }
+
+    /// Returns once a change made now gets a later time stamp than `dir`'s, as a one-second-old
+    /// directory always does (the file system's clock ticks coarsely): found by changing
+    /// `clock`, a file elsewhere, and reading its change time.
+    #[cfg(target_os = "linux")]
+    fn after_a_tick(clock: &std::path::Path, dir: &std::path::Path) {
+        use std::os::unix::fs::MetadataExt;
+        let changed = |path: &std::path::Path| {
+            let meta = std::fs::metadata(path).unwrap();
+            (meta.ctime(), meta.ctime_nsec())
+        };
+        let then = changed(dir);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            std::fs::write(clock, b"tick").unwrap();
+            if changed(clock) > then {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "no tick in 5 s");
+            std::thread::yield_now();
+        }
+    }
+
+    /// A directory's entries are read once and then come from memory while it is unchanged;
+    /// a name added, removed or replaced is seen by the very next listing. A listing with a
+    /// symbolic link is read every time: its target can change from folder to file without
+    /// the directory changing.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn kept_listings_come_from_memory_while_the_directory_is_unchanged() {
+        let base = tempfile::tempdir().unwrap();
+        let (root, clock) = (base.path().join("root"), base.path().join("clock"));
+        let dir = root.join("d");
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        std::fs::write(dir.join("a.txt"), b"a").unwrap();
+        std::fs::create_dir_all(root.join("links")).unwrap();
+        std::fs::create_dir_all(root.join("target")).unwrap();
+        std::os::unix::fs::symlink("../target", root.join("links/l")).unwrap();
+        let Some(config) = kept_config(&root) else {
+            return;
+        };
+        let entry = |name: &str, is_dir| (name.to_owned(), is_dir, false);
+
+        let (names, first) = planned_listing(&config, "/d/", "d");
+        assert_eq!(names, [entry("a.txt", false), entry("sub", true)]);
+        let (_, again) = planned_listing(&config, "/d/?again", "d");
+        assert!(std::sync::Arc::ptr_eq(&first, &again), "from memory");
+
+        after_a_tick(&clock, &dir);
+        std::fs::write(dir.join("b.txt"), b"b").unwrap();
+        let (names, _) = planned_listing(&config, "/d/", "d");
+        let want = [
+            entry("a.txt", false),
+            entry("b.txt", false),
+            entry("sub", true),
+        ];
+        assert_eq!(names, want, "a name added");
+
+        after_a_tick(&clock, &dir);
+        std::fs::remove_file(dir.join("a.txt")).unwrap();
+        let (names, _) = planned_listing(&config, "/d/", "d");
+        assert_eq!(
+            names,
+            [entry("b.txt", false), entry("sub", true)],
+            "removed"
+        );
+
+        after_a_tick(&clock, &dir);
+        std::fs::remove_dir(dir.join("sub")).unwrap();
+        std::fs::write(dir.join("sub"), b"now a file").unwrap();
+        let (names, kept) = planned_listing(&config, "/d/", "d");
+        assert_eq!(
+            names,
+            [entry("b.txt", false), entry("sub", false)],
+            "replaced"
+        );
+        let (_, again) = planned_listing(&config, "/d/", "d");
+        assert!(std::sync::Arc::ptr_eq(&kept, &again), "kept again");
+
+        let (names, first) = planned_listing(&config, "/links/", "links");
+        assert_eq!(names, [("l".to_owned(), true, true)]);
+        std::fs::remove_dir(root.join("target")).unwrap();
+        std::fs::write(root.join("target"), b"now a file").unwrap();
+        let (names, again) = planned_listing(&config, "/links/", "links");
+        assert_eq!(names, [("l".to_owned(), false, true)], "follows the link");
+        assert!(!std::sync::Arc::ptr_eq(&first, &again));
+    }
+
     /// On a connection that sends files with `sendfile`, a file over 64 KiB is streamed from
     /// the file (and so goes out with `sendfile`), not copied from memory; smaller files, and
     /// the same file on other connections, are still kept.
@@ -864,10 +1026,12 @@ mod tests {
         // What `read_entries` sees when a directory refuses to be read (root reads anything, so
         // the wire test skips itself there): a descriptor that is not a directory.
         let file = File::open("Cargo.toml").unwrap();
+        let meta = file.metadata().unwrap();
+        let config = super::super::StaticFiles::new(".").config().clone();
         let root = crate::confined::Root::new(".".into());
         let root = root.open().unwrap();
         assert!(matches!(
-            list("/locked/", &file, &root, b"Cargo.toml"),
+            list(&config, "/locked/", &file, &meta, &root, b"Cargo.toml"),
             Plan::ListingDenied
         ));
     }

@@ -35,6 +35,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 
 use super::conditional::Validators;
+use super::listing::ListingEntry;
 
 /// How old a file's change time must be before its bytes are cached.
 pub(crate) const MIN_AGE: Duration = Duration::from_secs(1);
@@ -123,8 +124,19 @@ struct Entry {
     unwatchable: AtomicBool,
 }
 
-/// The cache: bounded in bytes (all entries) and per file. Shared by the clones of a
-/// `StaticFiles`.
+/// A directory's entries, sorted, kept while the directory is unchanged (see
+/// [`HotFiles::listing`]).
+struct KeptListing {
+    identity: Identity,
+    entries: Arc<[ListingEntry]>,
+    /// What it is charged (see [`listing_charge`]).
+    cost: usize,
+    /// Milliseconds since the cache's `epoch` at the last use.
+    used: AtomicU64,
+}
+
+/// The cache: bounded in bytes (all entries, listings included) and per file. Shared by the
+/// clones of a `StaticFiles`.
 pub(crate) struct HotFiles {
     entries: Mutex<Entries>,
     max_file: usize,
@@ -143,6 +155,8 @@ pub(crate) struct HotFiles {
 #[derive(Default)]
 struct Entries {
     map: HashMap<Box<[u8]>, Arc<Entry>>,
+    /// Directory listings, by the directory's path.
+    listings: HashMap<Box<[u8]>, Arc<KeptListing>>,
     /// The bytes charged for all entries (see [`charge`]).
     total: usize,
     /// When a full cache last found nothing idle to drop (ms since `epoch`).
@@ -152,6 +166,15 @@ struct Entries {
 /// What an entry for `key` with `len` bytes is charged.
 fn charge(key: &[u8], len: usize) -> usize {
     len.saturating_add(key.len()).saturating_add(ENTRY_OVERHEAD)
+}
+
+/// What a listing of `entries` kept for `key` is charged: each entry and its name.
+fn listing_charge(key: &[u8], entries: &[ListingEntry]) -> usize {
+    let names: usize = entries.iter().map(|e| e.name_bytes().len()).sum();
+    let slots = entries
+        .len()
+        .saturating_mul(std::mem::size_of::<ListingEntry>());
+    charge(key, names.saturating_add(slots))
 }
 
 impl std::fmt::Debug for HotFiles {
@@ -323,23 +346,9 @@ impl HotFiles {
         let cost = charge(key, bytes.len());
         let mut entries = self.lock();
         entries.remove(key);
-        if entries.total.saturating_add(cost) > self.max_total {
-            let rescan = u64::try_from(RESCAN.as_millis()).unwrap_or(u64::MAX);
-            if entries
-                .full_at
-                .is_some_and(|at| now.saturating_sub(at) < rescan)
-            {
-                return;
-            }
-            let idle = u64::try_from(IDLE.as_millis()).unwrap_or(u64::MAX);
-            entries.drop_idle(|e| now.saturating_sub(e.used.load(Ordering::Relaxed)) > idle);
-            if entries.total.saturating_add(cost) > self.max_total {
-                entries.full_at = Some(now);
-                return;
-            }
+        if !entries.make_room(cost, self.max_total, now) {
+            return;
         }
-        entries.full_at = None;
-        entries.total += cost;
         let entry = Arc::new(Entry {
             validators: Validators::new(identity.modified(), identity.size),
             identity,
@@ -350,6 +359,68 @@ impl HotFiles {
             unwatchable: AtomicBool::new(false),
         });
         entries.map.insert(key.into(), entry);
+    }
+
+    /// The entries of the directory `key` names, sorted, if they were kept when it had the
+    /// identity it has now (`current`, from the `fstat` of the directory about to be listed).
+    /// A listing kept for another identity is dropped.
+    ///
+    /// The freshness rule is the files' (see the module's docs): creating, removing or
+    /// renaming a name in a directory sets its modification and change times, so an unchanged
+    /// identity means unchanged names. What a name is (a folder or not) can change only by
+    /// removing or renaming it, except behind a symbolic link: listings with one are not kept
+    /// ([`keep_listing`](Self::keep_listing)).
+    pub(crate) fn listing(&self, key: &[u8], current: Identity) -> Option<Arc<[ListingEntry]>> {
+        let kept = self.lock().listings.get(key).cloned()?;
+        if kept.identity == current {
+            kept.used.store(self.now_ms(), Ordering::Relaxed);
+            return Some(kept.entries.clone());
+        }
+        let mut entries = self.lock();
+        if entries
+            .listings
+            .get(key)
+            .is_some_and(|now| Arc::ptr_eq(now, &kept))
+        {
+            entries.remove_listing(key);
+        }
+        None
+    }
+
+    /// Keeps the sorted `entries` of the directory `key` names, read after `fstat` reported
+    /// `identity`, under the files' rules: the directory changed at least [`MIN_AGE`] ago, the
+    /// listing charged no more than the largest file kept, room made from idle entries only.
+    /// A listing with a symbolic link is not kept: whether it shows as a folder follows its
+    /// target, which can change without the directory changing.
+    pub(crate) fn keep_listing(
+        &self,
+        key: &[u8],
+        identity: Identity,
+        entries: &Arc<[ListingEntry]>,
+    ) {
+        if !self.enabled()
+            || !identity.settled(SystemTime::now(), self.min_age)
+            || entries.iter().any(|e| e.is_symlink)
+        {
+            return;
+        }
+        let cost = listing_charge(key, entries);
+        if cost > self.max_file.min(self.max_total) {
+            return;
+        }
+        let now = self.now_ms();
+        let mut kept = self.lock();
+        kept.remove_listing(key);
+        if !kept.make_room(cost, self.max_total, now) {
+            return;
+        }
+        let listing = Arc::new(KeptListing {
+            identity,
+            entries: entries.clone(),
+            cost,
+            used: AtomicU64::new(now),
+        });
+        kept.listings.insert(key.into(), listing);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
@@ -373,13 +444,50 @@ impl Entries {
         }
     }
 
-    /// Drops the entries `idle` picks.
-    fn drop_idle(&mut self, idle: impl Fn(&Entry) -> bool) {
+    fn remove_listing(&mut self, key: &[u8]) {
+        if let Some(old) = self.listings.remove(key) {
+            self.total -= old.cost;
+        }
+    }
+
+    /// Charges `cost` more bytes if they fit under `max_total`, dropping idle entries (files
+    /// and listings) to make room. When nothing idle is left, refuses (and does not look for
+    /// room again for [`RESCAN`]): the entries in use stay.
+    fn make_room(&mut self, cost: usize, max_total: usize, now: u64) -> bool {
+        if self.total.saturating_add(cost) > max_total {
+            let rescan = u64::try_from(RESCAN.as_millis()).unwrap_or(u64::MAX);
+            if self
+                .full_at
+                .is_some_and(|at| now.saturating_sub(at) < rescan)
+            {
+                return false;
+            }
+            let idle = u64::try_from(IDLE.as_millis()).unwrap_or(u64::MAX);
+            self.drop_idle(|used| now.saturating_sub(used.load(Ordering::Relaxed)) > idle);
+            if self.total.saturating_add(cost) > max_total {
+                self.full_at = Some(now);
+                return false;
+            }
+        }
+        self.full_at = None;
+        self.total += cost;
+        true
+    }
+
+    /// Drops the entries (files and listings) whose last use `idle` picks.
+    fn drop_idle(&mut self, idle: impl Fn(&AtomicU64) -> bool) {
         let mut freed = 0;
         self.map.retain(|key, entry| {
-            let keep = !idle(entry);
+            let keep = !idle(&entry.used);
             if !keep {
                 freed += charge(key, entry.bytes.len());
+            }
+            keep
+        });
+        self.listings.retain(|_, listing| {
+            let keep = !idle(&listing.used);
+            if !keep {
+                freed += listing.cost;
             }
             keep
         });
@@ -398,6 +506,19 @@ pub(crate) fn identity_of(stat: &rustix::fs::Stat) -> Option<Identity> {
         size: u64::try_from(stat.st_size).ok()?,
         mtime: (stat.st_mtime, u32::try_from(stat.st_mtime_nsec).ok()?),
         ctime: (stat.st_ctime, u32::try_from(stat.st_ctime_nsec).ok()?),
+    })
+}
+
+/// The identity in `meta`, the `stat` of a file or directory made already.
+#[cfg(target_os = "linux")]
+pub(crate) fn identity_of_metadata(meta: &std::fs::Metadata) -> Option<Identity> {
+    use std::os::unix::fs::MetadataExt;
+    Some(Identity {
+        dev: meta.dev(),
+        ino: meta.ino(),
+        size: meta.size(),
+        mtime: (meta.mtime(), u32::try_from(meta.mtime_nsec()).ok()?),
+        ctime: (meta.ctime(), u32::try_from(meta.ctime_nsec()).ok()?),
     })
 }
 
@@ -654,5 +775,110 @@ mod tests {
         assert!(!cache.admits(&coarse(secs - 2)));
         assert!(cache.admits(&coarse(secs - 4)));
         assert!(!HotFiles::new(0, 0).enabled());
+    }
+    fn entries(names: &[&str], symlink: Option<usize>) -> Arc<[ListingEntry]> {
+        names
+            .iter()
+            .enumerate()
+            .map(|(at, name)| ListingEntry::new((*name).into(), false, symlink == Some(at)))
+            .collect()
+    }
+
+    #[test]
+    fn listings_are_served_only_while_the_directory_is_unchanged() {
+        let cache = HotFiles::new(1000, 10_000);
+        let id = identity(7, 4096);
+        let kept = entries(&["a", "b"], None);
+        cache.keep_listing(b"d", id, &kept);
+        assert_eq!(cache.total(), listing_charge(b"d", &kept));
+        let hit = cache.listing(b"d", id).expect("kept");
+        assert!(Arc::ptr_eq(&hit, &kept), "the same entries, not a copy");
+        assert!(cache.listing(b"e", id).is_none());
+        // A name added or removed sets the directory's times: the listing goes, for good.
+        let changed = Identity {
+            mtime: (1_000, 1),
+            ctime: (1_000, 6),
+            ..id
+        };
+        assert!(cache.listing(b"d", changed).is_none());
+        assert!(cache.listing(b"d", id).is_none());
+        assert_eq!(cache.total(), 0);
+        // Another directory mounted over it, or put there by a rename: another identity.
+        cache.keep_listing(b"d", id, &kept);
+        assert!(cache.listing(b"d", identity(8, 4096)).is_none());
+        // Files and listings do not mix up, though they share the budget.
+        cache.keep_listing(b"d", id, &kept);
+        assert!(cache.get(b"d", u64::MAX, None, || Some(id)).is_none());
+        assert!(cache.listing(b"d", id).is_some());
+    }
+
+    #[test]
+    fn listings_that_could_go_stale_or_cost_too_much_are_not_kept() {
+        let id = identity(7, 4096);
+        // A symbolic link shows as a folder when its target is one, which can change without
+        // the directory changing.
+        let cache = HotFiles::new(1000, 10_000);
+        cache.keep_listing(b"d", id, &entries(&["a", "link"], Some(1)));
+        assert!(cache.listing(b"d", id).is_none());
+        // A directory changed less than a second ago: a change within the same tick of the
+        // file system's clock would not show in its times.
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        let fresh = Identity {
+            ctime: (i64::try_from(now.as_secs()).unwrap_or(i64::MAX), 5),
+            ..id
+        };
+        cache.keep_listing(b"d", fresh, &entries(&["a"], None));
+        assert!(cache.listing(b"d", fresh).is_none());
+        // Charged more than the largest file kept.
+        let many: Vec<String> = (0..100).map(|i| format!("file-{i:04}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let many = entries(&many, None);
+        assert!(listing_charge(b"d", &many) > 1000);
+        cache.keep_listing(b"d", id, &many);
+        assert!(cache.listing(b"d", id).is_none());
+        // No memory cache (`memory_cache(0)`): Python's read-every-time.
+        let off = HotFiles::new(0, 0);
+        off.keep_listing(b"d", id, &entries(&["a"], None));
+        assert!(off.listing(b"d", id).is_none());
+        assert_eq!(cache.total() + off.total(), 0);
+    }
+
+    #[test]
+    fn listings_and_files_share_the_budget() {
+        let one = entries(&["a"], None);
+        let cost = listing_charge(b"0", &one);
+        let cache = HotFiles::new(cost, 3 * cost);
+        for i in 0..5u8 {
+            cache.keep_listing(&[b'0' + i], identity(u64::from(i), 4096), &one);
+            assert!(cache.total() <= cache.max_total);
+        }
+        // Full of listings in use: the first three stay, no file fits.
+        assert_eq!(cache.lock().listings.len(), 3);
+        cache.insert(b"f", identity(9, 1), Bytes::from_static(b"x"));
+        assert!(
+            cache
+                .get(b"f", u64::MAX, None, || Some(identity(9, 1)))
+                .is_none()
+        );
+        // Idle listings make room, as idle files do.
+        for listing in cache.lock().listings.values() {
+            listing.used.store(0, Ordering::Relaxed);
+        }
+        let epoch_shift = Duration::from_millis(2 * u64::try_from(IDLE.as_millis()).unwrap_or(0));
+        let cache = HotFiles {
+            epoch: cache.epoch - epoch_shift,
+            ..cache
+        };
+        cache.lock().full_at = None;
+        cache.insert(b"f", identity(9, 1), Bytes::from_static(b"x"));
+        assert!(
+            cache
+                .get(b"f", u64::MAX, None, || Some(identity(9, 1)))
+                .is_some()
+        );
+        assert!(cache.lock().listings.is_empty());
+        assert_eq!(cache.total(), charge(b"f", 1));
     }
 }

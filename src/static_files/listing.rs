@@ -2,6 +2,7 @@
 
 use std::ffi::OsString;
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_encode};
 
@@ -25,8 +26,10 @@ const QUOTE_SAFE: &AsciiSet = &NON_ALPHANUMERIC
 pub struct DirectoryListing {
     /// The decoded request path, as shown in the title (`/some dir/`), not HTML-escaped.
     pub path: String,
-    /// The entries, sorted as Python sorts them (case-insensitively by name).
-    pub entries: Vec<ListingEntry>,
+    /// The entries, sorted as Python sorts them (case-insensitively by name): shared with the
+    /// listing kept in memory for an unchanged directory (see
+    /// [`StaticFiles::memory_cache`](super::StaticFiles::memory_cache)).
+    pub entries: Arc<[ListingEntry]>,
 }
 
 /// One name in a [`DirectoryListing`].
@@ -82,6 +85,14 @@ impl DirectoryListing {
     /// (stable, on the Unicode lower case of each name).
     pub fn new(path: String, mut entries: Vec<ListingEntry>) -> Self {
         sort_like_python(&mut entries);
+        Self {
+            path,
+            entries: entries.into(),
+        }
+    }
+
+    /// A listing of entries sorted already (kept in memory).
+    pub(crate) fn sorted(path: String, entries: Arc<[ListingEntry]>) -> Self {
         Self { path, entries }
     }
 }
@@ -112,6 +123,17 @@ fn sort_like_python(entries: &mut Vec<ListingEntry>) {
             .iter()
             .filter_map(|(_, at)| slots.get_mut(*at).and_then(Option::take)),
     );
+}
+
+/// `name` as text when `quote` leaves all of it alone (ASCII letters and digits, `_.-~/`, what
+/// [`QUOTE_SAFE`] does not encode): then `html.escape` leaves it alone too. Most names are, and
+/// this one pass over them replaces three (UTF-8 check, percent-encoding, HTML escaping).
+fn plain(name: &[u8]) -> Option<&str> {
+    let safe = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'~' | b'/');
+    if !name.iter().all(|&b| safe(b)) {
+        return None;
+    }
+    std::str::from_utf8(name).ok()
 }
 
 /// Python 3.14's listing page for `listing`.
@@ -145,7 +167,7 @@ pub fn render_listing(listing: &DirectoryListing) -> String {
         page,
         "<title>{title}</title>\n</head>\n<body>\n<h1>{title}</h1>\n<hr>\n<ul>\n"
     );
-    for entry in &listing.entries {
+    for entry in listing.entries.iter() {
         let name = entry.name_bytes();
         let suffix = if entry.is_symlink {
             "@"
@@ -157,12 +179,25 @@ pub fn render_listing(listing: &DirectoryListing) -> String {
         // Piece by piece, with nothing allocated for a plain name: `quote(name + "/")` is
         // `quote(name) + "/"`, as `/` is safe.
         page.push_str("<li><a href=\"");
-        let _ = write!(page, "{}", percent_encode(name, QUOTE_SAFE));
-        if entry.is_dir {
-            page.push('/');
+        match plain(name) {
+            // Letters, digits and `_.-~`: the link and the text are the name itself.
+            Some(name) => {
+                page.push_str(name);
+                if entry.is_dir {
+                    page.push('/');
+                }
+                page.push_str("\">");
+                page.push_str(name);
+            }
+            None => {
+                let _ = write!(page, "{}", percent_encode(name, QUOTE_SAFE));
+                if entry.is_dir {
+                    page.push('/');
+                }
+                page.push_str("\">");
+                page.push_str(&html_escape(&name_text(name)));
+            }
         }
-        page.push_str("\">");
-        page.push_str(&html_escape(&name_text(name)));
         page.push_str(suffix);
         page.push_str("</a></li>\n");
     }
@@ -222,6 +257,66 @@ impl ListingLink {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    mod entries_rendered_like_python {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// Names from the characters `quote` and `html.escape` treat differently: safe ones,
+        /// ASCII that is encoded or escaped, non-ASCII, bytes that are not UTF-8.
+        fn name() -> impl Strategy<Value = Vec<u8>> {
+            let piece = prop_oneof![
+                Just(b"a".to_vec()),
+                Just(b"Z9".to_vec()),
+                Just(b"_.-~".to_vec()),
+                Just(b" ".to_vec()),
+                Just(b"&".to_vec()),
+                Just(b"<>".to_vec()),
+                Just(b"%".to_vec()),
+                Just(b"\"'".to_vec()),
+                Just(b"+=;".to_vec()),
+                Just("\u{e9}".as_bytes().to_vec()),
+                Just(b"\xff".to_vec()),
+            ];
+            proptest::collection::vec(piece, 1..6).prop_map(|pieces| pieces.concat())
+        }
+
+        proptest! {
+            /// Each entry's line is `quote(name)` (with `/` for a folder) and
+            /// `html.escape(name)` (with `/` or `@`), whatever path the name takes.
+            #[test]
+            fn each_line_is_quote_and_escape(
+                names in proptest::collection::vec((name(), any::<bool>(), any::<bool>()), 1..8)
+            ) {
+                let entries: Vec<ListingEntry> = names
+                    .iter()
+                    .map(|(name, is_dir, is_symlink)| {
+                        #[cfg(unix)]
+                        let name = std::os::unix::ffi::OsStringExt::from_vec(name.clone());
+                        #[cfg(not(unix))]
+                        let name = OsString::from(String::from_utf8_lossy(name).into_owned());
+                        ListingEntry::new(name, *is_dir, *is_symlink)
+                    })
+                    .collect();
+                let listing = DirectoryListing::new("/d/".into(), entries);
+                let page = render_listing(&listing);
+                let lines: Vec<&str> = page.lines().filter(|l| l.starts_with("<li>")).collect();
+                prop_assert_eq!(lines.len(), listing.entries.len());
+                for (line, entry) in lines.iter().zip(listing.entries.iter()) {
+                    let name = entry.name_bytes();
+                    let slash = if entry.is_dir { "/" } else { "" };
+                    let suffix = if entry.is_symlink { "@" } else { slash };
+                    let want = format!(
+                        "<li><a href=\"{}{slash}\">{}{suffix}</a></li>",
+                        percent_encode(name, QUOTE_SAFE),
+                        html_escape(&String::from_utf8_lossy(name)),
+                    );
+                    prop_assert_eq!(*line, want.as_str());
+                }
+            }
+        }
+    }
 
     mod sorted_like_python {
         use proptest::prelude::*;

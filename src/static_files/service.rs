@@ -298,6 +298,12 @@ impl<S> StaticFiles<S> {
     /// off (Python's behaviour: every request opens and reads the file). See the [module
     /// docs](crate::static_files) for what the freshness rule cannot see.
     ///
+    /// The cache also keeps directories' entries for their listings, under the same rule (the
+    /// `fstat` of the opened directory), in the same budget: each listing counts its names and
+    /// 32 bytes an entry (16 on 32-bit targets), and one that would count more than
+    /// [`memory_cache_max_file`](Self::memory_cache_max_file) is not kept. `0` turns this off
+    /// too (every listing reads the directory, as Python does).
+    ///
     /// Defaults to 16 MiB ([`DEFAULT_MEMORY_CACHE`](super::DEFAULT_MEMORY_CACHE)); each entry
     /// also counts its path and 128 bytes.
     pub fn memory_cache(mut self, max_bytes: usize) -> Self {

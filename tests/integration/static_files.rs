@@ -782,6 +782,54 @@ async fn files_kept_in_memory_are_never_served_stale() {
     std::fs::remove_dir_all(&outside).ok();
 }
 
+/// Directory listings kept in memory (the default `memory_cache`) are as fresh as listings read
+/// every time: a name added, removed or renamed shows in the very next listing.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn listings_kept_in_memory_are_never_served_stale() {
+    let fixture = Fixture::new();
+    let root = fixture.root();
+    std::fs::create_dir_all(root.join("d/sub")).unwrap();
+    write(&root.join("d/a.txt"), b"a");
+    // Only directories whose change time is a second old are kept: let it settle once.
+    std::thread::sleep(Duration::from_millis(1100));
+    let server = serve(StaticFiles::new(&root)).await;
+    let names = |page: &[u8]| -> Vec<String> {
+        String::from_utf8_lossy(page)
+            .lines()
+            .filter_map(|line| line.strip_prefix("<li><a href=\""))
+            .filter_map(|line| line.split('"').next().map(str::to_owned))
+            .collect()
+    };
+    let first = get(&server, "/d/", "").await;
+    assert_eq!(first.status(), 200);
+    assert_eq!(names(&first.body), ["a.txt", "sub/"]);
+    // The second listing comes from memory, byte for byte the same page.
+    assert_eq!(get(&server, "/d/", "").await.body, first.body);
+
+    write(&root.join("d/b.txt"), b"b");
+    assert_eq!(
+        names(&get(&server, "/d/", "").await.body),
+        ["a.txt", "b.txt", "sub/"]
+    );
+    std::fs::remove_file(root.join("d/a.txt")).unwrap();
+    assert_eq!(
+        names(&get(&server, "/d/", "").await.body),
+        ["b.txt", "sub/"]
+    );
+    std::fs::rename(root.join("d/sub"), root.join("d/renamed")).unwrap();
+    assert_eq!(
+        names(&get(&server, "/d/", "").await.body),
+        ["b.txt", "renamed/"]
+    );
+    // The same directory by another spelling of its path.
+    let other = get(&server, "/%64/?x=1", "").await;
+    assert!(
+        String::from_utf8_lossy(&other.body).contains("<title>Directory listing for /d/</title>")
+    );
+    assert_eq!(names(&other.body), ["b.txt", "renamed/"]);
+}
+
 /// With a validity window (`memory_cache_valid`), a kept file is served from memory without
 /// looking at the disk: a change is seen late, as documented. Ranges still come from the file.
 #[cfg(target_os = "linux")]
