@@ -9,10 +9,11 @@
 //! through `StaticFiles` (with its memory cache, the default; with the cache trusted for a
 //! second, `memory_cache_valid`; and without the cache) against tower-http's `ServeDir`, in
 //! process; of a 1,000-entry listing, with its entries kept in memory (the default) and read
-//! every time (`memory_cache(0)`, Python's way); and of an 8 MiB file, streamed from the page cache (without a socket its reads stay
-//! at 64 KiB: they grow only while a client keeps up). Both copies of every byte dominate that
-//! one; `StaticFiles` reads cached data on the task that collects the body, `ServeDir` on the
-//! blocking pool, beside it, which shortens its wall time on a machine with a core to spare.
+//! every time (`memory_cache(0)`, Python's way); and of an 8 MiB file, streamed from the page
+//! cache (without a socket its reads stay at 64 KiB: they grow only while a client keeps up).
+//! Both copies of every byte dominate that one; `StaticFiles` reads cached data on the task
+//! that collects the body, `ServeDir` on the blocking pool, beside it, which shortens its wall
+//! time on a machine with a core to spare.
 //!
 //! The `cgi` group starts `hello.sh` through `Cgi` with the process small, then again with
 //! 512 MiB of touched memory: the spawn does not copy the server, so the two cost the same. A

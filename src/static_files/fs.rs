@@ -512,13 +512,15 @@ fn list(
             return Plan::Listing(DirectoryListing::sorted(path, entries), turn);
         }
     }
+    // The directory's age is judged at the start of the read: a change made during the read
+    // in the same tick of the file system's clock would not show in its times.
+    let read_at = std::time::SystemTime::now();
     match read_entries(dir, root, relative) {
         Ok(entries) => {
             let listing = DirectoryListing::new(path, entries);
             if let Some(identity) = identity {
-                config
-                    .hot_files
-                    .keep_listing(relative, identity, &listing.entries);
+                let hot = &config.hot_files;
+                hot.keep_listing(relative, identity, read_at, &listing.entries);
             }
             Plan::Listing(listing, turn)
         }
@@ -951,6 +953,39 @@ mod tests {
         );
         let (_, again) = planned_listing(&config, "/d/", "d");
         assert!(std::sync::Arc::ptr_eq(&kept, &again), "kept again");
+
+        // A file and a folder swapped under their names (`RENAME_EXCHANGE`): the same names,
+        // the same size, only the types change; the directory's times say so.
+        after_a_tick(&clock, &dir);
+        std::fs::create_dir(dir.join("folder")).unwrap();
+        let (names, kept) = planned_listing(&config, "/d/", "d");
+        let want = [
+            entry("b.txt", false),
+            entry("folder", true),
+            entry("sub", false),
+        ];
+        assert_eq!(names, want);
+        assert!(std::sync::Arc::ptr_eq(
+            &kept,
+            &planned_listing(&config, "/d/", "d").1
+        ));
+        after_a_tick(&clock, &dir);
+        let opened = File::open(&dir).unwrap();
+        let exchange = rustix::fs::RenameFlags::EXCHANGE;
+        rustix::fs::renameat_with(&opened, "folder", &opened, "sub", exchange).unwrap();
+        let (names, _) = planned_listing(&config, "/d/", "d");
+        let want = [
+            entry("b.txt", false),
+            entry("folder", false),
+            entry("sub", true),
+        ];
+        assert_eq!(names, want, "exchanged");
+
+        // Another directory under the same path (another inode): its own entries at once.
+        std::fs::rename(&dir, root.join("d.old")).unwrap();
+        std::fs::create_dir_all(dir.join("b.txt")).unwrap();
+        let (names, _) = planned_listing(&config, "/d/", "d");
+        assert_eq!(names, [entry("b.txt", true)], "another directory");
 
         let (names, first) = planned_listing(&config, "/links/", "links");
         assert_eq!(names, [("l".to_owned(), true, true)]);

@@ -61,8 +61,9 @@ const ENTRY_OVERHEAD: usize = 128;
 /// again (so that a cache full of files in use is not churned, nor scanned on every request).
 const RESCAN: Duration = Duration::from_secs(1);
 
-/// An entry not used for this long is the first to go when room is needed, and is dropped at
-/// its next use (and the file read again).
+/// An entry not used for this long is the first to go when room is needed; a file's is also
+/// dropped at its next use (and the file read again). A listing is looked at (its directory's
+/// `fstat`) on every use anyway, and stays.
 const IDLE: Duration = Duration::from_secs(10);
 
 /// The largest file kept, by default.
@@ -168,13 +169,16 @@ fn charge(key: &[u8], len: usize) -> usize {
     len.saturating_add(key.len()).saturating_add(ENTRY_OVERHEAD)
 }
 
-/// What a listing of `entries` kept for `key` is charged: each entry and its name.
+/// What a listing of `entries` kept for `key` is charged: each entry, and its name as the
+/// allocator holds it (rounded up to 16 bytes, plus 16 of overhead): 64 bytes for a name of up
+/// to 16 bytes on 64-bit targets.
 fn listing_charge(key: &[u8], entries: &[ListingEntry]) -> usize {
-    let names: usize = entries.iter().map(|e| e.name_bytes().len()).sum();
-    let slots = entries
-        .len()
-        .saturating_mul(std::mem::size_of::<ListingEntry>());
-    charge(key, names.saturating_add(slots))
+    let per_entry = std::mem::size_of::<ListingEntry>() + 16;
+    let names: usize = entries
+        .iter()
+        .map(|e| e.name_bytes().len().next_multiple_of(16) + per_entry)
+        .sum();
+    charge(key, names)
 }
 
 impl std::fmt::Debug for HotFiles {
@@ -387,8 +391,9 @@ impl HotFiles {
         None
     }
 
-    /// Keeps the sorted `entries` of the directory `key` names, read after `fstat` reported
-    /// `identity`, under the files' rules: the directory changed at least [`MIN_AGE`] ago, the
+    /// Keeps the sorted `entries` of the directory `key` names, read from `read_at` on, after
+    /// `fstat` reported `identity`, under the files' rules: the directory had changed at least
+    /// [`MIN_AGE`] before the read started (so a change during the read has a later time), the
     /// listing charged no more than the largest file kept, room made from idle entries only.
     /// A listing with a symbolic link is not kept: whether it shows as a folder follows its
     /// target, which can change without the directory changing.
@@ -396,16 +401,19 @@ impl HotFiles {
         &self,
         key: &[u8],
         identity: Identity,
+        read_at: SystemTime,
         entries: &Arc<[ListingEntry]>,
     ) {
+        let most = self.max_file.min(self.max_total);
         if !self.enabled()
-            || !identity.settled(SystemTime::now(), self.min_age)
-            || entries.iter().any(|e| e.is_symlink)
+            || !identity.settled(read_at, self.min_age)
+            // Too many entries to keep, before counting their names.
+            || entries.len().saturating_mul(std::mem::size_of::<ListingEntry>()) > most
         {
             return;
         }
         let cost = listing_charge(key, entries);
-        if cost > self.max_file.min(self.max_total) {
+        if cost > most || entries.iter().any(|e| e.is_symlink) {
             return;
         }
         let now = self.now_ms();
@@ -757,8 +765,10 @@ mod tests {
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default();
         let secs = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+        // Changed just now (to the nanosecond: rounding down to the second could make it a
+        // second old by the time it is judged).
         let fresh = Identity {
-            ctime: (secs, 5),
+            ctime: (secs, now.subsec_nanos().max(1)),
             ..identity(1, 10)
         };
         let settled = Identity {
@@ -789,7 +799,7 @@ mod tests {
         let cache = HotFiles::new(1000, 10_000);
         let id = identity(7, 4096);
         let kept = entries(&["a", "b"], None);
-        cache.keep_listing(b"d", id, &kept);
+        cache.keep_listing(b"d", id, SystemTime::now(), &kept);
         assert_eq!(cache.total(), listing_charge(b"d", &kept));
         let hit = cache.listing(b"d", id).expect("kept");
         assert!(Arc::ptr_eq(&hit, &kept), "the same entries, not a copy");
@@ -804,10 +814,10 @@ mod tests {
         assert!(cache.listing(b"d", id).is_none());
         assert_eq!(cache.total(), 0);
         // Another directory mounted over it, or put there by a rename: another identity.
-        cache.keep_listing(b"d", id, &kept);
+        cache.keep_listing(b"d", id, SystemTime::now(), &kept);
         assert!(cache.listing(b"d", identity(8, 4096)).is_none());
         // Files and listings do not mix up, though they share the budget.
-        cache.keep_listing(b"d", id, &kept);
+        cache.keep_listing(b"d", id, SystemTime::now(), &kept);
         assert!(cache.get(b"d", u64::MAX, None, || Some(id)).is_none());
         assert!(cache.listing(b"d", id).is_some());
     }
@@ -818,29 +828,42 @@ mod tests {
         // A symbolic link shows as a folder when its target is one, which can change without
         // the directory changing.
         let cache = HotFiles::new(1000, 10_000);
-        cache.keep_listing(b"d", id, &entries(&["a", "link"], Some(1)));
+        cache.keep_listing(
+            b"d",
+            id,
+            SystemTime::now(),
+            &entries(&["a", "link"], Some(1)),
+        );
         assert!(cache.listing(b"d", id).is_none());
-        // A directory changed less than a second ago: a change within the same tick of the
-        // file system's clock would not show in its times.
-        let now = SystemTime::now()
+        // A directory changed less than a second before the read started: a change within the
+        // same tick of the file system's clock would not show in its times. Judged at the start
+        // of the read, however long the read took.
+        let read_at = SystemTime::now();
+        let since_epoch = read_at
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default();
         let fresh = Identity {
-            ctime: (i64::try_from(now.as_secs()).unwrap_or(i64::MAX), 5),
+            ctime: (
+                i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX),
+                since_epoch.subsec_nanos().max(1),
+            ),
             ..id
         };
-        cache.keep_listing(b"d", fresh, &entries(&["a"], None));
+        cache.keep_listing(b"d", fresh, read_at, &entries(&["a"], None));
         assert!(cache.listing(b"d", fresh).is_none());
+        let long_after = read_at + Duration::from_secs(5);
+        cache.keep_listing(b"d", fresh, long_after, &entries(&["a"], None));
+        assert!(cache.listing(b"d", fresh).is_some(), "settled by then");
         // Charged more than the largest file kept.
         let many: Vec<String> = (0..100).map(|i| format!("file-{i:04}")).collect();
         let many: Vec<&str> = many.iter().map(String::as_str).collect();
         let many = entries(&many, None);
         assert!(listing_charge(b"d", &many) > 1000);
-        cache.keep_listing(b"d", id, &many);
+        cache.keep_listing(b"d", id, SystemTime::now(), &many);
         assert!(cache.listing(b"d", id).is_none());
         // No memory cache (`memory_cache(0)`): Python's read-every-time.
         let off = HotFiles::new(0, 0);
-        off.keep_listing(b"d", id, &entries(&["a"], None));
+        off.keep_listing(b"d", id, SystemTime::now(), &entries(&["a"], None));
         assert!(off.listing(b"d", id).is_none());
         assert_eq!(cache.total() + off.total(), 0);
     }
@@ -851,7 +874,12 @@ mod tests {
         let cost = listing_charge(b"0", &one);
         let cache = HotFiles::new(cost, 3 * cost);
         for i in 0..5u8 {
-            cache.keep_listing(&[b'0' + i], identity(u64::from(i), 4096), &one);
+            cache.keep_listing(
+                &[b'0' + i],
+                identity(u64::from(i), 4096),
+                SystemTime::now(),
+                &one,
+            );
             assert!(cache.total() <= cache.max_total);
         }
         // Full of listings in use: the first three stay, no file fits.

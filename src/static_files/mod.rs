@@ -51,16 +51,17 @@
 //! speed as lighttpd does: a kept file found unchanged is then served for that long without the
 //! lookup and the `fstat`, so a change is seen up to that long late.
 //!
-//! Directory listings use the same cache: the sorted entries of a directory are kept once it
-//! has been listed, and the next listings render them again without reading and sorting the
-//! directory, as long as the `fstat` of the opened directory reports the same device, inode,
-//! size, and modification and change times (creating, removing or renaming a name in it sets
-//! them). The page is rendered for every request, through the handler's `list_directory`.
-//! Listings with a symbolic link in them are read every time (whether a link shows as a
-//! folder follows its target, which can change without the directory changing), and so are
-//! directories changed less than a second ago and listings that would cost more than
-//! [`memory_cache_max_file`](StaticFiles::memory_cache_max_file) (about 5,000 names by
-//! default).
+//! Directory listings use the same cache (Linux, local file systems): the sorted entries of a
+//! directory are kept once it has been listed, and the next listings render them again without
+//! reading and sorting the directory, as long as the `fstat` of the opened directory, made for
+//! every listing, reports the same device, inode, size, and modification and change times
+//! (creating, removing, renaming or exchanging a name in it sets them). The page is rendered
+//! for every request, through the handler's `list_directory`. Listings with a symbolic link in
+//! them are read every time (whether a link shows as a folder follows its target, which can
+//! change without the directory changing), and so are directories changed less than a second
+//! before the read (three seconds with whole-second times) and listings that would cost more
+//! than [`memory_cache_max_file`](StaticFiles::memory_cache_max_file) (about 4,000 names by
+//! default). `memory_cache_valid` does not apply to listings.
 //!
 //! # Example
 //!

@@ -299,8 +299,9 @@ impl<S> StaticFiles<S> {
     /// docs](crate::static_files) for what the freshness rule cannot see.
     ///
     /// The cache also keeps directories' entries for their listings, under the same rule (the
-    /// `fstat` of the opened directory), in the same budget: each listing counts its names and
-    /// 32 bytes an entry (16 on 32-bit targets), and one that would count more than
+    /// `fstat` of the opened directory, on every listing), in the same budget: each listing
+    /// counts each entry with its name as allocated (64 bytes for a name of up to 16 bytes),
+    /// and one that would count more than
     /// [`memory_cache_max_file`](Self::memory_cache_max_file) is not kept. `0` turns this off
     /// too (every listing reads the directory, as Python does).
     ///

@@ -783,15 +783,18 @@ async fn files_kept_in_memory_are_never_served_stale() {
 }
 
 /// Directory listings kept in memory (the default `memory_cache`) are as fresh as listings read
-/// every time: a name added, removed or renamed shows in the very next listing.
+/// every time: a name added, removed or renamed in a directory whose listing was kept shows in
+/// the very next listing.
 #[cfg(target_os = "linux")]
 #[tokio::test]
 async fn listings_kept_in_memory_are_never_served_stale() {
     let fixture = Fixture::new();
     let root = fixture.root();
-    std::fs::create_dir_all(root.join("d/sub")).unwrap();
-    write(&root.join("d/a.txt"), b"a");
-    // Only directories whose change time is a second old are kept: let it settle once.
+    for dir in ["added", "removed", "renamed"] {
+        std::fs::create_dir_all(root.join(dir).join("sub")).unwrap();
+        write(&root.join(dir).join("a.txt"), b"a");
+    }
+    // Only directories whose change time is a second old are kept: let them settle once.
     std::thread::sleep(Duration::from_millis(1100));
     let server = serve(StaticFiles::new(&root)).await;
     let names = |page: &[u8]| -> Vec<String> {
@@ -801,33 +804,28 @@ async fn listings_kept_in_memory_are_never_served_stale() {
             .filter_map(|line| line.split('"').next().map(str::to_owned))
             .collect()
     };
-    let first = get(&server, "/d/", "").await;
-    assert_eq!(first.status(), 200);
-    assert_eq!(names(&first.body), ["a.txt", "sub/"]);
-    // The second listing comes from memory, byte for byte the same page.
-    assert_eq!(get(&server, "/d/", "").await.body, first.body);
+    // Each listing is read, then kept; the second comes from memory, the same page.
+    for dir in ["added", "removed", "renamed"] {
+        let first = get(&server, &format!("/{dir}/"), "").await;
+        assert_eq!(first.status(), 200);
+        assert_eq!(names(&first.body), ["a.txt", "sub/"]);
+        assert_eq!(get(&server, &format!("/{dir}/"), "").await.body, first.body);
+    }
 
-    write(&root.join("d/b.txt"), b"b");
-    assert_eq!(
-        names(&get(&server, "/d/", "").await.body),
-        ["a.txt", "b.txt", "sub/"]
-    );
-    std::fs::remove_file(root.join("d/a.txt")).unwrap();
-    assert_eq!(
-        names(&get(&server, "/d/", "").await.body),
-        ["b.txt", "sub/"]
-    );
-    std::fs::rename(root.join("d/sub"), root.join("d/renamed")).unwrap();
-    assert_eq!(
-        names(&get(&server, "/d/", "").await.body),
-        ["b.txt", "renamed/"]
-    );
-    // The same directory by another spelling of its path.
-    let other = get(&server, "/%64/?x=1", "").await;
-    assert!(
-        String::from_utf8_lossy(&other.body).contains("<title>Directory listing for /d/</title>")
-    );
-    assert_eq!(names(&other.body), ["b.txt", "renamed/"]);
+    write(&root.join("added/b.txt"), b"b");
+    let added = get(&server, "/added/", "").await;
+    assert_eq!(names(&added.body), ["a.txt", "b.txt", "sub/"]);
+    std::fs::remove_file(root.join("removed/a.txt")).unwrap();
+    let removed = get(&server, "/removed/", "").await;
+    assert_eq!(names(&removed.body), ["sub/"]);
+    std::fs::rename(root.join("renamed/sub"), root.join("renamed/moved")).unwrap();
+    let renamed = get(&server, "/renamed/", "").await;
+    assert_eq!(names(&renamed.body), ["a.txt", "moved/"]);
+    // The same directory by another spelling of its path: its own title, the same entries.
+    let other = get(&server, "/%72enamed/?x=1", "").await;
+    let title = "<title>Directory listing for /renamed/</title>";
+    assert!(String::from_utf8_lossy(&other.body).contains(title));
+    assert_eq!(names(&other.body), ["a.txt", "moved/"]);
 }
 
 /// With a validity window (`memory_cache_valid`), a kept file is served from memory without
