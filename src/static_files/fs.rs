@@ -923,63 +923,58 @@ mod tests {
         let (_, again) = planned_listing(&config, "/d/?again", "d");
         assert!(std::sync::Arc::ptr_eq(&first, &again), "from memory");
 
-        after_a_tick(&clock, &dir);
-        std::fs::write(dir.join("b.txt"), b"b").unwrap();
-        let (names, _) = planned_listing(&config, "/d/", "d");
+        // Each change made once the clock has moved past the directory's last one, then listed.
+        let changed = |what: &str, change: &dyn Fn(), want: &[(String, bool, bool)]| {
+            after_a_tick(&clock, &dir);
+            change();
+            let (names, kept) = planned_listing(&config, "/d/", "d");
+            assert_eq!(names, want, "{what}");
+            kept
+        };
+        let add = || std::fs::write(dir.join("b.txt"), b"b").unwrap();
         let want = [
             entry("a.txt", false),
             entry("b.txt", false),
             entry("sub", true),
         ];
-        assert_eq!(names, want, "a name added");
-
-        after_a_tick(&clock, &dir);
-        std::fs::remove_file(dir.join("a.txt")).unwrap();
-        let (names, _) = planned_listing(&config, "/d/", "d");
-        assert_eq!(
-            names,
-            [entry("b.txt", false), entry("sub", true)],
-            "removed"
+        changed("a name added", &add, &want);
+        let remove = || std::fs::remove_file(dir.join("a.txt")).unwrap();
+        changed(
+            "removed",
+            &remove,
+            &[entry("b.txt", false), entry("sub", true)],
         );
-
-        after_a_tick(&clock, &dir);
-        std::fs::remove_dir(dir.join("sub")).unwrap();
-        std::fs::write(dir.join("sub"), b"now a file").unwrap();
-        let (names, kept) = planned_listing(&config, "/d/", "d");
-        assert_eq!(
-            names,
-            [entry("b.txt", false), entry("sub", false)],
-            "replaced"
-        );
+        let replace = || {
+            std::fs::remove_dir(dir.join("sub")).unwrap();
+            std::fs::write(dir.join("sub"), b"now a file").unwrap();
+        };
+        let want = [entry("b.txt", false), entry("sub", false)];
+        let kept = changed("folder replaced by a file", &replace, &want);
         let (_, again) = planned_listing(&config, "/d/", "d");
         assert!(std::sync::Arc::ptr_eq(&kept, &again), "kept again");
 
         // A file and a folder swapped under their names (`RENAME_EXCHANGE`): the same names,
         // the same size, only the types change; the directory's times say so.
-        after_a_tick(&clock, &dir);
-        std::fs::create_dir(dir.join("folder")).unwrap();
-        let (names, kept) = planned_listing(&config, "/d/", "d");
+        let create = || std::fs::create_dir(dir.join("folder")).unwrap();
         let want = [
             entry("b.txt", false),
             entry("folder", true),
             entry("sub", false),
         ];
-        assert_eq!(names, want);
-        assert!(std::sync::Arc::ptr_eq(
-            &kept,
-            &planned_listing(&config, "/d/", "d").1
-        ));
-        after_a_tick(&clock, &dir);
-        let opened = File::open(&dir).unwrap();
-        let exchange = rustix::fs::RenameFlags::EXCHANGE;
-        rustix::fs::renameat_with(&opened, "folder", &opened, "sub", exchange).unwrap();
-        let (names, _) = planned_listing(&config, "/d/", "d");
+        let kept = changed("a folder created", &create, &want);
+        let (_, again) = planned_listing(&config, "/d/", "d");
+        assert!(std::sync::Arc::ptr_eq(&kept, &again), "kept again");
+        let exchange = || {
+            let opened = File::open(&dir).unwrap();
+            let flags = rustix::fs::RenameFlags::EXCHANGE;
+            rustix::fs::renameat_with(&opened, "folder", &opened, "sub", flags).unwrap();
+        };
         let want = [
             entry("b.txt", false),
             entry("folder", false),
             entry("sub", true),
         ];
-        assert_eq!(names, want, "exchanged");
+        changed("exchanged", &exchange, &want);
 
         // Another directory under the same path (another inode): its own entries at once.
         std::fs::rename(&dir, root.join("d.old")).unwrap();

@@ -164,6 +164,12 @@ struct Entries {
     full_at: Option<u64>,
 }
 
+/// Whether `map` still holds `entry` under `key` (and not one put there since it was looked up,
+/// which a stale entry must not take away with it).
+fn still_kept<V: ?Sized>(map: &HashMap<Box<[u8]>, Arc<V>>, key: &[u8], entry: &Arc<V>) -> bool {
+    map.get(key).is_some_and(|kept| Arc::ptr_eq(kept, entry))
+}
+
 /// What an entry for `key` with `len` bytes is charged.
 fn charge(key: &[u8], len: usize) -> usize {
     len.saturating_add(key.len()).saturating_add(ENTRY_OVERHEAD)
@@ -285,11 +291,7 @@ impl HotFiles {
             }
         }
         let mut entries = self.lock();
-        if entries
-            .map
-            .get(key)
-            .is_some_and(|kept| Arc::ptr_eq(kept, &entry))
-        {
+        if still_kept(&entries.map, key, &entry) {
             entries.remove(key);
         }
         None
@@ -381,11 +383,7 @@ impl HotFiles {
             return Some(kept.entries.clone());
         }
         let mut entries = self.lock();
-        if entries
-            .listings
-            .get(key)
-            .is_some_and(|now| Arc::ptr_eq(now, &kept))
-        {
+        if still_kept(&entries.listings, key, &kept) {
             entries.remove_listing(key);
         }
         None

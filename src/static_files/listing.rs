@@ -258,6 +258,15 @@ impl ListingLink {
 mod tests {
     use super::*;
 
+    /// An entry for the name `bytes` (on Unix the bytes themselves, elsewhere their text).
+    fn entry_of(bytes: &[u8], is_dir: bool, is_symlink: bool) -> ListingEntry {
+        #[cfg(unix)]
+        let name = std::os::unix::ffi::OsStringExt::from_vec(bytes.to_vec());
+        #[cfg(not(unix))]
+        let name = OsString::from(String::from_utf8_lossy(bytes).into_owned());
+        ListingEntry::new(name, is_dir, is_symlink)
+    }
+
     mod entries_rendered_like_python {
         use proptest::prelude::*;
 
@@ -291,13 +300,7 @@ mod tests {
             ) {
                 let entries: Vec<ListingEntry> = names
                     .iter()
-                    .map(|(name, is_dir, is_symlink)| {
-                        #[cfg(unix)]
-                        let name = std::os::unix::ffi::OsStringExt::from_vec(name.clone());
-                        #[cfg(not(unix))]
-                        let name = OsString::from(String::from_utf8_lossy(name).into_owned());
-                        ListingEntry::new(name, *is_dir, *is_symlink)
-                    })
+                    .map(|(name, is_dir, is_symlink)| entry_of(name, *is_dir, *is_symlink))
                     .collect();
                 let listing = DirectoryListing::new("/d/".into(), entries);
                 let page = render_listing(&listing);
@@ -347,23 +350,10 @@ mod tests {
             /// as stable.
             #[test]
             fn as_one_lowercase_string_per_entry(names in proptest::collection::vec(name(), 0..64)) {
-                #[cfg(unix)]
                 let entries: Vec<ListingEntry> = names
                     .iter()
                     .enumerate()
-                    .map(|(at, name)| {
-                        let name = std::os::unix::ffi::OsStringExt::from_vec(name.clone());
-                        ListingEntry::new(name, at % 2 == 0, at % 3 == 0)
-                    })
-                    .collect();
-                #[cfg(not(unix))]
-                let entries: Vec<ListingEntry> = names
-                    .iter()
-                    .enumerate()
-                    .map(|(at, name)| {
-                        let name = OsString::from(String::from_utf8_lossy(name).into_owned());
-                        ListingEntry::new(name, at % 2 == 0, at % 3 == 0)
-                    })
+                    .map(|(at, name)| entry_of(name, at % 2 == 0, at % 3 == 0))
                     .collect();
                 // The flags tell entries with the same name apart: the order must be stable.
                 let mut expected = entries.clone();
