@@ -32,6 +32,9 @@ answer other than 200), the peak RSS and the CPU use. The CPU use (`server CPU %
 median over the rounds of the CPU time (utime + stime from /proc/PID/stat, plus cutime +
 cstime so that exited children such as CGI scripts count) of the server and all its
 descendants during the run, over the run's wall time: 100 is one core busy for the whole run.
+`CPU µs/req` (`CPU ms/download` for curl) is that CPU time per request, the median over the
+rounds: where the client sets the pace (a connection per request, one curl at a time), what a
+server costs shows there rather than in its rate.
 Servers' output goes to log files in a temporary directory that is removed at the end. Ratios
 are what to quote: absolute figures move with the machine.
 
@@ -373,6 +376,11 @@ def summary(args, servers, results, rss):
                     "paired_max": max(paired) if paired else None,
                     "rss_mib": rss[server.name] / 1024,
                     "cpu": statistics.median(r["cpu"] for r in runs) if runs else None,
+                    # CPU time per request (per download for curl), in µs: what a server costs
+                    # where the client, not the server, sets the pace.
+                    "cpu_per": statistics.median(r["cpu"] * 1e4 / r["rps"] for r in runs)
+                    if runs and all(r["rps"] > 0 for r in runs)
+                    else None,
                 }
     return out
 
@@ -388,8 +396,8 @@ def table(args, servers, summaries):
                     f"{args.rounds} × {args.secs} s",
                     "",
                     f"| server | MiB/s | min–max | req/s | errors | peak RSS MiB | server CPU % "
-                    f"| MiB/s vs {args.baseline} | per round (min–max) |",
-                    "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+                    f"| CPU ms/download | MiB/s vs {args.baseline} | per round (min–max) |",
+                    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
                 ]
             else:
                 lines += [
@@ -398,14 +406,14 @@ def table(args, servers, summaries):
                     f"{args.rounds} × {args.secs} s",
                     "",
                     f"| server | req/s | min–max | MiB/s | p99 ms | errors | peak RSS MiB | server CPU % "
-                    f"| vs {args.baseline} | per round (min–max) |",
-                    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+                    f"| CPU µs/req | vs {args.baseline} | per round (min–max) |",
+                    "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
                 ]
             for server in servers:
                 row = summaries[(server.name, url, mode)]
                 runs = row["runs"]
                 if not runs:
-                    lines.append(f"| {server.name} | failed |" + " |" * (7 if mode == "curl" else 8))
+                    lines.append(f"| {server.name} | failed |" + " |" * (8 if mode == "curl" else 9))
                     continue
                 ratio = f"{row['ratio']:.2f}×" if row["ratio"] is not None else "-"
                 errors = sum(r["errors"] for r in runs)
@@ -415,7 +423,13 @@ def table(args, servers, summaries):
                         f"{row['paired_ratio']:.2f}× "
                         f"({row['paired_min']:.2f}–{row['paired_max']:.2f})"
                     )
-                tail = f"| {errors} | {row['rss_mib']:.1f} | {row['cpu']:.0f} | {ratio} | {paired} |"
+                per = "-"
+                if row["cpu_per"] is not None:
+                    per = f"{row['cpu_per'] / 1000:,.1f}" if mode == "curl" else f"{row['cpu_per']:,.1f}"
+                tail = (
+                    f"| {errors} | {row['rss_mib']:.1f} | {row['cpu']:.0f} | {per} | {ratio} "
+                    f"| {paired} |"
+                )
                 if mode == "curl":
                     lines.append(
                         f"| {server.name} | {row['median']:,.1f} | {row['min']:,.1f}–{row['max']:,.1f} "

@@ -4,6 +4,8 @@
 # this order; every table has the peak RSS and the CPU use of each server):
 #
 #   small      GET /small.html (1 KiB), keep-alive (vs lighttpd)
+#   small-close  the same, a connection per request (`Connection: close`), as HTTP/1.0 clients
+#              and the command's default `--protocol HTTP/1.0` have it (vs lighttpd)
 #   medium     GET /medium.bin (100 KiB), keep-alive (vs lighttpd)
 #   listing    GET /many/ (a listing of 1000 files), keep-alive; also with --memory-cache 0, which
 #              reads the directory for every listing as Python does
@@ -19,9 +21,9 @@
 #
 # Needs wrk, curl, nginx, lighttpd and h2load (apt-get install -y wrk curl nginx lighttpd
 # nghttp2-client); builds basehttp and the benchmark examples first. Set ROUNDS and SECS to
-# trade time for spread (defaults 5 and 4; the whole set takes about 25 minutes on 2 cores:
-# 2-4 minutes each for small, medium, listing, large, large-curl, cgi and handler, 1 for
-# subclass, 2 for tls).
+# trade time for spread (defaults 5 and 4; the whole set takes about 28 minutes on 2 cores:
+# 2-4 minutes each for small, small-close, medium, listing, large, large-curl, cgi and handler,
+# 1 for subclass, 2 for tls).
 #
 # BEFORE=/path/to/an/older/basehttp adds that binary as `basehttp-before` (same flags as
 # basehttp-q) to the file, listing and CGI scenarios, for before/after tables from one run (with
@@ -64,7 +66,7 @@ if [ -n "${BEFORE_HELLO:-}" ]; then
 fi
 
 scenarios=("$@")
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(small medium listing subclass large large-curl cgi handler tls)
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(small small-close medium listing subclass large large-curl cgi handler tls)
 for s in "${scenarios[@]}"; do
     echo "## $s"
     case $s in
@@ -74,6 +76,11 @@ for s in "${scenarios[@]}"; do
             -s "basehttp-valid-1s=$B --protocol HTTP/1.1 -q --memory-cache-valid 1" \
             "${BEFORE_Q[@]}" "${BEFORE_VALID[@]}" \
             -s "basehttp=$B --protocol HTTP/1.1" \
+            -s "$NGINX" -s "$LIGHTTPD" -s "$SERVEDIR" -s "python=$PY" ;;
+    small-close)
+        "${LOAD[@]}" -u /small.html -c 32 -m close -b lighttpd \
+            -s "basehttp-q=$B --protocol HTTP/1.1 -q" \
+            "${BEFORE_Q[@]}" \
             -s "$NGINX" -s "$LIGHTTPD" -s "$SERVEDIR" -s "python=$PY" ;;
     medium)
         "${LOAD[@]}" -u /medium.bin -c 32 -m ka -b lighttpd \
@@ -122,7 +129,7 @@ for s in "${scenarios[@]}"; do
     tls)
         ROUNDS="$R" benches/tls_h2.sh ;;
     *)
-        echo "unknown scenario $s: small, medium, listing, subclass, large, large-curl, cgi," \
+        echo "unknown scenario $s: small, small-close, medium, listing, subclass, large, large-curl, cgi," \
             "handler or tls" >&2
         exit 2 ;;
     esac

