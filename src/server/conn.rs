@@ -72,6 +72,9 @@ pin_project! {
         control: Arc<Control>,
         linger: Linger,
         lingering: Lingering,
+        // Bytes read before the protocol was known (the HTTP/2 preface check), handed out
+        // again before anything else is read.
+        replay: Bytes,
     }
 }
 
@@ -108,7 +111,14 @@ impl<T> ActivityIo<T> {
             control,
             linger,
             lingering: Lingering::Open,
+            replay: Bytes::new(),
         }
+    }
+
+    /// Makes `bytes`, read from the socket before the protocol was known, the next ones read.
+    #[cfg_attr(not(feature = "http2"), allow(dead_code))]
+    pub(crate) fn replay(&mut self, bytes: Bytes) {
+        self.replay = bytes;
     }
 
     #[cfg_attr(not(any(feature = "http2", feature = "tls")), allow(dead_code))]
@@ -124,6 +134,11 @@ impl<T: tokio::io::AsyncRead> tokio::io::AsyncRead for ActivityIo<T> {
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         let this = self.project();
+        if !this.replay.is_empty() {
+            let n = this.replay.len().min(buf.remaining());
+            buf.put_slice(&this.replay.split_to(n));
+            return Poll::Ready(Ok(()));
+        }
         let before = buf.filled().len();
         let result = this.inner.poll_read(cx, buf);
         if buf.filled().len() > before {

@@ -5,8 +5,6 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-#[cfg(feature = "http2")]
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response};
@@ -113,8 +111,10 @@ where
             #[cfg(not(feature = "tls"))]
             let _: Option<Acceptor> = tls;
             #[cfg(feature = "http2")]
+            let mut io = io;
+            #[cfg(feature = "http2")]
             if conn.config.http2 {
-                match sniff_preface(io.get_ref(), &conn.config).await {
+                match sniff_preface(&mut io, &conn.config).await {
                     Some(true) => return conn.serve_h2(io).await,
                     Some(false) => {}
                     None => return,
@@ -234,35 +234,37 @@ async fn handshake(
 #[cfg(feature = "http2")]
 const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-/// Whether a cleartext connection opens with the HTTP/2 preface, looked at without consuming
-/// it: `Some(false)` as soon as a byte differs (or the client closes), `Some(true)` once all 24
-/// bytes match, `None` when the client sends nothing decisive before the header-read timeout or
-/// the connection fails.
+/// Whether a cleartext connection opens with the HTTP/2 preface: `Some(false)` as soon as a
+/// byte differs (or the client closes), `Some(true)` once all 24 bytes match, `None` when the
+/// client sends nothing decisive before the header-read timeout or the connection fails. What
+/// it reads is handed out again by `io` ([`ActivityIo::replay`]): one `read` that usually brings
+/// the whole first request, where a `peek` would have cost a system call more a connection.
 #[cfg(feature = "http2")]
-async fn sniff_preface(stream: &TcpStream, config: &Config) -> Option<bool> {
+async fn sniff_preface(io: &mut ActivityIo<TcpStream>, config: &Config) -> Option<bool> {
+    use tokio::io::AsyncReadExt;
+
+    // Reads of up to a page, into the memory handed out again (never zero-filled); a preface
+    // sent in pieces is read piece by piece.
+    let mut read = Vec::with_capacity(4096);
     let sniff = async {
-        let mut buf = [0; PREFACE.len()];
-        let mut pause = Duration::from_millis(1);
         loop {
-            let n = stream.peek(&mut buf).await?;
-            if n == 0 || buf[..n] != PREFACE[..n] {
+            let n = io.read_buf(&mut read).await?;
+            let seen = read.len().min(PREFACE.len());
+            if n == 0 || read[..seen] != PREFACE[..seen] {
                 return Ok::<_, io::Error>(false);
             }
-            if n == PREFACE.len() {
+            if seen == PREFACE.len() {
                 return Ok(true);
             }
-            // A partial preface, sent in pieces: peek returns at once while those bytes wait,
-            // so look again later rather than spin, backing off so that a client stalling
-            // here costs a few dozen wake-ups, not thousands.
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_millis(250));
         }
     };
     let wait = config
         .header_read_timeout
         .or(config.keep_alive_timeout)
         .unwrap_or(FOREVER);
-    tokio::time::timeout(wait, sniff).await.ok()?.ok()
+    let h2 = tokio::time::timeout(wait, sniff).await.ok()?.ok()?;
+    io.replay(Bytes::from(read));
+    Some(h2)
 }
 
 /// Spawns HTTP/2 streams inside the connection's [`ConnectionInfo`] scope, so handlers on them

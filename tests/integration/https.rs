@@ -407,3 +407,68 @@ async fn a_preface_in_pieces_is_recognised() {
         assert_eq!(settings, http2, "http2={http2}: {head:?}");
     }
 }
+
+/// A server that also speaks HTTP/2 reads a connection's first bytes to tell the protocols
+/// apart, then hands them to HTTP/1 again: pipelined requests sent in one write, a request head
+/// larger than that first read (4 KiB), and a method that starts like the preface (`PRI`) get
+/// the same answers, in the same order, as with HTTP/2 off.
+#[tokio::test]
+async fn http1_after_the_preface_check_sees_every_byte() {
+    let pad = "a".repeat(6000);
+    let pipelined = format!(
+        "GET /one HTTP/1.1\r\nHost: x\r\n\r\n\
+         GET /two HTTP/1.1\r\nHost: x\r\nX-Pad: {pad}\r\n\r\n\
+         GET /three HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    );
+    let like_the_preface = b"PRIX / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    /// Answers a `GET` with its path and keeps the connection open.
+    struct Echo;
+    impl HttpRequestHandler for Echo {
+        fn protocol_version(&self) -> http::Version {
+            http::Version::HTTP_11
+        }
+        async fn do_get(&self, ex: &mut Exchange) -> HandlerResult {
+            let path = ex.path().to_owned();
+            ex.send_response(200);
+            ex.send_header("Content-Length", &path.len().to_string());
+            ex.end_headers()?;
+            ex.wfile().write_all(path.as_bytes()).await?;
+            Ok(())
+        }
+    }
+    let mut answers = Vec::new();
+    for http2 in [true, false] {
+        let httpd = HttpServer::bind(("127.0.0.1", 0), Echo.into_service())
+            .await
+            .expect("bind")
+            .http2(http2);
+        let server = TestServer::start(httpd);
+        let mut seen = Vec::new();
+        for request in [pipelined.as_bytes(), like_the_preface] {
+            for res in parse_all(&raw_keep_open(server.addr, request).await) {
+                seen.push((
+                    res.status_line,
+                    String::from_utf8_lossy(&res.body).into_owned(),
+                ));
+            }
+        }
+        answers.push(seen);
+    }
+    assert_eq!(answers[0], answers[1]);
+    let seen: Vec<_> = answers[0]
+        .iter()
+        .map(|(status, body)| (status.as_str(), body.lines().next().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("HTTP/1.1 200 OK", "/one"),
+            ("HTTP/1.1 200 OK", "/two"),
+            ("HTTP/1.1 200 OK", "/three"),
+            (
+                "HTTP/1.1 501 Unsupported method ('PRIX')",
+                "<!DOCTYPE HTML>"
+            ),
+        ]
+    );
+}
