@@ -121,7 +121,7 @@ impl<T> ActivityIo<T> {
         self.replay = bytes;
     }
 
-    #[cfg_attr(not(any(feature = "http2", feature = "tls")), allow(dead_code))]
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     pub(crate) fn get_ref(&self) -> &T {
         &self.inner
     }
@@ -136,7 +136,14 @@ impl<T: tokio::io::AsyncRead> tokio::io::AsyncRead for ActivityIo<T> {
         let this = self.project();
         if !this.replay.is_empty() {
             let n = this.replay.len().min(buf.remaining());
-            buf.put_slice(&this.replay.split_to(n));
+            buf.put_slice(&this.replay[..n]);
+            if n == this.replay.len() {
+                // Frees the page it was read into, rather than keeping it as long as the
+                // connection.
+                *this.replay = Bytes::new();
+            } else {
+                bytes::Buf::advance(this.replay, n);
+            }
             return Poll::Ready(Ok(()));
         }
         let before = buf.filled().len();

@@ -430,7 +430,7 @@ async fn http1_after_the_preface_check_sees_every_byte() {
         async fn do_get(&self, ex: &mut Exchange) -> HandlerResult {
             let path = ex.path().to_owned();
             ex.send_response(200);
-            ex.send_header("Content-Length", &path.len().to_string());
+            ex.send_header("Content-Length", path.len().to_string());
             ex.end_headers()?;
             ex.wfile().write_all(path.as_bytes()).await?;
             Ok(())
