@@ -26,30 +26,7 @@ mkdir -p "$OUT"
 
 # Sends N keep-alive GETs on one connection, reading each response whole.
 client() {
-    python3 - "$1" "$2" "$3" <<'EOF'
-import socket, sys
-port, path, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-s = socket.create_connection(("127.0.0.1", port))
-request = f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
-buf = b""
-for _ in range(n):
-    s.sendall(request)
-    while b"\r\n\r\n" not in buf:
-        chunk = s.recv(65536)
-        if not chunk:
-            sys.exit("the server closed the connection")
-        buf += chunk
-    head, rest = buf.split(b"\r\n\r\n", 1)
-    length = 0
-    for line in head.split(b"\r\n")[1:]:
-        name, value = line.split(b":", 1)
-        if name.strip().lower() == b"content-length":
-            length = int(value)
-    while len(rest) < length:
-        rest += s.recv(65536)
-    buf = rest[length:]
-s.close()
-EOF
+    python3 benches/requests.py "$1" "$2" "$3" ka
 }
 
 # Total instructions of one run of COMMAND answering N requests.

@@ -21,40 +21,9 @@ cargo build --release --quiet -p basehttp-cli
 CPU_SERVER=0 CPU_CLIENT=0
 [ "$(nproc)" -ge 2 ] && CPU_CLIENT=1
 
-# Sends N GETs of URL, each on a new connection (close) or all on one (ka), reading each
-# response whole.
+# Sends N GETs of URL one after the other, each on a new connection (close) or all on one (ka).
 client() {
-    taskset -c "$CPU_CLIENT" python3 - "$1" "$URL" "$2" "$MODE" <<'EOF'
-import socket, sys
-port, path, n, mode = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), sys.argv[4]
-close = mode == "close"
-request = f"GET {path} HTTP/1.1\r\nHost: x\r\n"
-request = (request + ("Connection: close\r\n" if close else "") + "\r\n").encode()
-s = None
-for _ in range(n):
-    if s is None:
-        s = socket.create_connection(("127.0.0.1", port))
-    s.sendall(request)
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        chunk = s.recv(65536)
-        if not chunk:
-            sys.exit("the server closed the connection early")
-        buf += chunk
-    head, body = buf.split(b"\r\n\r\n", 1)
-    length = next(int(l.split(b":", 1)[1]) for l in head.split(b"\r\n")[1:]
-                  if l.split(b":", 1)[0].strip().lower() == b"content-length")
-    while len(body) < length:
-        chunk = s.recv(65536)
-        if not chunk:
-            sys.exit("the server closed the connection early")
-        body += chunk
-    if close:
-        while s.recv(65536):
-            pass
-        s.close()
-        s = None
-EOF
+    taskset -c "$CPU_CLIENT" python3 benches/requests.py "$1" "$URL" "$2" "$MODE"
 }
 
 free_port() {
@@ -70,20 +39,30 @@ measure() {
     # shellcheck disable=SC2086
     taskset -c "$CPU_SERVER" ${command//\{DIR\}/$DIR} >/dev/null 2>&1 &
     pid=$!
+    local up=""
     for _ in $(seq 50); do
-        python3 -c "import socket; socket.create_connection(('127.0.0.1', $port)).close()" \
-            2>/dev/null && break
+        if python3 -c "import socket; socket.create_connection(('127.0.0.1', $port)).close()" \
+            2>/dev/null; then
+            up=1
+            break
+        fi
         sleep 0.1
     done
+    [ -n "$up" ] || { echo "$name did not start: $command" >&2; kill "$pid"; exit 1; }
     client "$port" 200 # warm up: the file in the memory cache, the worker threads started
     # The server's own process: the wrapper scripts exec it, nginx's master forks one worker.
     local target=$pid
     if [ "$name" = nginx ]; then
         target=$(pgrep -P "$pid" | head -1)
     fi
-    strace -f -c -o "$out" -p "$target" 2>/dev/null &
+    strace -f -c -o "$out" -p "$target" 2>"$out.log" &
     local tracer=$!
-    sleep 0.5 # strace attaches before the counted requests
+    # The counted requests start once strace says it is attached (it does on stderr).
+    for _ in $(seq 100); do
+        grep -q attached "$out.log" && break
+        sleep 0.05
+    done
+    grep -q attached "$out.log" || { echo "strace did not attach to $name" >&2; exit 1; }
     client "$port" "$N"
     kill -INT "$tracer"
     wait "$tracer" 2>/dev/null || true
@@ -95,7 +74,7 @@ measure() {
             calls = calls sprintf(" %s %.2f,", $NF, $4 / n)
         }
         END { printf "%-16s %6.2f per request:%s\n", name, total / n, calls }' "$out"
-    rm -f "$out"
+    rm -f "$out" "$out.log"
 }
 
 echo "GET $URL, $N requests, $([ "$MODE" = close ] && echo 'a connection each' || echo 'one connection')"

@@ -87,9 +87,9 @@ fn main() -> ExitCode {
     };
     // The server runs as a task on the runtime's workers, not in `block_on` on this thread:
     // each accepted connection then starts on the worker that accepted it, instead of being
-    // handed from this thread to a worker and waking it (two `futex` calls, an `eventfd` write
-    // and two more `epoll_wait`s a connection: 17 system calls a connection become 12, and the
-    // server's CPU use for connection-per-request traffic drops by about 12 %).
+    // handed from this thread to a worker and waking it: two `futex` calls, an `eventfd` write
+    // and two more `epoll_wait`s a connection (`benches/syscalls.sh`), about 12 % of the CPU
+    // time of connection-per-request traffic (`benches/performance.sh small-close`).
     let served = runtime.block_on(async {
         match tokio::spawn(run(config, tls)).await {
             Ok(served) => served,
