@@ -14,7 +14,8 @@
 #   large-curl GET /large.bin (64 MiB) by one client that reads in large chunks: sequential
 #              curl downloads for max(SECS, 6) s a round, MiB/s (vs lighttpd)
 #   (medium, large and large-curl also run basehttp --sendfile; small and medium basehttp
-#   --memory-cache-valid 1, which trusts a kept file for a second as lighttpd does)
+#   --memory-cache-valid 1, which trusts a kept file for a second as lighttpd does; small also
+#   `bench_anchors memory-file`, bare hyper answering with the same response from memory)
 #   cgi        GET /cgi-bin/hello.sh and /cgi-bin/hello.py, keep-alive
 #   handler    GET /hello from a handler, keep-alive and a connection per request
 #   tls        benches/tls_h2.sh: HTTPS (h1.1, h2 by ALPN) and h2c with h2load, ROUNDS rounds
@@ -47,6 +48,7 @@ PY='python3 -m http.server {PORT} --bind 127.0.0.1 --directory {DIR}'
 NGINX='nginx={ROOT}/benches/servers/nginx.sh {PORT} {DIR}'
 LIGHTTPD='lighttpd={ROOT}/benches/servers/lighttpd.sh {PORT} {DIR}'
 SERVEDIR='servedir={RELEASE}/examples/bench_anchors {PORT} servedir {DIR}'
+MEMORY_FILE='hyper-memory-file={RELEASE}/examples/bench_anchors {PORT} memory-file {DIR}/small.html'
 # The older binary's -s arguments, if any.
 BEFORE_Q=() BEFORE_VALID=() BEFORE_CGI=() BEFORE_SENDFILE=() BEFORE_HANDLER=()
 if [ -n "${BEFORE:-}" ]; then
@@ -76,7 +78,7 @@ for s in "${scenarios[@]}"; do
             -s "basehttp-valid-1s=$B --protocol HTTP/1.1 -q --memory-cache-valid 1" \
             "${BEFORE_Q[@]}" "${BEFORE_VALID[@]}" \
             -s "basehttp=$B --protocol HTTP/1.1" \
-            -s "$NGINX" -s "$LIGHTTPD" -s "$SERVEDIR" -s "python=$PY" ;;
+            -s "$NGINX" -s "$LIGHTTPD" -s "$SERVEDIR" -s "$MEMORY_FILE" -s "python=$PY" ;;
     small-close)
         "${LOAD[@]}" -u /small.html -c 32 -m close -b lighttpd \
             -s "basehttp-q=$B --protocol HTTP/1.1 -q" \

@@ -524,6 +524,61 @@ async fn bench_file_servers_serve_the_directory() {
     }
 }
 
+/// `bench_anchors memory-file FILE`, the ceiling the README puts beside the files `basehttp` keeps
+/// in memory, answers with the response `StaticFiles` gives for FILE byte for byte (its `Date`
+/// aside), so that the two are measured on the same bytes.
+#[tokio::test]
+async fn bench_memory_file_sends_what_static_files_sends() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("small.html");
+    std::fs::write(&file, "<p>small</p>\n".repeat(80)).expect("write");
+    let request = b"GET /small.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let mut answers = Vec::new();
+    for (example, mode, arg) in [
+        ("bench_hello", "static-files", dir.path()),
+        ("bench_anchors", "memory-file", file.as_path()),
+    ] {
+        let mut command = Command::new(example_path(example));
+        command.arg("0").arg(mode).arg(arg);
+        let server = spawn_server(command);
+        let responses = parse_all(&raw_keep_open(server.addr(), request).await);
+        let [res] = &responses[..] else {
+            panic!("{example} {mode}: {responses:?}");
+        };
+        let date = res.header("date").expect("a Date header");
+        assert!(httpdate::parse_http_date(date).is_ok(), "{mode}: {date}");
+        let head: Vec<_> = res
+            .raw_names
+            .iter()
+            .zip(&res.headers)
+            .map(|(name, (lower, value))| {
+                let value = if lower == "date" { "DATE" } else { value };
+                format!("{name}: {value}")
+            })
+            .collect();
+        answers.push((res.status_line.clone(), head, res.body.clone()));
+    }
+    assert_eq!(answers[0], answers[1], "static-files, then memory-file");
+    let (status, head, body) = &answers[0];
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert_eq!(body.len(), 13 * 80);
+    let names: Vec<_> = head.iter().filter_map(|h| h.split(':').next()).collect();
+    assert_eq!(
+        names,
+        [
+            "Server",
+            "Date",
+            "Content-Type",
+            "Content-Length",
+            "Last-Modified",
+            "Etag",
+            "Accept-Ranges",
+            // Asked for by the request; hyper adds it to both.
+            "Connection"
+        ]
+    );
+}
+
 /// `share`: uploads, a password, compression and CORS in an axum app.
 #[cfg(all(feature = "upload", feature = "axum"))]
 #[test]
