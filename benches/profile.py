@@ -5,7 +5,8 @@
 
 Each server (COMMAND as for benches/load.py, with {PORT}, {DIR}, {ROOT} and {RELEASE}) is
 started pinned to one CPU and loaded by wrk on the other, one after the other, while
-`perf record -e cpu-clock` samples the server's processes. A sample's share of the server's
+`perf record -e cpu-clock` samples the server's processes (those running when it starts: CGI
+scripts started later are not sampled). A sample's share of the server's
 CPU time during the run (from /proc), divided by the requests wrk counted, gives nanoseconds
 per request. The table lists, per server: the kernel, the C library, the vDSO and the server's
 own binary by the crate its symbol names first (generic code counts where it was named: hyper's
