@@ -69,6 +69,12 @@ fi
 
 scenarios=("$@")
 [ ${#scenarios[@]} -gt 0 ] || scenarios=(small small-close medium listing subclass large large-curl cgi handler tls)
+# The ratios depend on the machine (how much of a request is the kernel's), not only the code:
+# say which machine and which code each run is.
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -n 1)
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo "not a git checkout")
+dirty=$(git status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo ", with changes" || true)
+echo "# $(uname -sr), ${cpu:-unknown CPU}, $(nproc) CPUs; commit $commit$dirty; ROUNDS=$R SECS=$D"
 for s in "${scenarios[@]}"; do
     echo "## $s"
     case $s in
