@@ -10,8 +10,8 @@ substituted before it starts:
     {ROOT}     this repository             {RELEASE}  ROOT/target/release
 
 The document root gets benches/fixtures.sh's files first (small.html, medium.bin, large.bin,
-hello.txt, many/, cgi-bin/). Every server is started once, pinned to one CPU (taskset), and
-answers each URL with 200 before anything is measured. Then each (URL, mode) is warmed up and
+hello.txt, many/, cgi-bin/). Every server is started once (or once per round: --fresh), pinned
+to one CPU (taskset), and answers each URL with 200 before anything is measured. Then each (URL, mode) is warmed up and
 measured in ROUNDS rounds, the servers interleaved (A B C A B C ...), one client run of SECS
 seconds each with the client pinned to the other CPU:
 
@@ -51,6 +51,11 @@ Options:
     -b NAME          the baseline of the ratio column (default: the first server)
     --dir DIR        the document root (default target/bench-root)
     --cpus S,C       the server's CPU and the client's (wrk's, curl's) CPU (default 1,0)
+    --fresh          start every server again (on a new port, warmed up again) before each
+                     of its rounds after the first, so that each round is a new process: a
+                     process of the same build can run a few percent faster or slower than
+                     the next for its whole life (where its memory lands), and the rounds then
+                     sample that too; the peak RSS is then the highest of the processes'
     --json FILE      also write every result to FILE as JSON: per server, URL and mode the
                      list of per-round dicts, the median, min and max of the main figure
                      (req/s, or MiB/s for curl), the peak RSS, the median CPU %, the ratio
@@ -110,6 +115,7 @@ def parse_args(argv):
     parser.add_argument("--dir", default=os.path.join(TARGET, "bench-root"))
     parser.add_argument("--cpus", default="1,0")
     parser.add_argument("--json", dest="json_path")
+    parser.add_argument("--fresh", action="store_true")
     args = parser.parse_args(argv)
     args.urls = args.urls or ["/small.html"]
     args.modes = args.modes.split(",")
@@ -135,24 +141,44 @@ def parse_args(argv):
 class Server:
     def __init__(self, name, command, args, workdir):
         self.name = name
+        self.template = command
+        self.server_cpu = args.server_cpu
+        self.dir = args.dir
+        self.workdir = workdir
+        # The highest peak RSS of the processes stopped by restart().
+        self.stopped_peak_kib = 0
+        self.starts = 0
+        self.start()
+
+    def start(self):
+        """Starts the server on a free port (a new one each time)."""
         self.port = free_port()
         self.command = (
-            command.replace("{PORT}", str(self.port))
-            .replace("{DIR}", args.dir)
+            self.template.replace("{PORT}", str(self.port))
+            .replace("{DIR}", self.dir)
             .replace("{ROOT}", ROOT)
             .replace("{RELEASE}", os.path.join(TARGET, "release"))
         )
-        self.log_path = os.path.join(workdir, f"{name}.log")
-        env = dict(os.environ, TMPDIR=workdir)
+        self.starts += 1
+        suffix = "" if self.starts == 1 else f".{self.starts}"
+        self.log_path = os.path.join(self.workdir, f"{self.name}{suffix}.log")
+        env = dict(os.environ, TMPDIR=self.workdir)
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
-                pinned(args.server_cpu, ["sh", "-c", "exec " + self.command]),
+                pinned(self.server_cpu, ["sh", "-c", "exec " + self.command]),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
                 env=env,
                 start_new_session=True,
             )
+
+    def restart(self, urls):
+        """Stops the server and starts a new process of it, answering `urls` (--fresh)."""
+        self.stopped_peak_kib = max(self.stopped_peak_kib, self.peak_rss_kib())
+        self.stop()
+        self.start()
+        self.wait_ready(urls)
 
     def wait_ready(self, urls, seconds=15):
         deadline = time.monotonic() + seconds
@@ -203,7 +229,8 @@ class Server:
         return tree
 
     def peak_rss_kib(self):
-        """The sum of VmHWM over the server and its descendants, now."""
+        """The sum of VmHWM over the server and its descendants, now, or the highest such sum
+        of the processes restart() stopped, if higher."""
         total = 0
         for pid in self.tree():
             try:
@@ -213,7 +240,7 @@ class Server:
                             total += int(line.split()[1])
             except OSError:
                 pass
-        return total
+        return max(total, self.stopped_peak_kib)
 
     def cpu_seconds(self):
         """The CPU time of the server and its descendants so far: utime + stime of each, and
@@ -495,6 +522,9 @@ def main(argv):
                     run_client(args, url, mode, server.port, args.warm)
                 for round_ in range(1, args.rounds + 1):
                     for server in servers:
+                        if args.fresh and round_ > 1:
+                            server.restart(args.urls)
+                            run_client(args, url, mode, server.port, args.warm)
                         result = measure(args, server, url, mode)
                         if result:
                             result["round"] = round_

@@ -26,6 +26,9 @@
 # 2-4 minutes each for small, small-close, medium, listing, large, large-curl, cgi and handler,
 # 1 for subclass, 2 for tls).
 #
+# FRESH=1 starts every server again before each of its rounds (`load.py --fresh`), so that the
+# rounds also sample how much one process of a build differs from the next.
+#
 # BEFORE=/path/to/an/older/basehttp adds that binary as `basehttp-before` (same flags as
 # basehttp-q) to the file, listing and CGI scenarios, for before/after tables from one run (with
 # --memory-cache-valid and --sendfile too, if it has them); BEFORE_HELLO=/path/to/an/older
@@ -43,6 +46,8 @@ cargo build --release --quiet -p basehttp-cli
 cargo build --release --quiet --example bench_hello --example bench_anchors
 R=${ROUNDS:-5} D=${SECS:-4}
 LOAD=(benches/load.py -r "$R" -d "$D")
+# FRESH=1: a new process of every server for each round (load.py --fresh).
+[ -z "${FRESH:-}" ] || LOAD+=(--fresh)
 B='{RELEASE}/basehttp {PORT} --bind 127.0.0.1 --directory {DIR}'
 PY='python3 -m http.server {PORT} --bind 127.0.0.1 --directory {DIR}'
 NGINX='nginx={ROOT}/benches/servers/nginx.sh {PORT} {DIR}'
@@ -74,7 +79,7 @@ scenarios=("$@")
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -n 1)
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo "not a git checkout")
 dirty=$(git status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo ", with changes" || true)
-echo "# $(uname -sr), ${cpu:-unknown CPU}, $(nproc) CPUs; commit $commit$dirty; ROUNDS=$R SECS=$D"
+echo "# $(uname -sr), ${cpu:-unknown CPU}, $(nproc) CPUs; commit $commit$dirty; ROUNDS=$R SECS=$D${FRESH:+ FRESH=1}"
 for s in "${scenarios[@]}"; do
     echo "## $s"
     case $s in
