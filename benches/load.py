@@ -11,9 +11,9 @@ substituted before it starts:
 
 The document root gets benches/fixtures.sh's files first (small.html, medium.bin, large.bin,
 hello.txt, many/, cgi-bin/). Every server is started once (or once per round: --fresh), pinned
-to one CPU (taskset), and answers each URL with 200 before anything is measured. Then each (URL, mode) is warmed up and
-measured in ROUNDS rounds, the servers interleaved (A B C A B C ...), one client run of SECS
-seconds each with the client pinned to the other CPU:
+to one CPU (taskset), and answers each URL with 200 before anything is measured. Then each
+(URL, mode) is warmed up and measured in ROUNDS rounds, the servers interleaved (A B C A B C
+...), one client run of SECS seconds each with the client pinned to the other CPU:
 
     ka      wrk -c CONNS, connections kept alive
     close   wrk -c CONNS, `Connection: close` (a connection per request)

@@ -27,7 +27,8 @@
 # 1 for subclass, 2 for tls).
 #
 # FRESH=1 starts every server again before each of its rounds (`load.py --fresh`), so that the
-# rounds also sample how much one process of a build differs from the next.
+# rounds also sample how much one process of a build differs from the next (all but tls, whose
+# benches/tls_h2.sh starts each server once).
 #
 # BEFORE=/path/to/an/older/basehttp adds that binary as `basehttp-before` (same flags as
 # basehttp-q) to the file, listing and CGI scenarios, for before/after tables from one run (with
@@ -78,7 +79,8 @@ scenarios=("$@")
 # say which machine and which code each run is.
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -n 1)
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo "not a git checkout")
-dirty=$(git status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo ", with changes" || true)
+dirty=""
+[ -z "$(git status --porcelain --untracked-files=no 2>/dev/null || true)" ] || dirty=", with changes"
 echo "# $(uname -sr), ${cpu:-unknown CPU}, $(nproc) CPUs; commit $commit$dirty; ROUNDS=$R SECS=$D${FRESH:+ FRESH=1}"
 for s in "${scenarios[@]}"; do
     echo "## $s"
