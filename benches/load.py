@@ -523,7 +523,13 @@ def main(argv):
                 for round_ in range(1, args.rounds + 1):
                     for server in servers:
                         if args.fresh and round_ > 1:
+                            before = server.proc.pid
                             server.restart(args.urls)
+                            print(
+                                f"  {server.name}: a new process for round {round_} "
+                                f"(pid {server.proc.pid}, port {server.port}; was pid {before})",
+                                file=sys.stderr,
+                            )
                             run_client(args, url, mode, server.port, args.warm)
                         result = measure(args, server, url, mode)
                         if result:

@@ -7,6 +7,7 @@
 
 #[cfg(feature = "upload")]
 mod addons;
+mod bench_harness;
 #[cfg(feature = "fs")]
 mod browser;
 mod cgi;

@@ -1,0 +1,96 @@
+//! The load benchmark itself (`benches/load.py`): what it promises about how it measures.
+
+use std::process::Command;
+
+use crate::support::*;
+
+/// Runs `benches/load.py` over `python -m http.server` with sequential `curl` downloads of
+/// `/hello.txt`, two rounds of one second (plus `extra`): its exit status, stdout and stderr.
+fn load_py(extra: &[&str]) -> (bool, String, String) {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let docroot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("load-py-root");
+    let output = Command::new("python3")
+        .arg(format!("{root}/benches/load.py"))
+        .args([
+            "-m",
+            "curl",
+            "-u",
+            "/hello.txt",
+            "-r",
+            "2",
+            "-d",
+            "1",
+            "-w",
+            "1",
+            "-T",
+            "10",
+        ])
+        .arg("--dir")
+        .arg(&docroot)
+        .arg("-s")
+        .arg("py=python3 -m http.server {PORT} --bind 127.0.0.1 --directory {DIR}")
+        .args(extra)
+        .output()
+        .expect("run benches/load.py");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// The `py` row of load.py's table: its cells.
+fn row(stdout: &str) -> Vec<String> {
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("| py |"))
+        .unwrap_or_else(|| panic!("no row for py in:\n{stdout}"));
+    line.split('|').map(|c| c.trim().to_owned()).collect()
+}
+
+/// `--fresh` measures every round after the first on a new process of the server (a new pid
+/// and port, the old one stopped), and the downloads of that round succeed; without it, the
+/// one process serves every round.
+#[test]
+fn load_py_fresh_measures_each_round_on_a_new_process() {
+    if python3().is_none() || !installed("curl") {
+        return;
+    }
+    let (ok, stdout, stderr) = load_py(&["--fresh"]);
+    assert!(ok, "load.py --fresh failed:\n{stdout}\n{stderr}");
+    let restarts: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("a new process for round"))
+        .collect();
+    assert_eq!(restarts.len(), 1, "one restart (round 2) in:\n{stderr}");
+    let restart = restarts[0];
+    assert!(
+        restart.contains("py: a new process for round 2 (pid "),
+        "{restart}"
+    );
+    let pid_after = |marker: &str| -> u32 {
+        let at = restart.find(marker).expect("a pid") + marker.len();
+        restart[at..]
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .and_then(|digits| digits.parse().ok())
+            .expect("a pid number")
+    };
+    let (new, old) = (pid_after("(pid "), pid_after("was pid "));
+    assert_ne!(new, old, "{restart}");
+    // Both rounds downloaded, without errors: round 2 went to the new process.
+    let rounds: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("/hello.txt curl round "))
+        .collect();
+    assert_eq!(rounds.len(), 2, "{stderr}");
+    assert!(rounds.iter().all(|l| l.contains(", 0 errors")), "{stderr}");
+    let cells = row(&stdout);
+    // | py | MiB/s | min–max | req/s | errors | ...
+    assert_eq!(cells[5], "0", "errors: {stdout}");
+
+    let (ok, stdout, stderr) = load_py(&[]);
+    assert!(ok, "load.py failed:\n{stdout}\n{stderr}");
+    assert!(!stderr.contains("a new process"), "{stderr}");
+    assert_eq!(row(&stdout)[5], "0", "errors: {stdout}");
+}
