@@ -9,6 +9,7 @@
 //! The pipe knows nothing about handlers: the handler side gives it a future that runs the rest
 //! of the handler ([`Driver`]) and reads and writes through [`Shared`].
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -45,6 +46,44 @@ pub(crate) struct Shared {
 }
 
 pub(crate) type SharedRef = Arc<Mutex<Shared>>;
+
+/// Pipe states kept per thread for reuse, at most: one comes back as soon as a handler that
+/// returned before its response was handed out has had its response made (the common case), so
+/// a couple suffice.
+const KEPT: usize = 2;
+
+thread_local! {
+    static SPARE: RefCell<Vec<SharedRef>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The state of a new pipe: a kept one (see [`keep`]), else a new one.
+pub(crate) fn shared() -> SharedRef {
+    SPARE
+        .try_with(|spare| spare.borrow_mut().pop())
+        .ok()
+        .flatten()
+        .unwrap_or_default()
+}
+
+/// Keeps `shared` for a later [`shared`], emptied, if nothing else holds it (a body still reading
+/// from it, an exchange) and enough are not kept already.
+pub(crate) fn keep(mut shared: SharedRef) {
+    let Some(state) = Arc::get_mut(&mut shared) else {
+        return;
+    };
+    // A poisoned one is not worth keeping.
+    let Ok(state) = state.get_mut() else {
+        return;
+    };
+    // Whatever is left (an unsent head, bytes nobody will read, a waker) goes now.
+    *state = Shared::default();
+    let _ = SPARE.try_with(|spare| {
+        let mut spare = spare.borrow_mut();
+        if spare.len() < KEPT {
+            spare.push(shared);
+        }
+    });
+}
 
 pub(crate) fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
     // No user code runs while the lock is held, so a poisoned lock still holds consistent data.
@@ -271,4 +310,46 @@ pub(crate) fn response(
         head,
         Body::pipe(body).answered(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drain_spare() {
+        while SPARE.with(|spare| spare.borrow_mut().pop()).is_some() {}
+    }
+
+    #[test]
+    fn a_kept_state_comes_back_empty() {
+        drain_spare();
+        let state = shared();
+        {
+            let mut guard = lock(&state);
+            guard.push(b"left over");
+            guard.head = Some(http::Response::new(()).into_parts().0);
+            guard.closed = true;
+        }
+        let address = Arc::as_ptr(&state);
+        keep(state);
+        let again = shared();
+        assert_eq!(Arc::as_ptr(&again), address, "the kept state is reused");
+        let guard = lock(&again);
+        assert!(guard.is_drained());
+        assert!(guard.head.is_none() && guard.tail.is_none() && !guard.closed);
+    }
+
+    #[test]
+    fn a_state_still_shared_or_beyond_the_limit_is_not_kept() {
+        drain_spare();
+        let state = shared();
+        let body_side = state.clone();
+        keep(state);
+        assert_eq!(SPARE.with(|spare| spare.borrow().len()), 0);
+        drop(body_side);
+        for _ in 0..KEPT + 3 {
+            keep(SharedRef::default());
+        }
+        assert_eq!(SPARE.with(|spare| spare.borrow().len()), KEPT);
+    }
 }

@@ -164,7 +164,8 @@ pin_project! {
     {
         Handler {
             running: Option<Running>,
-            shared: SharedRef,
+            // `None` once given back for reuse (see `pipe::keep`).
+            shared: Option<SharedRef>,
             inner: Option<S>,
         },
         /// A service answers on the blocking pool; the exchange comes back with whether it
@@ -198,7 +199,7 @@ where
         Self {
             state: State::Handler {
                 running: Some(running),
-                shared,
+                shared: Some(shared),
                 inner,
             },
         }
@@ -280,7 +281,7 @@ where
                     shared,
                     inner,
                 } => {
-                    let Some(run) = running.as_mut() else {
+                    let (Some(run), Some(shared_ref)) = (running.as_mut(), shared.as_ref()) else {
                         this.state.set(State::Done);
                         continue;
                     };
@@ -291,11 +292,11 @@ where
                             let Some(run) = running.take() else {
                                 return Poll::Pending;
                             };
-                            let Some(head) = pipe::lock(shared).head.take() else {
+                            let Some(head) = pipe::lock(shared_ref).head.take() else {
                                 *running = Some(run);
                                 return Poll::Pending;
                             };
-                            let body = PipeBody::running(after_head(run), shared.clone());
+                            let body = PipeBody::running(after_head(run), shared_ref.clone());
                             this.state.set(State::Done);
                             return Poll::Ready(Ok(Response::from_parts(head, Body::pipe(body))));
                         }
@@ -310,7 +311,12 @@ where
                             match settled {
                                 Settled::Respond(error) => {
                                     let response =
-                                        pipe::response(shared, error).unwrap_or_else(plain_500);
+                                        pipe::response(shared_ref, error).unwrap_or_else(plain_500);
+                                    // Unless the body still reads from it, the pipe state
+                                    // serves a later run.
+                                    if let Some(shared) = shared.take() {
+                                        pipe::keep(shared);
+                                    }
                                     this.state.set(State::Done);
                                     return Poll::Ready(Ok(response));
                                 }

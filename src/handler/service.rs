@@ -1,6 +1,6 @@
 use std::convert::Infallible;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -12,7 +12,6 @@ use super::exchange::{Exchange, Output};
 use super::future::{ResponseFuture, run};
 use super::{BoxError, HttpRequestHandler};
 use crate::body::Body;
-use crate::body::pipe::Shared;
 
 /// A [`HttpRequestHandler`] as a tower [`Service`].
 ///
@@ -112,7 +111,7 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let (parts, body) = request.into_parts();
-        let shared = Arc::new(Mutex::new(Shared::default()));
+        let shared = crate::body::pipe::shared();
         let common = &*self.common;
         let base: Arc<dyn Base> = common.base.clone();
         // Boxed once: the request state then moves between the handler run and the response
