@@ -94,3 +94,70 @@ fn load_py_fresh_measures_each_round_on_a_new_process() {
     assert!(!stderr.contains("a new process"), "{stderr}");
     assert_eq!(row(&stdout)[5], "0", "errors: {stdout}");
 }
+
+/// This process's cgroup directory in the cgroup v2 hierarchy, if one is mounted.
+fn own_cgroup_dir() -> Option<std::path::PathBuf> {
+    let membership = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let path = membership.lines().find_map(|l| l.strip_prefix("0::"))?;
+    let output = Command::new("findmnt")
+        .args(["-n", "-t", "cgroup2", "-o", "TARGET"])
+        .output()
+        .ok()?;
+    let mount = String::from_utf8(output.stdout).ok()?;
+    let mount = mount.lines().next()?.trim();
+    (!mount.is_empty()).then(|| std::path::Path::new(mount).join(path.trim_start_matches('/')))
+}
+
+/// `benches/servers/no-cgroup.sh` runs its command with the cgroup v2 hierarchy read-only (so
+/// that a server cannot give scripts cgroups of their own), leaves it writable for everyone
+/// else, and execs the command: its PID is the command's, which load.py stops by that PID.
+#[test]
+fn no_cgroup_sh_makes_the_cgroup_hierarchy_read_only_for_its_command_only() {
+    if !installed("unshare") || !installed("findmnt") {
+        return;
+    }
+    let Some(dir) = own_cgroup_dir() else {
+        require_tools("a cgroup v2 hierarchy");
+        eprintln!("no cgroup v2 hierarchy: skipped");
+        return;
+    };
+    let probe = dir.join(format!("basehttp-no-cgroup-probe-{}", std::process::id()));
+    if std::fs::create_dir(&probe).is_err() {
+        // Writable for root, or in a delegated cgroup; no-cgroup.sh needs root anyway.
+        require_tools("a writable cgroup v2");
+        eprintln!("no writable cgroup: skipped");
+        return;
+    }
+    std::fs::remove_dir(&probe).expect("remove the probe cgroup");
+
+    let script = format!(
+        "{}/benches/servers/no-cgroup.sh",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let child = Command::new(&script)
+        .args(["sh", "-c", "echo $$; mkdir \"$1\"", "sh"])
+        .arg(&probe)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run no-cgroup.sh");
+    let pid = child.id();
+    let output = child.wait_with_output().expect("wait for no-cgroup.sh");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let made = probe.exists();
+    if made {
+        let _ = std::fs::remove_dir(&probe);
+    }
+    assert!(!made, "the command made a cgroup: {stderr}");
+    assert!(!output.status.success(), "mkdir succeeded: {stderr}");
+    assert!(stderr.contains("Read-only file system"), "{stderr}");
+    assert_eq!(
+        stdout.trim(),
+        pid.to_string(),
+        "the command runs as the script's process"
+    );
+    // The host's hierarchy is as writable as before.
+    std::fs::create_dir(&probe).expect("the hierarchy is still writable outside");
+    std::fs::remove_dir(&probe).expect("remove the probe cgroup");
+}
