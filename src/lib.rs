@@ -137,6 +137,7 @@ pub mod compression;
 mod confined;
 mod connection;
 pub mod handler;
+mod kept;
 pub mod log;
 #[cfg(sendfile)]
 mod sendfile;

@@ -9,7 +9,6 @@
 //! The pipe knows nothing about handlers: the handler side gives it a future that runs the rest
 //! of the handler ([`Driver`]) and reads and writes through [`Shared`].
 
-use std::cell::RefCell;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -21,6 +20,7 @@ use http_body::{Body as _, Frame, SizeHint};
 
 use super::Body;
 use crate::BoxError;
+use crate::kept::{self, Pool};
 
 /// How many bytes the handler may write ahead of the client.
 pub(crate) const HIGH_WATER: usize = 64 * 1024;
@@ -53,16 +53,12 @@ pub(crate) type SharedRef = Arc<Mutex<Shared>>;
 const KEPT: usize = 2;
 
 thread_local! {
-    static SPARE: RefCell<Vec<SharedRef>> = const { RefCell::new(Vec::new()) };
+    static SPARE: Pool<SharedRef> = const { Pool::new(Vec::new()) };
 }
 
 /// The state of a new pipe: a kept one (see [`keep`]), else a new one.
 pub(crate) fn shared() -> SharedRef {
-    SPARE
-        .try_with(|spare| spare.borrow_mut().pop())
-        .ok()
-        .flatten()
-        .unwrap_or_default()
+    kept::take(&SPARE).unwrap_or_default()
 }
 
 /// Keeps `shared` for a later [`shared`], emptied, if nothing else holds it (a body still reading
@@ -77,12 +73,7 @@ pub(crate) fn keep(mut shared: SharedRef) {
     };
     // Whatever is left (an unsent head, bytes nobody will read, a waker) goes now.
     *state = Shared::default();
-    let _ = SPARE.try_with(|spare| {
-        let mut spare = spare.borrow_mut();
-        if spare.len() < KEPT {
-            spare.push(shared);
-        }
-    });
+    kept::put(&SPARE, shared, KEPT);
 }
 
 pub(crate) fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {

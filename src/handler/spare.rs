@@ -5,9 +5,9 @@
 //! back here when its exchange ends, and the next response head is built in it: request and
 //! response maps circulate instead of being allocated and freed for every request.
 
-use std::cell::RefCell;
-
 use http::HeaderMap;
+
+use crate::kept::{self, Pool};
 
 /// Room for Python's usual head (`Server`, `Date`, a type, a length, `Last-Modified`, an
 /// `ETag`, `Accept-Ranges`, `Connection`) without regrowing.
@@ -22,16 +22,12 @@ const KEPT: usize = 2;
 const MAX_KEPT_CAPACITY: usize = 24;
 
 thread_local! {
-    static SPARE: RefCell<Vec<HeaderMap>> = const { RefCell::new(Vec::new()) };
+    static SPARE: Pool<HeaderMap> = const { Pool::new(Vec::new()) };
 }
 
 /// An empty map for a response head: a kept one, else a new one.
 pub(crate) fn header_map() -> HeaderMap {
-    SPARE
-        .try_with(|spare| spare.borrow_mut().pop())
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| HeaderMap::with_capacity(HEAD_CAPACITY))
+    kept::take(&SPARE).unwrap_or_else(|| HeaderMap::with_capacity(HEAD_CAPACITY))
 }
 
 /// Keeps `map`'s allocation for a later [`header_map`], emptied, unless enough are kept or it
@@ -43,12 +39,7 @@ pub(crate) fn keep(mut map: HeaderMap) {
     }
     // Clearing also returns the map to its fast hashing if a hostile request had moved it off.
     map.clear();
-    let _ = SPARE.try_with(|spare| {
-        let mut spare = spare.borrow_mut();
-        if spare.len() < KEPT {
-            spare.push(map);
-        }
-    });
+    kept::put(&SPARE, map, KEPT);
 }
 
 #[cfg(test)]

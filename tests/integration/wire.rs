@@ -1088,3 +1088,90 @@ async fn serve_forever_listens_again_after_a_shutdown() {
         }
     }
 }
+
+/// The state a handler's `wfile` shares with its response body is reused from one request to
+/// the next (kept per thread): each response still carries exactly its own handler's head and
+/// bytes, for requests that follow one another on a connection and for requests whose handlers
+/// are still writing at the same time on several connections.
+#[tokio::test]
+async fn each_response_carries_only_what_its_own_handler_wrote() {
+    struct Echo;
+    impl HttpRequestHandler for Echo {
+        fn protocol_version(&self) -> Version {
+            Version::HTTP_11
+        }
+        async fn do_get(&self, ex: &mut Exchange) -> HandlerResult {
+            let name = ex.path().trim_start_matches('/').to_owned();
+            match name.as_str() {
+                // A head that end_headers never sent: the response is made after the return.
+                "unfinished" => {
+                    ex.send_response(200);
+                    ex.send_header("X-Left", "1");
+                    ex.send_header("Content-Length", 0);
+                    return Ok(());
+                }
+                "missing" => {
+                    ex.send_error(404);
+                    return Ok(());
+                }
+                _ => {}
+            }
+            // Two writes with a wait between: the response goes out while the handler runs.
+            let (first, second) = (format!("{name}:"), format!("{name}."));
+            ex.send_response(200);
+            ex.send_header("X-Name", &name);
+            ex.send_header("Content-Length", first.len() + second.len());
+            ex.end_headers()?;
+            ex.wfile().write_all(first.as_bytes()).await?;
+            tokio::task::yield_now().await;
+            ex.wfile().write_all(second.as_bytes()).await?;
+            Ok(())
+        }
+    }
+    let server = serve(Echo.into_service()).await;
+
+    let mut stream = connect(server.addr).await;
+    for name in ["a", "unfinished", "b", "unfinished", "c", "missing"] {
+        let request = format!("GET /{name} HTTP/1.1\r\nHost: x\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let res = read_response(&mut stream, false).await.unwrap();
+        match name {
+            "unfinished" => {
+                assert_eq!(res.status(), 200);
+                assert_eq!(res.header("x-left"), Some("1"));
+                assert_eq!(res.header("x-name"), None);
+                assert!(res.body.is_empty());
+            }
+            "missing" => {
+                assert_eq!(res.status(), 404);
+                assert_eq!(res.header("x-left"), None);
+            }
+            _ => {
+                assert_eq!(res.status(), 200);
+                assert_eq!(res.header("x-name"), Some(name));
+                assert_eq!(res.header("x-left"), None);
+                assert_eq!(res.body, format!("{name}:{name}.").as_bytes());
+            }
+        }
+    }
+
+    let clients: Vec<_> = (0..16)
+        .map(|i| {
+            let addr = server.addr;
+            tokio::spawn(async move {
+                let name = format!("c{i}");
+                let mut stream = connect(addr).await;
+                for _ in 0..4 {
+                    let request = format!("GET /{name} HTTP/1.1\r\nHost: x\r\n\r\n");
+                    stream.write_all(request.as_bytes()).await.unwrap();
+                    let res = read_response(&mut stream, false).await.unwrap();
+                    assert_eq!(res.header("x-name"), Some(name.as_str()));
+                    assert_eq!(res.body, format!("{name}:{name}.").as_bytes());
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.await.unwrap();
+    }
+}
