@@ -896,7 +896,8 @@ impl Exchange {
                 }
             },
         };
-        let header_value = latin1_bytes(value).and_then(|v| HeaderValue::from_bytes(&v).ok());
+        let header_value = common_header_value(value)
+            .or_else(|| latin1_bytes(value).and_then(|v| HeaderValue::from_bytes(&v).ok()));
         let Some(header_value) = header_value else {
             self.header_error = Some(HeaderError::InvalidValue {
                 name: keyword.to_owned(),
@@ -1634,6 +1635,29 @@ fn common_header_name(keyword: &str) -> Option<HeaderName> {
         .map(|(_, _, name)| name.clone())
 }
 
+/// The values handlers send most, as static values: no allocation, nothing counted per
+/// response. Compared exactly (a value is sent as written).
+fn common_header_value(value: &[u8]) -> Option<HeaderValue> {
+    const COMMON: [&str; 12] = [
+        "text/html",
+        "text/html; charset=utf-8",
+        "text/plain",
+        "text/plain; charset=utf-8",
+        "application/json",
+        "application/octet-stream",
+        "close",
+        "keep-alive",
+        "bytes",
+        "no-cache",
+        "no-store",
+        "0",
+    ];
+    COMMON
+        .iter()
+        .find(|common| common.as_bytes() == value)
+        .map(|common| HeaderValue::from_static(common))
+}
+
 /// Python's `requestline`, worked out when displayed.
 struct LazyRequestLine<'a>(&'a Exchange);
 
@@ -1715,5 +1739,28 @@ pub(crate) fn guarded<T>(ex: &mut Exchange, f: impl FnOnce(&mut Exchange) -> T) 
             }));
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn common_values_are_static_and_matched_exactly() {
+        let first = common_header_value(b"text/html").expect("a common value");
+        let again = common_header_value(b"text/html").expect("a common value");
+        assert_eq!(first, "text/html");
+        // The same bytes both times: a static value, not a copy made per header.
+        assert_eq!(first.as_bytes().as_ptr(), again.as_bytes().as_ptr());
+        assert_eq!(
+            common_header_value(b"application/json").as_ref(),
+            Some(&HeaderValue::from_static("application/json"))
+        );
+        // A value is sent as written: another spelling is not replaced by the common one.
+        assert_eq!(common_header_value(b"Text/HTML"), None);
+        assert_eq!(common_header_value(b"text/html "), None);
+        assert_eq!(common_header_value(b""), None);
+        assert_eq!(common_header_value(b"13"), None);
     }
 }

@@ -794,7 +794,7 @@ mod tests {
                 .with_min_age(std::time::Duration::ZERO),
         );
         config.root.open().unwrap();
-        let _ = super::super::mime::guess_type("/x.html", &std::collections::HashMap::new());
+        let _ = super::super::mime::guess_type("/x.html", &super::super::table::Table::default());
         if !super::super::hot::local(&File::open(root).unwrap()) {
             // `.ci/run` runs on a machine whose temp dir is local.
             assert!(

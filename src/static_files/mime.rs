@@ -3,7 +3,10 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
+use bytes::Bytes;
 use http::HeaderValue;
+
+use super::table::Table;
 
 /// Python's `SimpleHTTPRequestHandler.extensions_map` defaults (`_encodings_map_default`): types
 /// for compressed files, which `mimetypes` would otherwise report as the inner type.
@@ -52,7 +55,7 @@ pub(crate) fn splitext(path: &str) -> (&str, &str) {
 
 /// Python's `guess_type(path)` for a `SimpleHTTPRequestHandler` with `extensions_map` (whose
 /// keys are kept as given and whose values are ready header values).
-pub(crate) fn guess_type(path: &str, extensions_map: &HashMap<String, HeaderValue>) -> HeaderValue {
+pub(crate) fn guess_type(path: &str, extensions_map: &Table<String, HeaderValue>) -> HeaderValue {
     let (base, ext) = splitext(path);
     if let Some(mime) = extensions_map.get(ext) {
         return mime.clone();
@@ -134,7 +137,7 @@ fn lookup_after_encoding(base: &str, ext: &str) -> Option<HeaderValue> {
         .map(HeaderValue::from_static)
 }
 
-static TYPES: OnceLock<HashMap<String, HeaderValue>> = OnceLock::new();
+static TYPES: OnceLock<Table<String, HeaderValue>> = OnceLock::new();
 
 /// Whether the host's `mime.types` have been read (the cached fast path must not read them).
 #[cfg(target_os = "linux")]
@@ -144,7 +147,7 @@ pub(crate) fn is_loaded() -> bool {
 
 /// The host's `mime.types` files, read once (on first use, which is inside the blocking
 /// resolver, never on the async runtime).
-fn system_types() -> &'static HashMap<String, HeaderValue> {
+fn system_types() -> &'static Table<String, HeaderValue> {
     TYPES.get_or_init(|| {
         let mut types = HashMap::new();
         for file in KNOWN_FILES {
@@ -152,9 +155,15 @@ fn system_types() -> &'static HashMap<String, HeaderValue> {
                 parse_mime_types(&text, &mut types);
             }
         }
+        // Kept for the life of the process, as static values: a response's `Content-Type` is
+        // then a copy of a pointer, not a reference count taken and given back.
         types
             .into_iter()
-            .filter_map(|(ext, mime)| Some((ext, HeaderValue::from_str(&mime).ok()?)))
+            .filter_map(|(ext, mime)| {
+                let mime: &'static str = Box::leak(mime.into_boxed_str());
+                let value = HeaderValue::from_maybe_shared(Bytes::from_static(mime.as_bytes()));
+                Some((ext, value.ok()?))
+            })
             .collect()
     })
 }
@@ -177,7 +186,7 @@ fn parse_mime_types(text: &str, types: &mut HashMap<String, String>) {
 mod tests {
     use super::*;
 
-    fn defaults() -> HashMap<String, HeaderValue> {
+    fn defaults() -> Table<String, HeaderValue> {
         DEFAULT_EXTENSIONS_MAP
             .iter()
             .map(|(e, t)| ((*e).to_owned(), HeaderValue::from_static(t)))

@@ -158,6 +158,7 @@ pub(crate) mod resolve;
 mod respond;
 mod service;
 mod shared_page;
+mod table;
 #[cfg(target_os = "linux")]
 mod watch;
 
@@ -184,7 +185,7 @@ pub(crate) use self::service::Config;
 
 /// `SimpleHTTPRequestHandler.guess_type` with the default `extensions_map`.
 pub(crate) fn default_guess_type(path: &std::path::Path) -> http::HeaderValue {
-    static MAP: std::sync::OnceLock<std::collections::HashMap<String, http::HeaderValue>> =
+    static MAP: std::sync::OnceLock<table::Table<String, http::HeaderValue>> =
         std::sync::OnceLock::new();
     let map = MAP.get_or_init(|| {
         DEFAULT_EXTENSIONS_MAP

@@ -1,5 +1,4 @@
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -49,7 +48,7 @@ pub(crate) struct Config {
     /// Python's class attributes (`server_version`, `protocol_version`, …).
     pub(crate) class: Attributes,
     pub(super) index_pages: Vec<String>,
-    pub(super) extensions_map: HashMap<String, HeaderValue>,
+    pub(super) extensions_map: super::table::Table<String, HeaderValue>,
     pub(super) follow_symlinks: bool,
     /// Small hot files in memory (its own for each configuration: see `memory_cache`).
     pub(super) hot_files: Arc<HotFiles>,
