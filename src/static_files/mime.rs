@@ -155,17 +155,26 @@ fn system_types() -> &'static Table<String, HeaderValue> {
                 parse_mime_types(&text, &mut types);
             }
         }
-        // Kept for the life of the process, as static values: a response's `Content-Type` is
-        // then a copy of a pointer, not a reference count taken and given back.
-        types
-            .into_iter()
-            .filter_map(|(ext, mime)| {
-                let mime: &'static str = Box::leak(mime.into_boxed_str());
-                let value = HeaderValue::from_maybe_shared(Bytes::from_static(mime.as_bytes()));
-                Some((ext, value.ok()?))
-            })
-            .collect()
+        static_values(types)
     })
+}
+
+/// `types` (extension to type) with each type kept for the life of the process, once, as a
+/// static value: a response's `Content-Type` is then a copy of a pointer, not a reference
+/// count taken and given back. Types that cannot be a header value are left out. Called once
+/// per process, for the host's `mime.types`.
+fn static_values(types: HashMap<String, String>) -> Table<String, HeaderValue> {
+    let mut values: HashMap<String, Option<HeaderValue>> = HashMap::new();
+    types
+        .into_iter()
+        .filter_map(|(ext, mime)| {
+            let value = values.entry(mime).or_insert_with_key(|mime| {
+                let kept: &'static str = Box::leak(mime.clone().into_boxed_str());
+                HeaderValue::from_maybe_shared(Bytes::from_static(kept.as_bytes())).ok()
+            });
+            Some((ext, value.clone()?))
+        })
+        .collect()
 }
 
 /// `MimeTypes.readfp`: `type ext ext …` per line, `#` starts a comment.
@@ -224,6 +233,29 @@ mod tests {
         assert_eq!(guess_type("/x.tgz", &map), "application/x-tar");
         // .br is an encoding for mimetypes: the inner type.
         assert_eq!(guess_type("/app.css.br", &map), "text/css");
+    }
+
+    #[test]
+    fn system_types_are_kept_once_each() {
+        let mut types = HashMap::new();
+        parse_mime_types(
+            "text/x-a a aa\napplication/x-b b\ntext/x-bad\u{7f} bad\n",
+            &mut types,
+        );
+        let values = static_values(types);
+        assert_eq!(
+            values.get(".a").map(HeaderValue::as_bytes),
+            Some(&b"text/x-a"[..])
+        );
+        assert_eq!(
+            values.get(".b").map(HeaderValue::as_bytes),
+            Some(&b"application/x-b"[..])
+        );
+        // Two extensions of one type share its bytes: kept once, not once per extension.
+        let (a, aa) = (&values[".a"], &values[".aa"]);
+        assert_eq!(a.as_bytes().as_ptr(), aa.as_bytes().as_ptr());
+        // A type that cannot be sent is left out.
+        assert!(!values.contains_key(".bad"));
     }
 
     #[test]
