@@ -3,7 +3,8 @@
 //!
 //! The standard library's SipHash is there to keep an attacker who chooses the *keys put in* a
 //! map from making them all collide. Nobody outside the server's configuration puts keys in
-//! these tables: a client only looks an extension up, which costs one probe whatever it sends.
+//! these tables: a client only looks an extension up, a short probe of a table whose layout it
+//! cannot influence, whatever it sends.
 //! So they use a multiply-rotate hash (the one rustc uses for its own tables), a few
 //! instructions for an extension, where SipHash costs some hundred. Maps a client fills (the
 //! memory cache, whose keys are the names of files that may have been uploaded) keep SipHash.
