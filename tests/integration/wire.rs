@@ -1175,3 +1175,56 @@ async fn each_response_carries_only_what_its_own_handler_wrote() {
         client.await.unwrap();
     }
 }
+
+/// `send_header` sends a value exactly as written, also where it sends a common value
+/// (`text/html`, `close`, `0`, ...) from a static table instead of copying it: a spelling that
+/// differs from a common value by case, a space or a parameter goes out as written, on every
+/// request of a connection.
+#[tokio::test]
+async fn header_values_go_out_exactly_as_written() {
+    struct Values;
+    impl HttpRequestHandler for Values {
+        fn protocol_version(&self) -> Version {
+            Version::HTTP_11
+        }
+        async fn do_get(&self, ex: &mut Exchange) -> HandlerResult {
+            ex.send_response(200);
+            ex.send_header("Content-type", "text/html");
+            ex.send_header("X-Case", "Text/HTML");
+            ex.send_header("X-Space", "text/html; charset=UTF-8");
+            ex.send_header("X-Json", "application/json");
+            ex.send_header("X-Near", "application/jsonx");
+            ex.send_header("Cache-Control", "no-cache");
+            ex.send_header("X-Zero", 0);
+            ex.send_header("Content-Length", 0);
+            ex.end_headers()?;
+            Ok(())
+        }
+    }
+    let server = serve(Values.into_service()).await;
+    let bytes = raw(
+        server.addr,
+        b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let text = String::from_utf8_lossy(&bytes);
+    let heads: Vec<&str> = text.split("HTTP/1.1 200 OK\r\n").skip(1).collect();
+    assert_eq!(heads.len(), 2, "two responses: {text:?}");
+    for head in heads {
+        for line in [
+            "\r\nContent-Type: text/html\r\n",
+            "\r\nX-Case: Text/HTML\r\n",
+            "\r\nX-Space: text/html; charset=UTF-8\r\n",
+            "\r\nX-Json: application/json\r\n",
+            "\r\nX-Near: application/jsonx\r\n",
+            "\r\nCache-Control: no-cache\r\n",
+            "\r\nX-Zero: 0\r\n",
+            "\r\nContent-Length: 0\r\n",
+        ] {
+            assert!(
+                format!("\r\n{head}").contains(line),
+                "{line:?} missing from {head:?}"
+            );
+        }
+    }
+}
