@@ -16,13 +16,20 @@
 
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Mutex, Once, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
+
+use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::fs::{Mode, OFlags};
 
 /// The most idle cgroups kept for reuse; more are removed.
 const POOL: usize = 64;
+
+/// How long [`ScriptCgroup::release`] waits for the processes it killed to be gone.
+const KILL_WAIT: Duration = Duration::from_secs(1);
 
 /// The directory holding this server's script cgroups, and the idle ones.
 #[derive(Debug)]
@@ -32,10 +39,13 @@ struct Cgroups {
     idle: Mutex<Vec<ScriptCgroup>>,
 }
 
-/// One script's cgroup: the script moves itself in through `procs` before it `exec`s.
+/// One script's cgroup: the script starts in it (`CLONE_INTO_CGROUP` with `dir_fd`), or moves
+/// itself in through `procs` before it `exec`s.
 #[derive(Debug)]
 pub(crate) struct ScriptCgroup {
     dir: PathBuf,
+    /// The directory, opened `O_PATH`.
+    dir_fd: OwnedFd,
     procs: File,
     /// `cgroup.events`, whose `populated` line says whether any process is left.
     events: File,
@@ -146,6 +156,11 @@ pub(crate) fn take() -> Option<ScriptCgroup> {
     let created = std::fs::create_dir(&dir).and_then(|()| {
         let write = |name| std::fs::OpenOptions::new().write(true).open(dir.join(name));
         Ok(ScriptCgroup {
+            dir_fd: rustix::fs::open(
+                &dir,
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?,
             procs: write("cgroup.procs")?,
             events: File::open(dir.join("cgroup.events"))?,
             kill: write("cgroup.kill")?,
@@ -153,7 +168,12 @@ pub(crate) fn take() -> Option<ScriptCgroup> {
         })
     });
     match created {
-        Ok(cgroup) => Some(cgroup),
+        Ok(cgroup) => {
+            // Whether scripts can start in their cgroup, tried once, in one nothing was killed in.
+            static TRIED: Once = Once::new();
+            TRIED.call_once(|| super::spawn::try_clone_into_cgroup(cgroup.for_spawn()));
+            Some(cgroup)
+        }
         Err(err) => {
             tracing::debug!(target: crate::log::TARGET, "CGI: cannot create a cgroup ({err})");
             let _ = std::fs::remove_dir(&dir);
@@ -163,9 +183,24 @@ pub(crate) fn take() -> Option<ScriptCgroup> {
 }
 
 impl ScriptCgroup {
-    /// What the script writes `0` to, to move itself in.
-    pub(crate) fn procs(&self) -> BorrowedFd<'_> {
-        self.procs.as_fd()
+    /// The cgroup as [`spawn`](super::spawn::spawn) starts a script in it.
+    pub(crate) fn for_spawn(&self) -> super::spawn::Cgroup<'_> {
+        super::spawn::Cgroup {
+            dir: self.dir_fd.as_fd(),
+            procs: self.procs.as_fd(),
+        }
+    }
+
+    /// The cgroup's path below its parent's parent (`basehttp-cgi-PID/N`).
+    #[cfg(test)]
+    pub(crate) fn name(&self) -> String {
+        let mut parts = self.dir.iter().rev().take(2).collect::<Vec<_>>();
+        parts.reverse();
+        parts
+            .iter()
+            .map(|p| p.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/")
     }
 
     /// Whether no process is left in the cgroup, from `cgroup.events` (a read that does not
@@ -191,16 +226,33 @@ impl ScriptCgroup {
         }
     }
 
-    /// Kills whatever is still in the cgroup (all of it: the script has exited), and keeps the
-    /// cgroup for the next script. Writes to cgroupfs, which waits for its lock: not on the
-    /// runtime.
+    /// Kills whatever is still in the cgroup (all of it: the script has exited), waits for it
+    /// to be gone ([`KILL_WAIT`] at most) and removes the cgroup. A cgroup something was killed
+    /// in is not used again: on some kernels (6.18 among them) every process later started in
+    /// it with `CLONE_INTO_CGROUP` is killed as it starts. Writes to cgroupfs, which waits for
+    /// its lock, and waits: not on the runtime.
     pub(crate) fn release(mut self) {
         if let Err(err) = self.kill.write_all(b"1") {
             tracing::warn!(target: crate::log::TARGET, "CGI: cannot kill what a script left behind ({err})");
         }
-        if let Err(full) = self.recycle() {
-            // Empty once the kernel has finished the kill; else left for the next cleanup.
-            let _ = std::fs::remove_dir(&full.dir);
+        let deadline = Instant::now() + KILL_WAIT;
+        // `is_empty` reads `cgroup.events`, and a change after that read wakes the `poll`.
+        while !self.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Ok(left) = Timespec::try_from(left) else {
+                break;
+            };
+            if left == Timespec::default() {
+                break;
+            }
+            let mut events = [PollFd::new(&self.events, PollFlags::PRI)];
+            if rustix::event::poll(&mut events, Some(&left)).is_err() {
+                break;
+            }
+        }
+        if let Err(err) = std::fs::remove_dir(&self.dir) {
+            // Removed with the server's others at its next start.
+            tracing::debug!(target: crate::log::TARGET, "CGI: cannot remove a script's cgroup ({err})");
         }
     }
 }

@@ -308,7 +308,7 @@ pub(crate) fn spawn(mut spec: Spawn) -> io::Result<Script> {
                 &spec.cwd,
                 stdio,
                 spec.run_as,
-                cgroup.as_ref().map(super::cgroup::ScriptCgroup::procs),
+                cgroup.as_ref().map(super::cgroup::ScriptCgroup::for_spawn),
             )
         } else {
             Err(io::ErrorKind::Unsupported.into())
