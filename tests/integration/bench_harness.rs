@@ -95,6 +95,76 @@ fn load_py_fresh_measures_each_round_on_a_new_process() {
     assert_eq!(row(&stdout)[5], "0", "errors: {stdout}");
 }
 
+/// A server answering its first request (`paced.py`'s check that it is up) with 200 and
+/// every later one with 503.
+const FLAKY_SERVER: &str = r#"
+import http.server, sys
+answered = 0
+class Flaky(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        global answered
+        answered += 1
+        self.send_response(200 if answered == 1 else 503)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Flaky).serve_forever()
+"#;
+
+/// `benches/paced.py` sends each server one request at a time, after a pause: `-n` requests
+/// per server and URL, answers other than 200 counted as failures and left out of the times,
+/// the baseline's ratio 1.00x.
+#[test]
+fn paced_py_times_one_request_at_a_time_and_counts_failures() {
+    if python3().is_none() {
+        return;
+    }
+    let root = env!("CARGO_MANIFEST_DIR");
+    let tmp = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let flaky = tmp.join("paced-flaky.py");
+    std::fs::write(&flaky, FLAKY_SERVER).unwrap();
+    let started = std::time::Instant::now();
+    let output = Command::new("python3")
+        .arg(format!("{root}/benches/paced.py"))
+        .args(["-n", "4", "-p", "100", "-u", "/hello.txt", "-b", "py"])
+        .arg("--dir")
+        .arg(tmp.join("paced-py-root"))
+        .arg("-s")
+        .arg("py=python3 -m http.server {PORT} --bind 127.0.0.1 --directory {DIR}")
+        .arg("-s")
+        .arg(format!("flaky=python3 {} {{PORT}}", flaky.display()))
+        .output()
+        .expect("run benches/paced.py");
+    let elapsed = started.elapsed();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let cells = |server: &str| -> Vec<String> {
+        let start = format!("| /hello.txt | {server} |");
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(&start))
+            .unwrap_or_else(|| panic!("no row {start} in:\n{stdout}"));
+        line.split('|').map(|c| c.trim().to_owned()).collect()
+    };
+    // | URL | server | median | p90 | max | failures | vs py |
+    let ok = cells("py");
+    let median: f64 = ok[3].parse().expect("a median");
+    let max: f64 = ok[5].parse().expect("a max");
+    assert!(median > 0.0 && max >= median, "{ok:?}");
+    assert_eq!((ok[6].as_str(), ok[7].as_str()), ("0", "1.00x"), "{ok:?}");
+    let failed = cells("flaky");
+    assert_eq!(failed[3], "", "no time for failures: {failed:?}");
+    assert_eq!(failed[6], "4", "{failed:?}");
+    // 4 requests to each of 2 servers, each after a pause of 100 ms.
+    assert!(
+        elapsed >= std::time::Duration::from_millis(800),
+        "{elapsed:?}"
+    );
+}
+
 /// This process's cgroup directory in the cgroup v2 hierarchy, if one is mounted.
 fn own_cgroup_dir() -> Option<std::path::PathBuf> {
     let membership = std::fs::read_to_string("/proc/self/cgroup").ok()?;
