@@ -9,17 +9,22 @@
 //! cgroup is touched, so an embedding application keeps its own processes and cgroups as they
 //! are; it gains a directory `basehttp-cgi-PID` in its cgroup while it runs scripts.
 //!
+//! A script starts in its cgroup where the kernel allows (`CLONE_INTO_CGROUP`, see
+//! `spawn.rs`), else it moves itself in through `cgroup.procs`.
+//!
 //! The cgroups are reused from one script to the next: creating and removing one costs about
 //! a tenth of a script's start. A script that left nothing behind (`populated 0` in
-//! `cgroup.events`, read without cgroupfs's lock) gives its cgroup back at once; only one that
-//! did goes through `cgroup.kill`, which takes that lock, on the blocking pool.
+//! `cgroup.events`, read without cgroupfs's lock) gives its cgroup back at once; one that did
+//! goes through `cgroup.kill`, which takes that lock, on the blocking pool, and its cgroup is
+//! removed once empty rather than reused (a kernel may kill whatever `CLONE_INTO_CGROUP`
+//! starts in a cgroup with a kill behind it).
 
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, Once, OnceLock, PoisonError};
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags, Timespec};
@@ -168,12 +173,7 @@ pub(crate) fn take() -> Option<ScriptCgroup> {
         })
     });
     match created {
-        Ok(cgroup) => {
-            // Whether scripts can start in their cgroup, tried once, in one nothing was killed in.
-            static TRIED: Once = Once::new();
-            TRIED.call_once(|| super::spawn::try_clone_into_cgroup(cgroup.for_spawn()));
-            Some(cgroup)
-        }
+        Ok(cgroup) => Some(cgroup),
         Err(err) => {
             tracing::debug!(target: crate::log::TARGET, "CGI: cannot create a cgroup ({err})");
             let _ = std::fs::remove_dir(&dir);
@@ -185,10 +185,7 @@ pub(crate) fn take() -> Option<ScriptCgroup> {
 impl ScriptCgroup {
     /// The cgroup as [`spawn`](super::spawn::spawn) starts a script in it.
     pub(crate) fn for_spawn(&self) -> super::spawn::Cgroup<'_> {
-        super::spawn::Cgroup {
-            dir: self.dir_fd.as_fd(),
-            procs: self.procs.as_fd(),
-        }
+        super::spawn::Cgroup::new(self.dir_fd.as_fd(), self.procs.as_fd())
     }
 
     /// The cgroup's path below its parent's parent (`basehttp-cgi-PID/N`).
@@ -206,9 +203,14 @@ impl ScriptCgroup {
     /// Whether no process is left in the cgroup, from `cgroup.events` (a read that does not
     /// wait for cgroupfs's lock: safe on the runtime). `false` when it cannot tell.
     pub(crate) fn is_empty(&self) -> bool {
+        self.populated() == Some(false)
+    }
+
+    /// Whether any process is in the cgroup, from `cgroup.events`; `None` when it cannot tell.
+    fn populated(&self) -> Option<bool> {
         let mut events = [0u8; 128];
-        rustix::io::pread(&self.events, &mut events, 0)
-            .is_ok_and(|n| populated(&events[..n]) == Some(false))
+        let n = rustix::io::pread(&self.events, &mut events, 0).ok()?;
+        populated(&events[..n])
     }
 
     /// Gives an empty cgroup back for the next script; `Err` with it when the pool is full
@@ -231,13 +233,11 @@ impl ScriptCgroup {
     /// in is not used again: on some kernels (6.18 among them) every process later started in
     /// it with `CLONE_INTO_CGROUP` is killed as it starts. Writes to cgroupfs, which waits for
     /// its lock, and waits: not on the runtime.
-    pub(crate) fn release(mut self) {
-        if let Err(err) = self.kill.write_all(b"1") {
-            tracing::warn!(target: crate::log::TARGET, "CGI: cannot kill what a script left behind ({err})");
-        }
+    pub(crate) fn release(self) {
+        self.kill();
         let deadline = Instant::now() + KILL_WAIT;
-        // `is_empty` reads `cgroup.events`, and a change after that read wakes the `poll`.
-        while !self.is_empty() {
+        // `populated` reads `cgroup.events`, and a change after that read wakes the `poll`.
+        while self.populated() == Some(true) {
             let left = deadline.saturating_duration_since(Instant::now());
             let Ok(left) = Timespec::try_from(left) else {
                 break;
@@ -246,10 +246,36 @@ impl ScriptCgroup {
                 break;
             }
             let mut events = [PollFd::new(&self.events, PollFlags::PRI)];
-            if rustix::event::poll(&mut events, Some(&left)).is_err() {
-                break;
+            match rustix::event::poll(&mut events, Some(&left)) {
+                Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                Err(_) => break,
             }
         }
+        self.remove();
+    }
+
+    /// Kills whatever is still in the cgroup and removes it if that is done at once, without
+    /// waiting: for a server shutting down (see `Reaper`'s `Drop`). Otherwise it is removed
+    /// with the server's others at its next start.
+    pub(crate) fn abandon(self) {
+        if self.is_empty() {
+            if let Err(full) = self.recycle() {
+                full.remove();
+            }
+            return;
+        }
+        self.kill();
+        self.remove();
+    }
+
+    /// Kills every process in the cgroup (`cgroup.kill`).
+    pub(crate) fn kill(&self) {
+        if let Err(err) = (&self.kill).write_all(b"1") {
+            tracing::warn!(target: crate::log::TARGET, "CGI: cannot kill what a script left behind ({err})");
+        }
+    }
+
+    fn remove(&self) {
         if let Err(err) = std::fs::remove_dir(&self.dir) {
             // Removed with the server's others at its next start.
             tracing::debug!(target: crate::log::TARGET, "CGI: cannot remove a script's cgroup ({err})");

@@ -215,7 +215,7 @@ impl Drop for Reaper {
         kill_group(Some(self.pid), rustix::process::Signal::KILL);
         super::spawn::wait_blocking(pidfd.get_ref());
         if let Some(cgroup) = self.cgroup.take() {
-            cgroup.release();
+            cgroup.abandon();
         }
     }
 }
