@@ -7,7 +7,9 @@
 //! root, or its cgroup was delegated to it, as systemd does with `Delegate=yes`). Elsewhere the
 //! script's process group is all that is killed, as before. Nothing outside the server's own
 //! cgroup is touched, so an embedding application keeps its own processes and cgroups as they
-//! are; it gains a directory `basehttp-cgi-PID` in its cgroup while it runs scripts.
+//! are; it gains a directory `basehttp-cgi-PID` in its cgroup once it runs scripts, which stays
+//! after it exits until a server next runs scripts in the same cgroup (and removes the
+//! directories of servers no longer running).
 //!
 //! A script starts in its cgroup where the kernel allows (`CLONE_INTO_CGROUP`, see
 //! `spawn.rs`), else it moves itself in through `cgroup.procs`.

@@ -72,7 +72,8 @@
 //! of its own below the server's, and whatever is left in it when the script exits is killed
 //! (`cgroup.kill`), daemons included. Nothing outside the server's own cgroup is touched, so a
 //! program embedding [`Cgi`] keeps its processes and cgroups as they are (it sees a directory
-//! `basehttp-cgi-PID` in its cgroup). Elsewhere such a daemon outlives its script.
+//! `basehttp-cgi-PID` in its cgroup, left until a server next runs scripts there). Elsewhere
+//! such a daemon outlives its script.
 //!
 //! What is not contained: a script that writes something within every
 //! [`idle_timeout`](Cgi::idle_timeout) may run as long as it likes, as in Python; and a program
