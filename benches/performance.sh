@@ -16,7 +16,8 @@
 #   (medium, large and large-curl also run basehttp --sendfile; small and medium basehttp
 #   --memory-cache-valid 1, which trusts a kept file for a second as lighttpd does; small also
 #   `bench_anchors memory-file`, bare hyper answering with the same response from memory)
-#   cgi        GET /cgi-bin/hello.sh and /cgi-bin/hello.py, keep-alive
+#   cgi        GET /cgi-bin/hello.sh and /cgi-bin/hello.py, keep-alive; then one request at a
+#              time, 100 ms apart, each on a new connection (benches/paced.py: milliseconds)
 #   handler    GET /hello from a handler, keep-alive and a connection per request
 #   tls        benches/tls_h2.sh: HTTPS (h1.1, h2 by ALPN) and h2c with h2load, ROUNDS rounds
 #
@@ -131,6 +132,13 @@ for s in "${scenarios[@]}"; do
             -s "basehttp-cgi-q=$B --protocol HTTP/1.1 --cgi -q" \
             "${BEFORE_CGI[@]}" \
             -s "basehttp-cgi=$B --protocol HTTP/1.1 --cgi" \
+            -s "$LIGHTTPD" -s "python-cgi=$PY --cgi"
+        # What one person clicking sees: one request at a time, the machine idle between; as
+        # root also without the per-script cgroups (benches/servers/no-cgroup.sh).
+        NO_CGROUP=()
+        [ "$(id -u)" != 0 ] || NO_CGROUP=(-s "basehttp-cgi-q-no-cgroup={ROOT}/benches/servers/no-cgroup.sh $B --cgi -q")
+        benches/paced.py -n 40 -u /cgi-bin/hello.sh -u /cgi-bin/hello.py -b lighttpd \
+            -s "basehttp-cgi-q=$B --cgi -q" "${BEFORE_CGI[@]}" "${NO_CGROUP[@]}" \
             -s "$LIGHTTPD" -s "python-cgi=$PY --cgi" ;;
     handler)
         "${LOAD[@]}" -u /hello -c 32 -m ka,close -b hello-hyper \
