@@ -8,7 +8,8 @@ The servers are started as load.py starts them (the same {PORT}, {DIR}, {ROOT} a
 substitutions, pinned to one CPU, the document root filled by benches/fixtures.sh) and each
 answers every URL with 200 before anything is measured. Then, N times, every server in turn
 gets one request on a new connection, PAUSE ms after the previous request (to any server)
-ended: so the machine is idle between requests, as between one person's clicks. The time of a
+ended: so the machine is idle between requests, as between one person's clicks (the line
+above the table says how long that took). The time of a
 request is from the connect to the last byte of the answer (Python's http.client, in this
 process, pinned to the other CPU). Per server and URL the table gives the median, the 90th
 percentile and the highest time, the failures (a connection error or a status other than 200),
@@ -124,6 +125,7 @@ def main(argv):
             print(f"# {server.name}: {server.command}")
         times = {(s.name, u): [] for s in servers for u in args.urls}
         failures = dict.fromkeys(times, 0)
+        started = time.monotonic()
         for url in args.urls:
             for _ in range(args.count):
                 for server in servers:
@@ -133,7 +135,11 @@ def main(argv):
                         failures[(server.name, url)] += 1
                     else:
                         times[(server.name, url)].append(took)
-        print(f"\n{args.count} requests per server and URL, one at a time, {args.pause:g} ms apart")
+        took = time.monotonic() - started
+        print(
+            f"\n{args.count} requests per server and URL, one at a time, {args.pause:g} ms apart "
+            f"({took:.2f} s)"
+        )
         print("\n| URL | server | median ms | p90 ms | max ms | failures | vs " + args.baseline + " |")
         print("|---|---|---:|---:|---:|---:|---:|")
         for url in args.urls:

@@ -136,9 +136,9 @@ for s in "${scenarios[@]}"; do
         # What one person clicking sees: one request at a time, the machine idle between; as
         # root also without the per-script cgroups (benches/servers/no-cgroup.sh).
         NO_CGROUP=()
-        [ "$(id -u)" != 0 ] || NO_CGROUP=(-s "basehttp-cgi-q-no-cgroup={ROOT}/benches/servers/no-cgroup.sh $B --cgi -q")
+        [ "$(id -u)" != 0 ] || NO_CGROUP=(-s "basehttp-cgi-q-no-cgroup={ROOT}/benches/servers/no-cgroup.sh $B --protocol HTTP/1.1 --cgi -q")
         benches/paced.py -n 40 -u /cgi-bin/hello.sh -u /cgi-bin/hello.py -b lighttpd \
-            -s "basehttp-cgi-q=$B --cgi -q" "${BEFORE_CGI[@]}" "${NO_CGROUP[@]}" \
+            -s "basehttp-cgi-q=$B --protocol HTTP/1.1 --cgi -q" "${BEFORE_CGI[@]}" "${NO_CGROUP[@]}" \
             -s "$LIGHTTPD" -s "python-cgi=$PY --cgi" ;;
     handler)
         "${LOAD[@]}" -u /hello -c 32 -m ka,close -b hello-hyper \

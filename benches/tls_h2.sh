@@ -129,14 +129,18 @@ for round in $(seq "$ROUNDS"); do
             # One client, a connection per request: `s_time MODE PORT`.
             read -r _ mode port <<<"$args"
             start=$(date +%s.%N)
-            out=$(taskset -c 0 timeout 120 openssl s_time -connect "127.0.0.1:$port" "-$mode" \
-                -time "$HS_SECS" -www "$URL" 2>/dev/null || true)
+            out=$(taskset -c 0 timeout $((HS_SECS + 60)) openssl s_time -connect "127.0.0.1:$port" \
+                "-$mode" -time "$HS_SECS" -www "$URL" 2>/dev/null || true)
             end=$(date +%s.%N)
             rps=$(awk -v s="$start" -v e="$end" '/connections in .* real seconds/ {printf "%.0f", $1 / (e - s)}' <<<"$out")
             results["$scenario|$server"]+="${rps:-0} "
-            # What `openssl s_client` (the same library as s_time) negotiates with the server.
-            negotiated["$scenario|$server"]=$(echo | timeout 10 openssl s_client -connect "127.0.0.1:$port" 2>/dev/null |
+            # What `openssl s_client` (the same library as s_time) negotiates with the server, and
+            # how many of s_time's connections resumed a session (`r`) rather than made a new
+            # one (`*`): all but the first with -reuse, none with -new.
+            tls=$( (echo | timeout 10 openssl s_client -connect "127.0.0.1:$port" 2>/dev/null || true) |
                 awk '/^New, / {sub(/,$/, "", $2); print $2 ", " $5; exit}')
+            resumed=$(grep -E '^[r*]+$' <<<"$out" | tr -d '\n' | awk '{n = length($0); print gsub(/r/, "") " of " n}' || true)
+            negotiated["$scenario|$server"]="${tls:--}; resumed ${resumed:-?}"
             echo "round $round: $scenario, $server: ${rps:-failed} req/s" >&2
             continue
         fi

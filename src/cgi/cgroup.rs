@@ -216,7 +216,7 @@ impl ScriptCgroup {
     }
 
     /// Gives an empty cgroup back for the next script; `Err` with it when the pool is full
-    /// (it is then to be removed: see [`release`](Self::release)).
+    /// (it is then to be removed: see [`remove`](Self::remove)).
     pub(crate) fn recycle(self) -> Result<(), Self> {
         let Some(cgroups) = cgroups() else {
             return Ok(());
@@ -256,9 +256,11 @@ impl ScriptCgroup {
         self.remove();
     }
 
-    /// Kills whatever is still in the cgroup and removes it if that is done at once, without
-    /// waiting: for a server shutting down (see `Reaper`'s `Drop`). Otherwise it is removed
-    /// with the server's others at its next start.
+    /// Kills whatever is still in the cgroup, without waiting for it to be gone, and tries to
+    /// remove the cgroup; an empty one goes back to the pool. For a script dropped before it
+    /// was waited for (see `Reaper`'s `Drop`). The kill only sends signals, so the removal
+    /// usually finds the cgroup still populated: the directory then stays, never reused, for
+    /// this process's life, and a later server's start removes it.
     pub(crate) fn abandon(self) {
         if self.is_empty() {
             if let Err(full) = self.recycle() {
@@ -277,7 +279,9 @@ impl ScriptCgroup {
         }
     }
 
-    fn remove(&self) {
+    /// Removes the (empty) cgroup's directory, or logs why not. An `rmdir` in cgroupfs, which
+    /// waits for its lock: not on the runtime.
+    pub(crate) fn remove(&self) {
         if let Err(err) = std::fs::remove_dir(&self.dir) {
             // Removed with the server's others at its next start.
             tracing::debug!(target: crate::log::TARGET, "CGI: cannot remove a script's cgroup ({err})");

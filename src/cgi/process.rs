@@ -188,14 +188,11 @@ impl Reaper {
         self.fd = None;
         if let Some(cgroup) = self.cgroup.take() {
             // Nothing left (the common case): straight back to the pool. Otherwise a write to
-            // cgroupfs (and, when the pool is full, an `rmdir`): off the runtime.
-            let left = if cgroup.is_empty() {
-                cgroup.recycle().err()
-            } else {
-                Some(cgroup)
-            };
-            if let Some(cgroup) = left {
+            // cgroupfs and an `rmdir` (only the `rmdir` when the pool is full): off the runtime.
+            if !cgroup.is_empty() {
                 drop(tokio::task::spawn_blocking(move || cgroup.release()));
+            } else if let Err(full) = cgroup.recycle() {
+                drop(tokio::task::spawn_blocking(move || full.remove()));
             }
         }
         Ok(status
@@ -209,9 +206,11 @@ impl Reaper {
 impl Drop for Reaper {
     fn drop(&mut self) {
         let Some(pidfd) = self.fd.take() else { return };
-        // Only when the supervisor itself is dropped (the runtime shutting down) or a start
-        // fails half-way. `SIGKILL` cannot be caught: the wait lasts as long as the kernel
-        // takes to tear the process down.
+        // Only when the script is dropped before it was waited for: its supervisor dropped
+        // (the runtime shutting down), a start failing half-way, or a response future dropped
+        // between the start on the blocking pool and its first poll (then on a worker: rare,
+        // and the wait short). `SIGKILL` cannot be caught: the wait lasts as long as the
+        // kernel takes to tear the process down.
         kill_group(Some(self.pid), rustix::process::Signal::KILL);
         super::spawn::wait_blocking(pidfd.get_ref());
         if let Some(cgroup) = self.cgroup.take() {

@@ -55,6 +55,7 @@ impl Root {
         root.script(
             "daemon.sh",
             "#!/bin/sh\n\
+             sed -n 's/^0:://p' /proc/$$/cgroup > \"$PIDS/cgroup\"\n\
              setsid sh -c 'echo $$ > \"$PIDS/daemon.new\" && mv \"$PIDS/daemon.new\" \"$PIDS/daemon\"; exec sleep 300' \
              </dev/null >/dev/null 2>&1 &\n\
              i=0\n\
@@ -632,9 +633,17 @@ async fn a_daemon_that_leaves_the_process_group_does_not_outlive_its_request() {
         require_tools("a writable cgroup v2 for CGI scripts");
         eprintln!("no writable cgroup: skipped");
     }
-    // The scripts after it start as before, also in the cgroup the daemon was killed in, were
-    // it used again (a kernel may kill whatever starts in a cgroup with `cgroup.kill` behind
-    // it).
+    // The cgroup the daemon was killed in is removed, not used again (a kernel may kill
+    // whatever starts in a cgroup with `cgroup.kill` behind it), and the scripts after it run.
+    let script_cgroup = std::fs::read_to_string(root.path().join("pids/cgroup")).unwrap();
+    if script_cgroup.contains("/basehttp-cgi-") {
+        let dir = cgroup_dir(&script_cgroup).expect("the cgroup v2 mount");
+        assert!(
+            eventually(WAIT, || !dir.exists()).await,
+            "{} is still there",
+            dir.display()
+        );
+    }
     for _ in 0..3 {
         let res = get(server.addr, b"GET /cgi-bin/hello.sh HTTP/1.0\r\n\r\n").await;
         assert_eq!((res.status(), &res.body[..]), (200, &b"hello\n"[..]));

@@ -677,6 +677,19 @@ impl tracing::Subscriber for LineCollector {
 }
 
 /// Whether `tool --version` runs; says so on stderr when it does not (the test then skips).
+/// The directory of the cgroup at `path` in the cgroup v2 hierarchy (`/proc/PID/cgroup`'s
+/// `0::` line), if one is mounted (`findmnt`).
+pub fn cgroup_dir(path: &str) -> Option<std::path::PathBuf> {
+    let output = Command::new("findmnt")
+        .args(["-n", "-t", "cgroup2", "-o", "TARGET"])
+        .output()
+        .ok()?;
+    let mount = String::from_utf8(output.stdout).ok()?;
+    let mount = mount.lines().next()?.trim();
+    (!mount.is_empty())
+        .then(|| std::path::Path::new(mount).join(path.trim().trim_start_matches('/')))
+}
+
 /// With `BASEHTTP_REQUIRE_TOOLS` set (CI), a missing tool fails the test instead.
 pub fn installed(tool: &str) -> bool {
     let found = Command::new(tool)
