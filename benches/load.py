@@ -78,6 +78,7 @@ Example (the README's Performance section has the full set):
 """
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -121,6 +122,14 @@ def parse_args(argv):
     args.modes = args.modes.split(",")
     if any(mode not in MODES for mode in args.modes) or len(set(args.modes)) != len(args.modes):
         parser.error("-m takes a comma list of ka, close and curl, each once")
+    parse_servers(parser, args)
+    return args
+
+
+def parse_servers(parser, args):
+    """Checks and splits what the shared options hold: -s NAME=COMMAND into args.servers as
+    (name, command) pairs with distinct names, -b (when the parser has it; default: the first
+    server) into args.baseline, and --cpus S,C into args.server_cpu and args.client_cpu."""
     servers = []
     for spec in args.servers:
         name, sep, command = spec.partition("=")
@@ -131,11 +140,39 @@ def parse_args(argv):
     names = [name for name, _ in servers]
     if len(set(names)) != len(names):
         parser.error("server names must differ")
-    args.baseline = args.baseline or names[0]
-    if args.baseline not in names:
-        parser.error(f"-b {args.baseline}: no such server")
+    if hasattr(args, "baseline"):
+        args.baseline = args.baseline or names[0]
+        if args.baseline not in names:
+            parser.error(f"-b {args.baseline}: no such server")
     args.server_cpu, _, args.client_cpu = args.cpus.partition(",")
-    return args
+
+
+@contextlib.contextmanager
+def started_servers(args, urls, prefix):
+    """args.servers started (fixtures.sh filling args.dir first), each answering every URL of
+    `urls` with 200, and the command line and the servers' commands printed; stopped, and their
+    temporary directory removed, on the way out."""
+    args.dir = os.path.abspath(args.dir)
+    subprocess.run(
+        [os.path.join(ROOT, "benches", "fixtures.sh"), args.dir],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    workdir = tempfile.mkdtemp(prefix=prefix)
+    servers = []
+    try:
+        for name, command in args.servers:
+            servers.append(Server(name, command, args, workdir))
+        for server in servers:
+            server.wait_ready(urls)
+        print("# " + " ".join(sys.argv))
+        for server in servers:
+            print(f"# {server.name}: {server.command}")
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 class Server:
@@ -493,22 +530,7 @@ def main(argv):
         raise SystemExit("wrk is not installed (apt-get install wrk)")
     if "curl" in args.modes and not shutil.which("curl"):
         raise SystemExit("curl is not installed (apt-get install curl)")
-    args.dir = os.path.abspath(args.dir)
-    subprocess.run(
-        [os.path.join(ROOT, "benches", "fixtures.sh"), args.dir],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    workdir = tempfile.mkdtemp(prefix="basehttp-load.")
-    servers = []
-    try:
-        for name, command in args.servers:
-            servers.append(Server(name, command, args, workdir))
-        for server in servers:
-            server.wait_ready(args.urls)
-        print("# " + " ".join(sys.argv))
-        for server in servers:
-            print(f"# {server.name}: {server.command}")
+    with started_servers(args, args.urls, "basehttp-load.") as servers:
         wrk_modes = [mode for mode in args.modes if mode != "curl"]
         if wrk_modes:
             print(f"# wrk: {' '.join(wrk_argv(args, '{URL}', wrk_modes[0], '{PORT}', args.secs))}")
@@ -550,10 +572,6 @@ def main(argv):
         print(f"\nCPU time stolen by the hypervisor during the runs: {steal:.0f} %")
         if args.json_path:
             write_json(args.json_path, args, servers, summaries, steal)
-    finally:
-        for server in servers:
-            server.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

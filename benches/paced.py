@@ -39,14 +39,11 @@ Example (the README's CGI section):
 import argparse
 import http.client
 import os
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 
-from load import ROOT, TARGET, Server
+from load import TARGET, parse_servers, started_servers
 
 
 def parse_args(argv):
@@ -65,20 +62,7 @@ def parse_args(argv):
     args.urls = args.urls or ["/cgi-bin/hello.sh"]
     if args.count < 1 or args.pause < 0:
         parser.error("-n must be at least 1 and -p not negative")
-    servers = []
-    for spec in args.servers:
-        name, sep, command = spec.partition("=")
-        if not sep or not name or not command:
-            parser.error(f"-s takes NAME=COMMAND, not {spec!r}")
-        servers.append((name, command))
-    names = [name for name, _ in servers]
-    if len(set(names)) != len(names):
-        parser.error("server names must differ")
-    args.servers = servers
-    args.baseline = args.baseline or names[0]
-    if args.baseline not in names:
-        parser.error(f"-b {args.baseline}: no such server")
-    args.server_cpu, _, args.client_cpu = args.cpus.partition(",")
+    parse_servers(parser, args)
     return args
 
 
@@ -105,24 +89,9 @@ def percentile(values, fraction):
 
 def main(argv):
     args = parse_args(argv)
-    args.dir = os.path.abspath(args.dir)
-    subprocess.run(
-        [os.path.join(ROOT, "benches", "fixtures.sh"), args.dir],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
     if (os.cpu_count() or 1) > 1 and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {int(args.client_cpu)})
-    workdir = tempfile.mkdtemp(prefix="basehttp-paced.")
-    servers = []
-    try:
-        for name, command in args.servers:
-            servers.append(Server(name, command, args, workdir))
-        for server in servers:
-            server.wait_ready(args.urls)
-        print("# " + " ".join(sys.argv))
-        for server in servers:
-            print(f"# {server.name}: {server.command}")
+    with started_servers(args, args.urls, "basehttp-paced.") as servers:
         times = {(s.name, u): [] for s in servers for u in args.urls}
         failures = dict.fromkeys(times, 0)
         started = time.monotonic()
@@ -157,10 +126,6 @@ def main(argv):
                     f"{1e3 * percentile(got, 0.9):.2f} | {1e3 * max(got):.2f} | "
                     f"{failures[(server.name, url)]} | {ratio} |"
                 )
-    finally:
-        for server in servers:
-            server.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

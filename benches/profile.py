@@ -64,16 +64,7 @@ def parse_args(argv):
     parser.add_argument("--dir", default=os.path.join(load.TARGET, "bench-root"))
     parser.add_argument("--cpus", default="1,0")
     args = parser.parse_args(argv)
-    servers = []
-    for spec in args.servers:
-        name, sep, command = spec.partition("=")
-        if not sep or not name or not command:
-            parser.error(f"-s takes NAME=COMMAND, not {spec!r}")
-        servers.append((name, command))
-    if len({name for name, _ in servers}) != len(servers):
-        parser.error("server names must differ")
-    args.servers = servers
-    args.server_cpu, _, args.client_cpu = args.cpus.partition(",")
+    load.parse_servers(parser, args)
     # What load.py's client functions read.
     args.timeout = 5
     return args
