@@ -2,8 +2,9 @@
 //! every variable Python's `run_cgi` sets, with Python's values, plus the other request headers
 //! as `HTTP_*` under a safe policy.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 
 use http::HeaderMap;
 
@@ -64,26 +65,30 @@ const NOT_PASSED: &[&str] = &[
     "http2-settings",
 ];
 
-/// Builds the environment. `server_env` is the server's own environment (`std::env::vars_os`).
-pub(crate) fn build(
+/// A script's environment: names (most of them fixed ones, not copied) and values.
+pub(crate) type Environment = BTreeMap<Cow<'static, OsStr>, OsString>;
+
+/// Builds the environment. `server_env` is the server's own environment, whose variables the
+/// policy lets through are copied.
+pub(crate) fn build<'e>(
     request: &Request<'_>,
     policy: &Policy,
-    server_env: impl IntoIterator<Item = (OsString, OsString)>,
-) -> BTreeMap<OsString, OsString> {
-    let mut env: BTreeMap<OsString, OsString> = BTreeMap::new();
+    server_env: impl IntoIterator<Item = (&'e OsStr, &'e OsStr)>,
+) -> Environment {
+    let mut env = Environment::new();
     for (key, value) in server_env {
         let allowed = policy.inherit
             || key
                 .to_str()
                 .is_some_and(|k| ALLOWED.contains(&k) || k.starts_with("LC_"));
         if allowed {
-            env.insert(key, value);
+            env.insert(Cow::Owned(key.to_owned()), value.to_owned());
         }
     }
-    env.entry("PATH".into())
+    env.entry(Cow::Borrowed(OsStr::new("PATH")))
         .or_insert_with(|| DEFAULT_PATH.into());
-    let mut set = |key: &str, value: OsString| {
-        env.insert(key.into(), value);
+    let mut set = |key: &'static str, value: OsString| {
+        env.insert(Cow::Borrowed(OsStr::new(key)), value);
     };
     let text = |s: &str| OsString::from(s);
     set("SERVER_SOFTWARE", bytes(request.server_software));
@@ -154,16 +159,21 @@ pub(crate) fn build(
         if !passed || !simple || hop_by_hop(name) {
             continue;
         }
-        let key = format!("HTTP_{}", name.to_ascii_uppercase().replace('-', "_"));
+        let mut key = String::with_capacity("HTTP_".len() + name.len());
+        key.push_str("HTTP_");
+        key.extend(name.chars().map(|c| match c {
+            '-' => '_',
+            c => c.to_ascii_uppercase(),
+        }));
         let separator: &[u8] = match name {
             "accept" => b",",
             "cookie" => b"; ",
             _ => b", ",
         };
-        env.insert(key.into(), joined(headers, name, separator));
+        env.insert(Cow::Owned(key.into()), joined(headers, name, separator));
     }
     for (key, value) in &policy.extra {
-        env.insert(key.clone(), value.clone());
+        env.insert(Cow::Owned(key.clone()), value.clone());
     }
     env
 }
@@ -181,17 +191,21 @@ fn joined(headers: &HeaderMap, name: &str, separator: &[u8]) -> OsString {
         }
         out.extend_from_slice(value);
     }
-    bytes(&out)
+    owned_bytes(out)
+}
+
+fn bytes(b: &[u8]) -> OsString {
+    owned_bytes(b.to_vec())
 }
 
 #[cfg(unix)]
-fn bytes(b: &[u8]) -> OsString {
-    std::os::unix::ffi::OsStringExt::from_vec(b.to_vec())
+fn owned_bytes(b: Vec<u8>) -> OsString {
+    std::os::unix::ffi::OsStringExt::from_vec(b)
 }
 
 #[cfg(not(unix))]
-fn bytes(b: &[u8]) -> OsString {
-    String::from_utf8_lossy(b).into_owned().into()
+fn owned_bytes(b: Vec<u8>) -> OsString {
+    String::from_utf8_lossy(&b).into_owned().into()
 }
 
 /// Python's reading of `Authorization`: two words give `AUTH_TYPE`; for `Basic`, credentials
@@ -282,7 +296,7 @@ mod tests {
             ("LC_ALL", "C"),
             ("HTTP_COOKIE", "server-side"),
         ]
-        .map(|(k, v)| (OsString::from(k), OsString::from(v)));
+        .map(|(k, v)| (OsStr::new(k), OsStr::new(v)));
         build(&request, policy, server_env)
             .into_iter()
             .map(|(k, v)| {

@@ -2,7 +2,6 @@
 //! through the helper), the supervisor that reaps it and kills its process group, stderr to the
 //! log, and stdout as the response body.
 
-use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::io;
 use std::path::PathBuf;
@@ -123,7 +122,7 @@ pub(crate) struct Spawn {
     pub(crate) program: PathBuf,
     pub(crate) arg0: OsString,
     pub(crate) args: Vec<OsString>,
-    pub(crate) env: BTreeMap<OsString, OsString>,
+    pub(crate) env: super::env::Environment,
     pub(crate) cwd: PathBuf,
     pub(crate) stdin: Stdin,
     /// Run as this `uid:gid` instead of the server's user.
@@ -279,17 +278,20 @@ pub(crate) fn spawn(mut spec: Spawn) -> io::Result<Script> {
     let pipe = cloexec_pipe;
     let (stdout, stdout_child) = pipe()?;
     let (stderr, stderr_child) = pipe()?;
-    let (stdin_child, stdin): (OwnedFd, Option<OwnedFd>) =
+    let (stdin_child, stdin): (Option<OwnedFd>, Option<OwnedFd>) =
         match std::mem::replace(&mut spec.stdin, Stdin::Null) {
-            Stdin::Null => (std::fs::File::open("/dev/null")?.into(), None),
+            Stdin::Null => (None, None),
             Stdin::Piped => {
                 let (read, write) = pipe()?;
-                (read, Some(write))
+                (Some(read), Some(write))
             }
-            Stdin::File(file) => (file.into(), None),
+            Stdin::File(file) => (Some(file.into()), None),
         };
     let stdio = [
-        stdin_child.as_fd(),
+        match &stdin_child {
+            Some(fd) => fd.as_fd(),
+            None => dev_null()?,
+        },
         stdout_child.as_fd(),
         stderr_child.as_fd(),
     ];
@@ -297,7 +299,7 @@ pub(crate) fn spawn(mut spec: Spawn) -> io::Result<Script> {
     let process = {
         let argv =
             std::iter::once(spec.arg0.as_os_str()).chain(spec.args.iter().map(|a| a.as_os_str()));
-        let env = spec.env.iter().map(|(k, v)| (k.as_os_str(), v.as_os_str()));
+        let env = spec.env.iter().map(|(k, v)| (k.as_ref(), v.as_os_str()));
         let cgroup = super::cgroup::take();
         let started = if super::spawn::supported() {
             super::spawn::spawn(
@@ -334,6 +336,18 @@ pub(crate) fn spawn(mut spec: Spawn) -> io::Result<Script> {
         stderr: PipeReader::from_owned_fd(stderr)?,
         process,
     })
+}
+
+/// `/dev/null`, the standard input of every script without a request body: opened once and
+/// kept (its reads end at once whoever else holds it), not opened and closed for each script.
+fn dev_null() -> io::Result<std::os::fd::BorrowedFd<'static>> {
+    use std::os::fd::{AsFd, OwnedFd};
+    static DEV_NULL: std::sync::OnceLock<OwnedFd> = std::sync::OnceLock::new();
+    if let Some(fd) = DEV_NULL.get() {
+        return Ok(fd.as_fd());
+    }
+    let opened: OwnedFd = std::fs::File::open("/dev/null")?.into();
+    Ok(DEV_NULL.get_or_init(|| opened).as_fd())
 }
 
 /// A pipe whose ends are closed on `exec` (set atomically where the system has `pipe2`).
@@ -508,13 +522,12 @@ fn exit_code(status: std::process::ExitStatus) -> i32 {
 /// Logs what the script writes on stderr, line by line, at most `limit` bytes in all (and
 /// 4 KiB per line); the rest is read and dropped so the script never blocks on it.
 pub(crate) fn log_stderr(
-    mut stderr: PipeReader,
+    stderr: PipeReader,
     limit: usize,
     log: impl Fn(std::fmt::Arguments<'_>) + Send + Sync + 'static,
 ) {
     const MAX_LINE: usize = 4096;
     tokio::spawn(async move {
-        let mut buf = vec![0u8; 8192];
         let mut line: Vec<u8> = Vec::new();
         let mut logged = 0usize;
         let emit = |line: &mut Vec<u8>, logged: &mut usize| {
@@ -531,9 +544,17 @@ pub(crate) fn log_stderr(
             line.clear();
         };
         loop {
-            let n = match stderr.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
+            if stderr.readable().await.is_err() {
+                break;
+            }
+            // On the stack between two waits: most scripts write nothing here, and a buffer
+            // kept for the task would be allocated for every script only to read the end.
+            let mut buf = [0u8; 8192];
+            let n = match stderr.try_read(&mut buf) {
+                Ok(0) => break,
                 Ok(n) => n,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(_) => break,
             };
             for &b in &buf[..n] {
                 if b == b'\n' {
@@ -552,13 +573,14 @@ pub(crate) fn log_stderr(
     });
 }
 
-/// Reads the script's output without waiting longer than `idle` for any piece of it.
+/// Reads some of the script's output into the room `buf` has left, waiting until `deadline`
+/// at most.
 pub(crate) async fn read_some(
     stdout: &mut PipeReader,
-    buf: &mut [u8],
+    buf: &mut Vec<u8>,
     deadline: tokio::time::Instant,
 ) -> io::Result<usize> {
-    match tokio::time::timeout_at(deadline, stdout.read(buf)).await {
+    match tokio::time::timeout_at(deadline, stdout.read_buf(buf)).await {
         Ok(read) => read,
         Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "timed out")),
     }
@@ -572,7 +594,6 @@ const CHUNK: usize = 32 * 1024;
 /// early (the client left) kills the script.
 pub(crate) struct CgiBody {
     stdout: PipeReader,
-    buf: Vec<u8>,
     idle: Duration,
     sleep: Pin<Box<Sleep>>,
     guard: Option<Guard>,
@@ -582,7 +603,6 @@ impl CgiBody {
     pub(crate) fn new(stdout: PipeReader, idle: Duration, guard: Guard) -> Self {
         Self {
             stdout,
-            buf: vec![0; CHUNK],
             idle,
             sleep: Box::pin(tokio::time::sleep(idle)),
             guard: Some(guard),
@@ -602,7 +622,10 @@ impl http_body::Body for CgiBody {
         if this.guard.is_none() {
             return Poll::Ready(None);
         }
-        let mut read = ReadBuf::new(&mut this.buf);
+        // Read on the stack and copied out: a buffer kept in the body would be allocated
+        // (and zeroed) for every script, most of which have said everything with their head.
+        let mut storage = [std::mem::MaybeUninit::<u8>::uninit(); CHUNK];
+        let mut read = ReadBuf::uninit(&mut storage);
         match Pin::new(&mut this.stdout).poll_read(cx, &mut read) {
             Poll::Ready(Ok(())) => {
                 let n = read.filled().len();
@@ -655,9 +678,10 @@ impl std::fmt::Debug for CgiBody {
 /// inactivity limit, then lets the supervisor finish.
 pub(crate) fn drain(mut stdout: PipeReader, idle: Duration, guard: Guard) {
     tokio::spawn(async move {
-        let mut buf = vec![0u8; CHUNK];
+        let mut buf = Vec::with_capacity(CHUNK);
         loop {
             let deadline = tokio::time::Instant::now() + idle;
+            buf.clear();
             match read_some(&mut stdout, &mut buf, deadline).await {
                 Ok(0) => return guard.finish(),
                 Ok(_) => {}

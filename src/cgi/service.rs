@@ -4,8 +4,8 @@ use std::fmt;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -497,10 +497,16 @@ where
     async fn run(self, mut ex: Box<Exchange>, info: CgiInfo) -> Response<Body> {
         let config = self.config.clone();
         // Lines about the script written after the answer (its stderr, its exit code) go through
-        // the class too, from the tasks that watch the script: one exchange each.
-        let logger = |ex: &Exchange| {
-            let logger = ex.for_logging();
-            move |args: fmt::Arguments<'_>| logger.log_error(args)
+        // the class too, from the two tasks that watch the script: through one copy of the
+        // exchange, in turn (the walks of an exchange are not shared by calls running at once).
+        let logger = |logger: &Arc<Mutex<Exchange>>| {
+            let logger = Arc::clone(logger);
+            move |args: fmt::Arguments<'_>| {
+                logger
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .log_error(args);
+            }
         };
 
         // The request body: streamed when its length is known, else spooled to learn it.
@@ -617,24 +623,29 @@ where
             stderr,
             process,
         } = child;
+        let logging = Arc::new(Mutex::new(ex.for_logging()));
         let (guard, ended) =
-            process::supervise(process, config.kill_grace, logger(&ex), Some(permit));
-        process::log_stderr(stderr, config.max_stderr, logger(&ex));
+            process::supervise(process, config.kill_grace, logger(&logging), Some(permit));
+        process::log_stderr(stderr, config.max_stderr, logger(&logging));
         if let (Some(stdin), Some(body)) = (child_stdin, pump) {
             tokio::spawn(pump_body(body, stdin, ended));
         }
 
         // The header block.
         let deadline = tokio::time::Instant::now() + config.header_timeout;
-        let mut buf: Vec<u8> = Vec::new();
-        let mut chunk = vec![0u8; 8192];
+        // Read straight into the block, without zeroing: first within what the allocator keeps
+        // in its small bins (most heads are shorter), then 8 KiB at a time.
+        let mut buf: Vec<u8> = Vec::with_capacity(1000);
         let (head, consumed) = loop {
             match head::parse(&buf, nph, config.head_limits) {
                 Ok(Some(parsed)) => break parsed,
                 Ok(None) => {}
                 Err(err) => return bad_gateway(ex, &name, &err),
             }
-            match process::read_some(&mut stdout, &mut chunk, deadline).await {
+            if buf.len() == buf.capacity() {
+                buf.reserve(8192);
+            }
+            match process::read_some(&mut stdout, &mut buf, deadline).await {
                 Ok(0) => {
                     let err = if buf.is_empty() {
                         HeadError::NoOutput
@@ -643,7 +654,7 @@ where
                     };
                     return bad_gateway(ex, &name, &err);
                 }
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Ok(_) => {}
                 Err(err) if err.kind() == std::io::ErrorKind::TimedOut => {
                     ex.log_error(format_args!(
                         "CGI script {name}: no header block within {} s",
@@ -871,7 +882,18 @@ fn prepare(
         remote_addr: ex.client_address().map(|addr| addr.ip().to_string()),
         content_length,
     };
-    let environment = env::build(&request, &config.env, std::env::vars_os());
+    #[cfg(clone_spawn)]
+    let environment =
+        super::spawn::with_server_env(|server| env::build(&request, &config.env, server));
+    #[cfg(not(clone_spawn))]
+    let environment = {
+        let server: Vec<_> = std::env::vars_os().collect();
+        env::build(
+            &request,
+            &config.env,
+            server.iter().map(|(k, v)| (k.as_os_str(), v.as_os_str())),
+        )
+    };
     if environment
         .iter()
         .any(|(k, v)| k.as_encoded_bytes().contains(&0) || v.as_encoded_bytes().contains(&0))

@@ -161,8 +161,8 @@ impl<'a> Cgroup<'a> {
 /// (before Linux 5.2); the caller falls back to the standard library then.
 pub(crate) fn spawn<'a>(
     program: &Path,
-    argv: impl IntoIterator<Item = &'a OsStr>,
-    env: impl IntoIterator<Item = (&'a OsStr, &'a OsStr)>,
+    argv: impl IntoIterator<Item = &'a OsStr, IntoIter: Clone>,
+    env: impl IntoIterator<Item = (&'a OsStr, &'a OsStr), IntoIter: Clone>,
     cwd: &Path,
     stdio: [BorrowedFd<'_>; 3],
     ids: Option<(u32, u32)>,
@@ -180,22 +180,19 @@ pub(crate) fn spawn<'a>(
     tokio::runtime::Handle::try_current().map_err(io::Error::other)?;
     let program = c_string(program.as_os_str().as_bytes())?;
     let cwd = c_string(cwd.as_os_str().as_bytes())?;
-    let argv = argv
-        .into_iter()
-        .map(|arg| c_string(arg.as_bytes()))
-        .collect::<io::Result<Vec<_>>>()?;
-    let env = env
-        .into_iter()
-        .map(|(key, value)| {
-            let mut pair = Vec::with_capacity(key.len() + value.len() + 1);
-            pair.extend_from_slice(key.as_bytes());
-            pair.push(b'=');
-            pair.extend_from_slice(value.as_bytes());
-            c_string(&pair)
-        })
-        .collect::<io::Result<Vec<_>>>()?;
-    let argv_ptrs = null_terminated(&argv);
-    let env_ptrs = null_terminated(&env);
+    let argv = argv.into_iter();
+    let mut argv_strings = Packed::with_capacity(argv.clone().map(|arg| arg.len() + 1));
+    for arg in argv {
+        argv_strings.push(&[arg.as_bytes()])?;
+    }
+    let env = env.into_iter();
+    let mut env_strings =
+        Packed::with_capacity(env.clone().map(|(key, value)| key.len() + value.len() + 2));
+    for (key, value) in env {
+        env_strings.push(&[key.as_bytes(), b"=", value.as_bytes()])?;
+    }
+    let argv_ptrs = argv_strings.pointers();
+    let env_ptrs = env_strings.pointers();
     // The child's dup2(fd, 0..=2) must not overwrite a descriptor it has yet to install.
     let raised = stdio
         .iter()
@@ -223,8 +220,7 @@ pub(crate) fn spawn<'a>(
         cgroup: -1,
         error: AtomicI32::new(NEVER_RAN),
     };
-    // 16-byte aligned, as every ABI wants a stack.
-    let mut stack = vec![0u128; STACK_SIZE / 16];
+    let mut stack = Stack::take();
     let mut pidfd: libc::c_int = -1;
 
     let all: u64 = u64::MAX;
@@ -244,7 +240,7 @@ pub(crate) fn spawn<'a>(
     let mut in_cgroup = None;
     let mut killed = None;
     if let Some(cgroup) = cgroup {
-        in_cgroup = start_in_cgroup(&child, &mut stack, cgroup, &mut pidfd, &mut killed);
+        in_cgroup = start_in_cgroup(&child, &mut stack.0, cgroup, &mut pidfd, &mut killed);
         if in_cgroup.is_none() {
             child.cgroup = cgroup.procs.as_raw_fd();
         }
@@ -260,7 +256,7 @@ pub(crate) fn spawn<'a>(
             let pid = unsafe {
                 libc::clone(
                     child_main,
-                    stack.as_mut_ptr_range().end.cast::<libc::c_void>(),
+                    stack.0.as_mut_ptr_range().end.cast::<libc::c_void>(),
                     libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD,
                     std::ptr::from_ref(&child).cast_mut().cast::<libc::c_void>(),
                     std::ptr::from_mut(&mut pidfd),
@@ -283,7 +279,7 @@ pub(crate) fn spawn<'a>(
             KERNEL_SIGSET,
         );
     }
-    drop(stack);
+    stack.give_back();
     if let Some(killed) = killed {
         wait_blocking(&killed);
         tracing::debug!(target: crate::log::TARGET, "CGI: a script started in its cgroup was killed before it ran: scripts move in themselves from now on");
@@ -555,18 +551,211 @@ fn c_string(bytes: &[u8]) -> io::Result<CString> {
     CString::new(bytes).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a NUL byte"))
 }
 
-fn null_terminated(strings: &[CString]) -> Vec<*const libc::c_char> {
-    strings
-        .iter()
-        .map(|s| CStr::as_ptr(s))
-        .chain(std::iter::once(std::ptr::null()))
-        .collect()
+/// Calls `f` with the server's environment read in place, from the C library's `environ`, where
+/// `std::env::vars_os` would copy every variable of it for every script (two allocations each),
+/// to let through a few. Entries are split as the standard library splits them (at the first
+/// `=` after the first byte; an entry without one is skipped).
+pub(crate) fn with_server_env<R>(f: impl for<'e> FnOnce(ServerEnv<'e>) -> R) -> R {
+    unsafe extern "C" {
+        static environ: *const *const libc::c_char;
+    }
+    // SAFETY: reading the pointer the C library keeps, as `getenv` does. `std::env::set_var`
+    // and `remove_var`, which change the array and its strings, require of their callers that
+    // no other thread reads the environment meanwhile (through any function), and `f` runs on
+    // this thread before this function returns; `ServerEnv` cannot outlive it.
+    let next = unsafe { environ };
+    f(ServerEnv {
+        next,
+        _environ: std::marker::PhantomData,
+    })
+}
+
+/// The server's environment as [`with_server_env`] lends it: `(name, value)` pairs.
+pub(crate) struct ServerEnv<'e> {
+    /// The next entry of the null-terminated `environ` array, or null.
+    next: *const *const libc::c_char,
+    _environ: std::marker::PhantomData<&'e OsStr>,
+}
+
+impl<'e> Iterator for ServerEnv<'e> {
+    type Item = (&'e OsStr, &'e OsStr);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.next.is_null() {
+                return None;
+            }
+            // SAFETY: `next` points into the null-terminated array `environ` pointed to (see
+            // `with_server_env`): at an entry, or at the null pointer that ends it.
+            let entry = unsafe { *self.next };
+            if entry.is_null() {
+                return None;
+            }
+            // SAFETY: not past the terminating null pointer, just checked.
+            self.next = unsafe { self.next.add(1) };
+            // SAFETY: every entry is a NUL-terminated string that lives as long as the array.
+            let entry = unsafe { CStr::from_ptr(entry) }.to_bytes();
+            if let Some((name, value)) = split_entry(entry) {
+                return Some((OsStr::from_bytes(name), OsStr::from_bytes(value)));
+            }
+        }
+    }
+}
+
+/// An `environ` entry's name and value, split as the standard library splits them: at the
+/// first `=` after the first byte (a name is never empty, but may start with `=`); `None`
+/// without one.
+fn split_entry(entry: &[u8]) -> Option<(&[u8], &[u8])> {
+    let at = entry.get(1..)?.iter().position(|&b| b == b'=')? + 1;
+    Some((&entry[..at], &entry[at + 1..]))
+}
+
+/// NUL-terminated strings in one buffer (`argv`'s or `envp`'s), for the pointer array `execve`
+/// takes: two allocations for a script's whole environment instead of one per variable.
+struct Packed {
+    bytes: Vec<u8>,
+    starts: Vec<usize>,
+}
+
+impl Packed {
+    /// Room for strings of the given sizes (terminating NUL included).
+    fn with_capacity(sizes: impl Iterator<Item = usize>) -> Self {
+        let (count, bytes) = sizes.fold((0, 0), |(count, bytes), size| (count + 1, bytes + size));
+        Self {
+            bytes: Vec::with_capacity(bytes),
+            starts: Vec::with_capacity(count),
+        }
+    }
+
+    /// Appends the concatenation of `parts` as one string.
+    fn push(&mut self, parts: &[&[u8]]) -> io::Result<()> {
+        if parts.iter().any(|part| part.contains(&0)) {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "a NUL byte"));
+        }
+        self.starts.push(self.bytes.len());
+        for part in parts {
+            self.bytes.extend_from_slice(part);
+        }
+        self.bytes.push(0);
+        Ok(())
+    }
+
+    /// A pointer to each string, then a null pointer; valid while `self` is neither changed
+    /// nor dropped.
+    fn pointers(&self) -> Vec<*const libc::c_char> {
+        self.starts
+            .iter()
+            .map(|&start| self.bytes[start..].as_ptr().cast())
+            .chain(std::iter::once(std::ptr::null()))
+            .collect()
+    }
+}
+
+/// A child's stack, 16-byte aligned as every ABI wants, kept by each thread that starts
+/// children for its next one: the child is done with it when `clone` returns (it has called
+/// `execve` or exited), and allocating and zeroing 64 KiB for every script cost more than the
+/// rest of the buffers together.
+struct Stack(Box<[u128]>);
+
+thread_local! {
+    static STACKS: std::cell::Cell<Option<Box<[u128]>>> = const { std::cell::Cell::new(None) };
+}
+
+impl Stack {
+    fn take() -> Self {
+        let kept = STACKS.try_with(std::cell::Cell::take).ok().flatten();
+        Self(kept.unwrap_or_else(|| vec![0u128; STACK_SIZE / 16].into_boxed_slice()))
+    }
+
+    fn give_back(self) {
+        let _ = STACKS.try_with(|cell| cell.set(Some(self.0)));
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::ffi::OsString;
     use std::io::Read;
+
+    #[test]
+    fn the_server_environment_is_what_std_reads() {
+        let read_in_place: Vec<(OsString, OsString)> = with_server_env(|env| {
+            env.map(|(name, value)| (name.to_owned(), value.to_owned()))
+                .collect()
+        });
+        let copied: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+        assert!(!copied.is_empty(), "a test runs with some environment");
+        assert_eq!(read_in_place, copied);
+    }
+
+    #[test]
+    fn entries_split_where_std_splits_them() {
+        let split = |entry: &'static str| {
+            split_entry(entry.as_bytes()).map(|(name, value)| {
+                (
+                    String::from_utf8_lossy(name).into_owned(),
+                    String::from_utf8_lossy(value).into_owned(),
+                )
+            })
+        };
+        let pair = |name: &str, value: &str| Some((name.to_owned(), value.to_owned()));
+        assert_eq!(split("PATH=/bin:/usr/bin"), pair("PATH", "/bin:/usr/bin"));
+        assert_eq!(split("A=b=c"), pair("A", "b=c"));
+        assert_eq!(split("EMPTY="), pair("EMPTY", ""));
+        assert_eq!(split("=C:=C:\\dir"), pair("=C:", "C:\\dir"));
+        assert_eq!(split("NO_EQUALS"), None);
+        assert_eq!(split("="), None);
+        assert_eq!(split(""), None);
+    }
+
+    #[test]
+    fn packed_strings_are_nul_terminated_in_one_buffer() {
+        let parts: [&[&[u8]]; 3] = [&[b"PATH", b"=", b"/bin"], &[b"EMPTY", b"=", b""], &[b""]];
+        let mut packed = Packed::with_capacity(
+            parts
+                .iter()
+                .map(|p| p.iter().map(|s| s.len()).sum::<usize>() + 1),
+        );
+        let capacity = packed.bytes.capacity();
+        for p in parts {
+            packed.push(p).unwrap();
+        }
+        assert_eq!(packed.bytes.capacity(), capacity, "sized once");
+        let pointers = packed.pointers();
+        assert_eq!(pointers.len(), 4);
+        assert!(pointers[3].is_null());
+        let strings: Vec<&[u8]> = pointers[..3]
+            .iter()
+            // SAFETY: each points to a NUL-terminated string in `packed`, alive here.
+            .map(|&p| unsafe { CStr::from_ptr(p) }.to_bytes())
+            .collect();
+        assert_eq!(strings, [&b"PATH=/bin"[..], b"EMPTY=", b""]);
+        let err = packed.push(&[b"A=", b"x\0y"]).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn a_thread_keeps_its_stack_for_the_next_script() {
+        let (status, _) = run("/bin/true", &["true"], None);
+        assert_eq!(status.unwrap(), 0);
+        let kept = STACKS.with(|cell| {
+            let stack = cell.take();
+            let address = stack.as_ref().map(|s| s.as_ptr());
+            cell.set(stack);
+            address
+        });
+        assert!(kept.is_some(), "the stack was given back");
+        let (status, _) = run("/bin/true", &["true"], None);
+        assert_eq!(status.unwrap(), 0);
+        let again = STACKS.with(|cell| {
+            let stack = cell.take();
+            let address = stack.as_ref().map(|s| s.as_ptr());
+            cell.set(stack);
+            address
+        });
+        assert_eq!(again, kept, "and used again");
+    }
 
     fn run(program: &str, argv: &[&str], ids: Option<(u32, u32)>) -> (io::Result<i32>, String) {
         run_in(program, argv, ids, None)

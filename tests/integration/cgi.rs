@@ -92,6 +92,11 @@ impl CgiFixture {
             "cgi-bin/big-head.sh",
             "#!/bin/sh\ni=0\nwhile [ $i -lt 2000 ]; do printf 'X-Filler-%s: %s\\n' $i 0123456789012345678901234567890123456789; i=$((i+1)); done\nprintf '\\n'\n",
         );
+        // 60 fields (3.5 KB): more than the first read of a head takes.
+        script(
+            "cgi-bin/long-head.sh",
+            "#!/bin/sh\ni=0\nwhile [ $i -lt 60 ]; do printf 'X-Long-%s: %s\\r\\n' $i 0123456789012345678901234567890123456789; i=$((i+1)); done\nprintf 'Content-Type: text/plain\\r\\n\\r\\nafter the head\\n'\n",
+        );
         script(
             "cgi-bin/stderr.sh",
             "#!/bin/sh\necho 'oops on stderr' >&2\nprintf 'Content-Type: text/plain\\n\\nok\\n'\nexit 2\n",
@@ -593,13 +598,23 @@ async fn request_bodies_reach_the_script_exactly() {
     req.extend_from_slice(b"0\r\n\r\n");
     assert_eq!(request(server.addr, &req).await.status(), 413);
 
-    // No body, and an empty one.
+    // No body, and an empty one: the script's stdin ends at once, for every script in turn.
     let res = request(
         server.addr,
         b"POST /cgi-bin/echo.sh HTTP/1.0\r\nContent-Length: 0\r\n\r\n",
     )
     .await;
     assert_eq!((res.status(), res.body.len()), (200, 0));
+    for _ in 0..3 {
+        let res = request(server.addr, b"GET /cgi-bin/echo.sh HTTP/1.0\r\n\r\n").await;
+        assert_eq!((res.status(), res.body.len()), (200, 0));
+    }
+    let res = request(
+        server.addr,
+        b"POST /cgi-bin/echo.sh HTTP/1.0\r\nContent-Length: 5\r\n\r\nhello",
+    )
+    .await;
+    assert_eq!(res.body, b"hello");
 }
 
 #[tokio::test]
@@ -648,6 +663,17 @@ async fn response_forms_of_rfc_3875() {
     assert_eq!(res.status_line, "HTTP/1.0 299 Custom");
     assert_eq!(res.header("server"), Some("nph"));
     assert_eq!(res.body, b"raw body\n");
+
+    let res = request(server.addr, get("/cgi-bin/long-head.sh").as_bytes()).await;
+    assert_eq!(res.status(), 200);
+    for i in 0..60 {
+        assert_eq!(
+            res.header(&format!("x-long-{i}")),
+            Some("0123456789012345678901234567890123456789"),
+            "field {i}"
+        );
+    }
+    assert_eq!(res.body, b"after the head\n");
 
     for (script, status) in [("bare.sh", 502), ("silent.sh", 502), ("big-head.sh", 502)] {
         let res = request(server.addr, get(&format!("/cgi-bin/{script}")).as_bytes()).await;
