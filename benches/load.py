@@ -34,7 +34,9 @@ cstime so that exited children such as CGI scripts count) of the server and all 
 descendants during the run, over the run's wall time: 100 is one core busy for the whole run.
 `CPU µs/req` (`CPU ms/download` for curl) is that CPU time per request, the median over the
 rounds: where the client sets the pace (a connection per request, one curl at a time), what a
-server costs shows there rather than in its rate.
+server costs shows there rather than in its rate. Where children that exited (CGI scripts) did
+a tenth of that work or more, a line under the table gives each server's own CPU time per
+request (per download), without them: what the server itself spends on a script.
 Servers' output goes to log files in a temporary directory that is removed at the end. Ratios
 are what to quote: absolute figures move with the machine.
 
@@ -282,11 +284,17 @@ class Server:
     def cpu_seconds(self):
         """The CPU time of the server and its descendants so far: utime + stime of each, and
         cutime + cstime for the children that have exited and been waited for (CGI scripts)."""
-        ticks = 0
+        return self.cpu_split()[0]
+
+    def cpu_split(self):
+        """cpu_seconds(), and the part of it the processes spent themselves: without cutime +
+        cstime, so without the CGI scripts that have exited."""
+        ticks = own = 0
         for fields in self.tree().values():
             # fields[0] is the state (stat's field 3): utime..cstime are stat's fields 14-17.
+            own += sum(int(n) for n in fields[11:13])
             ticks += sum(int(n) for n in fields[11:15])
-        return ticks / CLOCK_TICKS
+        return ticks / CLOCK_TICKS, own / CLOCK_TICKS
 
     def stop(self):
         for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 5)):
@@ -384,13 +392,14 @@ def run_client(args, url, mode, port, secs):
 
 def measure(args, server, url, mode):
     """One measured run, with the server's CPU use over its wall time."""
-    cpu0 = server.cpu_seconds()
+    cpu0, own0 = server.cpu_split()
     start = time.monotonic()
     result = run_client(args, url, mode, server.port, args.secs)
     wall = time.monotonic() - start
-    cpu = max(server.cpu_seconds() - cpu0, 0.0)
+    cpu, own = server.cpu_split()
+    cpu, own = max(cpu - cpu0, 0.0), max(own - own0, 0.0)
     if result:
-        result.update(cpu=100 * cpu / wall, cpu_secs=cpu, wall_secs=wall)
+        result.update(cpu=100 * cpu / wall, cpu_secs=cpu, own_cpu_secs=own, wall_secs=wall)
     return result
 
 
@@ -443,6 +452,13 @@ def summary(args, servers, results, rss):
                     # CPU time per request (per download for curl), in µs: what a server costs
                     # where the client, not the server, sets the pace.
                     "cpu_per": statistics.median(r["cpu"] * 1e4 / r["rps"] for r in runs)
+                    if runs and all(r["rps"] > 0 for r in runs)
+                    else None,
+                    # The same without the children that exited (CGI scripts): the server's
+                    # own work per request.
+                    "own_cpu_per": statistics.median(
+                        r["own_cpu_secs"] * 1e6 / (r["rps"] * r["wall_secs"]) for r in runs
+                    )
                     if runs and all(r["rps"] > 0 for r in runs)
                     else None,
                 }
@@ -505,7 +521,23 @@ def table(args, servers, summaries):
                         f"| {statistics.median(r['mbs'] for r in runs):,.1f} "
                         f"| {statistics.median(r['p99'] for r in runs):.2f} {tail}"
                     )
+            lines += own_cpu_line(servers, [summaries[(s.name, url, mode)] for s in servers], mode)
     return "\n".join(lines)
+
+
+def own_cpu_line(servers, rows, mode):
+    """Below a table whose servers' children did much of the work (CGI scripts that exited):
+    each server's own CPU time per request (per download), without them."""
+    shown = [
+        (server, row)
+        for server, row in zip(servers, rows)
+        if row["runs"] and row["cpu_per"] and row["own_cpu_per"] is not None
+    ]
+    if not any(row["own_cpu_per"] < 0.9 * row["cpu_per"] for _, row in shown):
+        return []
+    unit, scale = ("ms a download", 1000) if mode == "curl" else ("µs a request", 1)
+    figures = ", ".join(f"{server.name} {row['own_cpu_per'] / scale:,.1f}" for server, row in shown)
+    return ["", f"The servers' own CPU time (exited children such as CGI scripts left out), {unit}: {figures}"]
 
 
 def write_json(path, args, servers, summaries, steal):

@@ -1,5 +1,6 @@
 //! The load benchmark itself (`benches/load.py`): what it promises about how it measures.
 
+use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
 use crate::support::*;
@@ -93,6 +94,63 @@ fn load_py_fresh_measures_each_round_on_a_new_process() {
     assert!(ok, "load.py failed:\n{stdout}\n{stderr}");
     assert!(!stderr.contains("a new process"), "{stderr}");
     assert_eq!(row(&stdout)[5], "0", "errors: {stdout}");
+    assert!(
+        !stdout.contains("own CPU time"),
+        "no children did the work: {stdout}"
+    );
+}
+
+/// Where exited children (CGI scripts) did the work, load.py also gives the server's own CPU
+/// time without them: here Python's `--cgi` forks a script that spins for each download.
+#[test]
+fn load_py_separates_a_servers_own_cpu_time_from_its_scripts() {
+    if python3().is_none() || !installed("curl") {
+        return;
+    }
+    let root = env!("CARGO_MANIFEST_DIR");
+    let docroot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("load-py-cgi-root");
+    let script = docroot.join("cgi-bin/spin.sh");
+    std::fs::create_dir_all(script.parent().unwrap()).unwrap();
+    std::fs::write(
+        &script,
+        "#!/bin/sh\ni=0\nwhile [ $i -lt 30000 ]; do i=$((i+1)); done\nprintf 'Content-Type: text/plain\\n\\nspun\\n'\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let output = Command::new("python3")
+        .arg(format!("{root}/benches/load.py"))
+        .args(["-m", "curl", "-u", "/cgi-bin/spin.sh", "-r", "1", "-d", "2"])
+        .args(["-w", "1", "-T", "10", "--dir"])
+        .arg(&docroot)
+        .arg("-s")
+        .arg("py=python3 -m http.server {PORT} --bind 127.0.0.1 --directory {DIR} --cgi")
+        .output()
+        .expect("run benches/load.py");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+    );
+    assert!(
+        output.status.success(),
+        "load.py failed:\n{stdout}\n{stderr}"
+    );
+    let cells = row(&stdout);
+    assert_eq!(cells[5], "0", "errors: {stdout}");
+    // | py | MiB/s | min–max | req/s | errors | peak RSS MiB | server CPU % | CPU ms/download |
+    let with_scripts: f64 = cells[8].replace(',', "").parse().expect("CPU ms/download");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("The servers' own CPU time"))
+        .unwrap_or_else(|| panic!("no own-CPU line in:\n{stdout}"));
+    let own: f64 = line
+        .rsplit("py ")
+        .next()
+        .and_then(|figure| figure.trim().replace(',', "").parse().ok())
+        .unwrap_or_else(|| panic!("no figure for py in {line:?}"));
+    assert!(
+        own > 0.0 && own < 0.9 * with_scripts,
+        "own {own} ms against {with_scripts} ms with the scripts: {stdout}"
+    );
 }
 
 /// A server answering its first request (`paced.py`'s check that it is up) with 200 and
