@@ -281,20 +281,17 @@ class Server:
                 pass
         return max(total, self.stopped_peak_kib)
 
-    def cpu_seconds(self):
-        """The CPU time of the server and its descendants so far: utime + stime of each, and
-        cutime + cstime for the children that have exited and been waited for (CGI scripts)."""
-        return self.cpu_split()[0]
-
-    def cpu_split(self):
-        """cpu_seconds(), and the part of it the processes spent themselves: without cutime +
-        cstime, so without the CGI scripts that have exited."""
-        ticks = own = 0
-        for fields in self.tree().values():
+    def cpu_sample(self):
+        """The CPU time of the server and its descendants so far (utime + stime of each, and
+        cutime + cstime for the children that have exited and been waited for: CGI scripts),
+        and each process's own CPU time so far (utime + stime, in ticks) by pid, for
+        own_cpu_seconds()."""
+        ticks, own = 0, {}
+        for pid, fields in self.tree().items():
             # fields[0] is the state (stat's field 3): utime..cstime are stat's fields 14-17.
-            own += sum(int(n) for n in fields[11:13])
+            own[pid] = sum(int(n) for n in fields[11:13])
             ticks += sum(int(n) for n in fields[11:15])
-        return ticks / CLOCK_TICKS, own / CLOCK_TICKS
+        return ticks / CLOCK_TICKS, own
 
     def stop(self):
         for sig, wait in ((signal.SIGTERM, 5), (signal.SIGKILL, 5)):
@@ -307,6 +304,13 @@ class Server:
                 return
             except subprocess.TimeoutExpired:
                 pass
+
+
+def own_cpu_seconds(before, after):
+    """The CPU time the server's own processes spent between two cpu_sample()s: those alive at
+    both (the server, its workers), not the children that came and went (CGI scripts), whose
+    time is in cutime + cstime once they exit and partly in the samples while they run."""
+    return sum(after[pid] - before[pid] for pid in before.keys() & after.keys()) / CLOCK_TICKS
 
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -392,12 +396,12 @@ def run_client(args, url, mode, port, secs):
 
 def measure(args, server, url, mode):
     """One measured run, with the server's CPU use over its wall time."""
-    cpu0, own0 = server.cpu_split()
+    cpu0, own0 = server.cpu_sample()
     start = time.monotonic()
     result = run_client(args, url, mode, server.port, args.secs)
     wall = time.monotonic() - start
-    cpu, own = server.cpu_split()
-    cpu, own = max(cpu - cpu0, 0.0), max(own - own0, 0.0)
+    cpu, own = server.cpu_sample()
+    cpu, own = max(cpu - cpu0, 0.0), max(own_cpu_seconds(own0, own), 0.0)
     if result:
         result.update(cpu=100 * cpu / wall, cpu_secs=cpu, own_cpu_secs=own, wall_secs=wall)
     return result
