@@ -1,11 +1,38 @@
 #!/usr/bin/env python3
 """requests.py PORT PATH N [ka|close] -- sends N `GET PATH` requests to 127.0.0.1:PORT one after
 the other, reading each response whole: all on one kept-alive connection (ka, the default) or
-each on a connection of its own (close, `Connection: close`, read to the server's close). The
-client of benches/callgrind.sh and benches/syscalls.sh; exits non-zero if the server closes a
-kept-alive connection early."""
+each on a connection of its own (close, `Connection: close`, read to the server's close); bodies
+framed by Content-Length or chunked (a CGI script's output). The client of benches/callgrind.sh,
+benches/syscalls.sh and benches/allocs.sh; exits non-zero if the server closes a kept-alive
+connection early."""
 import socket
 import sys
+
+
+def recv(s):
+    chunk = s.recv(65536)
+    if not chunk:
+        sys.exit("the server closed the connection")
+    return chunk
+
+
+def read_chunked(s, buf):
+    """Reads a chunked body that starts at buf (trailers included); returns what follows it."""
+    while True:
+        while b"\r\n" not in buf:
+            buf += recv(s)
+        size_line, buf = buf.split(b"\r\n", 1)
+        size = int(size_line.split(b";", 1)[0], 16)
+        if size == 0:
+            # Trailer fields, if any, then the empty line.
+            while not (buf.startswith(b"\r\n") or b"\r\n\r\n" in buf):
+                buf += recv(s)
+            if buf.startswith(b"\r\n"):
+                return buf[2:]
+            return buf.split(b"\r\n\r\n", 1)[1]
+        while len(buf) < size + 2:
+            buf += recv(s)
+        buf = buf[size + 2 :]
 
 
 def main():
@@ -24,17 +51,19 @@ def main():
                 sys.exit("the server closed the connection")
             buf += chunk
         head, rest = buf.split(b"\r\n\r\n", 1)
-        length = 0
+        length, chunked = 0, False
         for line in head.split(b"\r\n")[1:]:
             name, value = line.split(b":", 1)
             if name.strip().lower() == b"content-length":
                 length = int(value)
-        while len(rest) < length:
-            chunk = s.recv(65536)
-            if not chunk:
-                sys.exit("the server closed the connection")
-            rest += chunk
-        buf = rest[length:]
+            elif name.strip().lower() == b"transfer-encoding":
+                chunked = value.strip().lower() == b"chunked"
+        if chunked:
+            buf = read_chunked(s, rest)
+        else:
+            while len(rest) < length:
+                rest += recv(s)
+            buf = rest[length:]
         if close:
             while s.recv(65536):
                 pass
