@@ -39,6 +39,10 @@
 //!   with a reused process id;
 //! - a failure before `execve` is reported through memory the two share, after which the
 //!   child exits and is reaped here.
+//!
+//! Also here: the server's environment, read in place from the C library's `environ` for each
+//! script's (as `getenv` reads it) instead of copied whole; `std::env::set_var`'s contract
+//! forbids changing it while another thread reads it.
 
 #![allow(unsafe_code)]
 
