@@ -558,6 +558,37 @@ async fn the_binary_serves_cgi_like_python() {
         env.get("GATEWAY_INTERFACE").map(String::as_str),
         Some("CGI/1.1")
     );
+
+    // A server started with next to no environment (read in place for every script): the
+    // locale and time zone pass, PATH gets its default, nothing else of the server's appears.
+    let mut command = basehttp();
+    command
+        .env_clear()
+        .env("LC_ALL", "C")
+        .env("TZ", "UTC")
+        .env("PIDS", fixture.pids())
+        .args(["0", "--bind", "127.0.0.1", "--cgi", "-d"])
+        .arg(fixture.root());
+    let server = spawn_server_capturing(command);
+    for _ in 0..2 {
+        let res = request(server.addr(), b"GET /cgi-bin/env.sh HTTP/1.0\r\n\r\n").await;
+        assert_eq!(res.status(), 200);
+        let env = env_of(&res.body);
+        assert_eq!(env.get("LC_ALL").map(String::as_str), Some("C"));
+        assert_eq!(env.get("TZ").map(String::as_str), Some("UTC"));
+        assert_eq!(
+            env.get("PATH").map(String::as_str),
+            Some("/usr/local/bin:/usr/bin:/bin")
+        );
+        assert_eq!(env.get("PIDS"), None, "not on the allow-list");
+        assert_eq!(
+            env.get("SERVER_SOFTWARE").map(String::as_str),
+            Some(concat!(
+                "SimpleHTTP/0.6 basehttp/",
+                env!("CARGO_PKG_VERSION")
+            ))
+        );
+    }
 }
 
 #[tokio::test]
