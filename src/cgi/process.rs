@@ -556,6 +556,10 @@ pub(crate) fn log_stderr(
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
                 Err(_) => break,
             };
+            // `readable` and `try_read` spend none of the task's budget: a script that keeps
+            // its stderr full would otherwise keep this task running, and on a single-threaded
+            // runtime nothing else would run.
+            tokio::task::consume_budget().await;
             for &b in &buf[..n] {
                 if b == b'\n' {
                     emit(&mut line, &mut logged);

@@ -218,6 +218,11 @@ impl<S> Cgi<S> {
     /// of only `PATH`, `LANG`, `LANGUAGE`, `LC_*`, `TZ` and `TMPDIR`. The request's variables
     /// are set over it either way.
     ///
+    /// The server's environment is read for every script as it is then (as Python copies
+    /// `os.environ` for every request). On 64-bit Linux it is read in place, as the C library's
+    /// `getenv` reads it, not through `std::env`: a program that changes its environment with
+    /// `std::env::set_var` while it serves scripts breaks that function's safety contract.
+    ///
     /// Defaults to `false`.
     pub fn inherit_env(mut self, inherit: bool) -> Self {
         self.config_mut().env.inherit = inherit;

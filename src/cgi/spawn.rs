@@ -561,13 +561,15 @@ fn c_string(bytes: &[u8]) -> io::Result<CString> {
 /// `=` after the first byte; an entry without one is skipped).
 pub(crate) fn with_server_env<R>(f: impl for<'e> FnOnce(ServerEnv<'e>) -> R) -> R {
     unsafe extern "C" {
-        static environ: *const *const libc::c_char;
+        // Mutable: `setenv` points it at a new array when the old one is full.
+        static mut environ: *const *const libc::c_char;
     }
     // SAFETY: reading the pointer the C library keeps, as `getenv` does. `std::env::set_var`
     // and `remove_var`, which change the array and its strings, require of their callers that
-    // no other thread reads the environment meanwhile (through any function), and `f` runs on
-    // this thread before this function returns; `ServerEnv` cannot outlive it.
-    let next = unsafe { environ };
+    // no other thread reads the environment meanwhile other than through `std::env` (which
+    // takes a lock this read does not), and `f` runs on this thread before this function
+    // returns; `ServerEnv` cannot outlive it.
+    let next = unsafe { *(&raw const environ) };
     f(ServerEnv {
         next,
         _environ: std::marker::PhantomData,

@@ -92,6 +92,14 @@ impl CgiFixture {
             "cgi-bin/big-head.sh",
             "#!/bin/sh\ni=0\nwhile [ $i -lt 2000 ]; do printf 'X-Filler-%s: %s\\n' $i 0123456789012345678901234567890123456789; i=$((i+1)); done\nprintf '\\n'\n",
         );
+        script(
+            "cgi-bin/stdin.sh",
+            "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\n'\ncat\necho eof\n",
+        );
+        script(
+            "cgi-bin/stderr-flood.sh",
+            "#!/bin/sh\necho $$ > \"$PIDS/stderr-flood\"\nprintf 'Content-Type: text/plain\\n\\nflooding\\n'\nexec cat /dev/zero >&2\n",
+        );
         // 60 fields (3.5 KB): more than the first read of a head takes.
         script(
             "cgi-bin/long-head.sh",
@@ -637,15 +645,93 @@ async fn request_bodies_reach_the_script_exactly() {
     .await;
     assert_eq!((res.status(), res.body.len()), (200, 0));
     for _ in 0..3 {
-        let res = request(server.addr, b"GET /cgi-bin/echo.sh HTTP/1.0\r\n\r\n").await;
-        assert_eq!((res.status(), res.body.len()), (200, 0));
+        let res = request(server.addr, b"GET /cgi-bin/stdin.sh HTTP/1.0\r\n\r\n").await;
+        assert_eq!(res.body, b"eof\n", "stdin read to its end at once");
     }
     let res = request(
         server.addr,
-        b"POST /cgi-bin/echo.sh HTTP/1.0\r\nContent-Length: 5\r\n\r\nhello",
+        b"POST /cgi-bin/stdin.sh HTTP/1.0\r\nContent-Length: 5\r\n\r\nhello",
     )
     .await;
-    assert_eq!(res.body, b"hello");
+    assert_eq!(res.body, b"helloeof\n");
+    let res = request(server.addr, b"GET /cgi-bin/stdin.sh HTTP/1.0\r\n\r\n").await;
+    assert_eq!(res.body, b"eof\n");
+}
+
+/// A script that floods its stderr does not hold the runtime: on a single-threaded one, as in
+/// the crate's examples, its answer and other requests' still come, and the script is killed
+/// once its stdout has been idle too long. The runtime runs on a thread of its own and the
+/// client blocks here with timeouts, so that a runtime that stops running shows as a failure,
+/// not as a test that never ends. (The stderr task also spends its budget on every read, so
+/// that a pipe that never empties cannot keep it running; with one writer the reader empties
+/// the pipe often enough that this test passes without that too.)
+#[test]
+fn a_script_flooding_its_stderr_does_not_hold_a_single_threaded_runtime() {
+    use std::io::{Read, Write};
+    let fixture = CgiFixture::new();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = runtime.block_on(serve(fixture.configured(|cgi| {
+        cgi.idle_timeout(Duration::from_millis(500))
+            .kill_grace(Duration::from_millis(200))
+    })));
+    let addr = server.addr;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let driver = std::thread::spawn(move || {
+        runtime.block_on(async move {
+            let _ = stopped.await;
+            drop(server);
+        });
+    });
+    let kill_flood = || {
+        if let Some(pid) = std::fs::read_to_string(fixture.pids().join("stderr-flood"))
+            .ok()
+            .and_then(|p| p.trim().parse::<i32>().ok())
+        {
+            let _ = rustix::process::kill_process_group(
+                rustix::process::Pid::from_raw(pid).unwrap(),
+                rustix::process::Signal::KILL,
+            );
+        }
+    };
+    let read_until = |stream: &mut std::net::TcpStream, want: &[u8]| -> Vec<u8> {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while find(&got, want).is_none() {
+            match stream.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(err) => {
+                    kill_flood();
+                    panic!("no {want:?} in time ({err}): {got:?}");
+                }
+            }
+        }
+        got
+    };
+    let mut flood = std::net::TcpStream::connect(addr).unwrap();
+    flood.set_read_timeout(Some(WAIT)).unwrap();
+    flood
+        .write_all(b"GET /cgi-bin/stderr-flood.sh HTTP/1.0\r\n\r\n")
+        .unwrap();
+    read_until(&mut flood, b"flooding\n");
+    // While it floods: another request is answered.
+    let mut other = std::net::TcpStream::connect(addr).unwrap();
+    other.set_read_timeout(Some(WAIT)).unwrap();
+    other
+        .write_all(b"GET /cgi-bin/hello.sh HTTP/1.0\r\n\r\n")
+        .unwrap();
+    let answer = read_until(&mut other, b"Hello World\n");
+    assert!(answer.starts_with(b"HTTP/1.0 200"), "{answer:?}");
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(fixture.assert_gone("stderr-flood"));
+    let _ = stop.send(());
+    driver.join().unwrap();
 }
 
 #[tokio::test]
