@@ -561,7 +561,8 @@ fn c_string(bytes: &[u8]) -> io::Result<CString> {
 /// `=` after the first byte; an entry without one is skipped).
 pub(crate) fn with_server_env<R>(f: impl for<'e> FnOnce(ServerEnv<'e>) -> R) -> R {
     unsafe extern "C" {
-        // Mutable: `setenv` points it at a new array when the old one is full.
+        // Mutable: `setenv` points it at a new array when the old one is full. Read by value
+    // below (a copy of the pointer, no reference to the static).
         static mut environ: *const *const libc::c_char;
     }
     // SAFETY: reading the pointer the C library keeps, as `getenv` does. `std::env::set_var`
@@ -569,7 +570,7 @@ pub(crate) fn with_server_env<R>(f: impl for<'e> FnOnce(ServerEnv<'e>) -> R) -> 
     // no other thread reads the environment meanwhile other than through `std::env` (which
     // takes a lock this read does not), and `f` runs on this thread before this function
     // returns; `ServerEnv` cannot outlive it.
-    let next = unsafe { *(&raw const environ) };
+    let next = unsafe { environ };
     f(ServerEnv {
         next,
         _environ: std::marker::PhantomData,
