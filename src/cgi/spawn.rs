@@ -562,7 +562,7 @@ fn c_string(bytes: &[u8]) -> io::Result<CString> {
 pub(crate) fn with_server_env<R>(f: impl for<'e> FnOnce(ServerEnv<'e>) -> R) -> R {
     unsafe extern "C" {
         // Mutable: `setenv` points it at a new array when the old one is full. Read by value
-    // below (a copy of the pointer, no reference to the static).
+        // below (a copy of the pointer, no reference to the static).
         static mut environ: *const *const libc::c_char;
     }
     // SAFETY: reading the pointer the C library keeps, as `getenv` does. `std::env::set_var`
