@@ -271,6 +271,19 @@ mod tests {
     use super::*;
     use http_body::Body as _;
 
+    /// Every response is moved several times on its way to hyper: its body stays the size of
+    /// its larger common kinds (a handler's pipe), the file body boxed.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn a_body_stays_small() {
+        assert!(
+            std::mem::size_of::<Body>() <= 64,
+            "{} bytes",
+            std::mem::size_of::<Body>()
+        );
+        assert!(std::mem::size_of::<http::Response<Body>>() <= 176);
+    }
+
     #[tokio::test]
     async fn new_does_not_rebox_a_body() {
         let body = Body::new(Body::from("abc"));
