@@ -19,6 +19,8 @@ URL=${1:-/small.html} N=${N:-500}
 cargo build --release --quiet -p basehttp-cli
 CPU_SERVER=0 CPU_CLIENT=0
 [ "$(nproc)" -ge 2 ] && CPU_CLIENT=1
+# shellcheck source=benches/start-server.sh
+. benches/start-server.sh
 FLAGS="-b 127.0.0.1 -d {DIR} -p HTTP/1.1 -q"
 case "$URL" in /cgi-bin/*) FLAGS="$FLAGS --cgi" ;; esac
 
@@ -33,29 +35,12 @@ for fn in malloc calloc realloc; do
 done
 trap 'for fn in malloc calloc realloc; do perf probe -q -d "probe_libc:$fn" 2>/dev/null || true; done' EXIT
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 # NAME COMMAND ({PORT} and {DIR} in COMMAND are filled in): allocations per request.
 measure() {
     local name=$1 command=$2 port out pid
-    port=$(free_port)
-    command=${command//\{PORT\}/$port}
+    start_server "$name" "$command"
+    pid=$SERVER_PID port=$SERVER_PORT
     out=$(mktemp)
-    # shellcheck disable=SC2086
-    taskset -c "$CPU_SERVER" ${command//\{DIR\}/$DIR} >/dev/null 2>&1 &
-    pid=$!
-    local up=""
-    for _ in $(seq 50); do
-        if python3 -c "import socket; socket.create_connection(('127.0.0.1', $port)).close()" \
-            2>/dev/null; then
-            up=1
-            break
-        fi
-        sleep 0.1
-    done
-    [ -n "$up" ] || { echo "$name did not start: $command" >&2; kill "$pid"; exit 1; }
     # Warm up: caches filled, worker and blocking threads started.
     taskset -c "$CPU_CLIENT" python3 benches/requests.py "$port" "$URL" 50 ka
     # Attached with the probes off (-D -1), then switched on through perf's control FIFO: the

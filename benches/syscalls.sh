@@ -20,35 +20,20 @@ URL=${1:-/small.html} N=${N:-2000} MODE=${MODE:-close}
 cargo build --release --quiet -p basehttp-cli
 CPU_SERVER=0 CPU_CLIENT=0
 [ "$(nproc)" -ge 2 ] && CPU_CLIENT=1
+# shellcheck source=benches/start-server.sh
+. benches/start-server.sh
 
 # Sends N GETs of URL one after the other, each on a new connection (close) or all on one (ka).
 client() {
     taskset -c "$CPU_CLIENT" python3 benches/requests.py "$1" "$URL" "$2" "$MODE"
 }
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 # NAME COMMAND ({PORT} and {DIR} in COMMAND are filled in): the calls per request, by name.
 measure() {
     local name=$1 command=$2 port out pid
-    port=$(free_port)
-    command=${command//\{PORT\}/$port}
+    start_server "$name" "$command"
+    pid=$SERVER_PID port=$SERVER_PORT
     out=$(mktemp)
-    # shellcheck disable=SC2086
-    taskset -c "$CPU_SERVER" ${command//\{DIR\}/$DIR} >/dev/null 2>&1 &
-    pid=$!
-    local up=""
-    for _ in $(seq 50); do
-        if python3 -c "import socket; socket.create_connection(('127.0.0.1', $port)).close()" \
-            2>/dev/null; then
-            up=1
-            break
-        fi
-        sleep 0.1
-    done
-    [ -n "$up" ] || { echo "$name did not start: $command" >&2; kill "$pid"; exit 1; }
     client "$port" 200 # warm up: the file in the memory cache, the worker threads started
     # The server's own process: the wrapper scripts exec it, nginx's master forks one worker.
     local target=$pid

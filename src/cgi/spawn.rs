@@ -744,24 +744,20 @@ mod tests {
 
     #[test]
     fn a_thread_keeps_its_stack_for_the_next_script() {
-        let (status, _) = run("/bin/true", &["true"], None);
-        assert_eq!(status.unwrap(), 0);
-        let kept = STACKS.with(|cell| {
-            let stack = cell.take();
-            let address = stack.as_ref().map(|s| s.as_ptr());
-            cell.set(stack);
-            address
-        });
+        // Where this thread's kept stack is, after a script.
+        let kept_after_a_script = || {
+            let (status, _) = run("/bin/true", &["true"], None);
+            assert_eq!(status.unwrap(), 0);
+            STACKS.with(|cell| {
+                let stack = cell.take();
+                let address = stack.as_ref().map(|s| s.as_ptr());
+                cell.set(stack);
+                address
+            })
+        };
+        let kept = kept_after_a_script();
         assert!(kept.is_some(), "the stack was given back");
-        let (status, _) = run("/bin/true", &["true"], None);
-        assert_eq!(status.unwrap(), 0);
-        let again = STACKS.with(|cell| {
-            let stack = cell.take();
-            let address = stack.as_ref().map(|s| s.as_ptr());
-            cell.set(stack);
-            address
-        });
-        assert_eq!(again, kept, "and used again");
+        assert_eq!(kept_after_a_script(), kept, "and used again");
     }
 
     fn run(program: &str, argv: &[&str], ids: Option<(u32, u32)>) -> (io::Result<i32>, String) {
