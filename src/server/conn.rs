@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::mem::MaybeUninit;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -291,10 +292,35 @@ where
                 return result;
             }
         }
-        let result = this.inner.poll_write_vectored(cx, bufs);
+        let mut scratch = [MaybeUninit::uninit(); GATHER_LIMIT];
+        let result = match gather(bufs, &mut scratch) {
+            Some(gathered) => this.inner.poll_write(cx, gathered.filled()),
+            None => this.inner.poll_write_vectored(cx, bufs),
+        };
         this.control.record_write(&result);
         result
     }
+}
+
+/// Vectored writes of at most this many bytes in all go out as one plain write.
+const GATHER_LIMIT: usize = 4096;
+
+/// `bufs` copied one after the other into `scratch`, when there are several and they fit: a
+/// small response (hyper's head, then the body: two slices, or more with chunked encoding) then
+/// costs the kernel one `write` of one segment instead of a `writev` of several, for a copy of
+/// a few hundred bytes. `None` otherwise: large bodies are written from where they are.
+fn gather<'a>(
+    bufs: &[std::io::IoSlice<'_>],
+    scratch: &'a mut [MaybeUninit<u8>; GATHER_LIMIT],
+) -> Option<tokio::io::ReadBuf<'a>> {
+    if bufs.len() < 2 || bufs.iter().map(|buf| buf.len()).sum::<usize>() > GATHER_LIMIT {
+        return None;
+    }
+    let mut gathered = tokio::io::ReadBuf::uninit(scratch);
+    for buf in bufs {
+        gathered.put_slice(buf);
+    }
+    Some(gathered)
 }
 
 /// The hyper service of one connection: refuses the requests whose framing is ambiguous,
@@ -594,6 +620,117 @@ mod tests {
         let body = crate::Body::file(file);
         let body = Box::pin(TrackedBody::new(body, InFlight::new(control.clone())));
         (control, io, body)
+    }
+
+    /// What the socket under [`ActivityIo`] was asked to write: plain writes and vectored ones,
+    /// taking at most `max` bytes a call.
+    struct Recorder {
+        plain: Vec<Vec<u8>>,
+        vectored: Vec<Vec<Vec<u8>>>,
+        max: usize,
+    }
+
+    impl tokio::io::AsyncRead for Recorder {
+        fn poll_read(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            _: &mut tokio::io::ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl tokio::io::AsyncWrite for Recorder {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            let n = buf.len().min(self.max);
+            self.plain.push(buf.to_vec());
+            Poll::Ready(Ok(n))
+        }
+
+        fn poll_write_vectored(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            bufs: &[std::io::IoSlice<'_>],
+        ) -> Poll<std::io::Result<usize>> {
+            let n = bufs
+                .iter()
+                .map(|buf| buf.len())
+                .sum::<usize>()
+                .min(self.max);
+            self.vectored
+                .push(bufs.iter().map(|buf| buf.to_vec()).collect());
+            Poll::Ready(Ok(n))
+        }
+
+        fn is_write_vectored(&self) -> bool {
+            true
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// A small response (hyper's head and a short body, or the pieces of a chunk) reaches the
+    /// socket as one plain write of the slices one after the other; a large one is written
+    /// vectored from where it is; a short write is reported as the socket made it, and counted.
+    #[tokio::test]
+    async fn small_vectored_writes_go_out_as_one_write() {
+        let control = Arc::new(Control::default());
+        let linger = Linger {
+            time: None,
+            bytes: 0,
+        };
+        let recorder = Recorder {
+            plain: Vec::new(),
+            vectored: Vec::new(),
+            max: usize::MAX,
+        };
+        let mut io = ActivityIo::new(recorder, control.clone(), linger);
+        let head = b"HTTP/1.1 200 OK\r\nContent-Length: 1024\r\n\r\n".to_vec();
+        let body = vec![b'x'; 1024];
+        let bufs = [std::io::IoSlice::new(&head), std::io::IoSlice::new(&body)];
+        let n = io.write_vectored(&bufs).await.unwrap();
+        assert_eq!(n, head.len() + body.len());
+        assert_eq!(io.get_ref().plain, [[head.clone(), body.clone()].concat()]);
+        assert!(io.get_ref().vectored.is_empty());
+
+        // Past the limit: vectored, as hyper gave it.
+        let large = vec![b'y'; GATHER_LIMIT];
+        let bufs = [std::io::IoSlice::new(&head), std::io::IoSlice::new(&large)];
+        io.write_vectored(&bufs).await.unwrap();
+        assert_eq!(io.get_ref().plain.len(), 1);
+        assert_eq!(io.get_ref().vectored, [vec![head.clone(), large]]);
+
+        // One slice needs no gathering.
+        io.write_vectored(&[std::io::IoSlice::new(&body)])
+            .await
+            .unwrap();
+        assert_eq!(io.get_ref().vectored.len(), 2);
+
+        // A socket that takes part of it: that part is what the write says, and what counts.
+        let before = control.written();
+        let mut short = ActivityIo::new(
+            Recorder {
+                plain: Vec::new(),
+                vectored: Vec::new(),
+                max: 100,
+            },
+            control.clone(),
+            linger,
+        );
+        let bufs = [std::io::IoSlice::new(&head), std::io::IoSlice::new(&body)];
+        assert_eq!(short.write_vectored(&bufs).await.unwrap(), 100);
+        assert_eq!(control.written() - before, 100);
+        assert_eq!(short.get_ref().plain, [[head, body].concat()]);
     }
 
     /// The server's own pieces, on a real socket: the socket wrapper tells a file body the
