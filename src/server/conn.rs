@@ -706,14 +706,17 @@ mod tests {
         // Past the limit: vectored, as hyper gave it.
         let large = vec![b'y'; GATHER_LIMIT];
         let bufs = [std::io::IoSlice::new(&head), std::io::IoSlice::new(&large)];
-        io.write_vectored(&bufs).await.unwrap();
+        let n = io.write_vectored(&bufs).await.unwrap();
+        assert_eq!(n, head.len() + GATHER_LIMIT);
         assert_eq!(io.get_ref().plain.len(), 1);
         assert_eq!(io.get_ref().vectored, [vec![head.clone(), large]]);
 
         // One slice needs no gathering.
-        io.write_vectored(&[std::io::IoSlice::new(&body)])
+        let n = io
+            .write_vectored(&[std::io::IoSlice::new(&body)])
             .await
             .unwrap();
+        assert_eq!(n, body.len());
         assert_eq!(io.get_ref().vectored.len(), 2);
 
         // A socket that takes part of it: that part is what the write says, and what counts.
