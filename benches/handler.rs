@@ -24,6 +24,11 @@
 //! atomic `fetch_add`, an `Arc` clone and drop, and an uncontended mutex lock and unlock, against
 //! the load and store that replaces a `fetch_add` when a counter has one writer.
 //!
+//! The `writes` group prices what the server's socket wrapper saves by gathering a small
+//! response (a 250-byte head and a 1 KiB body) into one buffer: a `writev` of the two slices
+//! against a copy into one buffer and a plain `write`, on a loopback TCP connection whose other
+//! end a thread keeps reading.
+//!
 //! Run with `cargo bench --bench handler`. The loopback throughput comparison (which includes
 //! hyper and the kernel) is in the README's Performance section.
 
@@ -314,5 +319,43 @@ fn atomics(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench, files, cgi, atomics);
+fn writes(c: &mut Criterion) {
+    use std::io::{IoSlice, Read, Write};
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let mut writer =
+        std::net::TcpStream::connect(listener.local_addr().expect("address")).expect("connect");
+    writer.set_nodelay(true).expect("nodelay");
+    let (mut reader, _) = listener.accept().expect("accept");
+    let drain = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 1 << 16];
+        while matches!(reader.read(&mut buf), Ok(n) if n > 0) {}
+    });
+    let head = [b'h'; 250];
+    let body = [b'b'; 1024];
+    let mut group = c.benchmark_group("writes");
+    group.bench_function("writev, head + 1 KiB body", |b| {
+        b.iter(|| {
+            let mut bufs = [IoSlice::new(&head), IoSlice::new(&body)];
+            let mut bufs = &mut bufs[..];
+            while !bufs.is_empty() {
+                let n = writer.write_vectored(bufs).expect("writev");
+                IoSlice::advance_slices(&mut bufs, n);
+            }
+        })
+    });
+    group.bench_function("gathered write, head + 1 KiB body", |b| {
+        b.iter(|| {
+            let mut gathered = [0u8; 250 + 1024];
+            gathered[..250].copy_from_slice(&head);
+            gathered[250..].copy_from_slice(&body);
+            writer.write_all(&gathered).expect("write");
+        })
+    });
+    group.finish();
+    drop(writer);
+    drain.join().expect("the reader");
+}
+
+criterion_group!(benches, bench, files, cgi, atomics, writes);
 criterion_main!(benches);
