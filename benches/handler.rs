@@ -25,9 +25,9 @@
 //! the load and store that replaces a `fetch_add` when a counter has one writer.
 //!
 //! The `writes` group prices what the server's socket wrapper saves by gathering a small
-//! response (a 250-byte head and a 1 KiB body) into one buffer: a `writev` of the two slices
-//! against a copy into one buffer and a plain `write`, on a loopback TCP connection whose other
-//! end a thread keeps reading.
+//! response (a 250-byte head and a 1 KiB body, then the largest it gathers: 4 KiB in all) into
+//! one buffer: a `writev` of the two slices against a copy into one buffer and a plain `write`,
+//! on a loopback TCP connection whose other end a thread keeps reading.
 //!
 //! Run with `cargo bench --bench handler`. The loopback throughput comparison (which includes
 //! hyper and the kernel) is in the README's Performance section.
@@ -332,26 +332,34 @@ fn writes(c: &mut Criterion) {
         while matches!(reader.read(&mut buf), Ok(n) if n > 0) {}
     });
     let head = [b'h'; 250];
-    let body = [b'b'; 1024];
     let mut group = c.benchmark_group("writes");
-    group.bench_function("writev, head + 1 KiB body", |b| {
-        b.iter(|| {
-            let mut bufs = [IoSlice::new(&head), IoSlice::new(&body)];
-            let mut bufs = &mut bufs[..];
-            while !bufs.is_empty() {
-                let n = writer.write_vectored(bufs).expect("writev");
-                IoSlice::advance_slices(&mut bufs, n);
-            }
-        })
-    });
-    group.bench_function("gathered write, head + 1 KiB body", |b| {
-        b.iter(|| {
-            let mut gathered = [0u8; 250 + 1024];
-            gathered[..250].copy_from_slice(&head);
-            gathered[250..].copy_from_slice(&body);
-            writer.write_all(&gathered).expect("write");
-        })
-    });
+    // A 1 KiB body, and the largest the server gathers (4 KiB with the head).
+    for body_len in [1024, 4096 - head.len()] {
+        let body = vec![b'b'; body_len];
+        group.bench_function(format!("writev, head + {body_len}-byte body"), |b| {
+            b.iter(|| {
+                let mut bufs = [IoSlice::new(&head), IoSlice::new(&body)];
+                let mut bufs = &mut bufs[..];
+                while !bufs.is_empty() {
+                    let n = writer.write_vectored(bufs).expect("writev");
+                    IoSlice::advance_slices(&mut bufs, n);
+                }
+            })
+        });
+        // Copied into a buffer that is not zeroed first, as the server's is not.
+        let mut gathered = Vec::with_capacity(4096);
+        group.bench_function(
+            format!("gathered write, head + {body_len}-byte body"),
+            |b| {
+                b.iter(|| {
+                    gathered.clear();
+                    gathered.extend_from_slice(&head);
+                    gathered.extend_from_slice(&body);
+                    writer.write_all(&gathered).expect("write");
+                })
+            },
+        );
+    }
     group.finish();
     drop(writer);
     drain.join().expect("the reader");
