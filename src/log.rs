@@ -141,26 +141,48 @@ pub fn format_line(address: &str, time: SystemTime, message: &str) -> String {
 
 /// Emits one log line as a `tracing` event (target [`TARGET`], level `INFO`).
 ///
-/// The line is built in one allocation: the local time comes from a per-second cache and the
-/// message is escaped while it is formatted.
+/// The line is built in a buffer the thread keeps for its next line (no allocation once it has
+/// grown to the usual length): the local time comes from a per-second cache and the message is
+/// escaped while it is formatted.
 pub(crate) fn emit(address: &str, message: std::fmt::Arguments<'_>) {
+    /// Past this capacity a line's buffer is not kept (a long request line is rare).
+    const KEPT: usize = 4096;
+    thread_local! {
+        static LINE: RefCell<String> = const { RefCell::new(String::new()) };
+    }
     if !tracing::enabled!(target: TARGET, tracing::Level::INFO) {
         return;
     }
-    let mut line = String::with_capacity(address.len() + 96);
-    line.push_str(address);
-    line.push_str(" - - [");
-    with_local_time(|time| line.push_str(time));
-    line.push_str("] ");
-    // Formatted as it is, then scanned once: a message arrives in many small pieces, and a line
-    // that needs escaping is rare (it is escaped again from its unescaped text).
-    let start = line.len();
-    let _ = line.write_fmt(message);
-    if needs_escaping(line.as_bytes().get(start..).unwrap_or_default()) {
-        let message = line.split_off(start);
-        let _ = Escaping(&mut line).write_str(&message);
+    let emit_in = |line: &mut String| {
+        line.push_str(address);
+        line.push_str(" - - [");
+        with_local_time(|time| line.push_str(time));
+        line.push_str("] ");
+        // Formatted as it is, then scanned once: a message arrives in many small pieces, and a
+        // line that needs escaping is rare (it is escaped again from its unescaped text).
+        let start = line.len();
+        let _ = line.write_fmt(message);
+        if needs_escaping(line.as_bytes().get(start..).unwrap_or_default()) {
+            let message = line.split_off(start);
+            let _ = Escaping(line).write_str(&message);
+        }
+        tracing::info!(target: TARGET, client = address, "{line}");
+    };
+    let kept = LINE.try_with(|kept| match kept.try_borrow_mut() {
+        Ok(mut line) => {
+            line.clear();
+            emit_in(&mut line);
+            if line.capacity() > KEPT {
+                *line = String::new();
+            }
+            true
+        }
+        // A message whose formatting logs a line of its own, or a thread being torn down.
+        Err(_) => false,
+    });
+    if kept != Ok(true) {
+        emit_in(&mut String::with_capacity(address.len() + 96));
     }
-    tracing::info!(target: TARGET, client = address, "{line}");
 }
 
 /// Appends to a String, escaping what Python's `_control_char_table` escapes.
@@ -456,7 +478,7 @@ mod subscriber {
     }
 
     impl tracing::field::Visit for MessageVisitor<'_, '_> {
-        fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
             if field.name() == "message" {
                 self.result = write!(self.writer, "{value:?}");
             }
@@ -545,6 +567,66 @@ mod tests {
                 }
                 prop_assert_eq!(out, reference_escape(&pieces.concat()));
             }
+        }
+    }
+
+    /// Each line is built whole in the thread's kept buffer (a long line leaves nothing behind
+    /// in a short one), and a message whose formatting logs a line of its own (a `Display`
+    /// that calls `log_message`) gets both lines whole.
+    #[cfg(feature = "subscriber")]
+    #[test]
+    fn each_line_is_whole_even_when_formatting_one_logs_another() {
+        use std::sync::{Arc, Mutex};
+        use tracing_subscriber::layer::{Context, SubscriberExt};
+
+        struct Message(String);
+        impl tracing::field::Visit for Message {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "message" {
+                    self.0 = format!("{value:?}");
+                }
+            }
+        }
+        struct Capture(Arc<Mutex<Vec<String>>>);
+        impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Capture {
+            fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+                let mut message = Message(String::new());
+                event.record(&mut message);
+                self.0.lock().unwrap().push(message.0);
+            }
+        }
+        /// Logs a line of its own while it is formatted.
+        struct Chatty;
+        impl std::fmt::Display for Chatty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                emit("10.0.0.2", format_args!("while formatting"));
+                f.write_str("chatty")
+            }
+        }
+
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let subscriber = tracing_subscriber::registry().with(Capture(lines.clone()));
+        let long = format!("\"GET /{} HTTP/1.1\" 200 -", "a".repeat(300));
+        tracing::subscriber::with_default(subscriber, || {
+            emit("192.168.100.200", format_args!("{long}"));
+            emit("10.0.0.1", format_args!("short"));
+            emit("10.0.0.1", format_args!("a {Chatty} one"));
+            emit("10.0.0.1", format_args!("esc\x1b"));
+        });
+        let lines = lines.lock().unwrap();
+        let expected = [
+            ("192.168.100.200", long.as_str()),
+            ("10.0.0.1", "short"),
+            ("10.0.0.2", "while formatting"),
+            ("10.0.0.1", "a chatty one"),
+            ("10.0.0.1", "esc\\x1b"),
+        ];
+        assert_eq!(lines.len(), expected.len(), "{lines:?}");
+        for (line, (address, message)) in lines.iter().zip(expected) {
+            let (head, rest) = line.split_once("] ").unwrap();
+            assert!(head.starts_with(&format!("{address} - - [")), "{line}");
+            assert_eq!(head.len(), address.len() + " - - [".len() + 20, "{line}");
+            assert_eq!(rest, message, "{line}");
         }
     }
 
