@@ -5,7 +5,9 @@
 #   large.bin         64 MiB of random bytes    hello.txt    "Hello, world!"
 #   many/           1000 files (the listing)    cgi-bin/hello.sh, cgi-bin/hello.py (CGI scripts)
 #
-# Files already there with the right size are kept, so a second run costs nothing.
+# Files already there with the right size or content are left as they are, untouched: a second
+# run costs nothing and changes no file's ctime (basehttp's memory cache keeps only files that
+# have not changed for a second, so a touched file would be served from disk at first).
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DIR=${1:-${CARGO_TARGET_DIR:-$ROOT/target}/bench-root}
@@ -26,7 +28,16 @@ if [ "$(size "$DIR/small.html")" != 1024 ]; then
 fi
 [ "$(size "$DIR/medium.bin")" = 102400 ] || head -c 102400 /dev/urandom >"$DIR/medium.bin"
 [ "$(size "$DIR/large.bin")" = 67108864 ] || head -c 67108864 /dev/urandom >"$DIR/large.bin"
-printf 'Hello, world!' >"$DIR/hello.txt"
+# Writes standard input to FILE, unless FILE already holds exactly that (compared from a file
+# outside DIR, so that no name comes and goes in DIR either).
+put() {
+    new=$(mktemp)
+    cat >"$new"
+    cmp -s "$new" "$1" || cat "$new" >"$1"
+    rm -f "$new"
+}
+
+printf 'Hello, world!' | put "$DIR/hello.txt"
 
 if [ ! -e "$DIR/many/file-0999.txt" ]; then
     i=0
@@ -36,15 +47,18 @@ if [ ! -e "$DIR/many/file-0999.txt" ]; then
     done
 fi
 
-cat >"$DIR/cgi-bin/hello.sh" <<'SH'
+put "$DIR/cgi-bin/hello.sh" <<'SH'
 #!/bin/sh
 printf 'Content-Type: text/plain\r\n\r\nHello\n'
 SH
-cat >"$DIR/cgi-bin/hello.py" <<'PY'
+put "$DIR/cgi-bin/hello.py" <<'PY'
 #!/usr/bin/env python3
 import sys
 sys.stdout.write("Content-Type: text/plain\r\n\r\nHello\n")
 PY
-chmod 755 "$DIR/cgi-bin/hello.sh" "$DIR/cgi-bin/hello.py"
-chmod -R a+rX "$DIR"
+# Modes changed only where they must (a chmod updates the ctime even when the mode stays).
+for script in "$DIR/cgi-bin/hello.sh" "$DIR/cgi-bin/hello.py"; do
+    [ "$(stat -c %a "$script")" = 755 ] || chmod 755 "$script"
+done
+find "$DIR" \( -type d ! -perm -0555 -o ! -type d ! -perm -0444 \) -exec chmod a+rX {} +
 echo "$DIR"

@@ -289,3 +289,75 @@ fn no_cgroup_sh_makes_the_cgroup_hierarchy_read_only_for_its_command_only() {
     std::fs::create_dir(&probe).expect("the hierarchy is still writable outside");
     std::fs::remove_dir(&probe).expect("remove the probe cgroup");
 }
+
+/// Every file under `dir`: its inode, ctime and mtime (nanoseconds).
+fn identities(dir: &std::path::Path) -> std::collections::BTreeMap<std::path::PathBuf, [i64; 5]> {
+    use std::os::unix::fs::MetadataExt;
+    let mut found = std::collections::BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(at) = todo.pop() {
+        for entry in std::fs::read_dir(&at).expect("read the fixtures") {
+            let path = entry.expect("an entry").path();
+            let meta = std::fs::symlink_metadata(&path).expect("stat a fixture");
+            if meta.is_dir() {
+                todo.push(path.clone());
+            }
+            let ino = i64::try_from(meta.ino()).expect("an inode number");
+            let identity = [
+                ino,
+                meta.ctime(),
+                meta.ctime_nsec(),
+                meta.mtime(),
+                meta.mtime_nsec(),
+            ];
+            found.insert(path, identity);
+        }
+    }
+    found
+}
+
+/// `benches/fixtures.sh` run again over its own document root leaves every file and directory
+/// as it was, ctime included: basehttp's memory cache keeps only files unchanged for a second,
+/// so a fixture touched just before a measurement (`benches/allocs.sh`, `benches/syscalls.sh`
+/// measure at once) would be served from disk, not from memory. The scripts it writes are
+/// executable and the rest readable.
+#[test]
+fn fixtures_sh_leaves_the_files_it_finds_untouched() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let docroot = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("fixtures-twice");
+    let run = || {
+        let output = Command::new("sh")
+            .arg(format!("{root}/benches/fixtures.sh"))
+            .arg(&docroot)
+            .output()
+            .expect("run benches/fixtures.sh");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    run();
+    let before = identities(&docroot);
+    assert!(before.len() > 1000, "{} files", before.len());
+    run();
+    let after = identities(&docroot);
+    let changed: Vec<_> = before
+        .iter()
+        .filter(|(path, identity)| after.get(*path) != Some(identity))
+        .map(|(path, _)| path)
+        .collect();
+    assert!(changed.is_empty(), "touched again: {changed:?}");
+    assert_eq!(before.len(), after.len());
+    assert_eq!(
+        std::fs::read(docroot.join("hello.txt")).unwrap(),
+        b"Hello, world!"
+    );
+    for script in ["cgi-bin/hello.sh", "cgi-bin/hello.py"] {
+        let mode = std::fs::metadata(docroot.join(script))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o755, "{script}");
+    }
+}
