@@ -9,6 +9,7 @@
 #   apt-get install -y linux-perf python3 lighttpd
 #   benches/allocs.sh                                    # GET /small.html: basehttp, lighttpd
 #   BEFORE=/path/to/an/older/basehttp benches/allocs.sh /cgi-bin/hello.sh   # and that binary
+#   LOGGED=1 benches/allocs.sh                           # basehttp logging every request
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -21,7 +22,9 @@ CPU_SERVER=0 CPU_CLIENT=0
 [ "$(nproc)" -ge 2 ] && CPU_CLIENT=1
 # shellcheck source=benches/start-server.sh
 . benches/start-server.sh
-FLAGS="-b 127.0.0.1 -d {DIR} -p HTTP/1.1 -q"
+FLAGS="-b 127.0.0.1 -d {DIR} -p HTTP/1.1"
+# LOGGED=1: basehttp logs every request, as the command does by default (else `-q`).
+[ -n "${LOGGED:-}" ] || FLAGS="$FLAGS -q"
 case "$URL" in /cgi-bin/*) FLAGS="$FLAGS --cgi" ;; esac
 
 # The probes, on the C library the servers link (added once, removed at the end).
