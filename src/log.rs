@@ -478,7 +478,7 @@ mod subscriber {
     }
 
     impl tracing::field::Visit for MessageVisitor<'_, '_> {
-        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
             if field.name() == "message" {
                 self.result = write!(self.writer, "{value:?}");
             }
