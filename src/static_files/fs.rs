@@ -1,6 +1,7 @@
 //! Python's `send_head` as one blocking step: everything that touches the file system for a
 //! request happens in a single trip to the blocking pool, and comes back as a [`Plan`].
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, Read};
 
@@ -19,8 +20,9 @@ use crate::confined::{self, Kind, OpenRoot};
 /// Files up to this size are read in the same blocking trip that opens them.
 const SMALL_FILE: u64 = 64 * 1024;
 
-/// What to answer, decided off the async runtime.
-pub(crate) enum Plan {
+/// What to answer, decided off the async runtime (`'a`: the request's translated path, which a
+/// file's name borrows).
+pub(crate) enum Plan<'a> {
     /// `301` to this `Location`.
     Redirect(String),
     /// `404 File not found`.
@@ -39,13 +41,13 @@ pub(crate) enum Plan {
     /// `416` for a file of this size.
     RangeNotSatisfiable { size: u64 },
     /// `200` or `206` with a file.
-    File(FileResponse),
+    File(FileResponse<'a>),
 }
 
-pub(crate) struct FileResponse {
+pub(crate) struct FileResponse<'a> {
     /// The file's path below the root (for an encoded variant, the plain file's): what its
-    /// type is guessed from.
-    pub(crate) name: Vec<u8>,
+    /// type is guessed from. Borrowed from the translated path, unless it is an index page's.
+    pub(crate) name: Cow<'a, [u8]>,
     pub(crate) validators: Validators,
     pub(crate) size: u64,
     /// `Some` for `206`: the ranges sent.
@@ -79,7 +81,11 @@ pub(crate) struct Request<'a> {
 /// Decides the response for `request`, whose path `translate_path` turned into `translated`
 /// (`None`: nothing to serve): Python's `send_head`, plus validators, ranges, precompressed
 /// variants and the fallback file.
-pub(crate) fn plan(config: &Config, translated: Option<&Translated>, request: Request<'_>) -> Plan {
+pub(crate) fn plan<'a>(
+    config: &'a Config,
+    translated: Option<&'a Translated>,
+    request: Request<'_>,
+) -> Plan<'a> {
     let Some(translated) = translated else {
         // Refused (a policy, a path outside the directory): not a path with nothing behind it.
         return Plan::NotFound;
@@ -96,7 +102,7 @@ pub(crate) fn plan(config: &Config, translated: Option<&Translated>, request: Re
     }
 }
 
-fn plan_path(config: &Config, translated: &Translated, request: Request<'_>) -> Plan {
+fn plan_path<'a>(config: &Config, translated: &'a Translated, request: Request<'_>) -> Plan<'a> {
     let Ok(root) = config.root.open() else {
         return Plan::NotFound;
     };
@@ -127,7 +133,10 @@ fn plan_path(config: &Config, translated: &Translated, request: Request<'_>) -> 
             // Issue17324: `file/` is not found.
             return Plan::NotFound;
         }
-        Kind::Regular => return plan_file(config, request, &root, relative, opened, &meta),
+        Kind::Regular => {
+            let name = Cow::Borrowed(relative);
+            return plan_file(config, request, &root, name, opened, &meta);
+        }
     }
     if let Some(location) = resolve::directory_redirect(request.external) {
         return Plan::Redirect(location);
@@ -139,7 +148,8 @@ fn plan_path(config: &Config, translated: &Translated, request: Request<'_>) -> 
         if let Ok(file) = confined::open(&root, &path, config.follow_symlinks) {
             if let Ok(index_meta) = file.metadata() {
                 if index_meta.is_file() {
-                    return plan_file(config, request, &root, &path, file, &index_meta);
+                    let name = Cow::Owned(path);
+                    return plan_file(config, request, &root, name, file, &index_meta);
                 }
             }
         }
@@ -147,15 +157,15 @@ fn plan_path(config: &Config, translated: &Translated, request: Request<'_>) -> 
     list(config, request.external, &opened, &meta, &root, relative)
 }
 
-fn plan_file(
+fn plan_file<'a>(
     config: &Config,
     request: Request<'_>,
     root: &OpenRoot,
-    relative: &[u8],
+    relative: Cow<'a, [u8]>,
     file: File,
     meta: &std::fs::Metadata,
-) -> Plan {
-    let (file, meta, encoding) = match precompressed(config, request, root, relative) {
+) -> Plan<'a> {
+    let (file, meta, encoding) = match precompressed(config, request, root, &relative) {
         Some((file, meta, encoding)) => (file, meta, Some(encoding)),
         None => (file, meta.clone(), None),
     };
@@ -176,16 +186,16 @@ fn plan_file(
 /// The common tail of both paths: validators, ranges, and the body — read with `read_small`
 /// when it is small (`None` from it: give up and let the caller fall back).
 #[allow(clippy::too_many_arguments)]
-fn decide_file(
+fn decide_file<'a>(
     config: &Config,
     request: Request<'_>,
-    relative: &[u8],
+    relative: Cow<'a, [u8]>,
     file: File,
     size: u64,
     mtime: std::time::SystemTime,
     encoding: Option<Encoding>,
     read_small: impl FnOnce(&File, u64, u64) -> io::Result<Bytes>,
-) -> Option<Plan> {
+) -> Option<Plan<'a>> {
     let vary = !config.precompressed.is_empty();
     let validators = Validators::new(mtime, size);
     if let Some(plan) = preconditions(config, request, &validators, vary) {
@@ -205,7 +215,7 @@ fn decide_file(
         }
         RangePlan::Partial(ranges) => {
             return Some(Plan::File(FileResponse {
-                name: relative.to_vec(),
+                name: relative,
                 validators,
                 size,
                 ranges: Some(ranges),
@@ -223,7 +233,7 @@ fn decide_file(
         FileContent::Stream(FileBody::new(file, vec![Segment::File { start, len }]))
     };
     Some(Plan::File(FileResponse {
-        name: relative.to_vec(),
+        name: relative,
         validators,
         size,
         ranges,
@@ -240,7 +250,7 @@ fn preconditions(
     request: Request<'_>,
     validators: &Validators,
     vary: bool,
-) -> Option<Plan> {
+) -> Option<Plan<'static>> {
     match conditional::evaluate(request.headers, validators, config.etags) {
         Precondition::Proceed => None,
         Precondition::NotModified => Some(Plan::NotModified {
@@ -254,19 +264,19 @@ fn preconditions(
 /// The answer for the whole file `identity`, whose bytes are `bytes` (kept in memory):
 /// `decide_file` for a request without a `Range` (and nothing precompressed).
 #[cfg(target_os = "linux")]
-fn decide_kept(
+fn decide_kept<'a>(
     config: &Config,
     request: Request<'_>,
-    relative: &[u8],
+    relative: &'a [u8],
     identity: &super::hot::Identity,
     bytes: Bytes,
     validators: Validators,
-) -> Plan {
+) -> Plan<'a> {
     if let Some(plan) = preconditions(config, request, &validators, false) {
         return plan;
     }
     Plan::File(FileResponse {
-        name: relative.to_vec(),
+        name: Cow::Borrowed(relative),
         validators,
         size: identity.size,
         ranges: None,
@@ -289,11 +299,11 @@ fn decide_kept(
 /// Safe to call on the async runtime: this is what lets a hot small file skip the blocking
 /// pool.
 #[cfg(target_os = "linux")]
-pub(crate) fn plan_cached(
+pub(crate) fn plan_cached<'a>(
     config: &Config,
-    translated: &Translated,
+    translated: &'a Translated,
     request: Request<'_>,
-) -> Option<Plan> {
+) -> Option<Plan<'a>> {
     use rustix::fs::{Mode, OFlags, ResolveFlags};
     if !config.precompressed.is_empty() || !super::mime::is_loaded() {
         return None;
@@ -362,7 +372,7 @@ pub(crate) fn plan_cached(
     decide_file(
         config,
         request,
-        relative,
+        Cow::Borrowed(relative),
         File::from(fd),
         size,
         mtime,
@@ -381,11 +391,11 @@ fn sends_files() -> bool {
 }
 
 #[cfg(not(target_os = "linux"))]
-pub(crate) fn plan_cached(
+pub(crate) fn plan_cached<'a>(
     _config: &Config,
-    _translated: &Translated,
+    _translated: &'a Translated,
     _request: Request<'_>,
-) -> Option<Plan> {
+) -> Option<Plan<'a>> {
     None
 }
 
@@ -503,7 +513,7 @@ fn list(
     meta: &std::fs::Metadata,
     root: &OpenRoot,
     relative: &[u8],
-) -> Plan {
+) -> Plan<'static> {
     let turn = ListingTurn::wait();
     let path = resolve::display_path(target);
     let identity = kept_listing_identity(config, dir, meta);

@@ -38,7 +38,7 @@ pub(super) fn send_head(
 }
 
 /// Answers `plan` through `ex`.
-pub(super) fn respond(ex: &mut Exchange, config: &Config, plan: Plan) {
+pub(super) fn respond(ex: &mut Exchange, config: &Config, plan: Plan<'_>) {
     match plan {
         Plan::Redirect(location) => match HeaderValue::try_from(location) {
             Ok(location) => {
@@ -97,7 +97,10 @@ pub(crate) fn send_listing(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
-    ex.send_header_value(header::CONTENT_LENGTH, HeaderValue::from(page.len()));
+    ex.send_header_value(
+        header::CONTENT_LENGTH,
+        crate::kept::content_length(page.len() as u64),
+    );
     for (name, value) in extra {
         ex.send_header_value(name.clone(), value.clone());
     }
@@ -106,7 +109,7 @@ pub(crate) fn send_listing(
     }
 }
 
-fn respond_file(ex: &mut Exchange, config: &Config, file: FileResponse) {
+fn respond_file(ex: &mut Exchange, config: &Config, file: FileResponse<'_>) {
     let content_type = ex.content_type(config.root.path(), &file.name);
     let (content_type, content_length, body) = match file.body {
         FileContent::None => (content_type, file.size, Body::empty()),
@@ -139,7 +142,10 @@ fn respond_file(ex: &mut Exchange, config: &Config, file: FileResponse) {
     };
     ex.send_response(if file.ranges.is_some() { 206 } else { 200 });
     ex.send_header_value(header::CONTENT_TYPE, content_type);
-    ex.send_header_value(header::CONTENT_LENGTH, HeaderValue::from(content_length));
+    ex.send_header_value(
+        header::CONTENT_LENGTH,
+        crate::kept::content_length(content_length),
+    );
     ex.send_header_value(
         header::LAST_MODIFIED,
         crate::log::http_date_header(file.validators.last_modified()),
