@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use percent_encoding::percent_decode_str;
 
 use super::names::{PathRules, Verdict};
+use crate::kept::{self, Pool};
 
 #[cfg(not(unix))]
 use crate::confined::os_str;
@@ -19,6 +20,27 @@ pub(crate) struct Translated {
     path: Vec<u8>,
     /// Whether the target ended with `/` (or `%2f`/`%2F`).
     pub(crate) trailing_slash: bool,
+}
+
+/// Path buffers kept per thread for reuse, at most: a translation borrows one and gives it back
+/// when dropped, so that a request's path costs no allocation in the steady state.
+const KEPT: usize = 4;
+
+/// Buffers larger than this (a very long path) are freed, not kept.
+const MAX_KEPT_CAPACITY: usize = 1024;
+
+thread_local! {
+    static SPARE: Pool<Vec<u8>> = const { Pool::new(Vec::new()) };
+}
+
+impl Drop for Translated {
+    /// The path's buffer is kept for a later [`translate`].
+    fn drop(&mut self) {
+        let path = std::mem::take(&mut self.path);
+        if (1..=MAX_KEPT_CAPACITY).contains(&path.capacity()) {
+            kept::put(&SPARE, path, KEPT);
+        }
+    }
 }
 
 impl Translated {
@@ -68,7 +90,9 @@ pub(crate) fn translate(target: &str, rules: PathRules) -> Option<Translated> {
     let decoded: Cow<'_, [u8]> = percent_decode_str(path).into();
     let decoded = unescape_surrogates(&decoded);
     let trailing_slash = decoded.ends_with(b"/");
-    let mut out: Vec<u8> = Vec::with_capacity(decoded.len());
+    let mut out: Vec<u8> = kept::take(&SPARE).unwrap_or_default();
+    out.clear();
+    out.reserve(decoded.len());
     for word in decoded.split(|&b| b == b'/') {
         match word {
             b"" | b"." => {}
@@ -305,6 +329,34 @@ mod tests {
         translate(target, PathRules::Posix).expect("POSIX names are never refused")
     }
 
+    fn spare() -> usize {
+        SPARE.with(|spare| spare.borrow().len())
+    }
+
+    #[test]
+    fn a_dropped_translation_leaves_its_buffer_to_the_next() {
+        while kept::take(&SPARE).is_some() {}
+        drop(tr("/a/longer/path/to/c.txt"));
+        assert_eq!(spare(), 1);
+        // The next one takes it, emptied first.
+        let next = tr("/x.html");
+        assert_eq!(spare(), 0);
+        assert_eq!(next.relative(), b"x.html");
+        drop(next);
+        // A clone has a buffer of its own; both come back.
+        let one = tr("/y.txt");
+        let two = one.clone();
+        drop((one, two));
+        assert_eq!(spare(), 2);
+        // A buffer grown for a very long path is not kept.
+        while kept::take(&SPARE).is_some() {}
+        drop(tr(&format!("/{}", "n".repeat(MAX_KEPT_CAPACITY + 1))));
+        assert_eq!(spare(), 0);
+        // Nor is the empty buffer of a default one.
+        drop(Translated::default());
+        assert_eq!(spare(), 0);
+    }
+
     fn t(target: &str) -> (Vec<String>, bool) {
         let translated = tr(target);
         (
@@ -450,8 +502,9 @@ mod tests {
     /// `normpath` comes before its filter).
     #[test]
     fn windows_names() {
-        let win = |target: &str| translate(target, PathRules::Windows).map(|t| t.path);
-        let python = |target: &str| translate(target, PathRules::WindowsAsPython).map(|t| t.path);
+        let win = |target: &str| translate(target, PathRules::Windows).map(|t| t.path.clone());
+        let python =
+            |target: &str| translate(target, PathRules::WindowsAsPython).map(|t| t.path.clone());
         for target in [
             "/..%5c..%5cwin.ini",
             "/..\\..\\win.ini",
