@@ -43,17 +43,9 @@ pub(crate) struct Shared {
     pub(crate) tail: Option<Body>,
     /// The response body is gone (complete, or the client left): writes fail with `BrokenPipe`.
     closed: bool,
-    /// The most bytes `buf` has held at once since the pipe was new or kept: what its
-    /// allocation may have grown to (see [`keep`]).
-    peak: usize,
 }
 
 pub(crate) type SharedRef = Arc<Mutex<Shared>>;
-
-/// A kept pipe keeps its buffer if it never held more than this: the next response's bytes are
-/// written where the last one's were once hyper has sent them, without an allocation, and a
-/// thread keeps at most [`KEPT`] such buffers.
-const KEEP_BUFFER: usize = 16 * 1024;
 
 /// Pipe states kept per thread for reuse, at most: one comes back as soon as a handler that
 /// returned before its response was handed out has had its response made (the common case), so
@@ -79,15 +71,8 @@ pub(crate) fn keep(mut shared: SharedRef) {
     let Ok(state) = state.get_mut() else {
         return;
     };
-    // Whatever is left (an unsent head, bytes nobody will read, a waker) goes now; the
-    // buffer's allocation stays if it is small.
-    let small = state.peak <= KEEP_BUFFER;
-    let mut buf = std::mem::take(&mut state.buf);
+    // Whatever is left (an unsent head, bytes nobody will read, a waker) goes now.
     *state = Shared::default();
-    if small {
-        buf.clear();
-        state.buf = buf;
-    }
     kept::put(&SPARE, shared, KEPT);
 }
 
@@ -100,7 +85,6 @@ impl Shared {
     /// Appends bytes that bypass back-pressure (error pages: small and complete).
     pub(crate) fn push(&mut self, data: &[u8]) {
         self.buf.extend_from_slice(data);
-        self.peak = self.peak.max(self.buf.len());
     }
 
     /// Whether nothing written is waiting.
@@ -138,7 +122,6 @@ impl Shared {
         }
         let n = room.min(data.len());
         self.buf.extend_from_slice(&data[..n]);
-        self.peak = self.peak.max(self.buf.len());
         Poll::Ready(Ok(n))
     }
 
@@ -301,13 +284,10 @@ pub(crate) fn response(
                 return Some(http::Response::from_parts(head, tail.answered()));
             }
             Some(tail) => state.tail = Some(tail),
-            // The handler has returned: what it wrote is all there is. Split off the buffer,
-            // whose room (once hyper has sent these bytes) serves the pipe's next use.
+            // The handler has returned: what it wrote is all there is. Handed over as it is
+            // (the buffer was never split, so this allocates nothing).
             None => {
-                let written = match state.buf.is_empty() {
-                    true => Bytes::new(),
-                    false => state.buf.split().freeze(),
-                };
+                let written = std::mem::take(&mut state.buf).freeze();
                 return Some(http::Response::from_parts(
                     head,
                     Body::written(written).answered(),
@@ -348,72 +328,6 @@ mod tests {
         let guard = lock(&again);
         assert!(guard.is_drained());
         assert!(guard.head.is_none() && guard.tail.is_none() && !guard.closed);
-    }
-
-    /// The body of the response made from `state` after writing `data` to it.
-    async fn respond(state: &SharedRef, data: &[u8]) -> Bytes {
-        use http_body_util::BodyExt as _;
-
-        {
-            let mut guard = lock(state);
-            guard.head = Some(http::Response::new(()).into_parts().0);
-            guard.push(data);
-        }
-        let response = response(state, None).expect("a head");
-        let body = response.into_body().collect().await.expect("a body");
-        body.to_bytes()
-    }
-
-    #[tokio::test]
-    async fn a_kept_state_writes_the_next_body_where_the_last_one_was() {
-        drain_spare();
-        let state = shared();
-        let first = respond(&state, b"the first body").await;
-        assert_eq!(first, "the first body");
-        let at = first.as_ptr();
-        keep(state);
-        // The kept pipe holds on to the allocation the body is in.
-        assert!(!first.is_unique());
-        // Sent (dropped by hyper): the next body goes into that allocation.
-        drop(first);
-        let state = shared();
-        let second = respond(&state, b"the second").await;
-        assert_eq!(second, "the second");
-        assert_eq!(second.as_ptr(), at, "the buffer is reused");
-        keep(state);
-        // Not sent yet: the next body goes elsewhere, and the unsent one stays as it was.
-        let state = shared();
-        let third = respond(&state, b"a third body").await;
-        assert_eq!(third, "a third body");
-        assert_ne!(third.as_ptr(), at);
-        assert_eq!(second, "the second");
-        keep(state);
-        drop((second, third));
-        // Nothing written: an empty body, and no allocation for it.
-        drain_spare();
-        let state = shared();
-        let empty = respond(&state, b"").await;
-        assert!(empty.is_empty());
-        assert_eq!(lock(&state).buf.capacity(), 0);
-    }
-
-    #[test]
-    fn only_a_buffer_that_stayed_small_is_kept() {
-        for (peak, kept) in [(KEEP_BUFFER, true), (KEEP_BUFFER + 1, false)] {
-            drain_spare();
-            let state = shared();
-            {
-                let mut guard = lock(&state);
-                guard.buf = BytesMut::with_capacity(64);
-                guard.buf.extend_from_slice(b"unsent");
-                guard.peak = peak;
-            }
-            keep(state);
-            let again = shared();
-            let guard = lock(&again);
-            assert!(guard.buf.is_empty() && guard.peak == 0);
-            assert_eq!(guard.buf.capacity() >= 64, kept, "peak {peak}");
-        }
     }
 
     #[test]
