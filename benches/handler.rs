@@ -22,7 +22,9 @@
 //!
 //! The `atomics` group prices what `benches/locked.py` counts and callgrind cannot weigh: an
 //! atomic `fetch_add`, an `Arc` clone and drop, and an uncontended mutex lock and unlock, against
-//! the load and store that replaces a `fetch_add` when a counter has one writer.
+//! the load and store that replaces a `fetch_add` when a counter has one writer; and a short
+//! `Bytes` made and freed for each use against one kept and shared (a reference count up and
+//! down): what keeping a per-response value instead of allocating it would trade.
 //!
 //! The `writes` group prices what the server's socket wrapper saves by gathering a small
 //! response (a 250-byte head and a 1 KiB body, then the largest it gathers: 4 KiB in all) into
@@ -316,6 +318,22 @@ fn atomics(c: &mut Criterion) {
             }
         })
     });
+    // A short value made for each response, or one kept and shared: an allocation and a free
+    // from the allocator's per-thread cache against a reference count up and down.
+    group.bench_function("Bytes::copy_from_slice(13 bytes) + drop", |b| {
+        b.iter(|| {
+            drop(black_box(bytes::Bytes::copy_from_slice(black_box(
+                b"Hello, world!",
+            ))))
+        })
+    });
+    let made = bytes::Bytes::copy_from_slice(b"Hello, world!");
+    // The first clone makes both shared: every later one counts.
+    let shared = made.clone();
+    group.bench_function("shared Bytes clone + drop", |b| {
+        b.iter(|| drop(black_box(black_box(&shared).clone())))
+    });
+    drop(made);
     group.finish();
 }
 

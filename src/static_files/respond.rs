@@ -99,7 +99,7 @@ pub(crate) fn send_listing(
     );
     ex.send_header_value(
         header::CONTENT_LENGTH,
-        crate::kept::content_length(page.len() as u64),
+        crate::handler::rules::content_length(page.len() as u64),
     );
     for (name, value) in extra {
         ex.send_header_value(name.clone(), value.clone());
@@ -144,7 +144,7 @@ fn respond_file(ex: &mut Exchange, config: &Config, file: FileResponse<'_>) {
     ex.send_header_value(header::CONTENT_TYPE, content_type);
     ex.send_header_value(
         header::CONTENT_LENGTH,
-        crate::kept::content_length(content_length),
+        crate::handler::rules::content_length(content_length),
     );
     ex.send_header_value(
         header::LAST_MODIFIED,
