@@ -10,6 +10,9 @@
 #   benches/allocs.sh                                    # GET /small.html: basehttp, lighttpd
 #   BEFORE=/path/to/an/older/basehttp benches/allocs.sh /cgi-bin/hello.sh   # and that binary
 #   LOGGED=1 benches/allocs.sh                           # basehttp logging every request
+#   HELLO=1 benches/allocs.sh      # GET /hello: the hello handler (examples/bench_hello.rs),
+#                                  # HttpServer + a bare service_fn, bare hyper (bench_anchors)
+#   HELLO=1 BEFORE_HELLO=/path/to/an/older/bench_hello benches/allocs.sh   # and that binary
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -18,6 +21,7 @@ command -v perf >/dev/null || { echo "perf is missing (apt-get install linux-per
 DIR=$(benches/fixtures.sh)
 URL=${1:-/small.html} N=${N:-500}
 cargo build --release --quiet -p basehttp-cli
+[ -z "${HELLO:-}" ] || cargo build --release --quiet --example bench_hello --example bench_anchors
 CPU_SERVER=0 CPU_CLIENT=0
 [ "$(nproc)" -ge 2 ] && CPU_CLIENT=1
 # shellcheck source=benches/start-server.sh
@@ -75,6 +79,16 @@ measure() {
     rm -f "$out" "$out.log" "$out.ctl" "$out.ack"
 }
 
+if [ -n "${HELLO:-}" ]; then
+    URL=/hello
+    R=target/release/examples
+    echo "GET $URL, $N requests on one connection, allocations by the server's own threads"
+    measure handler "$R/bench_hello {PORT} handler"
+    [ -z "${BEFORE_HELLO:-}" ] || measure handler-before "$BEFORE_HELLO {PORT} handler"
+    measure httpserver-hyper "$R/bench_hello {PORT} hyper"
+    measure hyper "$R/bench_anchors {PORT} hello"
+    exit 0
+fi
 echo "GET $URL, $N requests on one connection, allocations by the server's own threads"
 measure basehttp "target/release/basehttp {PORT} $FLAGS"
 [ -z "${BEFORE:-}" ] || measure basehttp-before "$BEFORE {PORT} $FLAGS"
