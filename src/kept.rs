@@ -1,6 +1,7 @@
 //! Values kept per thread for reuse, so that what a request needs (a header map, a handler's
-//! pipe state) costs no allocation in the steady state. Each kind has its own `thread_local!`
-//! pool, bounded by its caller; these two functions are all the pools do.
+//! pipe state, a translated path's buffer) costs no allocation in the steady state. Each kind
+//! has its own `thread_local!` pool, bounded by its caller; these two functions are all the
+//! pools do.
 
 use std::cell::RefCell;
 use std::thread::LocalKey;
