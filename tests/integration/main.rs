@@ -7,6 +7,8 @@
 
 #[cfg(feature = "upload")]
 mod addons;
+#[cfg(feature = "fs")]
+mod allocations;
 mod bench_harness;
 #[cfg(feature = "fs")]
 mod browser;
