@@ -5,8 +5,9 @@
 # Deterministic where throughput is noisy: this is the README's "Counted in instructions".
 #
 #   apt-get install -y valgrind python3
-#   benches/callgrind.sh              # the hello handler, HttpServer + a bare service_fn, bare hyper
-#                                     # (with hyper's minimal head, and with the handler's head)
+#   benches/callgrind.sh              # the hello handler, HttpServer + a bare service_fn (with
+#                                     # hyper's minimal head, and with the handler's head), bare
+#                                     # hyper (the same two heads)
 #   benches/callgrind.sh NAME PATH 'COMMAND {PORT}'   # any server answering GET PATH
 #
 # Per-function counts: `callgrind_annotate target/callgrind/NAME.2500.out` (and `.500.out`).
@@ -83,5 +84,6 @@ cargo build --release --quiet --example bench_hello --example bench_anchors
 R=target/release/examples
 measure "HttpRequestHandler (bench_hello handler)" /hello "$R/bench_hello {PORT} handler"
 measure "HttpServer + service_fn (bench_hello hyper)" /hello "$R/bench_hello {PORT} hyper"
+measure "HttpServer + service_fn, Python's head (bench_hello hyper-python)" /hello "$R/bench_hello {PORT} hyper-python"
 measure "bare hyper (bench_anchors hello)" /hello "$R/bench_anchors {PORT} hello"
 measure "bare hyper, Python's head (bench_anchors hello-python)" /hello "$R/bench_anchors {PORT} hello-python"

@@ -146,6 +146,7 @@ for s in "${scenarios[@]}"; do
             "${BEFORE_HANDLER[@]}" \
             -s 'basehttp-logged={RELEASE}/examples/bench_hello {PORT} logged' \
             -s 'basehttp-bare={RELEASE}/examples/bench_hello {PORT} hyper' \
+            -s 'basehttp-bare-python={RELEASE}/examples/bench_hello {PORT} hyper-python' \
             -s 'hello-hyper={RELEASE}/examples/bench_anchors {PORT} hello' \
             -s 'hello-hyper-python={RELEASE}/examples/bench_anchors {PORT} hello-python' \
             -s 'python-1.1=python3 {ROOT}/benches/servers/py_hello.py {PORT} HTTP/1.1' ;;

@@ -31,8 +31,7 @@ use std::convert::Infallible;
 use std::path::PathBuf;
 
 use bytes::Bytes;
-use std::cell::RefCell;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use http::header::{
     ACCEPT_RANGES, CONTENT_LENGTH, CONTENT_TYPE, DATE, ETAG, HeaderValue, LAST_MODIFIED, SERVER,
@@ -46,45 +45,15 @@ use tokio::net::TcpListener;
 use tower::Service;
 use tower_http::services::ServeDir;
 
+#[path = "bench_common/python_head.rs"]
+mod python_head;
+use python_head::{date, hello_python};
+
 async fn hello(_req: http::Request<Incoming>) -> Result<http::Response<Full<Bytes>>, Infallible> {
     let mut res = http::Response::new(Full::new(Bytes::from_static(b"Hello, world!")));
     res.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("text/html"));
     Ok(res)
-}
-
-/// `BaseHTTPRequestHandler`'s `Server` header, as `bench_hello` sends it.
-const PYTHON_SERVER: &str = concat!("BaseHTTP/0.6 basehttp/", env!("CARGO_PKG_VERSION"));
-
-async fn hello_python(
-    _req: http::Request<Incoming>,
-) -> Result<http::Response<Full<Bytes>>, Infallible> {
-    let mut res = http::Response::new(Full::new(Bytes::from_static(b"Hello, world!")));
-    let headers = res.headers_mut();
-    headers.insert(SERVER, HeaderValue::from_static(PYTHON_SERVER));
-    headers.insert(DATE, date());
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/html"));
-    headers.insert(CONTENT_LENGTH, HeaderValue::from_static("13"));
-    Ok(res)
-}
-
-/// The `Date` header for the current second, formatted once a second per thread (as hyper
-/// does for its own).
-fn date() -> HeaderValue {
-    thread_local! {
-        static CACHE: RefCell<(u64, HeaderValue)> =
-            const { RefCell::new((u64::MAX, HeaderValue::from_static(""))) };
-    }
-    let now = SystemTime::now();
-    let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    CACHE.with_borrow_mut(|(cached, value)| {
-        if *cached != second {
-            *value = HeaderValue::from_str(&httpdate::fmt_http_date(now))
-                .unwrap_or_else(|_| HeaderValue::from_static(""));
-            *cached = second;
-        }
-        value.clone()
-    })
 }
 
 /// A file's response, built once: its bytes and the head `basehttp` sends for it (`Date` aside).

@@ -7,11 +7,14 @@
 //!
 //! The server of the handler-overhead benchmark (see the README's Performance section): the
 //! bare-hyper anchor's `200 Hello, world!` (`text/html`, `Content-Length: 13`, keep-alive),
-//! served on basehttp's [`HttpServer`] in one of five ways:
+//! served on basehttp's [`HttpServer`] in one of six ways:
 //!
 //! - `handler`: an [`HttpRequestHandler`] with `protocol_version = "HTTP/1.1"`, logging off;
 //! - `logged`: the same handler with Python's log line for every request on stderr;
 //! - `hyper`: a bare `service_fn` returning the response directly, no handler layer;
+//! - `hyper-python`: a bare `service_fn` returning the response with the head `handler` sends
+//!   (`Server` and `Date` first, then `Content-Type` and `Content-Length`), byte for byte: what
+//!   any handler sending Python's head costs on [`HttpServer`] with no handler layer at all;
 //! - `files DIR`: the handler over [`StaticFiles`] serving DIR (HTTP/1.1): `/hello` is answered,
 //!   every other path falls through to the files, like a `SimpleHTTPRequestHandler` subclass
 //!   whose `do_GET` handles one path and calls `super().do_GET()` for the rest;
@@ -36,6 +39,9 @@ use basehttp::server::{HttpServer, shutdown_signal};
 use basehttp::static_files::StaticFiles;
 use http::Version;
 use tower::Layer;
+
+#[path = "bench_common/python_head.rs"]
+mod python_head;
 
 struct Hello {
     log: bool,
@@ -111,6 +117,13 @@ async fn main() -> std::io::Result<()> {
             println!("Serving on port {}", httpd.server_port());
             httpd.serve_until(shutdown_signal()).await
         }
+        "hyper-python" => {
+            let httpd = HttpServer::bind(addr, tower::service_fn(python_head::hello_python))
+                .await?
+                .title_case_headers(title_case);
+            println!("Serving on port {}", httpd.server_port());
+            httpd.serve_until(shutdown_signal()).await
+        }
         "files" => {
             let handler = Hello {
                 log: false,
@@ -127,7 +140,9 @@ async fn main() -> std::io::Result<()> {
         }
         other => Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
-            format!("unknown mode {other:?}: use handler, logged, hyper, files or static-files"),
+            format!(
+                "unknown mode {other:?}: use handler, logged, hyper, hyper-python, files or static-files"
+            ),
         )),
     }
 }

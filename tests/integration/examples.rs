@@ -423,8 +423,8 @@ async fn cgi_runs_scripts_under_cgi_bin_only() {
 
 /// The load benchmark's servers (`benches/performance.sh`) answer what it measures: every mode
 /// of `bench_hello` and the bare-hyper anchors of `bench_anchors` give `200 Hello, world!` on a
-/// kept-alive connection; `logged` logs Python's line for it. `bench_anchors hello-python`
-/// sends the handler's head byte for byte (its `Date` aside).
+/// kept-alive connection; `logged` logs Python's line for it. `bench_anchors hello-python` and
+/// `bench_hello hyper-python` send the handler's head byte for byte (its `Date` aside).
 #[tokio::test]
 async fn bench_servers_answer_the_benchmark_request() {
     let two_requests = b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n\
@@ -434,6 +434,7 @@ async fn bench_servers_answer_the_benchmark_request() {
         ("bench_hello", "handler"),
         ("bench_hello", "logged"),
         ("bench_hello", "hyper"),
+        ("bench_hello", "hyper-python"),
         ("bench_anchors", "hello"),
         ("bench_anchors", "hello-python"),
     ] {
@@ -456,7 +457,7 @@ async fn bench_servers_answer_the_benchmark_request() {
                 [r#"127.0.0.1 - - [DATE] "GET /hello HTTP/1.1" 200 -"#; 2]
             );
         }
-        if mode == "handler" || mode == "hello-python" {
+        if matches!(mode, "handler" | "hyper-python" | "hello-python") {
             let res = &responses[0];
             let date = res.header("date").expect("a Date header");
             assert!(httpdate::parse_http_date(date).is_ok(), "{mode}: {date}");
@@ -472,9 +473,10 @@ async fn bench_servers_answer_the_benchmark_request() {
             heads.push((res.status_line.clone(), head));
         }
     }
-    assert_eq!(heads.len(), 2);
+    assert_eq!(heads.len(), 3);
+    assert_eq!(heads[0], heads[1], "bench_hello handler, hyper-python");
     assert_eq!(
-        heads[0], heads[1],
+        heads[0], heads[2],
         "bench_hello handler, bench_anchors hello-python"
     );
     assert_eq!(
