@@ -1,7 +1,7 @@
 //! Shared by the benchmark examples `bench_anchors` and `bench_hello` (included with `#[path]`,
 //! not an example of its own): the hello response with the head Python's handler sends, built
-//! with nothing but `http` and `http-body-util`, so each example can answer it on its own
-//! server and the two measure the same bytes.
+//! without basehttp (from `http`, `http-body-util`, `bytes` and `httpdate`), so each example
+//! can answer it on its own server and the two measure the same bytes.
 
 use std::cell::RefCell;
 use std::convert::Infallible;
